@@ -1,0 +1,19 @@
+//! The stockd domain.
+//!
+//! Items, locations, levels and ledger entries, and the pure rules that decide
+//! what a change does to a level. This crate does no IO and knows nothing of
+//! SQL, HTTP or JSON: every function here can be called in a test with plain
+//! values, and every rule that keeps stock right lives here once.
+
+mod ids;
+mod level;
+mod role;
+mod rules;
+
+pub use ids::{IdError, ItemId, LocationId, ID_LENGTH_MAX};
+pub use level::{Item, ItemStatus, Level, LevelState, Operation};
+pub use role::Role;
+pub use rules::{
+    apply_delta, apply_lines, set_on_hand, LineChange, LineRequest, Shortage, StockError,
+    Transition, LINES_MAX,
+};

@@ -1,0 +1,343 @@
+//! The rules that decide what a change does to a level.
+//!
+//! Every stock change in stockd is decided here, by pure functions over the
+//! item and its current level, before anything is written. The store applies
+//! the returned transitions exactly as they are.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use crate::ids::{ItemId, LocationId};
+use crate::level::{Item, ItemStatus, Level};
+
+/// The most lines one multi-item request may carry.
+pub const LINES_MAX: usize = 100;
+
+/// A level before and after one change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    pub before: Level,
+    pub after: Level,
+}
+
+impl Transition {
+    pub fn on_hand_delta(&self) -> i64 {
+        // Both values fit and were produced by checked arithmetic from each
+        // other, so their difference fits too.
+        self.after.on_hand - self.before.on_hand
+    }
+
+    pub fn reserved_delta(&self) -> i64 {
+        self.after.reserved - self.before.reserved
+    }
+}
+
+/// One line that lacks stock, with what was asked and what there is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shortage {
+    pub item: ItemId,
+    pub location: LocationId,
+    pub requested: i64,
+    pub available: i64,
+}
+
+/// Why a change was refused. Nothing is written when any of these is returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StockError {
+    /// One entry per line that lacks stock; never empty.
+    InsufficientStock { shortages: Vec<Shortage> },
+    ItemLocked { item: ItemId },
+    ItemInactive { item: ItemId },
+    /// The result would not fit in a signed 64-bit integer.
+    Overflow { item: ItemId },
+    VersionConflict { item: ItemId, expected: i64, actual: i64 },
+    /// A change of zero, or a line that names the same item and location twice.
+    InvalidChange { item: ItemId, reason: &'static str },
+}
+
+impl fmt::Display for StockError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StockError::InsufficientStock { shortages } => {
+                write!(f, "insufficient stock for ")?;
+                for (index, shortage) in shortages.iter().enumerate() {
+                    if index > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(
+                        f,
+                        "{} at {} (requested {}, available {})",
+                        shortage.item, shortage.location, shortage.requested, shortage.available
+                    )?;
+                }
+                Ok(())
+            }
+            StockError::ItemLocked { item } => write!(f, "item {item} is locked"),
+            StockError::ItemInactive { item } => {
+                write!(f, "item {item} is inactive: stock may come in, none may go out")
+            }
+            StockError::Overflow { item } => {
+                write!(f, "the change to item {item} would overflow a 64-bit quantity")
+            }
+            StockError::VersionConflict { item, expected, actual } => write!(
+                f,
+                "item {item} is at version {actual}, not the expected {expected}"
+            ),
+            StockError::InvalidChange { item, reason } => write!(f, "item {item}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for StockError {}
+
+fn next_version(item: &Item, level: &Level) -> Result<i64, StockError> {
+    level.version.checked_add(1).ok_or_else(|| StockError::Overflow { item: item.id.clone() })
+}
+
+/// Adds `delta` (which may be negative) to the on-hand quantity.
+///
+/// A decrease may not take available stock below zero unless the item allows
+/// backorder; a locked item takes no change, an inactive one takes no decrease.
+pub fn apply_delta(
+    item: &Item,
+    location: &LocationId,
+    level: &Level,
+    delta: i64,
+) -> Result<Transition, StockError> {
+    if delta == 0 {
+        return Err(StockError::InvalidChange { item: item.id.clone(), reason: "a change of zero" });
+    }
+    if item.status == ItemStatus::Locked {
+        return Err(StockError::ItemLocked { item: item.id.clone() });
+    }
+    if delta < 0 && item.status == ItemStatus::Inactive {
+        return Err(StockError::ItemInactive { item: item.id.clone() });
+    }
+    let on_hand = level
+        .on_hand
+        .checked_add(delta)
+        .ok_or_else(|| StockError::Overflow { item: item.id.clone() })?;
+    let available_after = on_hand
+        .checked_sub(level.reserved)
+        .ok_or_else(|| StockError::Overflow { item: item.id.clone() })?;
+    if delta < 0 && available_after < 0 && !item.allow_backorder {
+        return Err(StockError::InsufficientStock {
+            shortages: vec![Shortage {
+                item: item.id.clone(),
+                location: location.clone(),
+                requested: delta.unsigned_abs().min(i64::MAX as u64) as i64,
+                available: level.available(),
+            }],
+        });
+    }
+    let after = Level { on_hand, reserved: level.reserved, version: next_version(item, level)? };
+    Ok(Transition { before: *level, after })
+}
+
+/// Sets the on-hand quantity to `target` after a count, if the level is still
+/// at `expected_version`. Allowed on a locked item: locking for a count and
+/// then setting the counted figure is the usual way to count.
+pub fn set_on_hand(
+    item: &Item,
+    level: &Level,
+    target: i64,
+    expected_version: i64,
+) -> Result<Transition, StockError> {
+    if level.version != expected_version {
+        return Err(StockError::VersionConflict {
+            item: item.id.clone(),
+            expected: expected_version,
+            actual: level.version,
+        });
+    }
+    if !item.allow_backorder && target < level.reserved {
+        return Err(StockError::InvalidChange {
+            item: item.id.clone(),
+            reason: "the new stock is below what is reserved and the item does not allow backorder",
+        });
+    }
+    let after =
+        Level { on_hand: target, reserved: level.reserved, version: next_version(item, level)? };
+    Ok(Transition { before: *level, after })
+}
+
+/// One line of a multi-item change.
+#[derive(Debug, Clone)]
+pub struct LineRequest<'a> {
+    pub item: &'a Item,
+    pub location: &'a LocationId,
+    pub level: Level,
+    pub delta: i64,
+}
+
+/// A line's decided change.
+#[derive(Debug, Clone)]
+pub struct LineChange {
+    pub item: ItemId,
+    pub location: LocationId,
+    pub transition: Transition,
+}
+
+/// Decides a multi-item change: every line or none.
+///
+/// When lines lack stock, the error names every one of them, not just the
+/// first, so a caller can tell its customer everything at once.
+pub fn apply_lines(lines: &[LineRequest<'_>]) -> Result<Vec<LineChange>, StockError> {
+    assert!(lines.len() <= LINES_MAX, "the edge caps lines at LINES_MAX");
+    let mut seen = HashSet::with_capacity(lines.len());
+    let mut shortages = Vec::new();
+    let mut changes = Vec::with_capacity(lines.len());
+    for line in lines {
+        if !seen.insert((&line.item.id, line.location)) {
+            return Err(StockError::InvalidChange {
+                item: line.item.id.clone(),
+                reason: "the same item and location appear twice in one request",
+            });
+        }
+        match apply_delta(line.item, line.location, &line.level, line.delta) {
+            Ok(transition) => changes.push(LineChange {
+                item: line.item.id.clone(),
+                location: line.location.clone(),
+                transition,
+            }),
+            Err(StockError::InsufficientStock { shortages: mut found }) => {
+                shortages.append(&mut found)
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    if !shortages.is_empty() {
+        return Err(StockError::InsufficientStock { shortages });
+    }
+    Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &str) -> Item {
+        Item {
+            id: ItemId::parse(id).unwrap(),
+            name: id.to_owned(),
+            status: ItemStatus::Active,
+            min_stock: None,
+            max_stock: None,
+            allow_backorder: false,
+        }
+    }
+
+    fn level(on_hand: i64, reserved: i64) -> Level {
+        Level { on_hand, reserved, version: 3 }
+    }
+
+    fn here() -> LocationId {
+        LocationId::default_location()
+    }
+
+    #[test]
+    fn a_decrease_within_available_succeeds() {
+        let got = apply_delta(&item("a"), &here(), &level(10, 2), -8).unwrap();
+        assert_eq!(got.after, Level { on_hand: 2, reserved: 2, version: 4 });
+        assert_eq!(got.on_hand_delta(), -8);
+        assert_eq!(got.reserved_delta(), 0);
+    }
+
+    #[test]
+    fn a_decrease_beyond_available_fails_and_names_the_shortage() {
+        let got = apply_delta(&item("a"), &here(), &level(10, 2), -9).unwrap_err();
+        assert_eq!(
+            got,
+            StockError::InsufficientStock {
+                shortages: vec![Shortage {
+                    item: ItemId::parse("a").unwrap(),
+                    location: here(),
+                    requested: 9,
+                    available: 8
+                }]
+            }
+        );
+    }
+
+    #[test]
+    fn backorder_goes_below_zero() {
+        let mut backordered = item("a");
+        backordered.allow_backorder = true;
+        let got = apply_delta(&backordered, &here(), &level(1, 0), -5).unwrap();
+        assert_eq!(got.after.on_hand, -4);
+    }
+
+    #[test]
+    fn overflow_is_an_error_not_a_wrap() {
+        let got = apply_delta(&item("a"), &here(), &level(i64::MAX - 1, 0), 2);
+        assert!(matches!(got, Err(StockError::Overflow { .. })));
+        let mut backordered = item("a");
+        backordered.allow_backorder = true;
+        let got = apply_delta(&backordered, &here(), &level(i64::MIN + 1, 0), -2);
+        assert!(matches!(got, Err(StockError::Overflow { .. })));
+        let got = apply_delta(&item("a"), &here(), &Level { on_hand: 5, reserved: 0, version: i64::MAX }, 1);
+        assert!(matches!(got, Err(StockError::Overflow { .. })));
+    }
+
+    #[test]
+    fn status_gates_changes() {
+        let mut locked = item("a");
+        locked.status = ItemStatus::Locked;
+        assert!(matches!(apply_delta(&locked, &here(), &level(5, 0), 1), Err(StockError::ItemLocked { .. })));
+        let mut inactive = item("a");
+        inactive.status = ItemStatus::Inactive;
+        assert!(apply_delta(&inactive, &here(), &level(5, 0), 1).is_ok());
+        assert!(matches!(
+            apply_delta(&inactive, &here(), &level(5, 0), -1),
+            Err(StockError::ItemInactive { .. })
+        ));
+        assert!(set_on_hand(&locked, &level(5, 0), 7, 3).is_ok());
+    }
+
+    #[test]
+    fn zero_is_not_a_change() {
+        assert!(matches!(
+            apply_delta(&item("a"), &here(), &level(5, 0), 0),
+            Err(StockError::InvalidChange { .. })
+        ));
+    }
+
+    #[test]
+    fn set_needs_the_current_version() {
+        let got = set_on_hand(&item("a"), &level(5, 0), 9, 2).unwrap_err();
+        assert_eq!(
+            got,
+            StockError::VersionConflict { item: ItemId::parse("a").unwrap(), expected: 2, actual: 3 }
+        );
+        let got = set_on_hand(&item("a"), &level(5, 0), 9, 3).unwrap();
+        assert_eq!(got.after, Level { on_hand: 9, reserved: 0, version: 4 });
+        assert!(set_on_hand(&item("a"), &level(5, 4), 3, 3).is_err());
+        assert!(set_on_hand(&item("a"), &level(5, 0), -1, 3).is_err());
+    }
+
+    #[test]
+    fn lines_are_all_or_nothing_and_name_every_shortage() {
+        let (a, b, c) = (item("a"), item("b"), item("c"));
+        let location = here();
+        let line = |item, on_hand, delta| LineRequest { item, location: &location, level: level(on_hand, 0), delta };
+        let got = apply_lines(&[line(&a, 5, -6), line(&b, 5, -1), line(&c, 0, -1)]).unwrap_err();
+        let StockError::InsufficientStock { shortages } = got else { panic!("{got:?}") };
+        let named: Vec<&str> = shortages.iter().map(|s| s.item.as_str()).collect();
+        assert_eq!(named, ["a", "c"]);
+
+        let got = apply_lines(&[line(&a, 5, -5), line(&b, 5, 2)]).unwrap();
+        assert_eq!(got[0].transition.after.on_hand, 0);
+        assert_eq!(got[1].transition.after.on_hand, 7);
+    }
+
+    #[test]
+    fn a_line_may_not_repeat() {
+        let a = item("a");
+        let location = here();
+        let line = LineRequest { item: &a, location: &location, level: level(5, 0), delta: -1 };
+        assert!(matches!(
+            apply_lines(&[line.clone(), line]),
+            Err(StockError::InvalidChange { .. })
+        ));
+    }
+}

@@ -1,0 +1,67 @@
+//! The stockd store: the only crate that knows SQL.
+//!
+//! Everything the service keeps lives behind [`Store`]. Reads are plain
+//! queries; every write arrives as a [`Command`] in a batch through
+//! [`Store::execute`], which runs the whole batch in one transaction and each
+//! command inside its own savepoint, so one command's refusal never touches
+//! its neighbours. The decisions themselves are made by `stock-core`.
+
+mod migrate;
+mod model;
+mod sqlite;
+
+pub use model::*;
+pub use sqlite::{SqliteOptions, SqliteStore, SqliteSynchronous};
+
+use async_trait::async_trait;
+use stock_core::{ItemId, Role};
+
+/// Result type of store calls that can fail only by IO.
+pub type StoreResult<T> = Result<T, anyhow::Error>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending migrations; returns how many ran.
+    async fn migrate(&self) -> StoreResult<usize>;
+
+    /// Runs a batch of commands in one transaction, in order, each in its own
+    /// savepoint. Returns one reply per command, in the same order. A 2xx-worthy
+    /// reply is only returned once the transaction is durable.
+    async fn execute(&self, batch: Vec<WriteJob>) -> Vec<Reply>;
+
+    async fn item(&self, id: &ItemId) -> StoreResult<Option<ItemView>>;
+    async fn items(&self, ids: &[ItemId]) -> StoreResult<Vec<ItemView>>;
+    async fn list_items(&self, filter: &ItemFilter, page: Page) -> StoreResult<Paged<ItemView>>;
+    async fn low_stock_report(&self, threshold: i64, items_max: u32) -> StoreResult<LowStockReport>;
+    async fn inventory_stats(&self, low_stock_threshold: i64) -> StoreResult<InventoryStats>;
+    async fn locations(&self) -> StoreResult<Vec<Location>>;
+
+    async fn ledger(&self, filter: &LedgerFilter, page: Page) -> StoreResult<Paged<LedgerEntry>>;
+    /// Every level whose quantities differ from the sum of its ledger.
+    async fn verify(&self) -> StoreResult<VerifyReport>;
+
+    async fn create_key(
+        &self,
+        id: &str,
+        name: &str,
+        role: Role,
+        secret_hash: &str,
+    ) -> StoreResult<ApiKey>;
+    async fn keys(&self) -> StoreResult<Vec<ApiKey>>;
+    /// Marks a key revoked; `false` if no such key or already revoked.
+    async fn revoke_key(&self, id: &str) -> StoreResult<bool>;
+    /// The live (not revoked) key with this secret hash.
+    async fn key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKey>>;
+    async fn key_count(&self) -> StoreResult<u64>;
+
+    async fn idempotent_response(
+        &self,
+        key_id: &str,
+        idempotency_key: &str,
+    ) -> StoreResult<Option<StoredResponse>>;
+    /// Forgets idempotency keys and sync-stock retry keys older than `before_ms`.
+    async fn purge_retry_keys(&self, before_ms: i64) -> StoreResult<u64>;
+
+    /// The durability settings actually in force on the write connection.
+    async fn durability(&self) -> StoreResult<Durability>;
+}

@@ -1,0 +1,73 @@
+//! Schema migrations, embedded in the binary and applied in order.
+
+use anyhow::Context;
+use sqlx::SqliteConnection;
+
+/// The SQLite migrations: (version, name, SQL). Append only; never edit one
+/// that has shipped.
+pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "core", include_str!("../migrations/sqlite/0001_core.sql"))];
+
+/// Applies every migration newer than the database; returns how many ran.
+pub async fn run_sqlite(conn: &mut SqliteConnection) -> anyhow::Result<usize> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY NOT NULL,
+            name TEXT NOT NULL,
+            applied_at INTEGER NOT NULL
+        )",
+    )
+    .execute(&mut *conn)
+    .await
+    .context("creating schema_migrations")?;
+    let current = schema_version(conn).await?;
+    let newest = SQLITE_MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    anyhow::ensure!(
+        current <= newest,
+        "the database is at schema version {current}, newer than this stockd knows ({newest}); \
+         run a newer stockd"
+    );
+    let mut applied = 0;
+    for (version, name, sql) in SQLITE_MIGRATIONS {
+        if *version <= current {
+            continue;
+        }
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        // Another process may have applied it since we looked.
+        if schema_version(conn).await? >= *version {
+            sqlx::query("COMMIT").execute(&mut *conn).await?;
+            continue;
+        }
+        let result = apply_one(conn, *version, name, sql).await;
+        match result {
+            Ok(()) => {
+                sqlx::query("COMMIT").execute(&mut *conn).await?;
+                applied += 1;
+                tracing::info!(version, name, "applied migration");
+            }
+            Err(error) => {
+                sqlx::query("ROLLBACK").execute(&mut *conn).await.ok();
+                return Err(error).with_context(|| format!("migration {version} ({name}) failed"));
+            }
+        }
+    }
+    Ok(applied)
+}
+
+async fn schema_version(conn: &mut SqliteConnection) -> anyhow::Result<i64> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        .fetch_one(&mut *conn)
+        .await
+        .context("reading the schema version")
+}
+
+async fn apply_one(conn: &mut SqliteConnection, version: i64, name: &str, sql: &'static str) -> Result<(), sqlx::Error> {
+    sqlx::Executor::execute(&mut *conn, sql).await?;
+    sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")
+        .bind(version)
+        .bind(name)
+        .bind(crate::now_ms())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

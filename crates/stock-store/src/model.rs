@@ -1,0 +1,358 @@
+//! What the store takes and gives back.
+
+use std::fmt;
+
+use stock_core::{Item, ItemId, ItemStatus, Level, LocationId, Operation, Role, StockError};
+
+/// Milliseconds since the Unix epoch, UTC.
+pub fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970");
+    i64::try_from(since.as_millis()).expect("milliseconds fit in i64 until the year 292278994")
+}
+
+/// One location's level of an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocationLevel {
+    pub location: LocationId,
+    pub level: Level,
+    pub updated_at_ms: i64,
+}
+
+/// An item with its stock, per location and in total.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemView {
+    pub item: Item,
+    pub levels: Vec<LocationLevel>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+impl ItemView {
+    pub fn on_hand(&self) -> i64 {
+        self.levels.iter().fold(0i64, |sum, l| sum.saturating_add(l.level.on_hand))
+    }
+
+    pub fn reserved(&self) -> i64 {
+        self.levels.iter().fold(0i64, |sum, l| sum.saturating_add(l.level.reserved))
+    }
+
+    pub fn available(&self) -> i64 {
+        self.on_hand().saturating_sub(self.reserved())
+    }
+
+    /// The sum of the level versions: it moves whenever any level moves.
+    pub fn version(&self) -> i64 {
+        self.levels.iter().fold(0i64, |sum, l| sum.saturating_add(l.level.version))
+    }
+
+    pub fn level_at(&self, location: &LocationId) -> Option<&LocationLevel> {
+        self.levels.iter().find(|l| &l.location == location)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub id: LocationId,
+    pub name: String,
+    /// Lower fills first when a line names no location.
+    pub priority: i64,
+    pub created_at_ms: i64,
+}
+
+/// One row of the append-only ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub id: i64,
+    pub item: ItemId,
+    pub location: LocationId,
+    pub operation: Operation,
+    pub on_hand_delta: i64,
+    pub reserved_delta: i64,
+    pub on_hand_before: i64,
+    pub on_hand_after: i64,
+    pub reserved_before: i64,
+    pub reserved_after: i64,
+    pub version_after: i64,
+    pub order_id: Option<String>,
+    pub reservation_id: Option<String>,
+    pub reason: Option<String>,
+    pub operator: String,
+    pub trace_id: Option<String>,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at_ms: i64,
+    pub revoked_at_ms: Option<i64>,
+}
+
+/// A page request: 1-based page number and a size already capped by the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub number: u32,
+    pub size: u32,
+}
+
+impl Page {
+    pub fn offset(&self) -> i64 {
+        i64::from(self.number.saturating_sub(1)) * i64::from(self.size)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paged<T> {
+    pub rows: Vec<T>,
+    pub total: u64,
+    pub page: Page,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ItemFilter {
+    pub status: Option<ItemStatus>,
+    /// Items with 0 < available <= their threshold.
+    pub low_stock: bool,
+    /// Items with available <= 0.
+    pub out_of_stock: bool,
+    /// A substring of the id or the name.
+    pub query: Option<String>,
+    /// Count only this location's level.
+    pub location: Option<LocationId>,
+    /// The threshold for items without a `min_stock` of their own.
+    pub low_stock_threshold: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LedgerFilter {
+    pub item: Option<ItemId>,
+    pub order_id: Option<String>,
+    pub trace_id: Option<String>,
+    pub operation: Option<Operation>,
+}
+
+/// An item's available stock, for reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockLine {
+    pub id: ItemId,
+    pub name: String,
+    pub available: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LowStockReport {
+    pub low_stock: Vec<StockLine>,
+    pub low_stock_count: u64,
+    pub out_of_stock: Vec<StockLine>,
+    pub out_of_stock_count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryStats {
+    pub items: u64,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub available: i64,
+    pub low_stock: u64,
+    pub out_of_stock: u64,
+    pub locations: u64,
+    pub ledger_entries: u64,
+}
+
+/// A level that does not equal the sum of its ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LevelMismatch {
+    pub item: ItemId,
+    pub location: LocationId,
+    pub on_hand: i64,
+    pub on_hand_from_ledger: i64,
+    pub reserved: i64,
+    pub reserved_from_ledger: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub levels_checked: u64,
+    pub ledger_entries: u64,
+    pub mismatches: Vec<LevelMismatch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Durability {
+    pub journal_mode: String,
+    pub synchronous: String,
+}
+
+// ---------------------------------------------------------------------------
+// Writes
+
+/// Item fields a caller may change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ItemPatch {
+    pub name: Option<String>,
+    pub status: Option<ItemStatus>,
+    /// `Some(None)` clears the field.
+    pub min_stock: Option<Option<i64>>,
+    pub max_stock: Option<Option<i64>>,
+    pub allow_backorder: Option<bool>,
+}
+
+impl ItemPatch {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.status.is_none()
+            && self.min_stock.is_none()
+            && self.max_stock.is_none()
+            && self.allow_backorder.is_none()
+    }
+}
+
+/// An absolute on-hand figure after a count, guarded by the level's version.
+#[derive(Debug, Clone)]
+pub struct StockSet {
+    pub location: LocationId,
+    pub on_hand: i64,
+    pub expected_version: i64,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LineDelta {
+    pub item: ItemId,
+    pub location: LocationId,
+    pub delta: i64,
+}
+
+/// Every kind of write. Each one either applies whole or not at all.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// A new item with its opening stock at one location (an `init` row).
+    CreateItem { item: Item, location: LocationId, opening_stock: i64 },
+    UpdateItem { id: ItemId, patch: ItemPatch, set_stock: Option<StockSet> },
+    /// Seed 001's sync-stock: a signed delta, applied once per order or trace.
+    SyncStock {
+        item: ItemId,
+        location: LocationId,
+        delta: i64,
+        order_id: Option<String>,
+        reason: Option<String>,
+        trace_id: Option<String>,
+    },
+    /// Seed 004's decrease and increase: every line or none.
+    ApplyLines {
+        operation: Operation,
+        lines: Vec<LineDelta>,
+        order_id: Option<String>,
+        reason: Option<String>,
+    },
+    /// An import row: create the item, or update it and set its stock.
+    ImportItem { item: Item, location: LocationId, on_hand: i64 },
+    CreateLocation { id: LocationId, name: String, priority: i64 },
+}
+
+/// What a command did.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Item { view: ItemView, entries: Vec<LedgerEntry> },
+    /// `replayed` is true when a retry of an applied sync returned its first result.
+    Synced { view: ItemView, entry: LedgerEntry, replayed: bool },
+    Lines { views: Vec<ItemView>, entries: Vec<LedgerEntry> },
+    Imported { kind: ImportKind, view: ItemView },
+    Location(Location),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportKind {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// Why a write was refused.
+#[derive(Debug)]
+pub enum WriteError {
+    Stock(StockError),
+    NotFound { entity: &'static str, id: String },
+    AlreadyExists { entity: &'static str, id: String },
+    /// A retry key (order id or trace id) was seen before with other values.
+    RetryMismatch { message: String },
+    /// The store failed; nothing the caller did.
+    Internal(anyhow::Error),
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WriteError::Stock(error) => error.fmt(f),
+            WriteError::NotFound { entity, id } => write!(f, "{entity} {id} not found"),
+            WriteError::AlreadyExists { entity, id } => write!(f, "{entity} {id} already exists"),
+            WriteError::RetryMismatch { message } => f.write_str(message),
+            WriteError::Internal(error) => write!(f, "internal error: {error:#}"),
+        }
+    }
+}
+
+impl From<StockError> for WriteError {
+    fn from(error: StockError) -> Self {
+        WriteError::Stock(error)
+    }
+}
+
+impl From<sqlx::Error> for WriteError {
+    fn from(error: sqlx::Error) -> Self {
+        WriteError::Internal(error.into())
+    }
+}
+
+/// A response kept for an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub request_hash: String,
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// Turns a command's result into the response kept for its idempotency key.
+/// Called inside the write transaction, so the response is durable together
+/// with the change it describes.
+pub type Render = fn(&Result<Outcome, WriteError>) -> (u16, Vec<u8>);
+
+/// A caller's claim on an idempotency key.
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim {
+    /// The API key the idempotency key is scoped to.
+    pub key_id: String,
+    pub idempotency_key: String,
+    pub request_hash: String,
+    pub render: Render,
+}
+
+/// Who asked for a write, and how to record it.
+#[derive(Debug, Clone)]
+pub struct WriteMeta {
+    /// The API key id (or `cli`, `import`, `demo`) written into the ledger.
+    pub operator: String,
+    /// The request's trace id, written into the ledger.
+    pub trace_id: Option<String>,
+    pub idempotency: Option<IdempotencyClaim>,
+}
+
+#[derive(Debug)]
+pub struct WriteJob {
+    pub command: Command,
+    pub meta: WriteMeta,
+}
+
+/// The answer to one command.
+#[derive(Debug)]
+pub enum Reply {
+    /// The command ran now.
+    Fresh(Result<Outcome, WriteError>),
+    /// The idempotency key was used before: here is the first response, and
+    /// whether the request body matched the first one.
+    Replayed { stored: StoredResponse, same_request: bool },
+}

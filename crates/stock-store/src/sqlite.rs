@@ -1,0 +1,1049 @@
+//! The embedded SQLite backend.
+//!
+//! One write connection and a small pool of readers. SQLite admits one writer
+//! at a time anyway; giving it exactly one connection, and opening every
+//! write transaction with `BEGIN IMMEDIATE`, means a write never fails half
+//! way for want of a lock. WAL mode lets readers run beside it.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+};
+use sqlx::{Row, Sqlite, SqliteConnection};
+use stock_core::{
+    apply_delta, apply_lines, set_on_hand, Item, ItemId, ItemStatus, Level, LineRequest,
+    LocationId, Operation, Role, Transition,
+};
+
+use crate::model::*;
+use crate::{migrate, Store, StoreResult};
+
+/// How hard SQLite works to put a commit on disk before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqliteSynchronous {
+    /// Every commit is on disk before it returns (the default).
+    Full,
+    /// A commit may be lost on power failure, never on a process crash.
+    Normal,
+}
+
+impl SqliteSynchronous {
+    pub fn parse(raw: &str) -> Option<SqliteSynchronous> {
+        match raw.to_ascii_lowercase().as_str() {
+            "full" => Some(SqliteSynchronous::Full),
+            "normal" => Some(SqliteSynchronous::Normal),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub path: PathBuf,
+    pub synchronous: SqliteSynchronous,
+    pub read_pool_size: u32,
+    /// How long a statement waits for another process's lock.
+    pub busy_timeout: Duration,
+    /// How long a caller waits for a pooled connection.
+    pub acquire_timeout: Duration,
+}
+
+impl SqliteOptions {
+    pub fn new(path: impl Into<PathBuf>) -> SqliteOptions {
+        SqliteOptions {
+            path: path.into(),
+            synchronous: SqliteSynchronous::Full,
+            read_pool_size: 8,
+            busy_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file. Does not migrate.
+    pub async fn open(options: &SqliteOptions) -> anyhow::Result<SqliteStore> {
+        assert!(options.read_pool_size > 0);
+        let synchronous = match options.synchronous {
+            SqliteSynchronous::Full => sqlx::sqlite::SqliteSynchronous::Full,
+            SqliteSynchronous::Normal => sqlx::sqlite::SqliteSynchronous::Normal,
+        };
+        let connect = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(&options.path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(synchronous)
+            .busy_timeout(options.busy_timeout)
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect.clone())
+            .await
+            .with_context(|| format!("opening {}", options.path.display()))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(options.read_pool_size)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .with_context(|| format!("opening {} for reading", options.path.display()))?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    async fn read(&self) -> StoreResult<PoolConnection<Sqlite>> {
+        self.reader.acquire().await.context("acquiring a read connection")
+    }
+
+    async fn execute_batch(&self, batch: Vec<WriteJob>) -> anyhow::Result<Vec<Reply>> {
+        let mut conn = self.writer.acquire().await.context("acquiring the write connection")?;
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.context("BEGIN IMMEDIATE")?;
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut outcome = Ok(());
+        for job in batch {
+            match run_job(&mut conn, job).await {
+                Ok(reply) => replies.push(reply),
+                Err(error) => {
+                    outcome = Err(error);
+                    break;
+                }
+            }
+        }
+        let outcome = match outcome {
+            Ok(()) => sqlx::query("COMMIT").execute(&mut *conn).await.map(drop).context("COMMIT"),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = outcome {
+            if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                // A connection in an unknown state must not serve the next batch.
+                conn.close_on_drop();
+            }
+            return Err(error);
+        }
+        Ok(replies)
+    }
+}
+
+/// Runs one job inside its own savepoint and records its idempotency key.
+async fn run_job(conn: &mut SqliteConnection, job: WriteJob) -> anyhow::Result<Reply> {
+    sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
+    let result = apply(conn, &job.command, &job.meta, now_ms()).await;
+    if result.is_err() {
+        sqlx::query("ROLLBACK TO job").execute(&mut *conn).await?;
+    }
+    if let Err(WriteError::Internal(error)) = &result {
+        tracing::error!(error = format!("{error:#}"), "a write failed inside the store");
+    }
+    let reply = match &job.meta.idempotency {
+        Some(claim) if !matches!(result, Err(WriteError::Internal(_))) => {
+            let (status, body) = (claim.render)(&result);
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency_keys
+                    (key_id, idempotency_key, request_hash, status_code, body, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (key_id, idempotency_key) DO NOTHING",
+            )
+            .bind(&claim.key_id)
+            .bind(&claim.idempotency_key)
+            .bind(&claim.request_hash)
+            .bind(i64::from(status))
+            .bind(body)
+            .bind(now_ms())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+                == 1;
+            if inserted {
+                Reply::Fresh(result)
+            } else {
+                // The key was used first by a request that finished meanwhile:
+                // undo this one and answer with the first.
+                sqlx::query("ROLLBACK TO job").execute(&mut *conn).await?;
+                let stored = stored_response(conn, &claim.key_id, &claim.idempotency_key)
+                    .await?
+                    .context("an idempotency key that conflicted is gone")?;
+                let same_request = stored.request_hash == claim.request_hash;
+                Reply::Replayed { stored, same_request }
+            }
+        }
+        _ => Reply::Fresh(result),
+    };
+    sqlx::query("RELEASE job").execute(&mut *conn).await?;
+    Ok(reply)
+}
+
+async fn apply(
+    conn: &mut SqliteConnection,
+    command: &Command,
+    meta: &WriteMeta,
+    now: i64,
+) -> Result<Outcome, WriteError> {
+    match command {
+        Command::CreateItem { item, location, opening_stock } => {
+            if fetch_item(conn, &item.id).await?.is_some() {
+                return Err(WriteError::AlreadyExists { entity: "item", id: item.id.to_string() });
+            }
+            let entry = insert_item(conn, item, location, *opening_stock, meta, now).await?;
+            let view = fetch_view(conn, &item.id).await?.expect("the item was just written");
+            Ok(Outcome::Item { view, entries: vec![entry] })
+        }
+        Command::UpdateItem { id, patch, set_stock } => {
+            let current = require_item(conn, id).await?;
+            let item = patched(&current, patch);
+            if item != current {
+                update_item(conn, &item, now).await?;
+            }
+            let mut entries = Vec::new();
+            if let Some(set) = set_stock {
+                require_location(conn, &set.location).await?;
+                let level = fetch_level(conn, id, &set.location).await?.unwrap_or_default();
+                let transition = set_on_hand(&item, &level, set.on_hand, set.expected_version)?;
+                let change = Change {
+                    item: id,
+                    location: &set.location,
+                    operation: Operation::Set,
+                    transition,
+                    order_id: None,
+                    reason: set.reason.as_deref(),
+                };
+                entries.push(write_change(conn, &change, meta, now).await?);
+            }
+            let view = fetch_view(conn, id).await?.expect("the item exists");
+            Ok(Outcome::Item { view, entries })
+        }
+        Command::SyncStock { item, location, delta, order_id, reason, trace_id } => {
+            let retry_keys = sync_retry_keys(item, *delta, order_id.as_deref(), trace_id.as_deref());
+            for retry_key in &retry_keys {
+                if let Some(entry) = retried_entry(conn, retry_key).await? {
+                    if entry.item != *item || entry.location != *location || entry.on_hand_delta != *delta {
+                        return Err(WriteError::RetryMismatch {
+                            message: format!(
+                                "sync-stock with this {} was applied before with delta {} for item {} at {}",
+                                if retry_key.starts_with("o:") { "order_id" } else { "trace_id" },
+                                entry.on_hand_delta,
+                                entry.item,
+                                entry.location
+                            ),
+                        });
+                    }
+                    let view = fetch_view(conn, item).await?.expect("a ledger row's item exists");
+                    return Ok(Outcome::Synced { view, entry, replayed: true });
+                }
+            }
+            let found = require_item(conn, item).await?;
+            require_location(conn, location).await?;
+            let level = fetch_level(conn, item, location).await?.unwrap_or_default();
+            let transition = apply_delta(&found, location, &level, *delta)?;
+            let operation = if *delta > 0 { Operation::Add } else { Operation::Deduct };
+            let change = Change {
+                item,
+                location,
+                operation,
+                transition,
+                order_id: order_id.as_deref(),
+                reason: reason.as_deref(),
+            };
+            let meta = WriteMeta { trace_id: trace_id.clone().or(meta.trace_id.clone()), ..meta.clone() };
+            let entry = write_change(conn, &change, &meta, now).await?;
+            for retry_key in &retry_keys {
+                sqlx::query("INSERT INTO sync_retry_keys (retry_key, ledger_id, created_at) VALUES (?, ?, ?)")
+                    .bind(retry_key)
+                    .bind(entry.id)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            let view = fetch_view(conn, item).await?.expect("the item exists");
+            Ok(Outcome::Synced { view, entry, replayed: false })
+        }
+        Command::ApplyLines { operation, lines, order_id, reason } => {
+            let mut items = Vec::with_capacity(lines.len());
+            let mut missing = Vec::new();
+            for line in lines {
+                match fetch_item(conn, &line.item).await? {
+                    Some((item, ..)) => items.push(item),
+                    None => missing.push(line.item.to_string()),
+                }
+            }
+            if !missing.is_empty() {
+                return Err(WriteError::NotFound { entity: "item", id: missing.join(", ") });
+            }
+            let mut requests = Vec::with_capacity(lines.len());
+            for (line, item) in lines.iter().zip(&items) {
+                require_location(conn, &line.location).await?;
+                let level = fetch_level(conn, &line.item, &line.location).await?.unwrap_or_default();
+                requests.push(LineRequest { item, location: &line.location, level, delta: line.delta });
+            }
+            let changes = apply_lines(&requests)?;
+            let mut entries = Vec::with_capacity(changes.len());
+            for line in &changes {
+                let change = Change {
+                    item: &line.item,
+                    location: &line.location,
+                    operation: *operation,
+                    transition: line.transition,
+                    order_id: order_id.as_deref(),
+                    reason: reason.as_deref(),
+                };
+                entries.push(write_change(conn, &change, meta, now).await?);
+            }
+            let mut views = Vec::with_capacity(items.len());
+            for item in &items {
+                views.push(fetch_view(conn, &item.id).await?.expect("the item exists"));
+            }
+            Ok(Outcome::Lines { views, entries })
+        }
+        Command::ImportItem { item, location, on_hand } => {
+            require_location(conn, location).await?;
+            let Some((current, ..)) = fetch_item(conn, &item.id).await? else {
+                insert_item(conn, item, location, *on_hand, meta, now).await?;
+                let view = fetch_view(conn, &item.id).await?.expect("the item was just written");
+                return Ok(Outcome::Imported { kind: ImportKind::Created, view });
+            };
+            let mut kind = ImportKind::Unchanged;
+            if current != *item {
+                update_item(conn, item, now).await?;
+                kind = ImportKind::Updated;
+            }
+            let level = fetch_level(conn, &item.id, location).await?.unwrap_or_default();
+            if level.on_hand != *on_hand {
+                let transition = set_on_hand(item, &level, *on_hand, level.version)?;
+                let change = Change {
+                    item: &item.id,
+                    location,
+                    operation: Operation::Set,
+                    transition,
+                    order_id: None,
+                    reason: Some("import"),
+                };
+                write_change(conn, &change, meta, now).await?;
+                kind = ImportKind::Updated;
+            }
+            let view = fetch_view(conn, &item.id).await?.expect("the item exists");
+            Ok(Outcome::Imported { kind, view })
+        }
+        Command::CreateLocation { id, name, priority } => {
+            if location_exists(conn, id).await? {
+                return Err(WriteError::AlreadyExists { entity: "location", id: id.to_string() });
+            }
+            sqlx::query("INSERT INTO locations (id, name, priority, created_at) VALUES (?, ?, ?, ?)")
+                .bind(id.as_str())
+                .bind(name)
+                .bind(priority)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+            Ok(Outcome::Location(Location {
+                id: id.clone(),
+                name: name.clone(),
+                priority: *priority,
+                created_at_ms: now,
+            }))
+        }
+    }
+}
+
+/// The keys under which a sync-stock is remembered, so that an order
+/// service's retry without an Idempotency-Key applies once. The order key
+/// includes the direction: the restock after a cancel is a second change.
+fn sync_retry_keys(item: &ItemId, delta: i64, order_id: Option<&str>, trace_id: Option<&str>) -> Vec<String> {
+    let direction = if delta < 0 { '-' } else { '+' };
+    let mut keys = Vec::with_capacity(2);
+    if let Some(order_id) = order_id {
+        keys.push(format!("o:{order_id}\u{1f}{item}\u{1f}{direction}"));
+    }
+    if let Some(trace_id) = trace_id {
+        keys.push(format!("t:{trace_id}\u{1f}{item}"));
+    }
+    keys
+}
+
+async fn retried_entry(conn: &mut SqliteConnection, retry_key: &str) -> Result<Option<LedgerEntry>, WriteError> {
+    let row = sqlx::query(
+        "SELECT g.* FROM sync_retry_keys k JOIN ledger g ON g.id = k.ledger_id WHERE k.retry_key = ?",
+    )
+    .bind(retry_key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|row| ledger_entry(&row)).transpose()?)
+}
+
+fn patched(item: &Item, patch: &ItemPatch) -> Item {
+    Item {
+        id: item.id.clone(),
+        name: patch.name.clone().unwrap_or_else(|| item.name.clone()),
+        status: patch.status.unwrap_or(item.status),
+        min_stock: patch.min_stock.unwrap_or(item.min_stock),
+        max_stock: patch.max_stock.unwrap_or(item.max_stock),
+        allow_backorder: patch.allow_backorder.unwrap_or(item.allow_backorder),
+    }
+}
+
+struct Change<'a> {
+    item: &'a ItemId,
+    location: &'a LocationId,
+    operation: Operation,
+    transition: Transition,
+    order_id: Option<&'a str>,
+    reason: Option<&'a str>,
+}
+
+/// Writes a decided transition: the level and its ledger row, together.
+async fn write_change(
+    conn: &mut SqliteConnection,
+    change: &Change<'_>,
+    meta: &WriteMeta,
+    now: i64,
+) -> Result<LedgerEntry, WriteError> {
+    let after = change.transition.after;
+    sqlx::query(
+        "INSERT INTO levels (item_id, location_id, on_hand, reserved, version, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (item_id, location_id) DO UPDATE SET
+            on_hand = excluded.on_hand, reserved = excluded.reserved,
+            version = excluded.version, updated_at = excluded.updated_at",
+    )
+    .bind(change.item.as_str())
+    .bind(change.location.as_str())
+    .bind(after.on_hand)
+    .bind(after.reserved)
+    .bind(after.version)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let before = change.transition.before;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO ledger (item_id, location_id, operation, on_hand_delta, reserved_delta,
+            on_hand_before, on_hand_after, reserved_before, reserved_after, version_after,
+            order_id, reservation_id, reason, operator, trace_id, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)
+         RETURNING id",
+    )
+    .bind(change.item.as_str())
+    .bind(change.location.as_str())
+    .bind(change.operation.as_str())
+    .bind(change.transition.on_hand_delta())
+    .bind(change.transition.reserved_delta())
+    .bind(before.on_hand)
+    .bind(after.on_hand)
+    .bind(before.reserved)
+    .bind(after.reserved)
+    .bind(after.version)
+    .bind(change.order_id)
+    .bind(change.reason)
+    .bind(&meta.operator)
+    .bind(meta.trace_id.as_deref())
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(LedgerEntry {
+        id,
+        item: change.item.clone(),
+        location: change.location.clone(),
+        operation: change.operation,
+        on_hand_delta: change.transition.on_hand_delta(),
+        reserved_delta: change.transition.reserved_delta(),
+        on_hand_before: before.on_hand,
+        on_hand_after: after.on_hand,
+        reserved_before: before.reserved,
+        reserved_after: after.reserved,
+        version_after: after.version,
+        order_id: change.order_id.map(str::to_owned),
+        reservation_id: None,
+        reason: change.reason.map(str::to_owned),
+        operator: meta.operator.clone(),
+        trace_id: meta.trace_id.clone(),
+        created_at_ms: now,
+    })
+}
+
+async fn insert_item(
+    conn: &mut SqliteConnection,
+    item: &Item,
+    location: &LocationId,
+    opening_stock: i64,
+    meta: &WriteMeta,
+    now: i64,
+) -> Result<LedgerEntry, WriteError> {
+    require_location(conn, location).await?;
+    sqlx::query(
+        "INSERT INTO items (id, name, status, min_stock, max_stock, allow_backorder, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(item.id.as_str())
+    .bind(&item.name)
+    .bind(item.status.as_str())
+    .bind(item.min_stock)
+    .bind(item.max_stock)
+    .bind(item.allow_backorder)
+    .bind(now)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let transition = Transition {
+        before: Level::default(),
+        after: Level { on_hand: opening_stock, reserved: 0, version: 1 },
+    };
+    let change = Change {
+        item: &item.id,
+        location,
+        operation: Operation::Init,
+        transition,
+        order_id: None,
+        reason: Some("opening stock"),
+    };
+    write_change(conn, &change, meta, now).await
+}
+
+async fn update_item(conn: &mut SqliteConnection, item: &Item, now: i64) -> Result<(), WriteError> {
+    sqlx::query(
+        "UPDATE items SET name = ?, status = ?, min_stock = ?, max_stock = ?, allow_backorder = ?,
+            updated_at = ? WHERE id = ?",
+    )
+    .bind(&item.name)
+    .bind(item.status.as_str())
+    .bind(item.min_stock)
+    .bind(item.max_stock)
+    .bind(item.allow_backorder)
+    .bind(now)
+    .bind(item.id.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn require_item(conn: &mut SqliteConnection, id: &ItemId) -> Result<Item, WriteError> {
+    match fetch_item(conn, id).await? {
+        Some((item, ..)) => Ok(item),
+        None => Err(WriteError::NotFound { entity: "item", id: id.to_string() }),
+    }
+}
+
+async fn require_location(conn: &mut SqliteConnection, id: &LocationId) -> Result<(), WriteError> {
+    if location_exists(conn, id).await? {
+        Ok(())
+    } else {
+        Err(WriteError::NotFound { entity: "location", id: id.to_string() })
+    }
+}
+
+async fn location_exists(conn: &mut SqliteConnection, id: &LocationId) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM locations WHERE id = ?")
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+fn corrupt(what: &str, value: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("the database holds an invalid {what}: {value:?}").into())
+}
+
+fn item_from_row(row: &SqliteRow) -> Result<(Item, i64, i64), sqlx::Error> {
+    let id: String = row.try_get("id")?;
+    let status: String = row.try_get("status")?;
+    let item = Item {
+        id: ItemId::parse(&id).map_err(|_| corrupt("item id", &id))?,
+        name: row.try_get("name")?,
+        status: ItemStatus::parse(&status).ok_or_else(|| corrupt("item status", &status))?,
+        min_stock: row.try_get("min_stock")?,
+        max_stock: row.try_get("max_stock")?,
+        allow_backorder: row.try_get("allow_backorder")?,
+    };
+    Ok((item, row.try_get("created_at")?, row.try_get("updated_at")?))
+}
+
+async fn fetch_item(conn: &mut SqliteConnection, id: &ItemId) -> Result<Option<(Item, i64, i64)>, sqlx::Error> {
+    let row = sqlx::query("SELECT * FROM items WHERE id = ?")
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(item_from_row).transpose()
+}
+
+async fn fetch_level(
+    conn: &mut SqliteConnection,
+    item: &ItemId,
+    location: &LocationId,
+) -> Result<Option<Level>, sqlx::Error> {
+    let row = sqlx::query("SELECT on_hand, reserved, version FROM levels WHERE item_id = ? AND location_id = ?")
+        .bind(item.as_str())
+        .bind(location.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(|row| {
+        Ok(Level { on_hand: row.try_get(0)?, reserved: row.try_get(1)?, version: row.try_get(2)? })
+    })
+    .transpose()
+}
+
+async fn fetch_view(conn: &mut SqliteConnection, id: &ItemId) -> Result<Option<ItemView>, sqlx::Error> {
+    let Some((item, created_at_ms, updated_at_ms)) = fetch_item(conn, id).await? else {
+        return Ok(None);
+    };
+    let rows = sqlx::query(
+        "SELECT l.location_id, l.on_hand, l.reserved, l.version, l.updated_at
+         FROM levels l JOIN locations o ON o.id = l.location_id
+         WHERE l.item_id = ? ORDER BY o.priority, o.id",
+    )
+    .bind(id.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut levels = Vec::with_capacity(rows.len());
+    for row in rows {
+        let location: String = row.try_get(0)?;
+        levels.push(LocationLevel {
+            location: LocationId::parse(&location).map_err(|_| corrupt("location id", &location))?,
+            level: Level { on_hand: row.try_get(1)?, reserved: row.try_get(2)?, version: row.try_get(3)? },
+            updated_at_ms: row.try_get(4)?,
+        });
+    }
+    Ok(Some(ItemView { item, levels, created_at_ms, updated_at_ms }))
+}
+
+fn ledger_entry(row: &SqliteRow) -> Result<LedgerEntry, sqlx::Error> {
+    let item: String = row.try_get("item_id")?;
+    let location: String = row.try_get("location_id")?;
+    let operation: String = row.try_get("operation")?;
+    Ok(LedgerEntry {
+        id: row.try_get("id")?,
+        item: ItemId::parse(&item).map_err(|_| corrupt("item id", &item))?,
+        location: LocationId::parse(&location).map_err(|_| corrupt("location id", &location))?,
+        operation: Operation::parse(&operation).ok_or_else(|| corrupt("operation", &operation))?,
+        on_hand_delta: row.try_get("on_hand_delta")?,
+        reserved_delta: row.try_get("reserved_delta")?,
+        on_hand_before: row.try_get("on_hand_before")?,
+        on_hand_after: row.try_get("on_hand_after")?,
+        reserved_before: row.try_get("reserved_before")?,
+        reserved_after: row.try_get("reserved_after")?,
+        version_after: row.try_get("version_after")?,
+        order_id: row.try_get("order_id")?,
+        reservation_id: row.try_get("reservation_id")?,
+        reason: row.try_get("reason")?,
+        operator: row.try_get("operator")?,
+        trace_id: row.try_get("trace_id")?,
+        created_at_ms: row.try_get("created_at")?,
+    })
+}
+
+fn api_key(row: &SqliteRow) -> Result<ApiKey, sqlx::Error> {
+    let role: String = row.try_get("role")?;
+    Ok(ApiKey {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
+        created_at_ms: row.try_get("created_at")?,
+        revoked_at_ms: row.try_get("revoked_at")?,
+    })
+}
+
+async fn stored_response(
+    conn: &mut SqliteConnection,
+    key_id: &str,
+    idempotency_key: &str,
+) -> Result<Option<StoredResponse>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT request_hash, status_code, body FROM idempotency_keys
+         WHERE key_id = ? AND idempotency_key = ?",
+    )
+    .bind(key_id)
+    .bind(idempotency_key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|row| {
+        let status: i64 = row.try_get(1)?;
+        Ok(StoredResponse {
+            request_hash: row.try_get(0)?,
+            status: u16::try_from(status).map_err(|_| corrupt("status code", &status.to_string()))?,
+            body: row.try_get(2)?,
+        })
+    })
+    .transpose()
+}
+
+/// A LIKE pattern that matches `query` anywhere, with its wildcards escaped.
+fn contains_pattern(query: &str) -> String {
+    let escaped = query.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// Items with their available stock, optionally at one location (?1).
+macro_rules! available_by_item {
+    () => {
+        "SELECT i.id, i.name, i.status, i.min_stock,
+               COALESCE(s.on_hand, 0) AS on_hand, COALESCE(s.reserved, 0) AS reserved,
+               COALESCE(s.on_hand, 0) - COALESCE(s.reserved, 0) AS available
+        FROM items i LEFT JOIN (
+            SELECT item_id, SUM(on_hand) AS on_hand, SUM(reserved) AS reserved
+            FROM levels WHERE (?1 IS NULL OR location_id = ?1) GROUP BY item_id
+        ) s ON s.item_id = i.id"
+    };
+}
+
+macro_rules! item_list_where {
+    () => {
+        " WHERE (?2 IS NULL OR a.status = ?2)
+            AND (?3 IS NULL OR a.id LIKE ?3 ESCAPE '\\' OR a.name LIKE ?3 ESCAPE '\\')
+            AND (?4 = 0 OR (a.available > 0 AND a.available <= COALESCE(a.min_stock, ?5)))
+            AND (?6 = 0 OR a.available <= 0)"
+    };
+}
+
+const ITEM_LIST_COUNT: &str =
+    concat!("SELECT COUNT(*) FROM (", available_by_item!(), ") a", item_list_where!());
+const ITEM_LIST_PAGE: &str = concat!(
+    "SELECT a.id FROM (",
+    available_by_item!(),
+    ") a",
+    item_list_where!(),
+    " ORDER BY a.id LIMIT ?7 OFFSET ?8"
+);
+
+macro_rules! low_stock {
+    () => {
+        " WHERE a.available > 0 AND a.available <= ?2"
+    };
+}
+macro_rules! out_of_stock {
+    () => {
+        " WHERE a.available <= 0 AND ?2 = ?2"
+    };
+}
+const LOW_STOCK_ROWS: &str = concat!(
+    "SELECT a.id, a.name, a.available FROM (",
+    available_by_item!(),
+    ") a",
+    low_stock!(),
+    " ORDER BY a.available, a.id LIMIT ?3"
+);
+const LOW_STOCK_COUNT: &str =
+    concat!("SELECT COUNT(*) FROM (", available_by_item!(), ") a", low_stock!(), " AND ?3 = ?3");
+const OUT_OF_STOCK_ROWS: &str = concat!(
+    "SELECT a.id, a.name, a.available FROM (",
+    available_by_item!(),
+    ") a",
+    out_of_stock!(),
+    " ORDER BY a.available, a.id LIMIT ?3"
+);
+const OUT_OF_STOCK_COUNT: &str =
+    concat!("SELECT COUNT(*) FROM (", available_by_item!(), ") a", out_of_stock!(), " AND ?3 = ?3");
+
+const INVENTORY_STATS: &str = concat!(
+    "SELECT COUNT(*), COALESCE(SUM(a.on_hand), 0), COALESCE(SUM(a.reserved), 0),
+        COALESCE(SUM(a.available > 0 AND a.available <= COALESCE(a.min_stock, ?2)), 0),
+        COALESCE(SUM(a.available <= 0), 0),
+        (SELECT COUNT(*) FROM locations),
+        (SELECT COUNT(*) FROM ledger)
+     FROM (",
+    available_by_item!(),
+    ") a"
+);
+
+macro_rules! ledger_where {
+    () => {
+        " WHERE (?1 IS NULL OR item_id = ?1) AND (?2 IS NULL OR order_id = ?2)
+            AND (?3 IS NULL OR trace_id = ?3) AND (?4 IS NULL OR operation = ?4)"
+    };
+}
+const LEDGER_COUNT: &str = concat!("SELECT COUNT(*) FROM ledger", ledger_where!());
+const LEDGER_PAGE: &str =
+    concat!("SELECT * FROM ledger", ledger_where!(), " ORDER BY id DESC LIMIT ?5 OFFSET ?6");
+
+fn stock_lines(rows: &[SqliteRow]) -> Result<Vec<StockLine>, sqlx::Error> {
+    rows.iter()
+        .map(|row| {
+            let id: String = row.try_get(0)?;
+            Ok(StockLine {
+                id: ItemId::parse(&id).map_err(|_| corrupt("item id", &id))?,
+                name: row.try_get(1)?,
+                available: row.try_get(2)?,
+            })
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> StoreResult<usize> {
+        let mut conn = self.writer.acquire().await?;
+        migrate::run_sqlite(&mut conn).await
+    }
+
+    async fn execute(&self, batch: Vec<WriteJob>) -> Vec<Reply> {
+        let count = batch.len();
+        match self.execute_batch(batch).await {
+            Ok(replies) => replies,
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), count, "a write batch failed");
+                (0..count)
+                    .map(|_| Reply::Fresh(Err(WriteError::Internal(anyhow::anyhow!("{error:#}")))))
+                    .collect()
+            }
+        }
+    }
+
+    async fn item(&self, id: &ItemId) -> StoreResult<Option<ItemView>> {
+        let mut conn = self.read().await?;
+        Ok(fetch_view(&mut conn, id).await?)
+    }
+
+    async fn items(&self, ids: &[ItemId]) -> StoreResult<Vec<ItemView>> {
+        let mut conn = self.read().await?;
+        let mut views = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(view) = fetch_view(&mut conn, id).await? {
+                views.push(view);
+            }
+        }
+        Ok(views)
+    }
+
+    async fn list_items(&self, filter: &ItemFilter, page: Page) -> StoreResult<Paged<ItemView>> {
+        let mut conn = self.read().await?;
+        let pattern = filter.query.as_deref().map(contains_pattern);
+        let location = filter.location.as_ref().map(|l| l.as_str().to_owned());
+        let bind = |sql: &'static str| {
+            sqlx::query(sql)
+                .bind(location.clone())
+                .bind(filter.status.map(ItemStatus::as_str))
+                .bind(pattern.clone())
+                .bind(filter.low_stock)
+                .bind(filter.low_stock_threshold)
+                .bind(filter.out_of_stock)
+        };
+        let total: i64 = bind(ITEM_LIST_COUNT).fetch_one(&mut *conn).await?.try_get(0)?;
+        let rows = bind(ITEM_LIST_PAGE)
+            .bind(i64::from(page.size))
+            .bind(page.offset())
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut views = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.try_get(0)?;
+            let id = ItemId::parse(&id).map_err(|_| corrupt("item id", &id))?;
+            if let Some(view) = fetch_view(&mut conn, &id).await? {
+                views.push(view);
+            }
+        }
+        Ok(Paged { rows: views, total: total as u64, page })
+    }
+
+    async fn low_stock_report(&self, threshold: i64, items_max: u32) -> StoreResult<LowStockReport> {
+        let mut conn = self.read().await?;
+        let bind = |sql: &'static str| {
+            sqlx::query(sql).bind(None::<String>).bind(threshold).bind(i64::from(items_max))
+        };
+        let low_stock = stock_lines(&bind(LOW_STOCK_ROWS).fetch_all(&mut *conn).await?)?;
+        let out_of_stock = stock_lines(&bind(OUT_OF_STOCK_ROWS).fetch_all(&mut *conn).await?)?;
+        let low_stock_count: i64 = bind(LOW_STOCK_COUNT).fetch_one(&mut *conn).await?.try_get(0)?;
+        let out_of_stock_count: i64 = bind(OUT_OF_STOCK_COUNT).fetch_one(&mut *conn).await?.try_get(0)?;
+        Ok(LowStockReport {
+            low_stock,
+            low_stock_count: low_stock_count as u64,
+            out_of_stock,
+            out_of_stock_count: out_of_stock_count as u64,
+        })
+    }
+
+    async fn inventory_stats(&self, low_stock_threshold: i64) -> StoreResult<InventoryStats> {
+        let mut conn = self.read().await?;
+        let row = sqlx::query(INVENTORY_STATS)
+            .bind(None::<String>)
+            .bind(low_stock_threshold)
+            .fetch_one(&mut *conn)
+            .await?;
+        let on_hand: i64 = row.try_get(1)?;
+        let reserved: i64 = row.try_get(2)?;
+        let count = |index: usize| row.try_get::<i64, _>(index).map(|n| n as u64);
+        Ok(InventoryStats {
+            items: count(0)?,
+            on_hand,
+            reserved,
+            available: on_hand.saturating_sub(reserved),
+            low_stock: count(3)?,
+            out_of_stock: count(4)?,
+            locations: count(5)?,
+            ledger_entries: count(6)?,
+        })
+    }
+
+    async fn locations(&self) -> StoreResult<Vec<Location>> {
+        let mut conn = self.read().await?;
+        let rows = sqlx::query("SELECT id, name, priority, created_at FROM locations ORDER BY priority, id")
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get(0)?;
+                Ok(Location {
+                    id: LocationId::parse(&id).map_err(|_| corrupt("location id", &id))?,
+                    name: row.try_get(1)?,
+                    priority: row.try_get(2)?,
+                    created_at_ms: row.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn ledger(&self, filter: &LedgerFilter, page: Page) -> StoreResult<Paged<LedgerEntry>> {
+        let mut conn = self.read().await?;
+        let bind = |sql: &'static str| {
+            sqlx::query(sql)
+                .bind(filter.item.as_ref().map(|i| i.as_str().to_owned()))
+                .bind(filter.order_id.clone())
+                .bind(filter.trace_id.clone())
+                .bind(filter.operation.map(Operation::as_str))
+        };
+        let total: i64 = bind(LEDGER_COUNT)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+        let rows = bind(LEDGER_PAGE)
+            .bind(i64::from(page.size))
+            .bind(page.offset())
+            .fetch_all(&mut *conn)
+            .await?;
+        let rows = rows.iter().map(ledger_entry).collect::<Result<_, _>>()?;
+        Ok(Paged { rows, total: total as u64, page })
+    }
+
+    async fn verify(&self) -> StoreResult<VerifyReport> {
+        let mut conn = self.read().await?;
+        // One read transaction, so levels and ledger are seen at one instant.
+        sqlx::query("BEGIN").execute(&mut *conn).await?;
+        let result = async {
+            let levels_checked: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM levels").fetch_one(&mut *conn).await?;
+            let ledger_entries: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM ledger").fetch_one(&mut *conn).await?;
+            let rows = sqlx::query(
+                "SELECT l.item_id, l.location_id, l.on_hand, l.reserved,
+                    COALESCE(g.on_hand, 0), COALESCE(g.reserved, 0)
+                 FROM levels l LEFT JOIN (
+                    SELECT item_id, location_id, SUM(on_hand_delta) AS on_hand, SUM(reserved_delta) AS reserved
+                    FROM ledger GROUP BY item_id, location_id
+                 ) g ON g.item_id = l.item_id AND g.location_id = l.location_id
+                 WHERE l.on_hand != COALESCE(g.on_hand, 0) OR l.reserved != COALESCE(g.reserved, 0)
+                 ORDER BY l.item_id, l.location_id",
+            )
+            .fetch_all(&mut *conn)
+            .await?;
+            let mismatches = rows
+                .iter()
+                .map(|row| {
+                    let item: String = row.try_get(0)?;
+                    let location: String = row.try_get(1)?;
+                    Ok(LevelMismatch {
+                        item: ItemId::parse(&item).map_err(|_| corrupt("item id", &item))?,
+                        location: LocationId::parse(&location).map_err(|_| corrupt("location id", &location))?,
+                        on_hand: row.try_get(2)?,
+                        reserved: row.try_get(3)?,
+                        on_hand_from_ledger: row.try_get(4)?,
+                        reserved_from_ledger: row.try_get(5)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            Ok::<_, sqlx::Error>(VerifyReport {
+                levels_checked: levels_checked as u64,
+                ledger_entries: ledger_entries as u64,
+                mismatches,
+            })
+        }
+        .await;
+        sqlx::query("COMMIT").execute(&mut *conn).await?;
+        Ok(result?)
+    }
+
+    async fn create_key(&self, id: &str, name: &str, role: Role, secret_hash: &str) -> StoreResult<ApiKey> {
+        let mut conn = self.writer.acquire().await?;
+        let row = sqlx::query(
+            "INSERT INTO api_keys (id, name, role, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)
+             RETURNING *",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(role.as_str())
+        .bind(secret_hash)
+        .bind(now_ms())
+        .fetch_one(&mut *conn)
+        .await
+        .context("creating an API key")?;
+        Ok(api_key(&row)?)
+    }
+
+    async fn keys(&self) -> StoreResult<Vec<ApiKey>> {
+        let mut conn = self.read().await?;
+        let rows = sqlx::query("SELECT * FROM api_keys ORDER BY created_at, id").fetch_all(&mut *conn).await?;
+        Ok(rows.iter().map(api_key).collect::<Result<_, _>>()?)
+    }
+
+    async fn revoke_key(&self, id: &str) -> StoreResult<bool> {
+        let mut conn = self.writer.acquire().await?;
+        let done = sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKey>> {
+        let mut conn = self.read().await?;
+        let row = sqlx::query("SELECT * FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL")
+            .bind(secret_hash)
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(row.as_ref().map(api_key).transpose()?)
+    }
+
+    async fn key_count(&self) -> StoreResult<u64> {
+        let mut conn = self.read().await?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys").fetch_one(&mut *conn).await?;
+        Ok(count as u64)
+    }
+
+    async fn idempotent_response(&self, key_id: &str, idempotency_key: &str) -> StoreResult<Option<StoredResponse>> {
+        let mut conn = self.read().await?;
+        Ok(stored_response(&mut conn, key_id, idempotency_key).await?)
+    }
+
+    async fn purge_retry_keys(&self, before_ms: i64) -> StoreResult<u64> {
+        let mut conn = self.writer.acquire().await?;
+        let keys = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
+            .bind(before_ms)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        let syncs = sqlx::query("DELETE FROM sync_retry_keys WHERE created_at < ?")
+            .bind(before_ms)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        Ok(keys + syncs)
+    }
+
+    async fn durability(&self) -> StoreResult<Durability> {
+        let mut conn = self.writer.acquire().await?;
+        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await?;
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await?;
+        let synchronous = match synchronous {
+            0 => "off",
+            1 => "normal",
+            2 => "full",
+            3 => "extra",
+            _ => "unknown",
+        };
+        Ok(Durability { journal_mode, synchronous: synchronous.to_owned() })
+    }
+}
