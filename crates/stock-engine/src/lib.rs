@@ -1,1 +1,92 @@
+//! The stockd write path.
+//!
+//! Every change to stock goes through [`Engine::submit`]. The engine keeps one
+//! bounded queue in front of the store and one writer task that takes what is
+//! queued (up to `batch_ops_max` commands) and hands it to the store as one
+//! batch: one transaction, one fsync, each command in its own savepoint. An
+//! idle engine passes a lone command on at once; it never waits to fill a batch.
 
+mod latency;
+mod upkeep;
+
+pub use latency::{LatencyRecorder, LatencySummary};
+pub use upkeep::{spawn_retry_key_purge, RetryKeyPurge};
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use stock_store::{Command, Reply, Store, WriteError, WriteJob, WriteMeta};
+use tokio::sync::{mpsc, oneshot};
+
+#[derive(Debug, Clone, Copy)]
+pub struct EngineConfig {
+    /// Commands that may wait for the writer before `submit` itself waits.
+    pub queue_depth_max: usize,
+    /// The most commands the writer puts in one transaction.
+    pub batch_ops_max: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { queue_depth_max: 4096, batch_ops_max: 128 }
+    }
+}
+
+struct Pending {
+    job: WriteJob,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// A handle on the write path; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    sender: mpsc::Sender<Pending>,
+    latency: Arc<LatencyRecorder>,
+}
+
+impl Engine {
+    /// Starts the writer task on the current tokio runtime.
+    pub fn start(store: Arc<dyn Store>, config: EngineConfig) -> Engine {
+        assert!(config.queue_depth_max > 0);
+        assert!(config.batch_ops_max > 0);
+        let (sender, receiver) = mpsc::channel(config.queue_depth_max);
+        tokio::spawn(write_loop(store, receiver, config.batch_ops_max));
+        Engine { sender, latency: Arc::new(LatencyRecorder::new()) }
+    }
+
+    /// Runs one command and returns once its outcome is durable.
+    pub async fn submit(&self, command: Command, meta: WriteMeta) -> Reply {
+        let started = Instant::now();
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending { job: WriteJob { command, meta }, reply };
+        if self.sender.send(pending).await.is_err() {
+            return stopped();
+        }
+        let reply = answer.await.unwrap_or_else(|_| stopped());
+        self.latency.record(started.elapsed());
+        reply
+    }
+
+    /// Percentiles of recent write latencies, queueing included.
+    pub fn write_latency(&self) -> LatencySummary {
+        self.latency.summary()
+    }
+}
+
+fn stopped() -> Reply {
+    Reply::Fresh(Err(WriteError::Internal(anyhow::anyhow!("the write path has stopped"))))
+}
+
+async fn write_loop(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Pending>, batch_ops_max: usize) {
+    let mut pending = Vec::with_capacity(batch_ops_max);
+    while receiver.recv_many(&mut pending, batch_ops_max).await > 0 {
+        let (jobs, answers): (Vec<_>, Vec<_>) = pending.drain(..).map(|p| (p.job, p.reply)).unzip();
+        let replies = store.execute(jobs).await;
+        assert_eq!(replies.len(), answers.len(), "the store answers every command");
+        for (reply, answer) in replies.into_iter().zip(answers) {
+            // A caller that gave up (timeout, closed connection) no longer listens.
+            let _ = answer.send(reply);
+        }
+    }
+    tracing::info!("the write path stopped: every engine handle was dropped");
+}

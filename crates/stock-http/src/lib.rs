@@ -1,1 +1,149 @@
+//! The stockd HTTP API: the only crate that knows HTTP and JSON.
+//!
+//! Routes, authentication, idempotency, the error body, trace ids, service
+//! statistics and the OpenAPI document. Handlers parse and check their input,
+//! turn it into a `stock_store::Command`, hand it to the engine and render
+//! what comes back; they decide nothing about stock themselves.
 
+pub mod auth;
+pub mod error;
+mod extract;
+pub mod idempotency;
+mod routes;
+pub mod stats;
+pub mod trace;
+pub mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use stock_engine::Engine;
+use stock_store::{IdempotencyClaim, Render, Reply, Store, WriteMeta};
+
+pub use auth::{generate_key, hash_secret, Caller, NewKey};
+use error::ApiError;
+use idempotency::{mismatch, replay, IdempotencyRequest, InFlight};
+use stats::ServiceStats;
+use trace::TraceId;
+
+/// Limits and defaults of the HTTP surface.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// A request that takes longer is answered 503 `TIMEOUT`.
+    pub request_timeout: Duration,
+    /// Larger request bodies are refused with 413.
+    pub body_limit_bytes: usize,
+    pub page_size_default: u32,
+    /// Larger page sizes are refused with 400.
+    pub page_size_max: u32,
+    /// The low-stock threshold of items without a `min_stock` of their own.
+    pub low_stock_threshold: i64,
+    /// The most items each section of the low-stock report lists.
+    pub low_stock_report_items_max: u32,
+    /// Opening stock of an item created without `stock`.
+    pub default_stock: i64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            request_timeout: Duration::from_secs(30),
+            body_limit_bytes: 1024 * 1024,
+            page_size_default: 20,
+            page_size_max: 100,
+            low_stock_threshold: 10,
+            low_stock_report_items_max: 1000,
+            default_stock: 0,
+        }
+    }
+}
+
+/// Everything a handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub engine: Engine,
+    pub config: Arc<HttpConfig>,
+    pub stats: Arc<ServiceStats>,
+    pub in_flight: Arc<InFlight>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, engine: Engine, config: HttpConfig) -> AppState {
+        AppState {
+            store,
+            engine,
+            config: Arc::new(config),
+            stats: Arc::new(ServiceStats::new()),
+            in_flight: Arc::new(InFlight::default()),
+        }
+    }
+
+    /// Runs a command through the write path and renders its answer. With an
+    /// Idempotency-Key, `render` also produces the response kept for the key,
+    /// inside the same transaction as the change.
+    pub(crate) async fn write(
+        &self,
+        command: stock_store::Command,
+        caller: &Caller,
+        trace: &TraceId,
+        idempotency: Option<IdempotencyRequest>,
+        render: Render,
+    ) -> Response {
+        let claim = idempotency.map(|request| IdempotencyClaim {
+            key_id: request.key_id,
+            idempotency_key: request.idempotency_key,
+            request_hash: request.request_hash,
+            render: Arc::clone(&render),
+        });
+        let meta =
+            WriteMeta { operator: caller.key_id.clone(), trace_id: Some(trace.0.clone()), idempotency: claim };
+        match self.engine.submit(command, meta).await {
+            Reply::Fresh(result) => {
+                let (status, body) = render(&result);
+                json_bytes(status, body)
+            }
+            Reply::Replayed { stored, same_request: true } => replay(stored),
+            Reply::Replayed { same_request: false, .. } => mismatch().into_response(),
+        }
+    }
+}
+
+fn json_bytes(status: u16, body: Vec<u8>) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The whole service: `/api/v1`, `/health`, `/docs`.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = routes::api_router().split_for_parts();
+    let openapi = Arc::new(openapi);
+    let api = api
+        .merge(routes::docs::openapi_route(Arc::clone(&openapi)))
+        .layer(from_fn_with_state(state.clone(), idempotency::idempotency))
+        .layer(from_fn_with_state(state.clone(), auth::authenticate));
+    Router::new()
+        .merge(routes::meta::health_route())
+        .merge(routes::docs::docs_routes(openapi))
+        .merge(api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
+        .layer(from_fn_with_state(state.config.request_timeout, trace::time_limit))
+        .layer(from_fn_with_state(Arc::clone(&state.stats), stats::count_requests))
+        .layer(from_fn(trace::trace_requests))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route; see /docs")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "this route does not take that method")
+}

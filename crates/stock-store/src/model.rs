@@ -319,16 +319,26 @@ pub struct StoredResponse {
 /// Turns a command's result into the response kept for its idempotency key.
 /// Called inside the write transaction, so the response is durable together
 /// with the change it describes.
-pub type Render = fn(&Result<Outcome, WriteError>) -> (u16, Vec<u8>);
+pub type Render = std::sync::Arc<dyn Fn(&Result<Outcome, WriteError>) -> (u16, Vec<u8>) + Send + Sync>;
 
 /// A caller's claim on an idempotency key.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct IdempotencyClaim {
     /// The API key the idempotency key is scoped to.
     pub key_id: String,
     pub idempotency_key: String,
     pub request_hash: String,
     pub render: Render,
+}
+
+impl fmt::Debug for IdempotencyClaim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdempotencyClaim")
+            .field("key_id", &self.key_id)
+            .field("idempotency_key", &self.idempotency_key)
+            .field("request_hash", &self.request_hash)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Who asked for a write, and how to record it.

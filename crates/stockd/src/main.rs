@@ -1,1 +1,179 @@
-fn main(){}
+//! `stockd`: the binary. Commands, configuration, logging and start-up.
+
+mod commands;
+mod config;
+mod demo;
+mod import;
+mod serve;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use stock_core::Role;
+use stock_store::{SqliteOptions, SqliteStore, SqliteSynchronous, Store};
+
+use config::{Config, DatabaseTarget, Flags};
+
+#[derive(Debug, Parser)]
+#[command(name = "stockd", version, about = "An inventory service that never sells what it does not have.")]
+struct Cli {
+    /// A config.yaml in the shape of seed 001 (default: ./config.yaml if present).
+    #[arg(long, global = true, env = "STOCKD_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The database: sqlite://PATH (default: sqlite://stockd.db).
+    #[arg(long, global = true, value_name = "URL")]
+    database: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service (HTTP on port 8083 by default).
+    Serve {
+        /// The port to listen on; 0 picks a free one.
+        #[arg(long)]
+        port: Option<u16>,
+        /// Fill an empty database with sample items.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Recompute every level from the ledger; exit 1 naming each that differs.
+    Verify,
+    /// Create, list and revoke API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Import items with their stock from a CSV file.
+    ///
+    /// Columns: product_id,name,stock and optionally min_stock, max_stock,
+    /// status, allow_backorder, location. New items are created with the
+    /// stock as opening stock; existing ones are updated and their stock set
+    /// to the file's figure. Exits 1 if any row was rejected.
+    Import {
+        /// The CSV file, with a header row.
+        file: PathBuf,
+        /// Check every row and report, but change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create a key and print its secret, once.
+    Create {
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        #[arg(long)]
+        name: String,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by its id (key_…).
+    Revoke { id: String },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Admin,
+    Service,
+    Storefront,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Role {
+        match role {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Service => Role::Service,
+            RoleArg::Storefront => Role::Storefront,
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("stockd: {error:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let port = match &cli.command {
+        Command::Serve { port, .. } => *port,
+        _ => None,
+    };
+    let config = load_config(&cli, Flags { port, database: cli.database.clone() })?;
+    init_logging(&config, matches!(cli.command, Command::Serve { .. }))?;
+    match cli.command {
+        Command::Serve { demo, .. } => serve::serve(config, demo).await,
+        Command::Migrate => commands::migrate(&config).await,
+        Command::Verify => commands::verify(&config).await,
+        Command::Keys { command } => match command {
+            KeysCommand::Create { role, name } => commands::create_key(&config, role.into(), &name).await,
+            KeysCommand::List => commands::list_keys(&config).await,
+            KeysCommand::Revoke { id } => commands::revoke_key(&config, &id).await,
+        },
+        Command::Import { file, dry_run } => import::import(&config, &file, dry_run).await,
+    }
+}
+
+fn load_config(cli: &Cli, flags: Flags) -> anyhow::Result<Config> {
+    let file = config::read_file(cli.config.as_deref())?;
+    let env: Vec<(String, String)> = std::env::vars().filter(|(name, _)| name.starts_with("STOCKD_")).collect();
+    let config = config::resolve(file.as_ref().map(|(_, text)| text.as_str()), &env, &flags)
+        .with_context(|| match &file {
+            Some((path, _)) => format!("configuration (file {})", path.display()),
+            None => "configuration".to_owned(),
+        })?;
+    Ok(config)
+}
+
+fn init_logging(config: &Config, serving: bool) -> anyhow::Result<()> {
+    // Commands other than serve log warnings only, so their output stays readable.
+    let level = if serving { config.log.level.clone() } else { "warn".to_owned() };
+    let filter = tracing_subscriber::EnvFilter::try_new(&level)
+        .with_context(|| format!("log.level {level:?} is not a valid filter"))?;
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    if config.log.format == "json" {
+        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).init();
+    } else {
+        builder.init();
+    }
+    Ok(())
+}
+
+/// Opens and migrates the configured database.
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(open_and_migrate(config).await?.0)
+}
+
+/// Opens the configured database and migrates it; also says how many
+/// migrations ran.
+async fn open_and_migrate(config: &Config) -> anyhow::Result<(Arc<dyn Store>, usize)> {
+    let DatabaseTarget::Sqlite(path) = config.database_target()?;
+    let sqlite = &config.database.sqlite;
+    let mut options = SqliteOptions::new(path);
+    options.synchronous =
+        SqliteSynchronous::parse(&sqlite.synchronous).expect("checked when the configuration was read");
+    options.read_pool_size = sqlite.read_pool_size;
+    options.busy_timeout = Duration::from_millis(sqlite.busy_timeout_ms);
+    let store = SqliteStore::open(&options).await?;
+    let applied = store.migrate().await?;
+    if applied > 0 {
+        tracing::info!(applied, path = %options.path.display(), "database schema migrated");
+    }
+    Ok((Arc::new(store), applied))
+}

@@ -1,0 +1,132 @@
+//! API keys: how they are made, stored and checked.
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use stock_core::Role;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// The key that made a request, put in the request's extensions by
+/// [`authenticate`].
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key_id: String,
+    pub name: String,
+    pub role: Role,
+}
+
+impl Caller {
+    /// Refuses with 403 unless this caller's role allows `needed`.
+    pub fn require(&self, needed: Role) -> Result<(), ApiError> {
+        if self.role.allows(needed) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this needs a key with the {} role or above; key {} is {}",
+                needed.as_str(),
+                self.key_id,
+                self.role.as_str()
+            )))
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal(&anyhow::anyhow!("a route behind auth ran without a caller")))
+    }
+}
+
+/// A new key: its public id and the secret shown once to whoever made it.
+pub struct NewKey {
+    pub id: String,
+    pub secret: String,
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buffer = vec![0u8; bytes];
+    getrandom::fill(&mut buffer).expect("the operating system's random source works");
+    buffer.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Generates a key: 160 random bits for the secret, 48 for the id.
+pub fn generate_key() -> NewKey {
+    NewKey { id: format!("key_{}", random_hex(6)), secret: format!("sk_{}", random_hex(20)) }
+}
+
+/// Random hex for ids that must not collide, such as generated trace ids.
+pub fn random_id(bytes: usize) -> String {
+    random_hex(bytes)
+}
+
+/// Keys are stored as the SHA-256 of the secret: they carry 160 random bits,
+/// so a slow password hash would add nothing but latency on every request.
+pub fn hash_secret(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The longest secret looked up; anything longer cannot be one of ours.
+const SECRET_LENGTH_MAX: usize = 256;
+
+/// Resolves `Authorization: Bearer KEY` into a [`Caller`], or answers 401.
+pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let secret = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, secret)| secret.trim().to_owned());
+    let Some(secret) = secret else {
+        return unauthorized("send an API key as Authorization: Bearer KEY");
+    };
+    if secret.is_empty() || secret.len() > SECRET_LENGTH_MAX {
+        return unauthorized("the API key is not valid");
+    }
+    let key = match state.store.key_by_hash(&hash_secret(&secret)).await {
+        Ok(Some(key)) => key,
+        Ok(None) => return unauthorized("the API key is not valid or has been revoked"),
+        Err(error) => return ApiError::internal(&error).into_response(),
+    };
+    request.extensions_mut().insert(Caller { key_id: key.id, name: key.name, role: key.role });
+    next.run(request).await
+}
+
+fn unauthorized(message: &str) -> Response {
+    let mut response = ApiError::unauthorized(message).into_response();
+    response.headers_mut().insert(WWW_AUTHENTICATE, "Bearer".parse().expect("a valid header"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_random_and_hashed() {
+        let first = generate_key();
+        let second = generate_key();
+        assert_ne!(first.secret, second.secret);
+        assert_ne!(first.id, second.id);
+        assert!(first.secret.starts_with("sk_") && first.secret.len() == 43);
+        assert_eq!(hash_secret("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn roles_are_enforced() {
+        let caller = Caller { key_id: "k".into(), name: "n".into(), role: Role::Storefront };
+        assert!(caller.require(Role::Storefront).is_ok());
+        assert_eq!(caller.require(Role::Service).unwrap_err().code, "FORBIDDEN");
+    }
+}

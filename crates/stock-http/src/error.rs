@@ -1,0 +1,164 @@
+//! The one place where what went wrong becomes a status and a JSON body.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{json, Value};
+use stock_core::StockError;
+use stock_store::WriteError;
+use utoipa::ToSchema;
+
+/// The error body every route answers with.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A machine-readable code such as `INSUFFICIENT_STOCK`.
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<Value>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into(), details: None }
+    }
+
+    pub fn with_details(mut self, details: Value) -> ApiError {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn validation(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "VALIDATION_FAILED", message)
+    }
+
+    /// A validation failure naming the field at fault.
+    pub fn field(field: &str, message: impl std::fmt::Display) -> ApiError {
+        ApiError::validation(format!("{field} {message}")).with_details(json!({ "field": field }))
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
+    }
+
+    /// A failure that is ours, not the caller's: logged with its causes, and
+    /// answered with an opaque body.
+    pub fn internal(error: &anyhow::Error) -> ApiError {
+        tracing::error!(error = format!("{error:#}"), "internal error");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error; see the service log")
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail { code: self.code, message: self.message.clone(), details: self.details.clone() },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status;
+        (status, axum::Json(self.body())).into_response()
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(error: anyhow::Error) -> Self {
+        ApiError::internal(&error)
+    }
+}
+
+impl From<&StockError> for ApiError {
+    fn from(error: &StockError) -> Self {
+        let message = error.to_string();
+        match error {
+            StockError::InsufficientStock { shortages } => {
+                let lines: Vec<Value> = shortages
+                    .iter()
+                    .map(|s| {
+                        json!({
+                            "product_id": s.item.as_str(),
+                            "location": s.location.as_str(),
+                            "requested": s.requested,
+                            "available": s.available,
+                        })
+                    })
+                    .collect();
+                ApiError::new(StatusCode::CONFLICT, "INSUFFICIENT_STOCK", message)
+                    .with_details(json!({ "unavailable_products": lines }))
+            }
+            StockError::ItemLocked { item } => ApiError::new(StatusCode::CONFLICT, "ITEM_LOCKED", message)
+                .with_details(json!({ "product_id": item.as_str() })),
+            StockError::ItemInactive { item } => {
+                ApiError::new(StatusCode::CONFLICT, "ITEM_INACTIVE", message)
+                    .with_details(json!({ "product_id": item.as_str() }))
+            }
+            StockError::Overflow { item } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "QUANTITY_OVERFLOW", message)
+                    .with_details(json!({ "product_id": item.as_str() }))
+            }
+            StockError::VersionConflict { item, expected, actual } => {
+                ApiError::new(StatusCode::CONFLICT, "VERSION_CONFLICT", message).with_details(json!({
+                    "product_id": item.as_str(),
+                    "expected_version": expected,
+                    "current_version": actual,
+                }))
+            }
+            StockError::InvalidChange { item, .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_CHANGE", message)
+                    .with_details(json!({ "product_id": item.as_str() }))
+            }
+        }
+    }
+}
+
+impl From<&WriteError> for ApiError {
+    fn from(error: &WriteError) -> Self {
+        match error {
+            WriteError::Stock(stock) => ApiError::from(stock),
+            WriteError::NotFound { entity, id } => ApiError::not_found(error.to_string())
+                .with_details(json!({ "entity": entity, "id": id })),
+            WriteError::AlreadyExists { entity, id } => {
+                ApiError::new(StatusCode::CONFLICT, "ALREADY_EXISTS", error.to_string())
+                    .with_details(json!({ "entity": entity, "id": id }))
+            }
+            WriteError::RetryMismatch { message } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_MISMATCH", message.clone())
+            }
+            WriteError::Internal(error) => ApiError::internal(error),
+        }
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(error: WriteError) -> Self {
+        ApiError::from(&error)
+    }
+}
+
+/// The JSON bytes of an error body, for responses kept by idempotency keys.
+pub fn error_bytes(error: &ApiError) -> Vec<u8> {
+    serde_json::to_vec(&error.body()).expect("error bodies serialize")
+}

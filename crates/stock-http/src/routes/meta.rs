@@ -1,0 +1,125 @@
+//! Statistics, locations and the health check.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use stock_core::{LocationId, Role};
+use stock_store::{Command, Outcome};
+
+use super::{optional_text, render, to_json, NAME_LENGTH_MAX};
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+use crate::idempotency::IdempotencyRequest;
+use crate::trace::TraceId;
+use crate::wire::*;
+use crate::AppState;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Counts and totals across the inventory.
+#[utoipa::path(get, path = "/api/v1/stats/inventory", tag = "reports",
+    responses((status = 200, body = InventoryStatsOut)), security(("api_key" = [])))]
+pub async fn inventory_stats(State(state): State<AppState>, caller: Caller) -> Result<Json<InventoryStatsOut>, ApiError> {
+    caller.require(Role::Storefront)?;
+    let threshold = state.config.low_stock_threshold;
+    let stats = state.store.inventory_stats(threshold).await?;
+    Ok(Json(InventoryStatsOut {
+        total_items: stats.items,
+        total_on_hand: stats.on_hand,
+        total_reserved: stats.reserved,
+        total_available: stats.available,
+        low_stock_items: stats.low_stock,
+        out_of_stock_items: stats.out_of_stock,
+        low_stock_threshold: threshold,
+        locations: stats.locations,
+        ledger_entries: stats.ledger_entries,
+    }))
+}
+
+/// Uptime, requests and errors by route, and write latency percentiles.
+#[utoipa::path(get, path = "/api/v1/stats/service", tag = "reports",
+    responses((status = 200, body = ServiceStatsOut)), security(("api_key" = [])))]
+pub async fn service_stats(State(state): State<AppState>, caller: Caller) -> Result<Json<ServiceStatsOut>, ApiError> {
+    caller.require(Role::Storefront)?;
+    let routes: Vec<RouteStatsOut> = state
+        .stats
+        .routes()
+        .into_iter()
+        .map(|((method, route), counters)| RouteStatsOut {
+            method,
+            route,
+            requests: counters.requests,
+            client_errors: counters.client_errors,
+            server_errors: counters.server_errors,
+        })
+        .collect();
+    let latency = state.engine.write_latency();
+    Ok(Json(ServiceStatsOut {
+        version: VERSION,
+        started_at: timestamp(state.stats.started_at_ms),
+        uptime_seconds: state.stats.started.elapsed().as_secs(),
+        requests_total: routes.iter().map(|r| r.requests).sum(),
+        client_errors_total: routes.iter().map(|r| r.client_errors).sum(),
+        server_errors_total: routes.iter().map(|r| r.server_errors).sum(),
+        routes,
+        write_latency: LatencyOut {
+            count: latency.count,
+            p50_ms: latency.p50_ms,
+            p90_ms: latency.p90_ms,
+            p99_ms: latency.p99_ms,
+            max_ms: latency.max_ms,
+        },
+    }))
+}
+
+/// Every location, in fill order.
+#[utoipa::path(get, path = "/api/v1/locations", tag = "locations",
+    responses((status = 200, body = LocationListOut)), security(("api_key" = [])))]
+pub async fn list_locations(State(state): State<AppState>, caller: Caller) -> Result<Json<LocationListOut>, ApiError> {
+    caller.require(Role::Storefront)?;
+    let locations = state.store.locations().await?;
+    Ok(Json(LocationListOut { locations: locations.iter().map(LocationOut::from).collect() }))
+}
+
+/// Add a location (warehouse).
+#[utoipa::path(post, path = "/api/v1/locations", tag = "locations", request_body = CreateLocationRequest,
+    responses((status = 201, body = LocationOut), (status = 400, body = ErrorBody),
+        (status = 409, description = "ALREADY_EXISTS", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn create_location(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(trace): Extension<TraceId>,
+    idempotency_key: Option<Extension<IdempotencyRequest>>,
+    ApiJson(body): ApiJson<CreateLocationRequest>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Admin)?;
+    let id = LocationId::parse(&body.id).map_err(|error| ApiError::field("id", error))?;
+    let name = optional_text("name", body.name.as_deref(), NAME_LENGTH_MAX)?.unwrap_or_else(|| id.to_string());
+    let command = Command::CreateLocation { id, name, priority: body.priority.unwrap_or(0) };
+    let render = render(StatusCode::CREATED, |outcome| match outcome {
+        Outcome::Location(location) => to_json(&LocationOut::from(location)),
+        other => unreachable!("create_location yields Outcome::Location, not {other:?}"),
+    });
+    Ok(state.write(command, &caller, &trace, idempotency_key.map(|Extension(r)| r), render).await)
+}
+
+/// `GET /health`: no key needed; 503 when the database does not answer.
+pub fn health_route() -> Router<AppState> {
+    Router::new().route("/health", get(health))
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let database_ok = state.store.locations().await.is_ok();
+    let body = HealthOut {
+        status: if database_ok { "ok" } else { "unavailable" },
+        database: if database_ok { "ok" } else { "unavailable" },
+        version: VERSION,
+        uptime_seconds: state.stats.started.elapsed().as_secs(),
+    };
+    let status = if database_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
+}

@@ -1,0 +1,128 @@
+//! Route handlers, grouped by what they serve.
+
+pub mod docs;
+mod inventory;
+mod ledger;
+pub mod meta;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use stock_store::{Outcome, Page, Render};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{error_bytes, ApiError};
+use crate::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "stockd",
+        description = "An inventory service that never sells what it does not have. \
+            Every /api/v1 route needs `Authorization: Bearer KEY`; every write accepts \
+            an `Idempotency-Key` header. Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`."
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "inventory", description = "Items and their stock"),
+        (name = "stock", description = "Changes to stock"),
+        (name = "ledger", description = "Every change, append-only"),
+        (name = "reports", description = "Statistics and reports"),
+        (name = "locations", description = "Warehouses"),
+        (name = "service", description = "The service itself"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every `/api/v1` route, with its OpenAPI description.
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(inventory::list_items, inventory::create_item))
+        .routes(routes!(inventory::get_item, inventory::update_item))
+        .routes(routes!(inventory::batch))
+        .routes(routes!(inventory::sync_stock))
+        .routes(routes!(inventory::check))
+        .routes(routes!(inventory::decrease))
+        .routes(routes!(inventory::increase))
+        .routes(routes!(inventory::low_stock))
+        .routes(routes!(ledger::item_ledger))
+        .routes(routes!(ledger::ledger))
+        .routes(routes!(meta::inventory_stats))
+        .routes(routes!(meta::service_stats))
+        .routes(routes!(meta::list_locations, meta::create_location))
+}
+
+/// Checks a page request against the configured limits.
+pub(crate) fn page(state: &AppState, number: Option<u32>, size: Option<u32>) -> Result<Page, ApiError> {
+    let number = number.unwrap_or(1);
+    if number == 0 {
+        return Err(ApiError::field("page", "starts at 1"));
+    }
+    let size = size.unwrap_or(state.config.page_size_default);
+    if size == 0 || size > state.config.page_size_max {
+        return Err(ApiError::field("page_size", format!("must be from 1 to {}", state.config.page_size_max)));
+    }
+    Ok(Page { number, size })
+}
+
+pub(crate) fn total_pages(total: u64, size: u32) -> u64 {
+    total.div_ceil(u64::from(size))
+}
+
+/// Longest accepted lengths of free-text fields, in characters.
+pub(crate) const NAME_LENGTH_MAX: usize = 200;
+pub(crate) const REASON_LENGTH_MAX: usize = 500;
+pub(crate) const REFERENCE_LENGTH_MAX: usize = 128;
+pub(crate) const QUERY_LENGTH_MAX: usize = 100;
+
+/// Checks a free-text field: not blank, not too long, no control characters.
+pub(crate) fn text(field: &str, value: &str, length_max: usize) -> Result<String, ApiError> {
+    if value.trim().is_empty() {
+        return Err(ApiError::field(field, "must not be blank"));
+    }
+    if value.chars().count() > length_max {
+        return Err(ApiError::field(field, format!("must be at most {length_max} characters")));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::field(field, "must not contain control characters"));
+    }
+    Ok(value.to_owned())
+}
+
+pub(crate) fn optional_text(field: &str, value: Option<&str>, length_max: usize) -> Result<Option<String>, ApiError> {
+    value.map(|value| text(field, value, length_max)).transpose()
+}
+
+/// A renderer: `success` and the body built by `body` for a result, or the
+/// error body for a refusal.
+pub(crate) fn render<F>(success: StatusCode, body: F) -> Render
+where
+    F: Fn(&Outcome) -> Vec<u8> + Send + Sync + 'static,
+{
+    Arc::new(move |result| match result {
+        Ok(outcome) => (success.as_u16(), body(outcome)),
+        Err(error) => {
+            let error = ApiError::from(error);
+            (error.status.as_u16(), error_bytes(&error))
+        }
+    })
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("response bodies serialize")
+}

@@ -1,0 +1,555 @@
+//! Request and response bodies: the only types that derive serde for the wire.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+use stock_core::{ItemId, LevelState, LocationId};
+use stock_store::{ItemView, LedgerEntry, Location};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+/// RFC 3339 in UTC with milliseconds.
+pub fn timestamp(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// An item id as a caller sends it: a string, or a JSON integer such as
+/// `1001`, which becomes `"1001"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductId(pub ItemId);
+
+impl<'de> Deserialize<'de> for ProductId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ProductIdVisitor;
+
+        impl Visitor<'_> for ProductIdVisitor {
+            type Value = ProductId;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a product id: a string or an integer")
+            }
+
+            fn visit_str<E: de::Error>(self, raw: &str) -> Result<ProductId, E> {
+                ItemId::parse(raw)
+                    .map(ProductId)
+                    .map_err(|error| E::custom(format!("product id {raw:?} {error}")))
+            }
+
+            fn visit_i64<E: de::Error>(self, number: i64) -> Result<ProductId, E> {
+                Ok(ProductId(ItemId::from_number(number)))
+            }
+
+            fn visit_u64<E: de::Error>(self, number: u64) -> Result<ProductId, E> {
+                self.visit_str(&number.to_string())
+            }
+        }
+
+        deserializer.deserialize_any(ProductIdVisitor)
+    }
+}
+
+/// Deserializes a field that may be absent (`None`), null (`Some(None)`) or a value.
+fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+// ---------------------------------------------------------------------------
+// Items
+
+/// Create an item with its opening stock.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateItemRequest {
+    /// A string or an integer; letters, digits and `- _ . :`, at most 64.
+    #[schema(value_type = String, example = "1001")]
+    pub product_id: ProductId,
+    #[serde(alias = "product_name")]
+    pub name: String,
+    /// Opening stock (on hand), 0 if absent.
+    #[serde(default)]
+    pub stock: Option<i64>,
+    /// Where the opening stock is; `default` if absent.
+    pub location: Option<String>,
+    /// `active` (default), `inactive` or `locked`.
+    pub status: Option<String>,
+    /// The low-stock threshold; the configured default if absent.
+    pub min_stock: Option<i64>,
+    pub max_stock: Option<i64>,
+    #[serde(default)]
+    pub allow_backorder: bool,
+}
+
+/// Change an item's details. `stock` sets the on-hand figure after a count,
+/// and only together with the `expected_version` of that location's level.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateItemRequest {
+    #[serde(alias = "product_name")]
+    pub name: Option<String>,
+    pub status: Option<String>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub min_stock: Option<Option<i64>>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub max_stock: Option<Option<i64>>,
+    pub allow_backorder: Option<bool>,
+    pub stock: Option<i64>,
+    pub expected_version: Option<i64>,
+    pub location: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// One location's stock of an item.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LocationLevelOut {
+    pub location: String,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub available: i64,
+    pub version: i64,
+    pub updated_at: String,
+}
+
+/// An item and its stock. `stock` is seed 001's name for `on_hand`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemOut {
+    pub product_id: String,
+    pub name: String,
+    pub status: &'static str,
+    pub stock: i64,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub available: i64,
+    /// Moves on every change to any of the item's levels.
+    pub version: i64,
+    /// `in_stock`, `low_stock` or `out_of_stock`.
+    pub stock_status: &'static str,
+    pub min_stock: Option<i64>,
+    pub max_stock: Option<i64>,
+    /// The threshold in force: `min_stock`, or the configured default.
+    pub low_stock_threshold: i64,
+    pub allow_backorder: bool,
+    pub locations: Vec<LocationLevelOut>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl ItemOut {
+    pub fn from_view(view: &ItemView, default_threshold: i64) -> ItemOut {
+        let threshold = view.item.min_stock.unwrap_or(default_threshold);
+        let available = view.available();
+        ItemOut {
+            product_id: view.item.id.to_string(),
+            name: view.item.name.clone(),
+            status: view.item.status.as_str(),
+            stock: view.on_hand(),
+            on_hand: view.on_hand(),
+            reserved: view.reserved(),
+            available,
+            version: view.version(),
+            stock_status: LevelState::of(available, threshold).as_str(),
+            min_stock: view.item.min_stock,
+            max_stock: view.item.max_stock,
+            low_stock_threshold: threshold,
+            allow_backorder: view.item.allow_backorder,
+            locations: view
+                .levels
+                .iter()
+                .map(|l| LocationLevelOut {
+                    location: l.location.to_string(),
+                    on_hand: l.level.on_hand,
+                    reserved: l.level.reserved,
+                    available: l.level.available(),
+                    version: l.level.version,
+                    updated_at: timestamp(l.updated_at_ms),
+                })
+                .collect(),
+            created_at: timestamp(view.created_at_ms),
+            updated_at: timestamp(
+                view.levels.iter().map(|l| l.updated_at_ms).fold(view.updated_at_ms, i64::max),
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemChangeOut {
+    pub item: ItemOut,
+    /// The ledger rows the change wrote.
+    pub entries: Vec<LedgerOut>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    #[schema(value_type = Vec<String>)]
+    pub product_ids: Vec<ProductId>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchOut {
+    pub items: Vec<ItemOut>,
+    /// Requested ids that name no item.
+    pub not_found: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ItemListQuery {
+    /// 1-based.
+    pub page: Option<u32>,
+    pub page_size: Option<u32>,
+    /// `active`, `inactive` or `locked`.
+    pub status: Option<String>,
+    pub low_stock: Option<bool>,
+    pub out_of_stock: Option<bool>,
+    /// A substring of the id or the name.
+    pub q: Option<String>,
+    /// Count only this location's stock.
+    pub location: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemPageOut {
+    pub items: Vec<ItemOut>,
+    pub page: u32,
+    pub page_size: u32,
+    pub total: u64,
+    pub total_pages: u64,
+}
+
+// ---------------------------------------------------------------------------
+// Stock changes
+
+/// Seed 001's sync-stock: a signed change to one item's stock.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncStockRequest {
+    #[schema(value_type = String, example = "1001")]
+    pub product_id: ProductId,
+    /// Negative to deduct, positive to add; never zero.
+    pub delta: i64,
+    /// A deduction and a restock for the same order apply once each.
+    pub order_id: Option<String>,
+    pub reason: Option<String>,
+    /// The same trace id for the same item applies once.
+    pub trace_id: Option<String>,
+    pub location: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SyncStockOut {
+    pub success: bool,
+    pub product_id: String,
+    pub delta: i64,
+    pub before_stock: i64,
+    pub after_stock: i64,
+    /// True when this was a retry of a change already applied.
+    pub replayed: bool,
+    pub item: ItemOut,
+    pub entry: LedgerOut,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineIn {
+    #[schema(value_type = String, example = "1001")]
+    pub product_id: ProductId,
+    /// At least 1.
+    pub quantity: i64,
+    pub location: Option<String>,
+}
+
+/// Seed 004's multi-item check, decrease and increase.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinesRequest {
+    pub items: Vec<LineIn>,
+    pub order_id: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnavailableOut {
+    pub product_id: String,
+    pub location: String,
+    pub requested: i64,
+    pub available: i64,
+    /// `insufficient_stock`, `inactive` or `locked`.
+    pub reason: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckOut {
+    /// True when every line can be had now.
+    pub available: bool,
+    pub unavailable_products: Vec<UnavailableOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinesOut {
+    pub success: bool,
+    pub items: Vec<ItemOut>,
+    pub entries: Vec<LedgerOut>,
+}
+
+// ---------------------------------------------------------------------------
+// Reports
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LowStockQuery {
+    /// Items with 0 < available <= threshold are low; 10 if absent.
+    pub threshold: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LowStockProduct {
+    pub id: String,
+    pub name: String,
+    pub stock: i64,
+    pub sku: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LowStockSection {
+    pub products: Vec<LowStockProduct>,
+    pub count: u64,
+    pub threshold: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutOfStockSection {
+    pub products: Vec<LowStockProduct>,
+    pub count: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LowStockSummary {
+    pub total_low_stock: u64,
+    pub total_out_of_stock: u64,
+    pub needs_attention: u64,
+}
+
+/// Seed 004's report, in its shape.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LowStockOut {
+    pub low_stock: LowStockSection,
+    pub out_of_stock: OutOfStockSection,
+    pub summary: LowStockSummary,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InventoryStatsOut {
+    pub total_items: u64,
+    pub total_on_hand: i64,
+    pub total_reserved: i64,
+    pub total_available: i64,
+    pub low_stock_items: u64,
+    pub out_of_stock_items: u64,
+    pub low_stock_threshold: i64,
+    pub locations: u64,
+    pub ledger_entries: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RouteStatsOut {
+    pub method: String,
+    pub route: String,
+    pub requests: u64,
+    pub client_errors: u64,
+    pub server_errors: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LatencyOut {
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceStatsOut {
+    pub version: &'static str,
+    pub started_at: String,
+    pub uptime_seconds: u64,
+    pub requests_total: u64,
+    pub client_errors_total: u64,
+    pub server_errors_total: u64,
+    pub routes: Vec<RouteStatsOut>,
+    /// Writes from submission to durable commit, over the last 10,000.
+    pub write_latency: LatencyOut,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthOut {
+    /// `ok`, or `unavailable` when the database does not answer.
+    pub status: &'static str,
+    pub database: &'static str,
+    pub version: &'static str,
+    pub uptime_seconds: u64,
+}
+
+// ---------------------------------------------------------------------------
+// Ledger
+
+/// One ledger row. `delta`, `before_stock` and `after_stock` are on hand.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerOut {
+    pub id: i64,
+    pub product_id: String,
+    pub location: String,
+    pub operation: &'static str,
+    pub delta: i64,
+    pub reserved_delta: i64,
+    pub before_stock: i64,
+    pub after_stock: i64,
+    pub reserved_before: i64,
+    pub reserved_after: i64,
+    pub version: i64,
+    pub order_id: Option<String>,
+    pub reservation_id: Option<String>,
+    pub reason: Option<String>,
+    pub operator: String,
+    pub trace_id: Option<String>,
+    pub created_at: String,
+}
+
+impl From<&LedgerEntry> for LedgerOut {
+    fn from(entry: &LedgerEntry) -> Self {
+        LedgerOut {
+            id: entry.id,
+            product_id: entry.item.to_string(),
+            location: entry.location.to_string(),
+            operation: entry.operation.as_str(),
+            delta: entry.on_hand_delta,
+            reserved_delta: entry.reserved_delta,
+            before_stock: entry.on_hand_before,
+            after_stock: entry.on_hand_after,
+            reserved_before: entry.reserved_before,
+            reserved_after: entry.reserved_after,
+            version: entry.version_after,
+            order_id: entry.order_id.clone(),
+            reservation_id: entry.reservation_id.clone(),
+            reason: entry.reason.clone(),
+            operator: entry.operator.clone(),
+            trace_id: entry.trace_id.clone(),
+            created_at: timestamp(entry.created_at_ms),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerQuery {
+    pub page: Option<u32>,
+    pub page_size: Option<u32>,
+    pub order_id: Option<String>,
+    pub trace_id: Option<String>,
+    pub product_id: Option<String>,
+    /// One of `init add deduct reserve release commit adjust set sync transfer`.
+    pub operation: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ItemLedgerQuery {
+    pub page: Option<u32>,
+    pub page_size: Option<u32>,
+    pub operation: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerPageOut {
+    pub entries: Vec<LedgerOut>,
+    pub page: u32,
+    pub page_size: u32,
+    pub total: u64,
+    pub total_pages: u64,
+}
+
+// ---------------------------------------------------------------------------
+// Locations
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateLocationRequest {
+    pub id: String,
+    pub name: Option<String>,
+    /// Lower fills first; 0 if absent.
+    pub priority: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LocationOut {
+    pub id: String,
+    pub name: String,
+    pub priority: i64,
+    pub created_at: String,
+}
+
+impl From<&Location> for LocationOut {
+    fn from(location: &Location) -> Self {
+        LocationOut {
+            id: location.id.to_string(),
+            name: location.name.clone(),
+            priority: location.priority,
+            created_at: timestamp(location.created_at_ms),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LocationListOut {
+    pub locations: Vec<LocationOut>,
+}
+
+/// Parses an optional location, `default` when absent.
+pub fn location_or_default(raw: Option<&str>) -> Result<LocationId, crate::error::ApiError> {
+    match raw {
+        None => Ok(LocationId::default_location()),
+        Some(raw) => LocationId::parse(raw).map_err(|error| crate::error::ApiError::field("location", error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn product_ids_accept_strings_and_integers() {
+        let check = |json: &str, expect: Result<&str, ()>| {
+            let got = serde_json::from_str::<ProductId>(json).map(|id| id.0.to_string()).map_err(|_| ());
+            assert_eq!(got, expect.map(str::to_owned), "{json}");
+        };
+        check("1001", Ok("1001"));
+        check("\"SKU-1\"", Ok("SKU-1"));
+        check("\"\"", Err(()));
+        check("1.5", Err(()));
+        check("true", Err(()));
+        check("null", Err(()));
+        check("\"a/b\"", Err(()));
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        assert_eq!(timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(timestamp(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+    }
+}

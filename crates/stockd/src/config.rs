@@ -1,0 +1,487 @@
+//! Configuration: defaults, then `config.yaml`, then environment, then flags.
+//!
+//! The file has the shape of seed 001's `config.yaml`. Any key can be set from
+//! the environment as `STOCKD_` + its path in capitals with `__` between
+//! levels (`STOCKD_INVENTORY__LOW_STOCK_THRESHOLD=5`); a few have short
+//! names: `STOCKD_PORT`, `STOCKD_DATABASE_URL`, `STOCKD_ADMIN_KEY`,
+//! `STOCKD_LOG_FORMAT`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use serde_yaml_ng::{Mapping, Value};
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    /// Seed 001's Redis section. Read, but not used by this version.
+    pub redis: Option<Value>,
+    pub inventory: InventoryConfig,
+    pub engine: EngineConfig,
+    pub idempotency: IdempotencyConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            redis: None,
+            inventory: InventoryConfig::default(),
+            engine: EngineConfig::default(),
+            idempotency: IdempotencyConfig::default(),
+            auth: AuthConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    /// Seed 001's gRPC port. Read, but stockd serves HTTP only.
+    pub grpc_port: Option<u16>,
+    pub request_timeout_s: u64,
+    pub body_limit_bytes: usize,
+    /// How long a stop waits for requests in flight.
+    pub shutdown_timeout_s: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: "0.0.0.0".into(),
+            port: 8083,
+            grpc_port: None,
+            request_timeout_s: 30,
+            body_limit_bytes: 1024 * 1024,
+            shutdown_timeout_s: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH`. When set, `driver` and its section are not used.
+    pub url: Option<String>,
+    /// `sqlite` (default) or `postgres`.
+    pub driver: String,
+    pub sqlite: SqliteConfig,
+    pub postgres: Option<PostgresConfig>,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig { url: None, driver: "sqlite".into(), sqlite: SqliteConfig::default(), postgres: None }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SqliteConfig {
+    pub path: PathBuf,
+    /// `full` (default: a 2xx answer is on disk) or `normal`.
+    pub synchronous: String,
+    pub read_pool_size: u32,
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        SqliteConfig {
+            path: PathBuf::from("stockd.db"),
+            synchronous: "full".into(),
+            read_pool_size: 8,
+            busy_timeout_ms: 5000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    pub host: String,
+    #[serde(default = "postgres_port")]
+    pub port: u16,
+    pub user: String,
+    #[serde(default)]
+    pub password: String,
+    pub dbname: String,
+}
+
+fn postgres_port() -> u16 {
+    5432
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct InventoryConfig {
+    /// Opening stock of an item created without `stock`.
+    pub default_stock: i64,
+    /// The low-stock threshold of items without a `min_stock` of their own.
+    pub low_stock_threshold: i64,
+    pub low_stock_report_items_max: u32,
+    pub page_size_default: u32,
+    pub page_size_max: u32,
+    /// Seed 001's health checker. Read, but not used by this version.
+    pub health_check: Option<Value>,
+    /// Seed 001's drift repair. Read, but not used by this version.
+    pub compensation: Option<Value>,
+}
+
+impl Default for InventoryConfig {
+    fn default() -> Self {
+        InventoryConfig {
+            default_stock: 0,
+            low_stock_threshold: 10,
+            low_stock_report_items_max: 1000,
+            page_size_default: 20,
+            page_size_max: 100,
+            health_check: None,
+            compensation: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    pub queue_depth_max: usize,
+    pub batch_ops_max: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        let defaults = stock_engine::EngineConfig::default();
+        EngineConfig { queue_depth_max: defaults.queue_depth_max, batch_ops_max: defaults.batch_ops_max }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdempotencyConfig {
+    /// How long Idempotency-Keys and sync-stock retry keys are kept (at least 24).
+    pub retention_h: u64,
+    pub purge_interval_s: u64,
+}
+
+impl Default for IdempotencyConfig {
+    fn default() -> Self {
+        IdempotencyConfig { retention_h: 48, purge_interval_s: 3600 }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The first admin key, used only when the database has no key yet.
+    pub admin_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` (default) or `json`.
+    pub format: String,
+    /// A tracing filter such as `info` or `stockd=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: "text".into(), level: "info".into() }
+    }
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub port: Option<u16>,
+    pub database: Option<String>,
+}
+
+/// Short environment names and the keys they set.
+const ENV_ALIASES: &[(&str, &[&str])] = &[
+    ("STOCKD_PORT", &["server", "port"]),
+    ("STOCKD_HOST", &["server", "host"]),
+    ("STOCKD_DATABASE_URL", &["database", "url"]),
+    ("STOCKD_ADMIN_KEY", &["auth", "admin_key"]),
+    ("STOCKD_LOG_FORMAT", &["log", "format"]),
+    ("STOCKD_LOG", &["log", "level"]),
+];
+
+/// Variables that are not configuration keys.
+const ENV_NOT_KEYS: &[&str] = &["STOCKD_CONFIG"];
+
+/// Builds the configuration from a file's text (if any), environment
+/// variables and flags, in rising precedence.
+pub fn resolve(file: Option<&str>, env: &[(String, String)], flags: &Flags) -> anyhow::Result<Config> {
+    let mut tree = match file {
+        Some(text) if !text.trim().is_empty() => {
+            serde_yaml_ng::from_str::<Value>(text).context("config file is not valid YAML")?
+        }
+        _ => Value::Mapping(Mapping::new()),
+    };
+    if !tree.is_mapping() {
+        bail!("config file must be a mapping of sections (server, database, inventory, ...)");
+    }
+    for (name, raw) in env {
+        let path: Vec<String> = if let Some((_, path)) = ENV_ALIASES.iter().find(|(alias, _)| alias == name) {
+            path.iter().map(|s| s.to_string()).collect()
+        } else if let Some(rest) = name.strip_prefix("STOCKD_") {
+            if ENV_NOT_KEYS.contains(&name.as_str()) || !rest.contains("__") {
+                continue;
+            }
+            rest.split("__").map(str::to_ascii_lowercase).collect()
+        } else {
+            continue;
+        };
+        set_path(&mut tree, &path, scalar(raw));
+    }
+    let mut config: Config = serde_yaml_ng::from_value(tree).context("invalid configuration")?;
+    if let Some(port) = flags.port {
+        config.server.port = port;
+    }
+    if let Some(url) = &flags.database {
+        config.database.url = Some(url.clone());
+    }
+    config.check()?;
+    Ok(config)
+}
+
+/// An environment value as YAML would read it, so `8083` is a number and
+/// `true` a boolean; anything else stays a string.
+fn scalar(raw: &str) -> Value {
+    match serde_yaml_ng::from_str::<Value>(raw) {
+        Ok(value @ (Value::Number(_) | Value::Bool(_))) => value,
+        _ => Value::String(raw.to_owned()),
+    }
+}
+
+fn set_path(tree: &mut Value, path: &[String], value: Value) {
+    let Some((last, parents)) = path.split_last() else { return };
+    let mut node = tree;
+    for key in parents {
+        let mapping = node.as_mapping_mut().expect("only mappings are walked");
+        let child = mapping.entry(Value::String(key.clone())).or_insert_with(|| Value::Mapping(Mapping::new()));
+        if !child.is_mapping() {
+            *child = Value::Mapping(Mapping::new());
+        }
+        node = child;
+    }
+    node.as_mapping_mut().expect("only mappings are walked").insert(Value::String(last.clone()), value);
+}
+
+/// Where the database is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    Sqlite(PathBuf),
+}
+
+impl Config {
+    fn check(&self) -> anyhow::Result<()> {
+        let positive = |name: &str, value: u64| {
+            if value == 0 {
+                bail!("{name} must be above 0");
+            }
+            Ok(())
+        };
+        positive("server.request_timeout_s", self.server.request_timeout_s)?;
+        positive("server.body_limit_bytes", self.server.body_limit_bytes as u64)?;
+        positive("inventory.page_size_default", u64::from(self.inventory.page_size_default))?;
+        positive("inventory.page_size_max", u64::from(self.inventory.page_size_max))?;
+        positive("engine.queue_depth_max", self.engine.queue_depth_max as u64)?;
+        positive("engine.batch_ops_max", self.engine.batch_ops_max as u64)?;
+        positive("database.sqlite.read_pool_size", u64::from(self.database.sqlite.read_pool_size))?;
+        positive("idempotency.purge_interval_s", self.idempotency.purge_interval_s)?;
+        if self.inventory.page_size_default > self.inventory.page_size_max {
+            bail!("inventory.page_size_default must not be above inventory.page_size_max");
+        }
+        if self.idempotency.retention_h < 24 {
+            bail!("idempotency.retention_h must be at least 24: retried writes rely on it");
+        }
+        if self.inventory.low_stock_threshold < 0 || self.inventory.default_stock < 0 {
+            bail!("inventory.low_stock_threshold and inventory.default_stock must not be negative");
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            bail!("log.format must be text or json, not {:?}", self.log.format);
+        }
+        stock_store::SqliteSynchronous::parse(&self.database.sqlite.synchronous).with_context(|| {
+            format!("database.sqlite.synchronous must be full or normal, not {:?}", self.database.sqlite.synchronous)
+        })?;
+        self.database_target()?;
+        Ok(())
+    }
+
+    /// The database to open, from `database.url` or `database.driver`.
+    pub fn database_target(&self) -> anyhow::Result<DatabaseTarget> {
+        match &self.database.url {
+            Some(url) => parse_database_url(url),
+            None => match self.database.driver.as_str() {
+                "sqlite" => Ok(DatabaseTarget::Sqlite(self.database.sqlite.path.clone())),
+                "postgres" | "postgresql" => Err(postgres_not_yet()),
+                other => bail!("database.driver must be sqlite or postgres, not {other:?}"),
+            },
+        }
+    }
+
+    /// Options that were read but that this version does not act on.
+    pub fn unused_options(&self) -> Vec<&'static str> {
+        let mut unused = Vec::new();
+        if self.redis.is_some() {
+            unused.push("redis");
+        }
+        if self.server.grpc_port.is_some() {
+            unused.push("server.grpc_port");
+        }
+        if self.inventory.health_check.is_some() {
+            unused.push("inventory.health_check");
+        }
+        if self.inventory.compensation.is_some() {
+            unused.push("inventory.compensation");
+        }
+        unused
+    }
+}
+
+fn postgres_not_yet() -> anyhow::Error {
+    anyhow::anyhow!(
+        "PostgreSQL is not supported by this version of stockd yet; use an embedded SQLite file \
+         (--database sqlite://PATH)"
+    )
+}
+
+pub fn parse_database_url(url: &str) -> anyhow::Result<DatabaseTarget> {
+    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() {
+            bail!("the database URL {url:?} names no file; use sqlite://PATH");
+        }
+        return Ok(DatabaseTarget::Sqlite(PathBuf::from(path)));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(postgres_not_yet());
+    }
+    bail!("unsupported database URL {url:?}; use sqlite://PATH")
+}
+
+/// Reads the config file: the one named, else `./config.yaml` if present.
+pub fn read_file(named: Option<&Path>) -> anyhow::Result<Option<(PathBuf, String)>> {
+    let path = match named {
+        Some(path) => path.to_path_buf(),
+        None => {
+            let local = PathBuf::from("config.yaml");
+            if !local.exists() {
+                return Ok(None);
+            }
+            local
+        }
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Some((path, text)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    const SEED_001: &str = r#"
+server:
+  port: 8083
+  grpc_port: 9083
+database:
+  driver: sqlite
+  sqlite:
+    path: /var/lib/stockd/inventory.db
+redis:
+  host: redis
+  port: 6379
+  db: 2
+inventory:
+  default_stock: 1000
+  low_stock_threshold: 100
+  health_check:
+    enable: true
+    interval: 300s
+"#;
+
+    #[test]
+    fn defaults_need_no_file() {
+        let config = resolve(None, &[], &Flags::default()).unwrap();
+        assert_eq!(config.server.port, 8083);
+        assert_eq!(config.database_target().unwrap(), DatabaseTarget::Sqlite("stockd.db".into()));
+        assert_eq!(config.database.sqlite.synchronous, "full");
+    }
+
+    #[test]
+    fn the_seed_001_shape_is_read() {
+        let config = resolve(Some(SEED_001), &[], &Flags::default()).unwrap();
+        assert_eq!(config.inventory.low_stock_threshold, 100);
+        assert_eq!(config.inventory.default_stock, 1000);
+        assert_eq!(
+            config.database_target().unwrap(),
+            DatabaseTarget::Sqlite("/var/lib/stockd/inventory.db".into())
+        );
+        assert_eq!(config.unused_options(), ["redis", "server.grpc_port", "inventory.health_check"]);
+    }
+
+    #[test]
+    fn flag_beats_environment_beats_file_beats_default() {
+        let file = "server:\n  port: 9000\ninventory:\n  low_stock_threshold: 7\n";
+        let config = resolve(Some(file), &[], &Flags::default()).unwrap();
+        assert_eq!(config.server.port, 9000);
+        let vars = env(&[("STOCKD_PORT", "9100"), ("STOCKD_INVENTORY__LOW_STOCK_THRESHOLD", "3")]);
+        let config = resolve(Some(file), &vars, &Flags::default()).unwrap();
+        assert_eq!(config.server.port, 9100);
+        assert_eq!(config.inventory.low_stock_threshold, 3);
+        let flags = Flags { port: Some(9200), database: Some("sqlite://flag.db".into()) };
+        let vars = env(&[("STOCKD_PORT", "9100"), ("STOCKD_DATABASE_URL", "sqlite://env.db")]);
+        let config = resolve(Some(file), &vars, &flags).unwrap();
+        assert_eq!(config.server.port, 9200);
+        assert_eq!(config.database_target().unwrap(), DatabaseTarget::Sqlite("flag.db".into()));
+        let config = resolve(Some(file), &vars, &Flags::default()).unwrap();
+        assert_eq!(config.database_target().unwrap(), DatabaseTarget::Sqlite("env.db".into()));
+    }
+
+    #[test]
+    fn the_admin_key_comes_from_the_environment() {
+        let config = resolve(None, &env(&[("STOCKD_ADMIN_KEY", "12345678901234567890")]), &Flags::default()).unwrap();
+        assert_eq!(config.auth.admin_key.as_deref(), Some("12345678901234567890"));
+    }
+
+    #[test]
+    fn postgres_fails_clearly_for_now() {
+        let flags = Flags { database: Some("postgres://postgres@127.0.0.1/stockd".into()), ..Flags::default() };
+        let error = resolve(None, &[], &flags).unwrap_err().to_string();
+        assert!(error.contains("PostgreSQL is not supported"), "{error}");
+        let file = "database:\n  driver: postgres\n  postgres:\n    host: h\n    user: u\n    dbname: d\n";
+        assert!(resolve(Some(file), &[], &Flags::default()).is_err());
+    }
+
+    #[test]
+    fn mistakes_are_refused() {
+        let check = |file: &str, vars: &[(&str, &str)]| {
+            assert!(resolve(Some(file), &env(vars), &Flags::default()).is_err(), "{file} {vars:?}");
+        };
+        check("server:\n  prot: 1\n", &[]);
+        check("server:\n  port: not-a-port\n", &[]);
+        check("", &[("STOCKD_PORT", "70000")]);
+        check("", &[("STOCKD_SERVER__REQUEST_TIMEOUT_S", "0")]);
+        check("", &[("STOCKD_IDEMPOTENCY__RETENTION_H", "1")]);
+        check("", &[("STOCKD_DATABASE_URL", "mysql://x")]);
+        check("", &[("STOCKD_LOG_FORMAT", "xml")]);
+        check("- a list", &[]);
+    }
+}

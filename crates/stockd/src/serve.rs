@@ -1,0 +1,135 @@
+//! `stockd serve`: start-up, the first admin key, and a bounded shutdown.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use stock_core::Role;
+use stock_engine::{spawn_retry_key_purge, Engine, RetryKeyPurge};
+use stock_http::{generate_key, hash_secret, AppState, HttpConfig};
+use stock_store::Store;
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::{demo, open_store};
+
+/// The shortest admin key accepted from STOCKD_ADMIN_KEY.
+const ADMIN_KEY_LENGTH_MIN: usize = 16;
+const ADMIN_KEY_LENGTH_MAX: usize = 256;
+
+pub fn http_config(config: &Config) -> HttpConfig {
+    HttpConfig {
+        request_timeout: Duration::from_secs(config.server.request_timeout_s),
+        body_limit_bytes: config.server.body_limit_bytes,
+        page_size_default: config.inventory.page_size_default,
+        page_size_max: config.inventory.page_size_max,
+        low_stock_threshold: config.inventory.low_stock_threshold,
+        low_stock_report_items_max: config.inventory.low_stock_report_items_max,
+        default_stock: config.inventory.default_stock,
+    }
+}
+
+pub fn engine_config(config: &Config) -> stock_engine::EngineConfig {
+    stock_engine::EngineConfig {
+        queue_depth_max: config.engine.queue_depth_max,
+        batch_ops_max: config.engine.batch_ops_max,
+    }
+}
+
+pub async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
+    for option in config.unused_options() {
+        tracing::warn!(option, "this option is read but not used by this version of stockd");
+    }
+    let store = open_store(&config).await?;
+    let durability = store.durability().await?;
+    tracing::info!(journal_mode = %durability.journal_mode, synchronous = %durability.synchronous, "database open");
+    bootstrap_admin_key(store.as_ref(), config.auth.admin_key.as_deref()).await?;
+    let engine = Engine::start(Arc::clone(&store), engine_config(&config));
+    if demo {
+        demo::fill(store.as_ref(), &engine).await?;
+    }
+    spawn_retry_key_purge(
+        Arc::clone(&store),
+        RetryKeyPurge {
+            retention: Duration::from_secs(config.idempotency.retention_h * 3600),
+            interval: Duration::from_secs(config.idempotency.purge_interval_s),
+        },
+    );
+    let app = stock_http::router(AppState::new(store, engine, http_config(&config)));
+    let address = (config.server.host.as_str(), config.server.port);
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("listening on {}:{}", config.server.host, config.server.port))?;
+    let local = listener.local_addr()?;
+    println!("stockd listening on http://{local} (API documentation at /docs)");
+    std::io::stdout().flush().ok();
+
+    let stopping = Arc::new(Notify::new());
+    let signalled = Arc::clone(&stopping);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("stopping: finishing requests in flight");
+        signalled.notify_one();
+    });
+    let shutdown_timeout = Duration::from_secs(config.server.shutdown_timeout_s);
+    tokio::select! {
+        result = server => result.context("serving HTTP")?,
+        () = async { stopping.notified().await; tokio::time::sleep(shutdown_timeout).await } => {
+            tracing::warn!(timeout_s = shutdown_timeout.as_secs(), "requests still in flight at the shutdown timeout; stopping anyway");
+        }
+    }
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}
+
+/// On first start (no key at all), makes the first admin key: the one in
+/// STOCKD_ADMIN_KEY, or a new one printed once.
+async fn bootstrap_admin_key(store: &dyn Store, configured: Option<&str>) -> anyhow::Result<()> {
+    if store.key_count().await? > 0 {
+        return Ok(());
+    }
+    let key = generate_key();
+    match configured {
+        Some(secret) => {
+            anyhow::ensure!(
+                (ADMIN_KEY_LENGTH_MIN..=ADMIN_KEY_LENGTH_MAX).contains(&secret.len())
+                    && secret.bytes().all(|b| b.is_ascii_graphic()),
+                "STOCKD_ADMIN_KEY must be {ADMIN_KEY_LENGTH_MIN} to {ADMIN_KEY_LENGTH_MAX} visible ASCII characters"
+            );
+            store.create_key(&key.id, "admin", Role::Admin, &hash_secret(secret)).await?;
+            println!("Created the first admin key ({}) from STOCKD_ADMIN_KEY.", key.id);
+        }
+        None => {
+            store.create_key(&key.id, "admin", Role::Admin, &hash_secret(&key.secret)).await?;
+            println!("Created the first admin key ({}). Its secret is shown this once; keep it now:", key.id);
+            println!();
+            println!("    {}", key.secret);
+            println!();
+            println!("Use it as: Authorization: Bearer {}", key.secret);
+        }
+    }
+    Ok(())
+}
