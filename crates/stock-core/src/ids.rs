@@ -105,7 +105,7 @@ mod tests {
 
     fn check(input: &str, expect: Result<&str, IdError>) {
         let got = ItemId::parse(input);
-        assert_eq!(got.as_ref().map(ItemId::as_str), expect.as_ref().copied().map_err(Clone::clone));
+        assert_eq!(got.as_ref().map(ItemId::as_str).map_err(Clone::clone), expect);
     }
 
     #[test]

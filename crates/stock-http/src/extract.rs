@@ -75,3 +75,23 @@ where
             .map_err(|rejection| ApiError::validation(format!("invalid query: {}", rejection.body_text())))
     }
 }
+
+/// Refuses a body whose declared length is over the limit at once, before
+/// any of it is read. Bodies without a length are cut off at the limit by
+/// the extractors instead.
+pub async fn refuse_oversized(
+    axum::extract::State(limit_bytes): axum::extract::State<usize>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit_bytes as u64) {
+        return too_large().into_response();
+    }
+    next.run(request).await
+}

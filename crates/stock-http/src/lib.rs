@@ -134,6 +134,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
+        .layer(from_fn_with_state(state.config.body_limit_bytes, extract::refuse_oversized))
         .layer(from_fn_with_state(state.config.request_timeout, trace::time_limit))
         .layer(from_fn_with_state(Arc::clone(&state.stats), stats::count_requests))
         .layer(from_fn(trace::trace_requests))

@@ -9,10 +9,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_yaml_ng::{Mapping, Value};
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -41,7 +41,7 @@ impl Default for Config {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     pub host: String,
@@ -67,7 +67,7 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// `sqlite://PATH`. When set, `driver` and its section are not used.
@@ -84,7 +84,7 @@ impl Default for DatabaseConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SqliteConfig {
     pub path: PathBuf,
@@ -105,7 +105,7 @@ impl Default for SqliteConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresConfig {
     pub host: String,
@@ -121,7 +121,7 @@ fn postgres_port() -> u16 {
     5432
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct InventoryConfig {
     /// Opening stock of an item created without `stock`.
@@ -151,7 +151,7 @@ impl Default for InventoryConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineConfig {
     pub queue_depth_max: usize,
@@ -165,7 +165,7 @@ impl Default for EngineConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct IdempotencyConfig {
     /// How long Idempotency-Keys and sync-stock retry keys are kept (at least 24).
@@ -179,14 +179,14 @@ impl Default for IdempotencyConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// The first admin key, used only when the database has no key yet.
     pub admin_key: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// `text` (default) or `json`.
@@ -233,6 +233,7 @@ pub fn resolve(file: Option<&str>, env: &[(String, String)], flags: &Flags) -> a
     if !tree.is_mapping() {
         bail!("config file must be a mapping of sections (server, database, inventory, ...)");
     }
+    let defaults = serde_yaml_ng::to_value(Config::default()).expect("the defaults serialize");
     for (name, raw) in env {
         let path: Vec<String> = if let Some((_, path)) = ENV_ALIASES.iter().find(|(alias, _)| alias == name) {
             path.iter().map(|s| s.to_string()).collect()
@@ -244,7 +245,7 @@ pub fn resolve(file: Option<&str>, env: &[(String, String)], flags: &Flags) -> a
         } else {
             continue;
         };
-        set_path(&mut tree, &path, scalar(raw));
+        set_path(&mut tree, &path, typed(&defaults, &path, raw));
     }
     let mut config: Config = serde_yaml_ng::from_value(tree).context("invalid configuration")?;
     if let Some(port) = flags.port {
@@ -257,11 +258,14 @@ pub fn resolve(file: Option<&str>, env: &[(String, String)], flags: &Flags) -> a
     Ok(config)
 }
 
-/// An environment value as YAML would read it, so `8083` is a number and
-/// `true` a boolean; anything else stays a string.
-fn scalar(raw: &str) -> Value {
-    match serde_yaml_ng::from_str::<Value>(raw) {
-        Ok(value @ (Value::Number(_) | Value::Bool(_))) => value,
+/// An environment value as the key it sets expects it: a number or a boolean
+/// where the default is one (`STOCKD_PORT=8083`), a string everywhere else,
+/// so that an all-digit admin key or file name stays a string.
+fn typed(defaults: &Value, path: &[String], raw: &str) -> Value {
+    let default = path.iter().try_fold(defaults, |node, key| node.get(key.as_str()));
+    match (default, serde_yaml_ng::from_str::<Value>(raw)) {
+        (Some(Value::Number(_)), Ok(value @ Value::Number(_))) => value,
+        (Some(Value::Bool(_)), Ok(value @ Value::Bool(_))) => value,
         _ => Value::String(raw.to_owned()),
     }
 }

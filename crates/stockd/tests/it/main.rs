@@ -1,1 +1,11 @@
+//! Integration tests: the real `stockd` binary, over HTTP and on the command line.
 
+mod auth;
+mod bad_input;
+mod cli;
+mod concurrency;
+mod helpers;
+mod idempotency;
+mod items;
+mod service;
+mod stock;
