@@ -105,7 +105,10 @@ mod tests {
 
     fn check(input: &str, expect: Result<&str, IdError>) {
         let got = ItemId::parse(input);
-        assert_eq!(got.as_ref().map(ItemId::as_str).map_err(Clone::clone), expect);
+        assert_eq!(
+            got.as_ref().map(ItemId::as_str).map_err(Clone::clone),
+            expect
+        );
     }
 
     #[test]

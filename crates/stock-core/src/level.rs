@@ -25,7 +25,9 @@ impl ItemStatus {
     }
 
     pub fn parse(raw: &str) -> Option<ItemStatus> {
-        ItemStatus::ALL.into_iter().find(|status| status.as_str() == raw)
+        ItemStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == raw)
     }
 }
 
@@ -131,7 +133,9 @@ impl Operation {
     }
 
     pub fn parse(raw: &str) -> Option<Operation> {
-        Operation::ALL.into_iter().find(|operation| operation.as_str() == raw)
+        Operation::ALL
+            .into_iter()
+            .find(|operation| operation.as_str() == raw)
     }
 }
 
@@ -142,7 +146,11 @@ mod tests {
     #[test]
     fn states_follow_the_threshold() {
         let check = |available, threshold, expect| {
-            assert_eq!(LevelState::of(available, threshold), expect, "{available} vs {threshold}")
+            assert_eq!(
+                LevelState::of(available, threshold),
+                expect,
+                "{available} vs {threshold}"
+            )
         };
         check(-3, 10, LevelState::OutOfStock);
         check(0, 10, LevelState::OutOfStock);
@@ -165,7 +173,11 @@ mod tests {
 
     #[test]
     fn available_saturates() {
-        let level = Level { on_hand: i64::MIN, reserved: 1, version: 0 };
+        let level = Level {
+            on_hand: i64::MIN,
+            reserved: 1,
+            version: 0,
+        };
         assert_eq!(level.available(), i64::MIN);
     }
 }

@@ -45,14 +45,29 @@ pub struct Shortage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StockError {
     /// One entry per line that lacks stock; never empty.
-    InsufficientStock { shortages: Vec<Shortage> },
-    ItemLocked { item: ItemId },
-    ItemInactive { item: ItemId },
+    InsufficientStock {
+        shortages: Vec<Shortage>,
+    },
+    ItemLocked {
+        item: ItemId,
+    },
+    ItemInactive {
+        item: ItemId,
+    },
     /// The result would not fit in a signed 64-bit integer.
-    Overflow { item: ItemId },
-    VersionConflict { item: ItemId, expected: i64, actual: i64 },
+    Overflow {
+        item: ItemId,
+    },
+    VersionConflict {
+        item: ItemId,
+        expected: i64,
+        actual: i64,
+    },
     /// A change of zero, or a line that names the same item and location twice.
-    InvalidChange { item: ItemId, reason: &'static str },
+    InvalidChange {
+        item: ItemId,
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for StockError {
@@ -74,12 +89,22 @@ impl fmt::Display for StockError {
             }
             StockError::ItemLocked { item } => write!(f, "item {item} is locked"),
             StockError::ItemInactive { item } => {
-                write!(f, "item {item} is inactive: stock may come in, none may go out")
+                write!(
+                    f,
+                    "item {item} is inactive: stock may come in, none may go out"
+                )
             }
             StockError::Overflow { item } => {
-                write!(f, "the change to item {item} would overflow a 64-bit quantity")
+                write!(
+                    f,
+                    "the change to item {item} would overflow a 64-bit quantity"
+                )
             }
-            StockError::VersionConflict { item, expected, actual } => write!(
+            StockError::VersionConflict {
+                item,
+                expected,
+                actual,
+            } => write!(
                 f,
                 "item {item} is at version {actual}, not the expected {expected}"
             ),
@@ -91,7 +116,12 @@ impl fmt::Display for StockError {
 impl std::error::Error for StockError {}
 
 fn next_version(item: &Item, level: &Level) -> Result<i64, StockError> {
-    level.version.checked_add(1).ok_or_else(|| StockError::Overflow { item: item.id.clone() })
+    level
+        .version
+        .checked_add(1)
+        .ok_or_else(|| StockError::Overflow {
+            item: item.id.clone(),
+        })
 }
 
 /// Adds `delta` (which may be negative) to the on-hand quantity.
@@ -105,21 +135,33 @@ pub fn apply_delta(
     delta: i64,
 ) -> Result<Transition, StockError> {
     if delta == 0 {
-        return Err(StockError::InvalidChange { item: item.id.clone(), reason: "a change of zero" });
+        return Err(StockError::InvalidChange {
+            item: item.id.clone(),
+            reason: "a change of zero",
+        });
     }
     if item.status == ItemStatus::Locked {
-        return Err(StockError::ItemLocked { item: item.id.clone() });
+        return Err(StockError::ItemLocked {
+            item: item.id.clone(),
+        });
     }
     if delta < 0 && item.status == ItemStatus::Inactive {
-        return Err(StockError::ItemInactive { item: item.id.clone() });
+        return Err(StockError::ItemInactive {
+            item: item.id.clone(),
+        });
     }
     let on_hand = level
         .on_hand
         .checked_add(delta)
-        .ok_or_else(|| StockError::Overflow { item: item.id.clone() })?;
-    let available_after = on_hand
-        .checked_sub(level.reserved)
-        .ok_or_else(|| StockError::Overflow { item: item.id.clone() })?;
+        .ok_or_else(|| StockError::Overflow {
+            item: item.id.clone(),
+        })?;
+    let available_after =
+        on_hand
+            .checked_sub(level.reserved)
+            .ok_or_else(|| StockError::Overflow {
+                item: item.id.clone(),
+            })?;
     if delta < 0 && available_after < 0 && !item.allow_backorder {
         return Err(StockError::InsufficientStock {
             shortages: vec![Shortage {
@@ -130,8 +172,15 @@ pub fn apply_delta(
             }],
         });
     }
-    let after = Level { on_hand, reserved: level.reserved, version: next_version(item, level)? };
-    Ok(Transition { before: *level, after })
+    let after = Level {
+        on_hand,
+        reserved: level.reserved,
+        version: next_version(item, level)?,
+    };
+    Ok(Transition {
+        before: *level,
+        after,
+    })
 }
 
 /// Sets the on-hand quantity to `target` after a count, if the level is still
@@ -156,9 +205,15 @@ pub fn set_on_hand(
             reason: "the new stock is below what is reserved and the item does not allow backorder",
         });
     }
-    let after =
-        Level { on_hand: target, reserved: level.reserved, version: next_version(item, level)? };
-    Ok(Transition { before: *level, after })
+    let after = Level {
+        on_hand: target,
+        reserved: level.reserved,
+        version: next_version(item, level)?,
+    };
+    Ok(Transition {
+        before: *level,
+        after,
+    })
 }
 
 /// One line of a multi-item change.
@@ -200,9 +255,9 @@ pub fn apply_lines(lines: &[LineRequest<'_>]) -> Result<Vec<LineChange>, StockEr
                 location: line.location.clone(),
                 transition,
             }),
-            Err(StockError::InsufficientStock { shortages: mut found }) => {
-                shortages.append(&mut found)
-            }
+            Err(StockError::InsufficientStock {
+                shortages: mut found,
+            }) => shortages.append(&mut found),
             Err(other) => return Err(other),
         }
     }
@@ -228,7 +283,11 @@ mod tests {
     }
 
     fn level(on_hand: i64, reserved: i64) -> Level {
-        Level { on_hand, reserved, version: 3 }
+        Level {
+            on_hand,
+            reserved,
+            version: 3,
+        }
     }
 
     fn here() -> LocationId {
@@ -238,7 +297,14 @@ mod tests {
     #[test]
     fn a_decrease_within_available_succeeds() {
         let got = apply_delta(&item("a"), &here(), &level(10, 2), -8).unwrap();
-        assert_eq!(got.after, Level { on_hand: 2, reserved: 2, version: 4 });
+        assert_eq!(
+            got.after,
+            Level {
+                on_hand: 2,
+                reserved: 2,
+                version: 4
+            }
+        );
         assert_eq!(got.on_hand_delta(), -8);
         assert_eq!(got.reserved_delta(), 0);
     }
@@ -275,7 +341,16 @@ mod tests {
         backordered.allow_backorder = true;
         let got = apply_delta(&backordered, &here(), &level(i64::MIN + 1, 0), -2);
         assert!(matches!(got, Err(StockError::Overflow { .. })));
-        let got = apply_delta(&item("a"), &here(), &Level { on_hand: 5, reserved: 0, version: i64::MAX }, 1);
+        let got = apply_delta(
+            &item("a"),
+            &here(),
+            &Level {
+                on_hand: 5,
+                reserved: 0,
+                version: i64::MAX,
+            },
+            1,
+        );
         assert!(matches!(got, Err(StockError::Overflow { .. })));
     }
 
@@ -283,7 +358,10 @@ mod tests {
     fn status_gates_changes() {
         let mut locked = item("a");
         locked.status = ItemStatus::Locked;
-        assert!(matches!(apply_delta(&locked, &here(), &level(5, 0), 1), Err(StockError::ItemLocked { .. })));
+        assert!(matches!(
+            apply_delta(&locked, &here(), &level(5, 0), 1),
+            Err(StockError::ItemLocked { .. })
+        ));
         let mut inactive = item("a");
         inactive.status = ItemStatus::Inactive;
         assert!(apply_delta(&inactive, &here(), &level(5, 0), 1).is_ok());
@@ -307,10 +385,21 @@ mod tests {
         let got = set_on_hand(&item("a"), &level(5, 0), 9, 2).unwrap_err();
         assert_eq!(
             got,
-            StockError::VersionConflict { item: ItemId::parse("a").unwrap(), expected: 2, actual: 3 }
+            StockError::VersionConflict {
+                item: ItemId::parse("a").unwrap(),
+                expected: 2,
+                actual: 3
+            }
         );
         let got = set_on_hand(&item("a"), &level(5, 0), 9, 3).unwrap();
-        assert_eq!(got.after, Level { on_hand: 9, reserved: 0, version: 4 });
+        assert_eq!(
+            got.after,
+            Level {
+                on_hand: 9,
+                reserved: 0,
+                version: 4
+            }
+        );
         assert!(set_on_hand(&item("a"), &level(5, 4), 3, 3).is_err());
         assert!(set_on_hand(&item("a"), &level(5, 0), -1, 3).is_err());
     }
@@ -319,9 +408,16 @@ mod tests {
     fn lines_are_all_or_nothing_and_name_every_shortage() {
         let (a, b, c) = (item("a"), item("b"), item("c"));
         let location = here();
-        let line = |item, on_hand, delta| LineRequest { item, location: &location, level: level(on_hand, 0), delta };
+        let line = |item, on_hand, delta| LineRequest {
+            item,
+            location: &location,
+            level: level(on_hand, 0),
+            delta,
+        };
         let got = apply_lines(&[line(&a, 5, -6), line(&b, 5, -1), line(&c, 0, -1)]).unwrap_err();
-        let StockError::InsufficientStock { shortages } = got else { panic!("{got:?}") };
+        let StockError::InsufficientStock { shortages } = got else {
+            panic!("{got:?}")
+        };
         let named: Vec<&str> = shortages.iter().map(|s| s.item.as_str()).collect();
         assert_eq!(named, ["a", "c"]);
 
@@ -334,7 +430,12 @@ mod tests {
     fn a_line_may_not_repeat() {
         let a = item("a");
         let location = here();
-        let line = LineRequest { item: &a, location: &location, level: level(5, 0), delta: -1 };
+        let line = LineRequest {
+            item: &a,
+            location: &location,
+            level: level(5, 0),
+            delta: -1,
+        };
         assert!(matches!(
             apply_lines(&[line.clone(), line]),
             Err(StockError::InvalidChange { .. })

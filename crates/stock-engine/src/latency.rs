@@ -46,17 +46,30 @@ impl LatencyRecorder {
     pub fn summary(&self) -> LatencySummary {
         let (count, mut samples) = {
             let window = self.inner.lock().expect("latency lock");
-            (window.count, window.samples_us.iter().copied().collect::<Vec<_>>())
+            (
+                window.count,
+                window.samples_us.iter().copied().collect::<Vec<_>>(),
+            )
         };
         if samples.is_empty() {
-            return LatencySummary { count, ..LatencySummary::default() };
+            return LatencySummary {
+                count,
+                ..LatencySummary::default()
+            };
         }
         samples.sort_unstable();
         let at = |quantile: f64| {
-            let index = ((samples.len() as f64 * quantile).ceil() as usize).clamp(1, samples.len()) - 1;
+            let index =
+                ((samples.len() as f64 * quantile).ceil() as usize).clamp(1, samples.len()) - 1;
             samples[index] as f64 / 1000.0
         };
-        LatencySummary { count, p50_ms: at(0.50), p90_ms: at(0.90), p99_ms: at(0.99), max_ms: at(1.0) }
+        LatencySummary {
+            count,
+            p50_ms: at(0.50),
+            p90_ms: at(0.90),
+            p99_ms: at(0.99),
+            max_ms: at(1.0),
+        }
     }
 }
 

@@ -28,7 +28,10 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { queue_depth_max: 4096, batch_ops_max: 128 }
+        EngineConfig {
+            queue_depth_max: 4096,
+            batch_ops_max: 128,
+        }
     }
 }
 
@@ -51,14 +54,20 @@ impl Engine {
         assert!(config.batch_ops_max > 0);
         let (sender, receiver) = mpsc::channel(config.queue_depth_max);
         tokio::spawn(write_loop(store, receiver, config.batch_ops_max));
-        Engine { sender, latency: Arc::new(LatencyRecorder::new()) }
+        Engine {
+            sender,
+            latency: Arc::new(LatencyRecorder::new()),
+        }
     }
 
     /// Runs one command and returns once its outcome is durable.
     pub async fn submit(&self, command: Command, meta: WriteMeta) -> Reply {
         let started = Instant::now();
         let (reply, answer) = oneshot::channel();
-        let pending = Pending { job: WriteJob { command, meta }, reply };
+        let pending = Pending {
+            job: WriteJob { command, meta },
+            reply,
+        };
         if self.sender.send(pending).await.is_err() {
             return stopped();
         }
@@ -74,15 +83,25 @@ impl Engine {
 }
 
 fn stopped() -> Reply {
-    Reply::Fresh(Err(WriteError::Internal(anyhow::anyhow!("the write path has stopped"))))
+    Reply::Fresh(Err(WriteError::Internal(anyhow::anyhow!(
+        "the write path has stopped"
+    ))))
 }
 
-async fn write_loop(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Pending>, batch_ops_max: usize) {
+async fn write_loop(
+    store: Arc<dyn Store>,
+    mut receiver: mpsc::Receiver<Pending>,
+    batch_ops_max: usize,
+) {
     let mut pending = Vec::with_capacity(batch_ops_max);
     while receiver.recv_many(&mut pending, batch_ops_max).await > 0 {
         let (jobs, answers): (Vec<_>, Vec<_>) = pending.drain(..).map(|p| (p.job, p.reply)).unzip();
         let replies = store.execute(jobs).await;
-        assert_eq!(replies.len(), answers.len(), "the store answers every command");
+        assert_eq!(
+            replies.len(),
+            answers.len(),
+            "the store answers every command"
+        );
         for (reply, answer) in replies.into_iter().zip(answers) {
             // A caller that gave up (timeout, closed connection) no longer listens.
             let _ = answer.send(reply);

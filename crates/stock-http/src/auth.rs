@@ -40,11 +40,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Caller>()
-            .cloned()
-            .ok_or_else(|| ApiError::internal(&anyhow::anyhow!("a route behind auth ran without a caller")))
+        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            ApiError::internal(&anyhow::anyhow!("a route behind auth ran without a caller"))
+        })
     }
 }
 
@@ -62,7 +60,10 @@ fn random_hex(bytes: usize) -> String {
 
 /// Generates a key: 160 random bits for the secret, 48 for the id.
 pub fn generate_key() -> NewKey {
-    NewKey { id: format!("key_{}", random_hex(6)), secret: format!("sk_{}", random_hex(20)) }
+    NewKey {
+        id: format!("key_{}", random_hex(6)),
+        secret: format!("sk_{}", random_hex(20)),
+    }
 }
 
 /// Random hex for ids that must not collide, such as generated trace ids.
@@ -73,14 +74,21 @@ pub fn random_id(bytes: usize) -> String {
 /// Keys are stored as the SHA-256 of the secret: they carry 160 random bits,
 /// so a slow password hash would add nothing but latency on every request.
 pub fn hash_secret(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The longest secret looked up; anything longer cannot be one of ours.
 const SECRET_LENGTH_MAX: usize = 256;
 
 /// Resolves `Authorization: Bearer KEY` into a [`Caller`], or answers 401.
-pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let secret = request
         .headers()
         .get(AUTHORIZATION)
@@ -99,13 +107,19 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
         Ok(None) => return unauthorized("the API key is not valid or has been revoked"),
         Err(error) => return ApiError::internal(&error).into_response(),
     };
-    request.extensions_mut().insert(Caller { key_id: key.id, name: key.name, role: key.role });
+    request.extensions_mut().insert(Caller {
+        key_id: key.id,
+        name: key.name,
+        role: key.role,
+    });
     next.run(request).await
 }
 
 fn unauthorized(message: &str) -> Response {
     let mut response = ApiError::unauthorized(message).into_response();
-    response.headers_mut().insert(WWW_AUTHENTICATE, "Bearer".parse().expect("a valid header"));
+    response
+        .headers_mut()
+        .insert(WWW_AUTHENTICATE, "Bearer".parse().expect("a valid header"));
     response
 }
 
@@ -120,12 +134,19 @@ mod tests {
         assert_ne!(first.secret, second.secret);
         assert_ne!(first.id, second.id);
         assert!(first.secret.starts_with("sk_") && first.secret.len() == 43);
-        assert_eq!(hash_secret("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            hash_secret("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
     fn roles_are_enforced() {
-        let caller = Caller { key_id: "k".into(), name: "n".into(), role: Role::Storefront };
+        let caller = Caller {
+            key_id: "k".into(),
+            name: "n".into(),
+            role: Role::Storefront,
+        };
         assert!(caller.require(Role::Storefront).is_ok());
         assert_eq!(caller.require(Role::Service).unwrap_err().code, "FORBIDDEN");
     }

@@ -34,7 +34,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), details: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+        }
     }
 
     pub fn with_details(mut self, details: Value) -> ApiError {
@@ -67,12 +72,20 @@ impl ApiError {
     /// answered with an opaque body.
     pub fn internal(error: &anyhow::Error) -> ApiError {
         tracing::error!(error = format!("{error:#}"), "internal error");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error; see the service log")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "internal error; see the service log",
+        )
     }
 
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
-            error: ErrorDetail { code: self.code, message: self.message.clone(), details: self.details.clone() },
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message.clone(),
+                details: self.details.clone(),
+            },
         }
     }
 }
@@ -109,23 +122,31 @@ impl From<&StockError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "INSUFFICIENT_STOCK", message)
                     .with_details(json!({ "unavailable_products": lines }))
             }
-            StockError::ItemLocked { item } => ApiError::new(StatusCode::CONFLICT, "ITEM_LOCKED", message)
-                .with_details(json!({ "product_id": item.as_str() })),
+            StockError::ItemLocked { item } => {
+                ApiError::new(StatusCode::CONFLICT, "ITEM_LOCKED", message)
+                    .with_details(json!({ "product_id": item.as_str() }))
+            }
             StockError::ItemInactive { item } => {
                 ApiError::new(StatusCode::CONFLICT, "ITEM_INACTIVE", message)
                     .with_details(json!({ "product_id": item.as_str() }))
             }
-            StockError::Overflow { item } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "QUANTITY_OVERFLOW", message)
-                    .with_details(json!({ "product_id": item.as_str() }))
-            }
-            StockError::VersionConflict { item, expected, actual } => {
-                ApiError::new(StatusCode::CONFLICT, "VERSION_CONFLICT", message).with_details(json!({
+            StockError::Overflow { item } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "QUANTITY_OVERFLOW",
+                message,
+            )
+            .with_details(json!({ "product_id": item.as_str() })),
+            StockError::VersionConflict {
+                item,
+                expected,
+                actual,
+            } => ApiError::new(StatusCode::CONFLICT, "VERSION_CONFLICT", message).with_details(
+                json!({
                     "product_id": item.as_str(),
                     "expected_version": expected,
                     "current_version": actual,
-                }))
-            }
+                }),
+            ),
             StockError::InvalidChange { item, .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_CHANGE", message)
                     .with_details(json!({ "product_id": item.as_str() }))
@@ -144,9 +165,11 @@ impl From<&WriteError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "ALREADY_EXISTS", error.to_string())
                     .with_details(json!({ "entity": entity, "id": id }))
             }
-            WriteError::RetryMismatch { message } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_MISMATCH", message.clone())
-            }
+            WriteError::RetryMismatch { message } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "IDEMPOTENCY_MISMATCH",
+                message.clone(),
+            ),
             WriteError::Internal(error) => ApiError::internal(error),
         }
     }

@@ -48,14 +48,25 @@ impl InFlight {
     /// Claims a key; `None` if a request with it is already running.
     pub fn claim(self: &Arc<Self>, key_id: &str, idempotency_key: &str) -> Option<InFlightGuard> {
         let key = (key_id.to_owned(), idempotency_key.to_owned());
-        let inserted = self.keys.lock().expect("in-flight lock").insert(key.clone());
-        inserted.then(|| InFlightGuard { in_flight: Arc::clone(self), key })
+        let inserted = self
+            .keys
+            .lock()
+            .expect("in-flight lock")
+            .insert(key.clone());
+        inserted.then(|| InFlightGuard {
+            in_flight: Arc::clone(self),
+            key,
+        })
     }
 }
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        self.in_flight.keys.lock().expect("in-flight lock").remove(&self.key);
+        self.in_flight
+            .keys
+            .lock()
+            .expect("in-flight lock")
+            .remove(&self.key);
     }
 }
 
@@ -66,7 +77,11 @@ fn request_hash(method: &Method, path_and_query: &str, body: &[u8]) -> String {
     hasher.update(path_and_query.as_bytes());
     hasher.update(b"\n");
     hasher.update(body);
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub fn mismatch() -> ApiError {
@@ -82,7 +97,10 @@ pub fn replay(stored: StoredResponse) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     let mut response = (status, stored.body).into_response();
     let headers = response.headers_mut();
-    headers.insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     headers.insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
     response
 }
@@ -91,14 +109,21 @@ pub fn replay(stored: StoredResponse) -> Response {
 /// request, refuses a different body (422) or a first request still running
 /// (409), and otherwise hands the key to the handler.
 pub async fn idempotency(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
         return next.run(request).await;
     }
     let Some(raw_key) = request.headers().get(IDEMPOTENCY_HEADER) else {
         return next.run(request).await;
     };
     let idempotency_key = match raw_key.to_str() {
-        Ok(key) if !key.is_empty() && key.len() <= IDEMPOTENCY_KEY_LENGTH_MAX && key.bytes().all(|b| b.is_ascii_graphic()) => {
+        Ok(key)
+            if !key.is_empty()
+                && key.len() <= IDEMPOTENCY_KEY_LENGTH_MAX
+                && key.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
             key.to_owned()
         }
         _ => {
@@ -110,7 +135,8 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
         }
     };
     let Some(caller) = request.extensions().get::<Caller>().cloned() else {
-        return ApiError::internal(&anyhow::anyhow!("idempotency ran before authentication")).into_response();
+        return ApiError::internal(&anyhow::anyhow!("idempotency ran before authentication"))
+            .into_response();
     };
     let Some(guard) = state.in_flight.claim(&caller.key_id, &idempotency_key) else {
         return ApiError::new(
@@ -125,9 +151,17 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
         Ok(bytes) => bytes,
         Err(_) => return too_large().into_response(),
     };
-    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
     let request_hash = request_hash(&parts.method, path_and_query, &bytes);
-    match state.store.idempotent_response(&caller.key_id, &idempotency_key).await {
+    match state
+        .store
+        .idempotent_response(&caller.key_id, &idempotency_key)
+        .await
+    {
         Ok(Some(stored)) if stored.request_hash == request_hash => return replay(stored),
         Ok(Some(_)) => return mismatch().into_response(),
         Ok(None) => {}
@@ -153,9 +187,15 @@ mod tests {
         let in_flight = Arc::new(InFlight::default());
         let first = in_flight.claim("key_a", "k1").expect("a free key");
         assert!(in_flight.claim("key_a", "k1").is_none());
-        assert!(in_flight.claim("key_b", "k1").is_some(), "keys are scoped to the API key");
+        assert!(
+            in_flight.claim("key_b", "k1").is_some(),
+            "keys are scoped to the API key"
+        );
         drop(first);
-        assert!(in_flight.claim("key_a", "k1").is_some(), "a finished request frees its key");
+        assert!(
+            in_flight.claim("key_a", "k1").is_some(),
+            "a finished request frees its key"
+        );
     }
 
     #[test]

@@ -101,22 +101,36 @@ impl AppState {
             request_hash: request.request_hash,
             render: Arc::clone(&render),
         });
-        let meta =
-            WriteMeta { operator: caller.key_id.clone(), trace_id: Some(trace.0.clone()), idempotency: claim };
+        let meta = WriteMeta {
+            operator: caller.key_id.clone(),
+            trace_id: Some(trace.0.clone()),
+            idempotency: claim,
+        };
         match self.engine.submit(command, meta).await {
             Reply::Fresh(result) => {
                 let (status, body) = render(&result);
                 json_bytes(status, body)
             }
-            Reply::Replayed { stored, same_request: true } => replay(stored),
-            Reply::Replayed { same_request: false, .. } => mismatch().into_response(),
+            Reply::Replayed {
+                stored,
+                same_request: true,
+            } => replay(stored),
+            Reply::Replayed {
+                same_request: false,
+                ..
+            } => mismatch().into_response(),
         }
     }
 }
 
 fn json_bytes(status: u16, body: Vec<u8>) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 /// The whole service: `/api/v1`, `/health`, `/docs`.
@@ -134,9 +148,18 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
-        .layer(from_fn_with_state(state.config.body_limit_bytes, extract::refuse_oversized))
-        .layer(from_fn_with_state(state.config.request_timeout, trace::time_limit))
-        .layer(from_fn_with_state(Arc::clone(&state.stats), stats::count_requests))
+        .layer(from_fn_with_state(
+            state.config.body_limit_bytes,
+            extract::refuse_oversized,
+        ))
+        .layer(from_fn_with_state(
+            state.config.request_timeout,
+            trace::time_limit,
+        ))
+        .layer(from_fn_with_state(
+            Arc::clone(&state.stats),
+            stats::count_requests,
+        ))
         .layer(from_fn(trace::trace_requests))
         .with_state(state)
 }
@@ -146,5 +169,9 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "this route does not take that method")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "this route does not take that method",
+    )
 }

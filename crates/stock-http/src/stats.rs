@@ -36,7 +36,9 @@ impl ServiceStats {
 
     pub fn record(&self, method: &str, route: &str, status: u16) {
         let mut routes = self.routes.lock().expect("stats lock");
-        let counters = routes.entry((method.to_owned(), route.to_owned())).or_default();
+        let counters = routes
+            .entry((method.to_owned(), route.to_owned()))
+            .or_default();
         counters.requests += 1;
         if (400..500).contains(&status) {
             counters.client_errors += 1;
@@ -47,7 +49,10 @@ impl ServiceStats {
 
     pub fn routes(&self) -> Vec<((String, String), RouteCounters)> {
         let routes = self.routes.lock().expect("stats lock");
-        routes.iter().map(|(key, counters)| (key.clone(), *counters)).collect()
+        routes
+            .iter()
+            .map(|(key, counters)| (key.clone(), *counters))
+            .collect()
     }
 }
 
@@ -57,7 +62,11 @@ impl Default for ServiceStats {
     }
 }
 
-pub async fn count_requests(State(stats): State<Arc<ServiceStats>>, request: Request, next: Next) -> Response {
+pub async fn count_requests(
+    State(stats): State<Arc<ServiceStats>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let method = request.method().as_str().to_owned();
     let route = request
         .extensions()

@@ -22,7 +22,9 @@ pub struct TraceId(pub String);
 fn acceptable(raw: &str) -> bool {
     !raw.is_empty()
         && raw.len() <= TRACE_ID_LENGTH_MAX
-        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 /// Accepts the caller's `X-Trace-Id` (or makes one), logs the request under
@@ -53,9 +55,10 @@ pub async fn trace_requests(mut request: Request, next: Next) -> Response {
             tracing::info!(status, latency_ms, "request");
         }
     });
-    response
-        .headers_mut()
-        .insert(TRACE_HEADER, HeaderValue::from_str(&trace_id).expect("trace ids are header-safe"));
+    response.headers_mut().insert(
+        TRACE_HEADER,
+        HeaderValue::from_str(&trace_id).expect("trace ids are header-safe"),
+    );
     response
 }
 

@@ -178,7 +178,10 @@ impl ItemOut {
                 .collect(),
             created_at: timestamp(view.created_at_ms),
             updated_at: timestamp(
-                view.levels.iter().map(|l| l.updated_at_ms).fold(view.updated_at_ms, i64::max),
+                view.levels
+                    .iter()
+                    .map(|l| l.updated_at_ms)
+                    .fold(view.updated_at_ms, i64::max),
             ),
         }
     }
@@ -524,7 +527,9 @@ pub struct LocationListOut {
 pub fn location_or_default(raw: Option<&str>) -> Result<LocationId, crate::error::ApiError> {
     match raw {
         None => Ok(LocationId::default_location()),
-        Some(raw) => LocationId::parse(raw).map_err(|error| crate::error::ApiError::field("location", error)),
+        Some(raw) => {
+            LocationId::parse(raw).map_err(|error| crate::error::ApiError::field("location", error))
+        }
     }
 }
 
@@ -535,7 +540,9 @@ mod tests {
     #[test]
     fn product_ids_accept_strings_and_integers() {
         let check = |json: &str, expect: Result<&str, ()>| {
-            let got = serde_json::from_str::<ProductId>(json).map(|id| id.0.to_string()).map_err(|_| ());
+            let got = serde_json::from_str::<ProductId>(json)
+                .map(|id| id.0.to_string())
+                .map_err(|_| ());
             assert_eq!(got, expect.map(str::to_owned), "{json}");
         };
         check("1001", Ok("1001"));

@@ -32,7 +32,8 @@ pub trait Store: Send + Sync + 'static {
     async fn item(&self, id: &ItemId) -> StoreResult<Option<ItemView>>;
     async fn items(&self, ids: &[ItemId]) -> StoreResult<Vec<ItemView>>;
     async fn list_items(&self, filter: &ItemFilter, page: Page) -> StoreResult<Paged<ItemView>>;
-    async fn low_stock_report(&self, threshold: i64, items_max: u32) -> StoreResult<LowStockReport>;
+    async fn low_stock_report(&self, threshold: i64, items_max: u32)
+        -> StoreResult<LowStockReport>;
     async fn inventory_stats(&self, low_stock_threshold: i64) -> StoreResult<InventoryStats>;
     async fn locations(&self) -> StoreResult<Vec<Location>>;
 

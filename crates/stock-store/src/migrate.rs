@@ -5,8 +5,11 @@ use sqlx::SqliteConnection;
 
 /// The SQLite migrations: (version, name, SQL). Append only; never edit one
 /// that has shipped.
-pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "core", include_str!("../migrations/sqlite/0001_core.sql"))];
+pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "core",
+    include_str!("../migrations/sqlite/0001_core.sql"),
+)];
 
 /// Applies every migration newer than the database; returns how many ran.
 pub async fn run_sqlite(conn: &mut SqliteConnection) -> anyhow::Result<usize> {
@@ -61,7 +64,12 @@ async fn schema_version(conn: &mut SqliteConnection) -> anyhow::Result<i64> {
         .context("reading the schema version")
 }
 
-async fn apply_one(conn: &mut SqliteConnection, version: i64, name: &str, sql: &'static str) -> Result<(), sqlx::Error> {
+async fn apply_one(
+    conn: &mut SqliteConnection,
+    version: i64,
+    name: &str,
+    sql: &'static str,
+) -> Result<(), sqlx::Error> {
     sqlx::Executor::execute(&mut *conn, sql).await?;
     sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")
         .bind(version)

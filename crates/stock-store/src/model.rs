@@ -31,11 +31,15 @@ pub struct ItemView {
 
 impl ItemView {
     pub fn on_hand(&self) -> i64 {
-        self.levels.iter().fold(0i64, |sum, l| sum.saturating_add(l.level.on_hand))
+        self.levels
+            .iter()
+            .fold(0i64, |sum, l| sum.saturating_add(l.level.on_hand))
     }
 
     pub fn reserved(&self) -> i64 {
-        self.levels.iter().fold(0i64, |sum, l| sum.saturating_add(l.level.reserved))
+        self.levels
+            .iter()
+            .fold(0i64, |sum, l| sum.saturating_add(l.level.reserved))
     }
 
     pub fn available(&self) -> i64 {
@@ -44,7 +48,9 @@ impl ItemView {
 
     /// The sum of the level versions: it moves whenever any level moves.
     pub fn version(&self) -> i64 {
-        self.levels.iter().fold(0i64, |sum, l| sum.saturating_add(l.level.version))
+        self.levels
+            .iter()
+            .fold(0i64, |sum, l| sum.saturating_add(l.level.version))
     }
 
     pub fn level_at(&self, location: &LocationId) -> Option<&LocationLevel> {
@@ -231,8 +237,16 @@ pub struct LineDelta {
 #[derive(Debug, Clone)]
 pub enum Command {
     /// A new item with its opening stock at one location (an `init` row).
-    CreateItem { item: Item, location: LocationId, opening_stock: i64 },
-    UpdateItem { id: ItemId, patch: ItemPatch, set_stock: Option<StockSet> },
+    CreateItem {
+        item: Item,
+        location: LocationId,
+        opening_stock: i64,
+    },
+    UpdateItem {
+        id: ItemId,
+        patch: ItemPatch,
+        set_stock: Option<StockSet>,
+    },
     /// Seed 001's sync-stock: a signed delta, applied once per order or trace.
     SyncStock {
         item: ItemId,
@@ -250,18 +264,41 @@ pub enum Command {
         reason: Option<String>,
     },
     /// An import row: create the item, or update it and set its stock.
-    ImportItem { item: Item, location: LocationId, on_hand: i64 },
-    CreateLocation { id: LocationId, name: String, priority: i64 },
+    ImportItem {
+        item: Item,
+        location: LocationId,
+        on_hand: i64,
+    },
+    CreateLocation {
+        id: LocationId,
+        name: String,
+        priority: i64,
+    },
 }
 
 /// What a command did.
+// Outcomes are built once per command and moved, never stored in bulk.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    Item { view: ItemView, entries: Vec<LedgerEntry> },
+    Item {
+        view: ItemView,
+        entries: Vec<LedgerEntry>,
+    },
     /// `replayed` is true when a retry of an applied sync returned its first result.
-    Synced { view: ItemView, entry: LedgerEntry, replayed: bool },
-    Lines { views: Vec<ItemView>, entries: Vec<LedgerEntry> },
-    Imported { kind: ImportKind, view: ItemView },
+    Synced {
+        view: ItemView,
+        entry: LedgerEntry,
+        replayed: bool,
+    },
+    Lines {
+        views: Vec<ItemView>,
+        entries: Vec<LedgerEntry>,
+    },
+    Imported {
+        kind: ImportKind,
+        view: ItemView,
+    },
     Location(Location),
 }
 
@@ -276,10 +313,18 @@ pub enum ImportKind {
 #[derive(Debug)]
 pub enum WriteError {
     Stock(StockError),
-    NotFound { entity: &'static str, id: String },
-    AlreadyExists { entity: &'static str, id: String },
+    NotFound {
+        entity: &'static str,
+        id: String,
+    },
+    AlreadyExists {
+        entity: &'static str,
+        id: String,
+    },
     /// A retry key (order id or trace id) was seen before with other values.
-    RetryMismatch { message: String },
+    RetryMismatch {
+        message: String,
+    },
     /// The store failed; nothing the caller did.
     Internal(anyhow::Error),
 }
@@ -319,7 +364,8 @@ pub struct StoredResponse {
 /// Turns a command's result into the response kept for its idempotency key.
 /// Called inside the write transaction, so the response is durable together
 /// with the change it describes.
-pub type Render = std::sync::Arc<dyn Fn(&Result<Outcome, WriteError>) -> (u16, Vec<u8>) + Send + Sync>;
+pub type Render =
+    std::sync::Arc<dyn Fn(&Result<Outcome, WriteError>) -> (u16, Vec<u8>) + Send + Sync>;
 
 /// A caller's claim on an idempotency key.
 #[derive(Clone)]
@@ -358,11 +404,15 @@ pub struct WriteJob {
 }
 
 /// The answer to one command.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Reply {
     /// The command ran now.
     Fresh(Result<Outcome, WriteError>),
     /// The idempotency key was used before: here is the first response, and
     /// whether the request body matched the first one.
-    Replayed { stored: StoredResponse, same_request: bool },
+    Replayed {
+        stored: StoredResponse,
+        same_request: bool,
+    },
 }

@@ -103,12 +103,22 @@ impl SqliteStore {
     }
 
     async fn read(&self) -> StoreResult<PoolConnection<Sqlite>> {
-        self.reader.acquire().await.context("acquiring a read connection")
+        self.reader
+            .acquire()
+            .await
+            .context("acquiring a read connection")
     }
 
     async fn execute_batch(&self, batch: Vec<WriteJob>) -> anyhow::Result<Vec<Reply>> {
-        let mut conn = self.writer.acquire().await.context("acquiring the write connection")?;
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.context("BEGIN IMMEDIATE")?;
+        let mut conn = self
+            .writer
+            .acquire()
+            .await
+            .context("acquiring the write connection")?;
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *conn)
+            .await
+            .context("BEGIN IMMEDIATE")?;
         let mut replies = Vec::with_capacity(batch.len());
         let mut outcome = Ok(());
         for job in batch {
@@ -121,7 +131,11 @@ impl SqliteStore {
             }
         }
         let outcome = match outcome {
-            Ok(()) => sqlx::query("COMMIT").execute(&mut *conn).await.map(drop).context("COMMIT"),
+            Ok(()) => sqlx::query("COMMIT")
+                .execute(&mut *conn)
+                .await
+                .map(drop)
+                .context("COMMIT"),
             Err(error) => Err(error),
         };
         if let Err(error) = outcome {
@@ -143,7 +157,10 @@ async fn run_job(conn: &mut SqliteConnection, job: WriteJob) -> anyhow::Result<R
         sqlx::query("ROLLBACK TO job").execute(&mut *conn).await?;
     }
     if let Err(WriteError::Internal(error)) = &result {
-        tracing::error!(error = format!("{error:#}"), "a write failed inside the store");
+        tracing::error!(
+            error = format!("{error:#}"),
+            "a write failed inside the store"
+        );
     }
     let reply = match &job.meta.idempotency {
         Some(claim) if !matches!(result, Err(WriteError::Internal(_))) => {
@@ -174,7 +191,10 @@ async fn run_job(conn: &mut SqliteConnection, job: WriteJob) -> anyhow::Result<R
                     .await?
                     .context("an idempotency key that conflicted is gone")?;
                 let same_request = stored.request_hash == claim.request_hash;
-                Reply::Replayed { stored, same_request }
+                Reply::Replayed {
+                    stored,
+                    same_request,
+                }
             }
         }
         _ => Reply::Fresh(result),
@@ -190,15 +210,31 @@ async fn apply(
     now: i64,
 ) -> Result<Outcome, WriteError> {
     match command {
-        Command::CreateItem { item, location, opening_stock } => {
+        Command::CreateItem {
+            item,
+            location,
+            opening_stock,
+        } => {
             if fetch_item(conn, &item.id).await?.is_some() {
-                return Err(WriteError::AlreadyExists { entity: "item", id: item.id.to_string() });
+                return Err(WriteError::AlreadyExists {
+                    entity: "item",
+                    id: item.id.to_string(),
+                });
             }
             let entry = insert_item(conn, item, location, *opening_stock, meta, now).await?;
-            let view = fetch_view(conn, &item.id).await?.expect("the item was just written");
-            Ok(Outcome::Item { view, entries: vec![entry] })
+            let view = fetch_view(conn, &item.id)
+                .await?
+                .expect("the item was just written");
+            Ok(Outcome::Item {
+                view,
+                entries: vec![entry],
+            })
         }
-        Command::UpdateItem { id, patch, set_stock } => {
+        Command::UpdateItem {
+            id,
+            patch,
+            set_stock,
+        } => {
             let current = require_item(conn, id).await?;
             let item = patched(&current, patch);
             if item != current {
@@ -207,7 +243,9 @@ async fn apply(
             let mut entries = Vec::new();
             if let Some(set) = set_stock {
                 require_location(conn, &set.location).await?;
-                let level = fetch_level(conn, id, &set.location).await?.unwrap_or_default();
+                let level = fetch_level(conn, id, &set.location)
+                    .await?
+                    .unwrap_or_default();
                 let transition = set_on_hand(&item, &level, set.on_hand, set.expected_version)?;
                 let change = Change {
                     item: id,
@@ -222,11 +260,22 @@ async fn apply(
             let view = fetch_view(conn, id).await?.expect("the item exists");
             Ok(Outcome::Item { view, entries })
         }
-        Command::SyncStock { item, location, delta, order_id, reason, trace_id } => {
-            let retry_keys = sync_retry_keys(item, *delta, order_id.as_deref(), trace_id.as_deref());
+        Command::SyncStock {
+            item,
+            location,
+            delta,
+            order_id,
+            reason,
+            trace_id,
+        } => {
+            let retry_keys =
+                sync_retry_keys(item, *delta, order_id.as_deref(), trace_id.as_deref());
             for retry_key in &retry_keys {
                 if let Some(entry) = retried_entry(conn, retry_key).await? {
-                    if entry.item != *item || entry.location != *location || entry.on_hand_delta != *delta {
+                    if entry.item != *item
+                        || entry.location != *location
+                        || entry.on_hand_delta != *delta
+                    {
                         return Err(WriteError::RetryMismatch {
                             message: format!(
                                 "sync-stock with this {} was applied before with delta {} for item {} at {}",
@@ -237,15 +286,25 @@ async fn apply(
                             ),
                         });
                     }
-                    let view = fetch_view(conn, item).await?.expect("a ledger row's item exists");
-                    return Ok(Outcome::Synced { view, entry, replayed: true });
+                    let view = fetch_view(conn, item)
+                        .await?
+                        .expect("a ledger row's item exists");
+                    return Ok(Outcome::Synced {
+                        view,
+                        entry,
+                        replayed: true,
+                    });
                 }
             }
             let found = require_item(conn, item).await?;
             require_location(conn, location).await?;
             let level = fetch_level(conn, item, location).await?.unwrap_or_default();
             let transition = apply_delta(&found, location, &level, *delta)?;
-            let operation = if *delta > 0 { Operation::Add } else { Operation::Deduct };
+            let operation = if *delta > 0 {
+                Operation::Add
+            } else {
+                Operation::Deduct
+            };
             let change = Change {
                 item,
                 location,
@@ -254,7 +313,10 @@ async fn apply(
                 order_id: order_id.as_deref(),
                 reason: reason.as_deref(),
             };
-            let meta = WriteMeta { trace_id: trace_id.clone().or(meta.trace_id.clone()), ..meta.clone() };
+            let meta = WriteMeta {
+                trace_id: trace_id.clone().or(meta.trace_id.clone()),
+                ..meta.clone()
+            };
             let entry = write_change(conn, &change, &meta, now).await?;
             for retry_key in &retry_keys {
                 sqlx::query("INSERT INTO sync_retry_keys (retry_key, ledger_id, created_at) VALUES (?, ?, ?)")
@@ -265,9 +327,18 @@ async fn apply(
                     .await?;
             }
             let view = fetch_view(conn, item).await?.expect("the item exists");
-            Ok(Outcome::Synced { view, entry, replayed: false })
+            Ok(Outcome::Synced {
+                view,
+                entry,
+                replayed: false,
+            })
         }
-        Command::ApplyLines { operation, lines, order_id, reason } => {
+        Command::ApplyLines {
+            operation,
+            lines,
+            order_id,
+            reason,
+        } => {
             let mut items = Vec::with_capacity(lines.len());
             let mut missing = Vec::new();
             for line in lines {
@@ -277,13 +348,23 @@ async fn apply(
                 }
             }
             if !missing.is_empty() {
-                return Err(WriteError::NotFound { entity: "item", id: missing.join(", ") });
+                return Err(WriteError::NotFound {
+                    entity: "item",
+                    id: missing.join(", "),
+                });
             }
             let mut requests = Vec::with_capacity(lines.len());
             for (line, item) in lines.iter().zip(&items) {
                 require_location(conn, &line.location).await?;
-                let level = fetch_level(conn, &line.item, &line.location).await?.unwrap_or_default();
-                requests.push(LineRequest { item, location: &line.location, level, delta: line.delta });
+                let level = fetch_level(conn, &line.item, &line.location)
+                    .await?
+                    .unwrap_or_default();
+                requests.push(LineRequest {
+                    item,
+                    location: &line.location,
+                    level,
+                    delta: line.delta,
+                });
             }
             let changes = apply_lines(&requests)?;
             let mut entries = Vec::with_capacity(changes.len());
@@ -304,19 +385,30 @@ async fn apply(
             }
             Ok(Outcome::Lines { views, entries })
         }
-        Command::ImportItem { item, location, on_hand } => {
+        Command::ImportItem {
+            item,
+            location,
+            on_hand,
+        } => {
             require_location(conn, location).await?;
             let Some((current, ..)) = fetch_item(conn, &item.id).await? else {
                 insert_item(conn, item, location, *on_hand, meta, now).await?;
-                let view = fetch_view(conn, &item.id).await?.expect("the item was just written");
-                return Ok(Outcome::Imported { kind: ImportKind::Created, view });
+                let view = fetch_view(conn, &item.id)
+                    .await?
+                    .expect("the item was just written");
+                return Ok(Outcome::Imported {
+                    kind: ImportKind::Created,
+                    view,
+                });
             };
             let mut kind = ImportKind::Unchanged;
             if current != *item {
                 update_item(conn, item, now).await?;
                 kind = ImportKind::Updated;
             }
-            let level = fetch_level(conn, &item.id, location).await?.unwrap_or_default();
+            let level = fetch_level(conn, &item.id, location)
+                .await?
+                .unwrap_or_default();
             if level.on_hand != *on_hand {
                 let transition = set_on_hand(item, &level, *on_hand, level.version)?;
                 let change = Change {
@@ -335,15 +427,20 @@ async fn apply(
         }
         Command::CreateLocation { id, name, priority } => {
             if location_exists(conn, id).await? {
-                return Err(WriteError::AlreadyExists { entity: "location", id: id.to_string() });
+                return Err(WriteError::AlreadyExists {
+                    entity: "location",
+                    id: id.to_string(),
+                });
             }
-            sqlx::query("INSERT INTO locations (id, name, priority, created_at) VALUES (?, ?, ?, ?)")
-                .bind(id.as_str())
-                .bind(name)
-                .bind(priority)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "INSERT INTO locations (id, name, priority, created_at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(id.as_str())
+            .bind(name)
+            .bind(priority)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
             Ok(Outcome::Location(Location {
                 id: id.clone(),
                 name: name.clone(),
@@ -357,7 +454,12 @@ async fn apply(
 /// The keys under which a sync-stock is remembered, so that an order
 /// service's retry without an Idempotency-Key applies once. The order key
 /// includes the direction: the restock after a cancel is a second change.
-fn sync_retry_keys(item: &ItemId, delta: i64, order_id: Option<&str>, trace_id: Option<&str>) -> Vec<String> {
+fn sync_retry_keys(
+    item: &ItemId,
+    delta: i64,
+    order_id: Option<&str>,
+    trace_id: Option<&str>,
+) -> Vec<String> {
     let direction = if delta < 0 { '-' } else { '+' };
     let mut keys = Vec::with_capacity(2);
     if let Some(order_id) = order_id {
@@ -369,7 +471,10 @@ fn sync_retry_keys(item: &ItemId, delta: i64, order_id: Option<&str>, trace_id: 
     keys
 }
 
-async fn retried_entry(conn: &mut SqliteConnection, retry_key: &str) -> Result<Option<LedgerEntry>, WriteError> {
+async fn retried_entry(
+    conn: &mut SqliteConnection,
+    retry_key: &str,
+) -> Result<Option<LedgerEntry>, WriteError> {
     let row = sqlx::query(
         "SELECT g.* FROM sync_retry_keys k JOIN ledger g ON g.id = k.ledger_id WHERE k.retry_key = ?",
     )
@@ -493,7 +598,11 @@ async fn insert_item(
     .await?;
     let transition = Transition {
         before: Level::default(),
-        after: Level { on_hand: opening_stock, reserved: 0, version: 1 },
+        after: Level {
+            on_hand: opening_stock,
+            reserved: 0,
+            version: 1,
+        },
     };
     let change = Change {
         item: &item.id,
@@ -526,7 +635,10 @@ async fn update_item(conn: &mut SqliteConnection, item: &Item, now: i64) -> Resu
 async fn require_item(conn: &mut SqliteConnection, id: &ItemId) -> Result<Item, WriteError> {
     match fetch_item(conn, id).await? {
         Some((item, ..)) => Ok(item),
-        None => Err(WriteError::NotFound { entity: "item", id: id.to_string() }),
+        None => Err(WriteError::NotFound {
+            entity: "item",
+            id: id.to_string(),
+        }),
     }
 }
 
@@ -534,11 +646,17 @@ async fn require_location(conn: &mut SqliteConnection, id: &LocationId) -> Resul
     if location_exists(conn, id).await? {
         Ok(())
     } else {
-        Err(WriteError::NotFound { entity: "location", id: id.to_string() })
+        Err(WriteError::NotFound {
+            entity: "location",
+            id: id.to_string(),
+        })
     }
 }
 
-async fn location_exists(conn: &mut SqliteConnection, id: &LocationId) -> Result<bool, sqlx::Error> {
+async fn location_exists(
+    conn: &mut SqliteConnection,
+    id: &LocationId,
+) -> Result<bool, sqlx::Error> {
     let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM locations WHERE id = ?")
         .bind(id.as_str())
         .fetch_optional(&mut *conn)
@@ -564,7 +682,10 @@ fn item_from_row(row: &SqliteRow) -> Result<(Item, i64, i64), sqlx::Error> {
     Ok((item, row.try_get("created_at")?, row.try_get("updated_at")?))
 }
 
-async fn fetch_item(conn: &mut SqliteConnection, id: &ItemId) -> Result<Option<(Item, i64, i64)>, sqlx::Error> {
+async fn fetch_item(
+    conn: &mut SqliteConnection,
+    id: &ItemId,
+) -> Result<Option<(Item, i64, i64)>, sqlx::Error> {
     let row = sqlx::query("SELECT * FROM items WHERE id = ?")
         .bind(id.as_str())
         .fetch_optional(&mut *conn)
@@ -577,18 +698,27 @@ async fn fetch_level(
     item: &ItemId,
     location: &LocationId,
 ) -> Result<Option<Level>, sqlx::Error> {
-    let row = sqlx::query("SELECT on_hand, reserved, version FROM levels WHERE item_id = ? AND location_id = ?")
-        .bind(item.as_str())
-        .bind(location.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row = sqlx::query(
+        "SELECT on_hand, reserved, version FROM levels WHERE item_id = ? AND location_id = ?",
+    )
+    .bind(item.as_str())
+    .bind(location.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
     row.map(|row| {
-        Ok(Level { on_hand: row.try_get(0)?, reserved: row.try_get(1)?, version: row.try_get(2)? })
+        Ok(Level {
+            on_hand: row.try_get(0)?,
+            reserved: row.try_get(1)?,
+            version: row.try_get(2)?,
+        })
     })
     .transpose()
 }
 
-async fn fetch_view(conn: &mut SqliteConnection, id: &ItemId) -> Result<Option<ItemView>, sqlx::Error> {
+async fn fetch_view(
+    conn: &mut SqliteConnection,
+    id: &ItemId,
+) -> Result<Option<ItemView>, sqlx::Error> {
     let Some((item, created_at_ms, updated_at_ms)) = fetch_item(conn, id).await? else {
         return Ok(None);
     };
@@ -604,12 +734,22 @@ async fn fetch_view(conn: &mut SqliteConnection, id: &ItemId) -> Result<Option<I
     for row in rows {
         let location: String = row.try_get(0)?;
         levels.push(LocationLevel {
-            location: LocationId::parse(&location).map_err(|_| corrupt("location id", &location))?,
-            level: Level { on_hand: row.try_get(1)?, reserved: row.try_get(2)?, version: row.try_get(3)? },
+            location: LocationId::parse(&location)
+                .map_err(|_| corrupt("location id", &location))?,
+            level: Level {
+                on_hand: row.try_get(1)?,
+                reserved: row.try_get(2)?,
+                version: row.try_get(3)?,
+            },
             updated_at_ms: row.try_get(4)?,
         });
     }
-    Ok(Some(ItemView { item, levels, created_at_ms, updated_at_ms }))
+    Ok(Some(ItemView {
+        item,
+        levels,
+        created_at_ms,
+        updated_at_ms,
+    }))
 }
 
 fn ledger_entry(row: &SqliteRow) -> Result<LedgerEntry, sqlx::Error> {
@@ -665,7 +805,8 @@ async fn stored_response(
         let status: i64 = row.try_get(1)?;
         Ok(StoredResponse {
             request_hash: row.try_get(0)?,
-            status: u16::try_from(status).map_err(|_| corrupt("status code", &status.to_string()))?,
+            status: u16::try_from(status)
+                .map_err(|_| corrupt("status code", &status.to_string()))?,
             body: row.try_get(2)?,
         })
     })
@@ -674,7 +815,10 @@ async fn stored_response(
 
 /// A LIKE pattern that matches `query` anywhere, with its wildcards escaped.
 fn contains_pattern(query: &str) -> String {
-    let escaped = query.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let escaped = query
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
     format!("%{escaped}%")
 }
 
@@ -700,8 +844,12 @@ macro_rules! item_list_where {
     };
 }
 
-const ITEM_LIST_COUNT: &str =
-    concat!("SELECT COUNT(*) FROM (", available_by_item!(), ") a", item_list_where!());
+const ITEM_LIST_COUNT: &str = concat!(
+    "SELECT COUNT(*) FROM (",
+    available_by_item!(),
+    ") a",
+    item_list_where!()
+);
 const ITEM_LIST_PAGE: &str = concat!(
     "SELECT a.id FROM (",
     available_by_item!(),
@@ -727,8 +875,13 @@ const LOW_STOCK_ROWS: &str = concat!(
     low_stock!(),
     " ORDER BY a.available, a.id LIMIT ?3"
 );
-const LOW_STOCK_COUNT: &str =
-    concat!("SELECT COUNT(*) FROM (", available_by_item!(), ") a", low_stock!(), " AND ?3 = ?3");
+const LOW_STOCK_COUNT: &str = concat!(
+    "SELECT COUNT(*) FROM (",
+    available_by_item!(),
+    ") a",
+    low_stock!(),
+    " AND ?3 = ?3"
+);
 const OUT_OF_STOCK_ROWS: &str = concat!(
     "SELECT a.id, a.name, a.available FROM (",
     available_by_item!(),
@@ -736,8 +889,13 @@ const OUT_OF_STOCK_ROWS: &str = concat!(
     out_of_stock!(),
     " ORDER BY a.available, a.id LIMIT ?3"
 );
-const OUT_OF_STOCK_COUNT: &str =
-    concat!("SELECT COUNT(*) FROM (", available_by_item!(), ") a", out_of_stock!(), " AND ?3 = ?3");
+const OUT_OF_STOCK_COUNT: &str = concat!(
+    "SELECT COUNT(*) FROM (",
+    available_by_item!(),
+    ") a",
+    out_of_stock!(),
+    " AND ?3 = ?3"
+);
 
 const INVENTORY_STATS: &str = concat!(
     "SELECT COUNT(*), COALESCE(SUM(a.on_hand), 0), COALESCE(SUM(a.reserved), 0),
@@ -757,8 +915,11 @@ macro_rules! ledger_where {
     };
 }
 const LEDGER_COUNT: &str = concat!("SELECT COUNT(*) FROM ledger", ledger_where!());
-const LEDGER_PAGE: &str =
-    concat!("SELECT * FROM ledger", ledger_where!(), " ORDER BY id DESC LIMIT ?5 OFFSET ?6");
+const LEDGER_PAGE: &str = concat!(
+    "SELECT * FROM ledger",
+    ledger_where!(),
+    " ORDER BY id DESC LIMIT ?5 OFFSET ?6"
+);
 
 fn stock_lines(rows: &[SqliteRow]) -> Result<Vec<StockLine>, sqlx::Error> {
     rows.iter()
@@ -822,7 +983,10 @@ impl Store for SqliteStore {
                 .bind(filter.low_stock_threshold)
                 .bind(filter.out_of_stock)
         };
-        let total: i64 = bind(ITEM_LIST_COUNT).fetch_one(&mut *conn).await?.try_get(0)?;
+        let total: i64 = bind(ITEM_LIST_COUNT)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
         let rows = bind(ITEM_LIST_PAGE)
             .bind(i64::from(page.size))
             .bind(page.offset())
@@ -836,18 +1000,35 @@ impl Store for SqliteStore {
                 views.push(view);
             }
         }
-        Ok(Paged { rows: views, total: total as u64, page })
+        Ok(Paged {
+            rows: views,
+            total: total as u64,
+            page,
+        })
     }
 
-    async fn low_stock_report(&self, threshold: i64, items_max: u32) -> StoreResult<LowStockReport> {
+    async fn low_stock_report(
+        &self,
+        threshold: i64,
+        items_max: u32,
+    ) -> StoreResult<LowStockReport> {
         let mut conn = self.read().await?;
         let bind = |sql: &'static str| {
-            sqlx::query(sql).bind(None::<String>).bind(threshold).bind(i64::from(items_max))
+            sqlx::query(sql)
+                .bind(None::<String>)
+                .bind(threshold)
+                .bind(i64::from(items_max))
         };
         let low_stock = stock_lines(&bind(LOW_STOCK_ROWS).fetch_all(&mut *conn).await?)?;
         let out_of_stock = stock_lines(&bind(OUT_OF_STOCK_ROWS).fetch_all(&mut *conn).await?)?;
-        let low_stock_count: i64 = bind(LOW_STOCK_COUNT).fetch_one(&mut *conn).await?.try_get(0)?;
-        let out_of_stock_count: i64 = bind(OUT_OF_STOCK_COUNT).fetch_one(&mut *conn).await?.try_get(0)?;
+        let low_stock_count: i64 = bind(LOW_STOCK_COUNT)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+        let out_of_stock_count: i64 = bind(OUT_OF_STOCK_COUNT)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
         Ok(LowStockReport {
             low_stock,
             low_stock_count: low_stock_count as u64,
@@ -880,9 +1061,11 @@ impl Store for SqliteStore {
 
     async fn locations(&self) -> StoreResult<Vec<Location>> {
         let mut conn = self.read().await?;
-        let rows = sqlx::query("SELECT id, name, priority, created_at FROM locations ORDER BY priority, id")
-            .fetch_all(&mut *conn)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, name, priority, created_at FROM locations ORDER BY priority, id",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
         rows.iter()
             .map(|row| {
                 let id: String = row.try_get(0)?;
@@ -905,17 +1088,18 @@ impl Store for SqliteStore {
                 .bind(filter.trace_id.clone())
                 .bind(filter.operation.map(Operation::as_str))
         };
-        let total: i64 = bind(LEDGER_COUNT)
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get(0)?;
+        let total: i64 = bind(LEDGER_COUNT).fetch_one(&mut *conn).await?.try_get(0)?;
         let rows = bind(LEDGER_PAGE)
             .bind(i64::from(page.size))
             .bind(page.offset())
             .fetch_all(&mut *conn)
             .await?;
         let rows = rows.iter().map(ledger_entry).collect::<Result<_, _>>()?;
-        Ok(Paged { rows, total: total as u64, page })
+        Ok(Paged {
+            rows,
+            total: total as u64,
+            page,
+        })
     }
 
     async fn verify(&self) -> StoreResult<VerifyReport> {
@@ -965,7 +1149,13 @@ impl Store for SqliteStore {
         Ok(result?)
     }
 
-    async fn create_key(&self, id: &str, name: &str, role: Role, secret_hash: &str) -> StoreResult<ApiKey> {
+    async fn create_key(
+        &self,
+        id: &str,
+        name: &str,
+        role: Role,
+        secret_hash: &str,
+    ) -> StoreResult<ApiKey> {
         let mut conn = self.writer.acquire().await?;
         let row = sqlx::query(
             "INSERT INTO api_keys (id, name, role, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)
@@ -984,36 +1174,46 @@ impl Store for SqliteStore {
 
     async fn keys(&self) -> StoreResult<Vec<ApiKey>> {
         let mut conn = self.read().await?;
-        let rows = sqlx::query("SELECT * FROM api_keys ORDER BY created_at, id").fetch_all(&mut *conn).await?;
+        let rows = sqlx::query("SELECT * FROM api_keys ORDER BY created_at, id")
+            .fetch_all(&mut *conn)
+            .await?;
         Ok(rows.iter().map(api_key).collect::<Result<_, _>>()?)
     }
 
     async fn revoke_key(&self, id: &str) -> StoreResult<bool> {
         let mut conn = self.writer.acquire().await?;
-        let done = sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-            .bind(now_ms())
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(now_ms())
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKey>> {
         let mut conn = self.read().await?;
-        let row = sqlx::query("SELECT * FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL")
-            .bind(secret_hash)
-            .fetch_optional(&mut *conn)
-            .await?;
+        let row =
+            sqlx::query("SELECT * FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL")
+                .bind(secret_hash)
+                .fetch_optional(&mut *conn)
+                .await?;
         Ok(row.as_ref().map(api_key).transpose()?)
     }
 
     async fn key_count(&self) -> StoreResult<u64> {
         let mut conn = self.read().await?;
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys").fetch_one(&mut *conn).await?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys")
+            .fetch_one(&mut *conn)
+            .await?;
         Ok(count as u64)
     }
 
-    async fn idempotent_response(&self, key_id: &str, idempotency_key: &str) -> StoreResult<Option<StoredResponse>> {
+    async fn idempotent_response(
+        &self,
+        key_id: &str,
+        idempotency_key: &str,
+    ) -> StoreResult<Option<StoredResponse>> {
         let mut conn = self.read().await?;
         Ok(stored_response(&mut conn, key_id, idempotency_key).await?)
     }
@@ -1035,8 +1235,12 @@ impl Store for SqliteStore {
 
     async fn durability(&self) -> StoreResult<Durability> {
         let mut conn = self.writer.acquire().await?;
-        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await?;
-        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await?;
+        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await?;
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await?;
         let synchronous = match synchronous {
             0 => "off",
             1 => "normal",
@@ -1044,6 +1248,9 @@ impl Store for SqliteStore {
             3 => "extra",
             _ => "unknown",
         };
-        Ok(Durability { journal_mode, synchronous: synchronous.to_owned() })
+        Ok(Durability {
+            journal_mode,
+            synchronous: synchronous.to_owned(),
+        })
     }
 }

@@ -59,8 +59,15 @@ pub async fn create_key(config: &Config, role: Role, name: &str) -> anyhow::Resu
     );
     let store = open_store(config).await?;
     let key = generate_key();
-    let created = store.create_key(&key.id, name, role, &hash_secret(&key.secret)).await?;
-    println!("Created API key {} ({}, {:?}).", created.id, created.role.as_str(), created.name);
+    let created = store
+        .create_key(&key.id, name, role, &hash_secret(&key.secret))
+        .await?;
+    println!(
+        "Created API key {} ({}, {:?}).",
+        created.id,
+        created.role.as_str(),
+        created.name
+    );
     println!("Its secret is shown this once; keep it now:");
     println!("{}", key.secret);
     Ok(ExitCode::SUCCESS)
@@ -78,10 +85,24 @@ pub async fn list_keys(config: &Config) -> anyhow::Result<ExitCode> {
         println!("No keys yet: `stockd serve` creates the first admin key.");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<18} {:<11} {:<8} {:<6} NAME", "ID", "ROLE", "STATE", "AGE");
+    println!(
+        "{:<18} {:<11} {:<8} {:<6} NAME",
+        "ID", "ROLE", "STATE", "AGE"
+    );
     for key in &keys {
-        let state = if key.revoked_at_ms.is_some() { "revoked" } else { "live" };
-        println!("{:<18} {:<11} {:<8} {:<6} {}", key.id, key.role.as_str(), state, age(key), key.name);
+        let state = if key.revoked_at_ms.is_some() {
+            "revoked"
+        } else {
+            "live"
+        };
+        println!(
+            "{:<18} {:<11} {:<8} {:<6} {}",
+            key.id,
+            key.role.as_str(),
+            state,
+            age(key),
+            key.name
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use serde_yaml_ng::{Mapping, Value};
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -24,21 +24,6 @@ pub struct Config {
     pub idempotency: IdempotencyConfig,
     pub auth: AuthConfig,
     pub log: LogConfig,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            database: DatabaseConfig::default(),
-            redis: None,
-            inventory: InventoryConfig::default(),
-            engine: EngineConfig::default(),
-            idempotency: IdempotencyConfig::default(),
-            auth: AuthConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -80,7 +65,12 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig { url: None, driver: "sqlite".into(), sqlite: SqliteConfig::default(), postgres: None }
+        DatabaseConfig {
+            url: None,
+            driver: "sqlite".into(),
+            sqlite: SqliteConfig::default(),
+            postgres: None,
+        }
     }
 }
 
@@ -161,7 +151,10 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         let defaults = stock_engine::EngineConfig::default();
-        EngineConfig { queue_depth_max: defaults.queue_depth_max, batch_ops_max: defaults.batch_ops_max }
+        EngineConfig {
+            queue_depth_max: defaults.queue_depth_max,
+            batch_ops_max: defaults.batch_ops_max,
+        }
     }
 }
 
@@ -175,7 +168,10 @@ pub struct IdempotencyConfig {
 
 impl Default for IdempotencyConfig {
     fn default() -> Self {
-        IdempotencyConfig { retention_h: 48, purge_interval_s: 3600 }
+        IdempotencyConfig {
+            retention_h: 48,
+            purge_interval_s: 3600,
+        }
     }
 }
 
@@ -197,7 +193,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { format: "text".into(), level: "info".into() }
+        LogConfig {
+            format: "text".into(),
+            level: "info".into(),
+        }
     }
 }
 
@@ -223,7 +222,11 @@ const ENV_NOT_KEYS: &[&str] = &["STOCKD_CONFIG"];
 
 /// Builds the configuration from a file's text (if any), environment
 /// variables and flags, in rising precedence.
-pub fn resolve(file: Option<&str>, env: &[(String, String)], flags: &Flags) -> anyhow::Result<Config> {
+pub fn resolve(
+    file: Option<&str>,
+    env: &[(String, String)],
+    flags: &Flags,
+) -> anyhow::Result<Config> {
     let mut tree = match file {
         Some(text) if !text.trim().is_empty() => {
             serde_yaml_ng::from_str::<Value>(text).context("config file is not valid YAML")?
@@ -235,16 +238,17 @@ pub fn resolve(file: Option<&str>, env: &[(String, String)], flags: &Flags) -> a
     }
     let defaults = serde_yaml_ng::to_value(Config::default()).expect("the defaults serialize");
     for (name, raw) in env {
-        let path: Vec<String> = if let Some((_, path)) = ENV_ALIASES.iter().find(|(alias, _)| alias == name) {
-            path.iter().map(|s| s.to_string()).collect()
-        } else if let Some(rest) = name.strip_prefix("STOCKD_") {
-            if ENV_NOT_KEYS.contains(&name.as_str()) || !rest.contains("__") {
+        let path: Vec<String> =
+            if let Some((_, path)) = ENV_ALIASES.iter().find(|(alias, _)| alias == name) {
+                path.iter().map(|s| s.to_string()).collect()
+            } else if let Some(rest) = name.strip_prefix("STOCKD_") {
+                if ENV_NOT_KEYS.contains(&name.as_str()) || !rest.contains("__") {
+                    continue;
+                }
+                rest.split("__").map(str::to_ascii_lowercase).collect()
+            } else {
                 continue;
-            }
-            rest.split("__").map(str::to_ascii_lowercase).collect()
-        } else {
-            continue;
-        };
+            };
         set_path(&mut tree, &path, typed(&defaults, &path, raw));
     }
     let mut config: Config = serde_yaml_ng::from_value(tree).context("invalid configuration")?;
@@ -262,7 +266,9 @@ pub fn resolve(file: Option<&str>, env: &[(String, String)], flags: &Flags) -> a
 /// where the default is one (`STOCKD_PORT=8083`), a string everywhere else,
 /// so that an all-digit admin key or file name stays a string.
 fn typed(defaults: &Value, path: &[String], raw: &str) -> Value {
-    let default = path.iter().try_fold(defaults, |node, key| node.get(key.as_str()));
+    let default = path
+        .iter()
+        .try_fold(defaults, |node, key| node.get(key.as_str()));
     match (default, serde_yaml_ng::from_str::<Value>(raw)) {
         (Some(Value::Number(_)), Ok(value @ Value::Number(_))) => value,
         (Some(Value::Bool(_)), Ok(value @ Value::Bool(_))) => value,
@@ -271,17 +277,23 @@ fn typed(defaults: &Value, path: &[String], raw: &str) -> Value {
 }
 
 fn set_path(tree: &mut Value, path: &[String], value: Value) {
-    let Some((last, parents)) = path.split_last() else { return };
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
     let mut node = tree;
     for key in parents {
         let mapping = node.as_mapping_mut().expect("only mappings are walked");
-        let child = mapping.entry(Value::String(key.clone())).or_insert_with(|| Value::Mapping(Mapping::new()));
+        let child = mapping
+            .entry(Value::String(key.clone()))
+            .or_insert_with(|| Value::Mapping(Mapping::new()));
         if !child.is_mapping() {
             *child = Value::Mapping(Mapping::new());
         }
         node = child;
     }
-    node.as_mapping_mut().expect("only mappings are walked").insert(Value::String(last.clone()), value);
+    node.as_mapping_mut()
+        .expect("only mappings are walked")
+        .insert(Value::String(last.clone()), value);
 }
 
 /// Where the database is.
@@ -299,13 +311,28 @@ impl Config {
             Ok(())
         };
         positive("server.request_timeout_s", self.server.request_timeout_s)?;
-        positive("server.body_limit_bytes", self.server.body_limit_bytes as u64)?;
-        positive("inventory.page_size_default", u64::from(self.inventory.page_size_default))?;
-        positive("inventory.page_size_max", u64::from(self.inventory.page_size_max))?;
+        positive(
+            "server.body_limit_bytes",
+            self.server.body_limit_bytes as u64,
+        )?;
+        positive(
+            "inventory.page_size_default",
+            u64::from(self.inventory.page_size_default),
+        )?;
+        positive(
+            "inventory.page_size_max",
+            u64::from(self.inventory.page_size_max),
+        )?;
         positive("engine.queue_depth_max", self.engine.queue_depth_max as u64)?;
         positive("engine.batch_ops_max", self.engine.batch_ops_max as u64)?;
-        positive("database.sqlite.read_pool_size", u64::from(self.database.sqlite.read_pool_size))?;
-        positive("idempotency.purge_interval_s", self.idempotency.purge_interval_s)?;
+        positive(
+            "database.sqlite.read_pool_size",
+            u64::from(self.database.sqlite.read_pool_size),
+        )?;
+        positive(
+            "idempotency.purge_interval_s",
+            self.idempotency.purge_interval_s,
+        )?;
         if self.inventory.page_size_default > self.inventory.page_size_max {
             bail!("inventory.page_size_default must not be above inventory.page_size_max");
         }
@@ -318,9 +345,14 @@ impl Config {
         if !matches!(self.log.format.as_str(), "text" | "json") {
             bail!("log.format must be text or json, not {:?}", self.log.format);
         }
-        stock_store::SqliteSynchronous::parse(&self.database.sqlite.synchronous).with_context(|| {
-            format!("database.sqlite.synchronous must be full or normal, not {:?}", self.database.sqlite.synchronous)
-        })?;
+        stock_store::SqliteSynchronous::parse(&self.database.sqlite.synchronous).with_context(
+            || {
+                format!(
+                    "database.sqlite.synchronous must be full or normal, not {:?}",
+                    self.database.sqlite.synchronous
+                )
+            },
+        )?;
         self.database_target()?;
         Ok(())
     }
@@ -364,7 +396,10 @@ fn postgres_not_yet() -> anyhow::Error {
 }
 
 pub fn parse_database_url(url: &str) -> anyhow::Result<DatabaseTarget> {
-    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
         let path = path.split('?').next().unwrap_or_default();
         if path.is_empty() {
             bail!("the database URL {url:?} names no file; use sqlite://PATH");
@@ -389,7 +424,8 @@ pub fn read_file(named: Option<&Path>) -> anyhow::Result<Option<(PathBuf, String
             local
         }
     };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     Ok(Some((path, text)))
 }
 
@@ -398,7 +434,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     const SEED_001: &str = r#"
@@ -425,7 +464,10 @@ inventory:
     fn defaults_need_no_file() {
         let config = resolve(None, &[], &Flags::default()).unwrap();
         assert_eq!(config.server.port, 8083);
-        assert_eq!(config.database_target().unwrap(), DatabaseTarget::Sqlite("stockd.db".into()));
+        assert_eq!(
+            config.database_target().unwrap(),
+            DatabaseTarget::Sqlite("stockd.db".into())
+        );
         assert_eq!(config.database.sqlite.synchronous, "full");
     }
 
@@ -438,7 +480,10 @@ inventory:
             config.database_target().unwrap(),
             DatabaseTarget::Sqlite("/var/lib/stockd/inventory.db".into())
         );
-        assert_eq!(config.unused_options(), ["redis", "server.grpc_port", "inventory.health_check"]);
+        assert_eq!(
+            config.unused_options(),
+            ["redis", "server.grpc_port", "inventory.health_check"]
+        );
     }
 
     #[test]
@@ -446,38 +491,68 @@ inventory:
         let file = "server:\n  port: 9000\ninventory:\n  low_stock_threshold: 7\n";
         let config = resolve(Some(file), &[], &Flags::default()).unwrap();
         assert_eq!(config.server.port, 9000);
-        let vars = env(&[("STOCKD_PORT", "9100"), ("STOCKD_INVENTORY__LOW_STOCK_THRESHOLD", "3")]);
+        let vars = env(&[
+            ("STOCKD_PORT", "9100"),
+            ("STOCKD_INVENTORY__LOW_STOCK_THRESHOLD", "3"),
+        ]);
         let config = resolve(Some(file), &vars, &Flags::default()).unwrap();
         assert_eq!(config.server.port, 9100);
         assert_eq!(config.inventory.low_stock_threshold, 3);
-        let flags = Flags { port: Some(9200), database: Some("sqlite://flag.db".into()) };
-        let vars = env(&[("STOCKD_PORT", "9100"), ("STOCKD_DATABASE_URL", "sqlite://env.db")]);
+        let flags = Flags {
+            port: Some(9200),
+            database: Some("sqlite://flag.db".into()),
+        };
+        let vars = env(&[
+            ("STOCKD_PORT", "9100"),
+            ("STOCKD_DATABASE_URL", "sqlite://env.db"),
+        ]);
         let config = resolve(Some(file), &vars, &flags).unwrap();
         assert_eq!(config.server.port, 9200);
-        assert_eq!(config.database_target().unwrap(), DatabaseTarget::Sqlite("flag.db".into()));
+        assert_eq!(
+            config.database_target().unwrap(),
+            DatabaseTarget::Sqlite("flag.db".into())
+        );
         let config = resolve(Some(file), &vars, &Flags::default()).unwrap();
-        assert_eq!(config.database_target().unwrap(), DatabaseTarget::Sqlite("env.db".into()));
+        assert_eq!(
+            config.database_target().unwrap(),
+            DatabaseTarget::Sqlite("env.db".into())
+        );
     }
 
     #[test]
     fn the_admin_key_comes_from_the_environment() {
-        let config = resolve(None, &env(&[("STOCKD_ADMIN_KEY", "12345678901234567890")]), &Flags::default()).unwrap();
-        assert_eq!(config.auth.admin_key.as_deref(), Some("12345678901234567890"));
+        let config = resolve(
+            None,
+            &env(&[("STOCKD_ADMIN_KEY", "12345678901234567890")]),
+            &Flags::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            config.auth.admin_key.as_deref(),
+            Some("12345678901234567890")
+        );
     }
 
     #[test]
     fn postgres_fails_clearly_for_now() {
-        let flags = Flags { database: Some("postgres://postgres@127.0.0.1/stockd".into()), ..Flags::default() };
+        let flags = Flags {
+            database: Some("postgres://postgres@127.0.0.1/stockd".into()),
+            ..Flags::default()
+        };
         let error = resolve(None, &[], &flags).unwrap_err().to_string();
         assert!(error.contains("PostgreSQL is not supported"), "{error}");
-        let file = "database:\n  driver: postgres\n  postgres:\n    host: h\n    user: u\n    dbname: d\n";
+        let file =
+            "database:\n  driver: postgres\n  postgres:\n    host: h\n    user: u\n    dbname: d\n";
         assert!(resolve(Some(file), &[], &Flags::default()).is_err());
     }
 
     #[test]
     fn mistakes_are_refused() {
         let check = |file: &str, vars: &[(&str, &str)]| {
-            assert!(resolve(Some(file), &env(vars), &Flags::default()).is_err(), "{file} {vars:?}");
+            assert!(
+                resolve(Some(file), &env(vars), &Flags::default()).is_err(),
+                "{file} {vars:?}"
+            );
         };
         check("server:\n  prot: 1\n", &[]);
         check("server:\n  port: not-a-port\n", &[]);

@@ -47,9 +47,14 @@ const SAMPLES: &[(&str, &str, i64, i64)] = &[
 
 /// Adds the sample items, but only to a database with no items at all.
 pub async fn fill(store: &dyn Store, engine: &Engine) -> anyhow::Result<()> {
-    let existing = store.list_items(&ItemFilter::default(), Page { number: 1, size: 1 }).await?;
+    let existing = store
+        .list_items(&ItemFilter::default(), Page { number: 1, size: 1 })
+        .await?;
     if existing.total > 0 {
-        tracing::info!(items = existing.total, "--demo adds nothing: the database already has items");
+        tracing::info!(
+            items = existing.total,
+            "--demo adds nothing: the database already has items"
+        );
         return Ok(());
     }
     for (id, name, stock, min_stock) in SAMPLES {
@@ -61,11 +66,21 @@ pub async fn fill(store: &dyn Store, engine: &Engine) -> anyhow::Result<()> {
             max_stock: None,
             allow_backorder: false,
         };
-        let command = Command::CreateItem { item, location: LocationId::default_location(), opening_stock: *stock };
-        let meta = WriteMeta { operator: "demo".into(), trace_id: None, idempotency: None };
+        let command = Command::CreateItem {
+            item,
+            location: LocationId::default_location(),
+            opening_stock: *stock,
+        };
+        let meta = WriteMeta {
+            operator: "demo".into(),
+            trace_id: None,
+            idempotency: None,
+        };
         match engine.submit(command, meta).await {
             Reply::Fresh(Ok(_)) => {}
-            Reply::Fresh(Err(error)) => return Err(anyhow::anyhow!("{error}")).context("adding sample items"),
+            Reply::Fresh(Err(error)) => {
+                return Err(anyhow::anyhow!("{error}")).context("adding sample items")
+            }
             Reply::Replayed { .. } => unreachable!("demo writes carry no idempotency key"),
         }
     }

@@ -23,7 +23,13 @@ const IMPORT_ROWS_IN_FLIGHT: usize = 256;
 const NAME_LENGTH_MAX: usize = 200;
 
 const REQUIRED: &[&str] = &["product_id", "name", "stock"];
-const OPTIONAL: &[&str] = &["min_stock", "max_stock", "status", "allow_backorder", "location"];
+const OPTIONAL: &[&str] = &[
+    "min_stock",
+    "max_stock",
+    "status",
+    "allow_backorder",
+    "location",
+];
 
 /// A row ready to write.
 struct Row {
@@ -62,15 +68,25 @@ pub async fn import(config: &Config, file: &Path, dry_run: bool) -> anyhow::Resu
             Ok(record) => record,
             Err(error) => {
                 let line = error.position().map(|p| p.line()).unwrap_or(0);
-                tally.rejected.push(Rejection { line, product_id: String::new(), reason: error.to_string() });
+                tally.rejected.push(Rejection {
+                    line,
+                    product_id: String::new(),
+                    reason: error.to_string(),
+                });
                 continue;
             }
         };
         if rows.len() + tally.rejected.len() >= IMPORT_ROWS_MAX {
-            bail!("{} holds more than {IMPORT_ROWS_MAX} rows; split it", file.display());
+            bail!(
+                "{} holds more than {IMPORT_ROWS_MAX} rows; split it",
+                file.display()
+            );
         }
         let line = record.position().map(|p| p.line()).unwrap_or(0);
-        let fields = Fields { record: &record, columns: &columns };
+        let fields = Fields {
+            record: &record,
+            columns: &columns,
+        };
         let field = |name: &str| fields.get(name);
         match parse_row(line, &fields) {
             Ok(row) => match first_line.get(row.item.id.as_str()) {
@@ -84,18 +100,22 @@ pub async fn import(config: &Config, file: &Path, dry_run: bool) -> anyhow::Resu
                     rows.push(row);
                 }
             },
-            Err(reason) => {
-                tally.rejected.push(Rejection { line, product_id: field("product_id").to_owned(), reason })
-            }
+            Err(reason) => tally.rejected.push(Rejection {
+                line,
+                product_id: field("product_id").to_owned(),
+                reason,
+            }),
         }
     }
 
     let store = open_store(config).await?;
     let progress = ProgressBar::new(rows.len() as u64);
     progress.set_style(
-        ProgressStyle::with_template("{spinner} [{bar:40}] {pos}/{len} rows ({per_sec}, {eta} left)")
-            .expect("a valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} [{bar:40}] {pos}/{len} rows ({per_sec}, {eta} left)",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
     );
     if dry_run {
         check_rows(store.as_ref(), rows, &mut tally, &progress).await?;
@@ -123,7 +143,10 @@ fn columns(headers: &csv::StringRecord) -> anyhow::Result<HashMap<String, usize>
     }
     for name in REQUIRED {
         if !columns.contains_key(*name) {
-            bail!("the header row has no {name:?} column; the columns are {}", REQUIRED.join(","));
+            bail!(
+                "the header row has no {name:?} column; the columns are {}",
+                REQUIRED.join(",")
+            );
         }
     }
     Ok(columns)
@@ -137,7 +160,10 @@ struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     fn get(&self, name: &str) -> &'a str {
-        self.columns.get(name).and_then(|&index| self.record.get(index)).unwrap_or("")
+        self.columns
+            .get(name)
+            .and_then(|&index| self.record.get(index))
+            .unwrap_or("")
     }
 }
 
@@ -145,15 +171,22 @@ fn parse_row(line: u64, fields: &Fields<'_>) -> Result<Row, String> {
     let field = |name: &str| fields.get(name);
     let id = ItemId::parse(field("product_id")).map_err(|error| format!("product_id {error}"))?;
     let name = field("name");
-    if name.is_empty() || name.chars().count() > NAME_LENGTH_MAX || name.chars().any(char::is_control) {
-        return Err(format!("name must be 1 to {NAME_LENGTH_MAX} characters, without control characters"));
+    if name.is_empty()
+        || name.chars().count() > NAME_LENGTH_MAX
+        || name.chars().any(char::is_control)
+    {
+        return Err(format!(
+            "name must be 1 to {NAME_LENGTH_MAX} characters, without control characters"
+        ));
     }
     let number = |column: &str| -> Result<Option<i64>, String> {
         let raw = field(column);
         if raw.is_empty() {
             return Ok(None);
         }
-        raw.parse::<i64>().map(Some).map_err(|_| format!("{column} {raw:?} is not a whole number"))
+        raw.parse::<i64>()
+            .map(Some)
+            .map_err(|_| format!("{column} {raw:?} is not a whole number"))
     };
     let on_hand = number("stock")?.ok_or("stock is empty")?;
     let min_stock = number("min_stock")?;
@@ -177,14 +210,28 @@ fn parse_row(line: u64, fields: &Fields<'_>) -> Result<Row, String> {
         raw => return Err(format!("allow_backorder {raw:?} is not true or false")),
     };
     if on_hand < 0 && !allow_backorder {
-        return Err(format!("stock {on_hand} is negative and the item does not allow backorder"));
+        return Err(format!(
+            "stock {on_hand} is negative and the item does not allow backorder"
+        ));
     }
     let location = match field("location") {
         "" => LocationId::default_location(),
         raw => LocationId::parse(raw).map_err(|error| format!("location {error}"))?,
     };
-    let item = Item { id, name: name.to_owned(), status, min_stock, max_stock, allow_backorder };
-    Ok(Row { line, item, location, on_hand })
+    let item = Item {
+        id,
+        name: name.to_owned(),
+        status,
+        min_stock,
+        max_stock,
+        allow_backorder,
+    };
+    Ok(Row {
+        line,
+        item,
+        location,
+        on_hand,
+    })
 }
 
 async fn write_rows(
@@ -201,8 +248,16 @@ async fn write_rows(
         for row in rows.by_ref().take(IMPORT_ROWS_IN_FLIGHT) {
             let engine = engine.clone();
             in_flight.spawn(async move {
-                let command = Command::ImportItem { item: row.item.clone(), location: row.location, on_hand: row.on_hand };
-                let meta = WriteMeta { operator: "import".into(), trace_id: None, idempotency: None };
+                let command = Command::ImportItem {
+                    item: row.item.clone(),
+                    location: row.location,
+                    on_hand: row.on_hand,
+                };
+                let meta = WriteMeta {
+                    operator: "import".into(),
+                    trace_id: None,
+                    idempotency: None,
+                };
                 (row.line, row.item.id, engine.submit(command, meta).await)
             });
         }
@@ -210,13 +265,17 @@ async fn write_rows(
             let (line, id, reply) = joined.context("an import task failed")?;
             match reply {
                 Reply::Fresh(Ok(Outcome::Imported { kind, .. })) => count(tally, kind),
-                Reply::Fresh(Ok(other)) => unreachable!("an import yields Outcome::Imported, not {other:?}"),
+                Reply::Fresh(Ok(other)) => {
+                    unreachable!("an import yields Outcome::Imported, not {other:?}")
+                }
                 Reply::Fresh(Err(stock_store::WriteError::Internal(error))) => {
                     return Err(error).context("the database failed during the import")
                 }
-                Reply::Fresh(Err(error)) => {
-                    tally.rejected.push(Rejection { line, product_id: id.to_string(), reason: error.to_string() })
-                }
+                Reply::Fresh(Err(error)) => tally.rejected.push(Rejection {
+                    line,
+                    product_id: id.to_string(),
+                    reason: error.to_string(),
+                }),
                 Reply::Replayed { .. } => unreachable!("imports carry no idempotency key"),
             }
             progress.inc(1);
@@ -226,7 +285,12 @@ async fn write_rows(
 }
 
 /// A dry run: says what each row would do, writing nothing.
-async fn check_rows(store: &dyn Store, rows: Vec<Row>, tally: &mut Tally, progress: &ProgressBar) -> anyhow::Result<()> {
+async fn check_rows(
+    store: &dyn Store,
+    rows: Vec<Row>,
+    tally: &mut Tally,
+    progress: &ProgressBar,
+) -> anyhow::Result<()> {
     let locations = store.locations().await?;
     for row in rows {
         progress.inc(1);
@@ -241,7 +305,10 @@ async fn check_rows(store: &dyn Store, rows: Vec<Row>, tally: &mut Tally, progre
         let kind = match store.item(&row.item.id).await? {
             None => ImportKind::Created,
             Some(view) => {
-                let on_hand = view.level_at(&row.location).map(|l| l.level.on_hand).unwrap_or(0);
+                let on_hand = view
+                    .level_at(&row.location)
+                    .map(|l| l.level.on_hand)
+                    .unwrap_or(0);
                 if view.item == row.item && on_hand == row.on_hand {
                     ImportKind::Unchanged
                 } else {
@@ -281,7 +348,10 @@ fn report(file: &Path, dry_run: bool, mut tally: Tally) -> ExitCode {
         if rejection.product_id.is_empty() {
             println!("  line {}: {}", rejection.line, rejection.reason);
         } else {
-            println!("  line {} ({}): {}", rejection.line, rejection.product_id, rejection.reason);
+            println!(
+                "  line {} ({}): {}",
+                rejection.line, rejection.product_id, rejection.reason
+            );
         }
     }
     ExitCode::from(1)

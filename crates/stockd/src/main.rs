@@ -18,7 +18,11 @@ use stock_store::{SqliteOptions, SqliteStore, SqliteSynchronous, Store};
 use config::{Config, DatabaseTarget, Flags};
 
 #[derive(Debug, Parser)]
-#[command(name = "stockd", version, about = "An inventory service that never sells what it does not have.")]
+#[command(
+    name = "stockd",
+    version,
+    about = "An inventory service that never sells what it does not have."
+)]
 struct Cli {
     /// A config.yaml in the shape of seed 001 (default: ./config.yaml if present).
     #[arg(long, global = true, env = "STOCKD_CONFIG", value_name = "FILE")]
@@ -99,7 +103,10 @@ impl From<RoleArg> for Role {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(error) => {
@@ -114,14 +121,22 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Serve { port, .. } => *port,
         _ => None,
     };
-    let config = load_config(&cli, Flags { port, database: cli.database.clone() })?;
+    let config = load_config(
+        &cli,
+        Flags {
+            port,
+            database: cli.database.clone(),
+        },
+    )?;
     init_logging(&config, matches!(cli.command, Command::Serve { .. }))?;
     match cli.command {
         Command::Serve { demo, .. } => serve::serve(config, demo).await,
         Command::Migrate => commands::migrate(&config).await,
         Command::Verify => commands::verify(&config).await,
         Command::Keys { command } => match command {
-            KeysCommand::Create { role, name } => commands::create_key(&config, role.into(), &name).await,
+            KeysCommand::Create { role, name } => {
+                commands::create_key(&config, role.into(), &name).await
+            }
             KeysCommand::List => commands::list_keys(&config).await,
             KeysCommand::Revoke { id } => commands::revoke_key(&config, &id).await,
         },
@@ -131,7 +146,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 
 fn load_config(cli: &Cli, flags: Flags) -> anyhow::Result<Config> {
     let file = config::read_file(cli.config.as_deref())?;
-    let env: Vec<(String, String)> = std::env::vars().filter(|(name, _)| name.starts_with("STOCKD_")).collect();
+    let env: Vec<(String, String)> = std::env::vars()
+        .filter(|(name, _)| name.starts_with("STOCKD_"))
+        .collect();
     let config = config::resolve(file.as_ref().map(|(_, text)| text.as_str()), &env, &flags)
         .with_context(|| match &file {
             Some((path, _)) => format!("configuration (file {})", path.display()),
@@ -142,13 +159,25 @@ fn load_config(cli: &Cli, flags: Flags) -> anyhow::Result<Config> {
 
 fn init_logging(config: &Config, serving: bool) -> anyhow::Result<()> {
     // Commands other than serve log warnings only, so their output stays readable.
-    let level = if serving { config.log.level.clone() } else { "warn".to_owned() };
+    let level = if serving {
+        config.log.level.clone()
+    } else {
+        "warn".to_owned()
+    };
     let filter = tracing_subscriber::EnvFilter::try_new(&level)
         .with_context(|| format!("log.level {level:?} is not a valid filter"))?;
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     if config.log.format == "json" {
-        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).init();
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
     } else {
         builder.init();
     }
@@ -166,8 +195,8 @@ async fn open_and_migrate(config: &Config) -> anyhow::Result<(Arc<dyn Store>, us
     let DatabaseTarget::Sqlite(path) = config.database_target()?;
     let sqlite = &config.database.sqlite;
     let mut options = SqliteOptions::new(path);
-    options.synchronous =
-        SqliteSynchronous::parse(&sqlite.synchronous).expect("checked when the configuration was read");
+    options.synchronous = SqliteSynchronous::parse(&sqlite.synchronous)
+        .expect("checked when the configuration was read");
     options.read_pool_size = sqlite.read_pool_size;
     options.busy_timeout = Duration::from_millis(sqlite.busy_timeout_ms);
     let store = SqliteStore::open(&options).await?;

@@ -40,7 +40,10 @@ pub fn engine_config(config: &Config) -> stock_engine::EngineConfig {
 
 pub async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     for option in config.unused_options() {
-        tracing::warn!(option, "this option is read but not used by this version of stockd");
+        tracing::warn!(
+            option,
+            "this option is read but not used by this version of stockd"
+        );
     }
     let store = open_store(&config).await?;
     let durability = store.durability().await?;
@@ -119,12 +122,22 @@ async fn bootstrap_admin_key(store: &dyn Store, configured: Option<&str>) -> any
                     && secret.bytes().all(|b| b.is_ascii_graphic()),
                 "STOCKD_ADMIN_KEY must be {ADMIN_KEY_LENGTH_MIN} to {ADMIN_KEY_LENGTH_MAX} visible ASCII characters"
             );
-            store.create_key(&key.id, "admin", Role::Admin, &hash_secret(secret)).await?;
-            println!("Created the first admin key ({}) from STOCKD_ADMIN_KEY.", key.id);
+            store
+                .create_key(&key.id, "admin", Role::Admin, &hash_secret(secret))
+                .await?;
+            println!(
+                "Created the first admin key ({}) from STOCKD_ADMIN_KEY.",
+                key.id
+            );
         }
         None => {
-            store.create_key(&key.id, "admin", Role::Admin, &hash_secret(&key.secret)).await?;
-            println!("Created the first admin key ({}). Its secret is shown this once; keep it now:", key.id);
+            store
+                .create_key(&key.id, "admin", Role::Admin, &hash_secret(&key.secret))
+                .await?;
+            println!(
+                "Created the first admin key ({}). Its secret is shown this once; keep it now:",
+                key.id
+            );
             println!();
             println!("    {}", key.secret);
             println!();

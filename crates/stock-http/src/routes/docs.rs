@@ -20,7 +20,10 @@ const SWAGGER_JS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui-bun
 const SWAGGER_CSS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui.css");
 
 pub fn openapi_route(openapi: Arc<OpenApi>) -> Router<AppState> {
-    Router::new().route("/api/v1/openapi.json", get(move || async move { Json(openapi.as_ref().clone()) }))
+    Router::new().route(
+        "/api/v1/openapi.json",
+        get(move || async move { Json(openapi.as_ref().clone()) }),
+    )
 }
 
 pub fn docs_routes(openapi: Arc<OpenApi>) -> Router<AppState> {
@@ -29,17 +32,37 @@ pub fn docs_routes(openapi: Arc<OpenApi>) -> Router<AppState> {
         .route("/docs", get(move || async move { page.clone() }))
         .route(
             "/docs/swagger-ui-bundle.js",
-            get(|| async { ([(CONTENT_TYPE, "text/javascript"), (CACHE_CONTROL, "public, max-age=86400")], SWAGGER_JS).into_response() }),
+            get(|| async {
+                (
+                    [
+                        (CONTENT_TYPE, "text/javascript"),
+                        (CACHE_CONTROL, "public, max-age=86400"),
+                    ],
+                    SWAGGER_JS,
+                )
+                    .into_response()
+            }),
         )
         .route(
             "/docs/swagger-ui.css",
-            get(|| async { ([(CONTENT_TYPE, "text/css"), (CACHE_CONTROL, "public, max-age=86400")], SWAGGER_CSS).into_response() }),
+            get(|| async {
+                (
+                    [
+                        (CONTENT_TYPE, "text/css"),
+                        (CACHE_CONTROL, "public, max-age=86400"),
+                    ],
+                    SWAGGER_CSS,
+                )
+                    .into_response()
+            }),
         )
 }
 
 fn docs_page(openapi: &OpenApi) -> String {
     // Inside a <script>, "</" could close the tag: escape it.
-    let spec = serde_json::to_string(openapi).expect("the OpenAPI document serializes").replace("</", "<\\/");
+    let spec = serde_json::to_string(openapi)
+        .expect("the OpenAPI document serializes")
+        .replace("</", "<\\/");
     format!(
         r##"<!doctype html>
 <html lang="en">

@@ -10,7 +10,10 @@ use serde_json::json;
 use stock_core::{Item, ItemId, ItemStatus, LocationId, Operation, Role, LINES_MAX};
 use stock_store::{Command, ItemFilter, ItemPatch, LineDelta, Outcome, StockSet};
 
-use super::{optional_text, page, render, text, to_json, total_pages, NAME_LENGTH_MAX, QUERY_LENGTH_MAX, REASON_LENGTH_MAX, REFERENCE_LENGTH_MAX};
+use super::{
+    optional_text, page, render, text, to_json, total_pages, NAME_LENGTH_MAX, QUERY_LENGTH_MAX,
+    REASON_LENGTH_MAX, REFERENCE_LENGTH_MAX,
+};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
@@ -25,7 +28,8 @@ pub(crate) fn item_id(raw: &str) -> Result<ItemId, ApiError> {
 
 fn status(raw: Option<&str>) -> Result<Option<ItemStatus>, ApiError> {
     raw.map(|raw| {
-        ItemStatus::parse(raw).ok_or_else(|| ApiError::field("status", "must be active, inactive or locked"))
+        ItemStatus::parse(raw)
+            .ok_or_else(|| ApiError::field("status", "must be active, inactive or locked"))
     })
     .transpose()
 }
@@ -69,12 +73,20 @@ pub async fn list_items(
         low_stock: query.low_stock.unwrap_or(false),
         out_of_stock: query.out_of_stock.unwrap_or(false),
         query: optional_text("q", query.q.as_deref(), QUERY_LENGTH_MAX)?,
-        location: query.location.as_deref().map(|raw| location_or_default(Some(raw))).transpose()?,
+        location: query
+            .location
+            .as_deref()
+            .map(|raw| location_or_default(Some(raw)))
+            .transpose()?,
         low_stock_threshold: threshold(&state),
     };
     let paged = state.store.list_items(&filter, page).await?;
     Ok(Json(ItemPageOut {
-        items: paged.rows.iter().map(|view| ItemOut::from_view(view, threshold(&state))).collect(),
+        items: paged
+            .rows
+            .iter()
+            .map(|view| ItemOut::from_view(view, threshold(&state)))
+            .collect(),
         page: page.number,
         page_size: page.size,
         total: paged.total,
@@ -109,8 +121,20 @@ pub async fn create_item(
         allow_backorder: body.allow_backorder,
     };
     let location = location_or_default(body.location.as_deref())?;
-    let command = Command::CreateItem { item, location, opening_stock };
-    Ok(state.write(command, &caller, &trace, idempotency(idempotency_key), item_render(&state, StatusCode::CREATED)).await)
+    let command = Command::CreateItem {
+        item,
+        location,
+        opening_stock,
+    };
+    Ok(state
+        .write(
+            command,
+            &caller,
+            &trace,
+            idempotency(idempotency_key),
+            item_render(&state, StatusCode::CREATED),
+        )
+        .await)
 }
 
 fn item_render(state: &AppState, success: StatusCode) -> stock_store::Render {
@@ -136,7 +160,11 @@ pub async fn get_item(
 ) -> Result<Json<ItemOut>, ApiError> {
     caller.require(Role::Storefront)?;
     let id = item_id(&product_id)?;
-    let view = state.store.item(&id).await?.ok_or_else(|| ApiError::not_found(format!("item {id} not found")))?;
+    let view = state
+        .store
+        .item(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("item {id} not found")))?;
     Ok(Json(ItemOut::from_view(&view, threshold(&state))))
 }
 
@@ -168,23 +196,45 @@ pub async fn update_item(
     let location = location_or_default(body.location.as_deref())?;
     let reason = optional_text("reason", body.reason.as_deref(), REASON_LENGTH_MAX)?;
     let set_stock = match (body.stock, body.expected_version) {
-        (Some(on_hand), Some(expected_version)) => Some(StockSet { location, on_hand, expected_version, reason }),
+        (Some(on_hand), Some(expected_version)) => Some(StockSet {
+            location,
+            on_hand,
+            expected_version,
+            reason,
+        }),
         (Some(_), None) => return Err(version_required(&state, &id, &location).await),
         (None, Some(_)) => return Err(ApiError::field("expected_version", "only goes with stock")),
         (None, None) => None,
     };
     if patch.is_empty() && set_stock.is_none() {
-        return Err(ApiError::validation("nothing to change: send at least one field"));
+        return Err(ApiError::validation(
+            "nothing to change: send at least one field",
+        ));
     }
-    let command = Command::UpdateItem { id, patch, set_stock };
-    Ok(state.write(command, &caller, &trace, idempotency(idempotency_key), item_render(&state, StatusCode::OK)).await)
+    let command = Command::UpdateItem {
+        id,
+        patch,
+        set_stock,
+    };
+    Ok(state
+        .write(
+            command,
+            &caller,
+            &trace,
+            idempotency(idempotency_key),
+            item_render(&state, StatusCode::OK),
+        )
+        .await)
 }
 
 /// An absolute stock without the version it was counted against could undo
 /// sales made since the count: refuse it, and say which version is current.
 async fn version_required(state: &AppState, id: &ItemId, location: &LocationId) -> ApiError {
     let current = match state.store.item(id).await {
-        Ok(Some(view)) => view.level_at(location).map(|l| l.level.version).unwrap_or(0),
+        Ok(Some(view)) => view
+            .level_at(location)
+            .map(|l| l.level.version)
+            .unwrap_or(0),
         Ok(None) => return ApiError::not_found(format!("item {id} not found")),
         Err(error) => return ApiError::internal(&error),
     };
@@ -210,13 +260,23 @@ pub async fn batch(
     check_count("product_ids", ids.len())?;
     let mut seen = HashSet::new();
     if let Some(twice) = ids.iter().find(|id| !seen.insert(*id)) {
-        return Err(ApiError::field("product_ids", format!("names {twice} twice")));
+        return Err(ApiError::field(
+            "product_ids",
+            format!("names {twice} twice"),
+        ));
     }
     let views = state.store.items(&ids).await?;
     let found: HashSet<&ItemId> = views.iter().map(|view| &view.item.id).collect();
     Ok(Json(BatchOut {
-        not_found: ids.iter().filter(|id| !found.contains(id)).map(ToString::to_string).collect(),
-        items: views.iter().map(|view| ItemOut::from_view(view, threshold(&state))).collect(),
+        not_found: ids
+            .iter()
+            .filter(|id| !found.contains(id))
+            .map(ToString::to_string)
+            .collect(),
+        items: views
+            .iter()
+            .map(|view| ItemOut::from_view(view, threshold(&state)))
+            .collect(),
     }))
 }
 
@@ -225,7 +285,10 @@ fn check_count(field: &str, count: usize) -> Result<(), ApiError> {
         return Err(ApiError::field(field, "must not be empty"));
     }
     if count > LINES_MAX {
-        return Err(ApiError::field(field, format!("may hold at most {LINES_MAX} entries")));
+        return Err(ApiError::field(
+            field,
+            format!("may hold at most {LINES_MAX} entries"),
+        ));
     }
     Ok(())
 }
@@ -260,7 +323,11 @@ pub async fn sync_stock(
     };
     let threshold = threshold(&state);
     let render = render(StatusCode::OK, move |outcome| match outcome {
-        Outcome::Synced { view, entry, replayed } => to_json(&SyncStockOut {
+        Outcome::Synced {
+            view,
+            entry,
+            replayed,
+        } => to_json(&SyncStockOut {
             success: true,
             product_id: entry.item.to_string(),
             delta: entry.on_hand_delta,
@@ -272,7 +339,15 @@ pub async fn sync_stock(
         }),
         other => unreachable!("sync-stock yields Outcome::Synced, not {other:?}"),
     });
-    Ok(state.write(command, &caller, &trace, idempotency(idempotency_key), render).await)
+    Ok(state
+        .write(
+            command,
+            &caller,
+            &trace,
+            idempotency(idempotency_key),
+            render,
+        )
+        .await)
 }
 
 /// A request's lines, checked: not empty, not too many, no item twice at one
@@ -283,7 +358,10 @@ fn lines(items: &[LineIn]) -> Result<Vec<(ItemId, LocationId, i64)>, ApiError> {
     let mut lines = Vec::with_capacity(items.len());
     for (index, line) in items.iter().enumerate() {
         if line.quantity < 1 {
-            return Err(ApiError::field(&format!("items[{index}].quantity"), "must be at least 1"));
+            return Err(ApiError::field(
+                &format!("items[{index}].quantity"),
+                "must be at least 1",
+            ));
         }
         let location = location_or_default(line.location.as_deref())?;
         if !seen.insert((line.product_id.0.clone(), location.clone())) {
@@ -310,20 +388,33 @@ pub async fn check(
     let lines = lines(&body.items)?;
     let ids: Vec<ItemId> = lines.iter().map(|(id, ..)| id.clone()).collect();
     let views = state.store.items(&ids).await?;
-    let missing: Vec<&str> =
-        ids.iter().filter(|id| !views.iter().any(|v| &v.item.id == *id)).map(ItemId::as_str).collect();
+    let missing: Vec<&str> = ids
+        .iter()
+        .filter(|id| !views.iter().any(|v| &v.item.id == *id))
+        .map(ItemId::as_str)
+        .collect();
     if !missing.is_empty() {
-        return Err(ApiError::not_found(format!("item {} not found", missing.join(", ")))
-            .with_details(json!({ "entity": "item", "id": missing.join(", ") })));
+        return Err(
+            ApiError::not_found(format!("item {} not found", missing.join(", ")))
+                .with_details(json!({ "entity": "item", "id": missing.join(", ") })),
+        );
     }
     let mut unavailable = Vec::new();
     for (id, location, quantity) in &lines {
-        let view = views.iter().find(|v| &v.item.id == id).expect("every item was found");
-        let available = view.level_at(location).map(|l| l.level.available()).unwrap_or(0);
+        let view = views
+            .iter()
+            .find(|v| &v.item.id == id)
+            .expect("every item was found");
+        let available = view
+            .level_at(location)
+            .map(|l| l.level.available())
+            .unwrap_or(0);
         let reason = match view.item.status {
             ItemStatus::Locked => Some("locked"),
             ItemStatus::Inactive => Some("inactive"),
-            ItemStatus::Active if available < *quantity && !view.item.allow_backorder => Some("insufficient_stock"),
+            ItemStatus::Active if available < *quantity && !view.item.allow_backorder => {
+                Some("insufficient_stock")
+            }
             ItemStatus::Active => None,
         };
         if let Some(reason) = reason {
@@ -336,7 +427,10 @@ pub async fn check(
             });
         }
     }
-    Ok(Json(CheckOut { available: unavailable.is_empty(), unavailable_products: unavailable }))
+    Ok(Json(CheckOut {
+        available: unavailable.is_empty(),
+        unavailable_products: unavailable,
+    }))
 }
 
 async fn apply_lines(
@@ -348,10 +442,18 @@ async fn apply_lines(
     operation: Operation,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Service)?;
-    let sign = if operation == Operation::Deduct { -1 } else { 1 };
+    let sign = if operation == Operation::Deduct {
+        -1
+    } else {
+        1
+    };
     let lines = lines(&body.items)?
         .into_iter()
-        .map(|(item, location, quantity)| LineDelta { item, location, delta: sign * quantity })
+        .map(|(item, location, quantity)| LineDelta {
+            item,
+            location,
+            delta: sign * quantity,
+        })
         .collect();
     let command = Command::ApplyLines {
         operation,
@@ -363,12 +465,23 @@ async fn apply_lines(
     let render = render(StatusCode::OK, move |outcome| match outcome {
         Outcome::Lines { views, entries } => to_json(&LinesOut {
             success: true,
-            items: views.iter().map(|view| ItemOut::from_view(view, threshold)).collect(),
+            items: views
+                .iter()
+                .map(|view| ItemOut::from_view(view, threshold))
+                .collect(),
             entries: entries.iter().map(LedgerOut::from).collect(),
         }),
         other => unreachable!("line commands yield Outcome::Lines, not {other:?}"),
     });
-    Ok(state.write(command, &caller, &trace, idempotency(idempotency_key), render).await)
+    Ok(state
+        .write(
+            command,
+            &caller,
+            &trace,
+            idempotency(idempotency_key),
+            render,
+        )
+        .await)
 }
 
 /// Seed 004's decrease: every line or none. A 409 names every line that
@@ -384,7 +497,15 @@ pub async fn decrease(
     idempotency_key: Option<Extension<IdempotencyRequest>>,
     ApiJson(body): ApiJson<LinesRequest>,
 ) -> Result<Response, ApiError> {
-    apply_lines(state, caller, trace, idempotency_key, body, Operation::Deduct).await
+    apply_lines(
+        state,
+        caller,
+        trace,
+        idempotency_key,
+        body,
+        Operation::Deduct,
+    )
+    .await
 }
 
 /// Seed 004's increase (an order cancelled, goods received): every line or none.
@@ -415,7 +536,10 @@ pub async fn low_stock(
     if threshold < 0 {
         return Err(ApiError::field("threshold", "must not be negative"));
     }
-    let report = state.store.low_stock_report(threshold, state.config.low_stock_report_items_max).await?;
+    let report = state
+        .store
+        .low_stock_report(threshold, state.config.low_stock_report_items_max)
+        .await?;
     let products = |lines: &[stock_store::StockLine]| {
         lines
             .iter()
@@ -428,8 +552,15 @@ pub async fn low_stock(
             .collect()
     };
     Ok(Json(LowStockOut {
-        low_stock: LowStockSection { products: products(&report.low_stock), count: report.low_stock_count, threshold },
-        out_of_stock: OutOfStockSection { products: products(&report.out_of_stock), count: report.out_of_stock_count },
+        low_stock: LowStockSection {
+            products: products(&report.low_stock),
+            count: report.low_stock_count,
+            threshold,
+        },
+        out_of_stock: OutOfStockSection {
+            products: products(&report.out_of_stock),
+            count: report.out_of_stock_count,
+        },
         summary: LowStockSummary {
             total_low_stock: report.low_stock_count,
             total_out_of_stock: report.out_of_stock_count,

@@ -57,7 +57,11 @@ pub async fn item_ledger(
     if state.store.item(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("item {id} not found")));
     }
-    let filter = LedgerFilter { item: Some(id), operation: operation(query.operation.as_deref())?, ..LedgerFilter::default() };
+    let filter = LedgerFilter {
+        item: Some(id),
+        operation: operation(query.operation.as_deref())?,
+        ..LedgerFilter::default()
+    };
     ledger_page(&state, filter, query.page, query.page_size).await
 }
 

@@ -22,7 +22,10 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Counts and totals across the inventory.
 #[utoipa::path(get, path = "/api/v1/stats/inventory", tag = "reports",
     responses((status = 200, body = InventoryStatsOut)), security(("api_key" = [])))]
-pub async fn inventory_stats(State(state): State<AppState>, caller: Caller) -> Result<Json<InventoryStatsOut>, ApiError> {
+pub async fn inventory_stats(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<InventoryStatsOut>, ApiError> {
     caller.require(Role::Storefront)?;
     let threshold = state.config.low_stock_threshold;
     let stats = state.store.inventory_stats(threshold).await?;
@@ -42,7 +45,10 @@ pub async fn inventory_stats(State(state): State<AppState>, caller: Caller) -> R
 /// Uptime, requests and errors by route, and write latency percentiles.
 #[utoipa::path(get, path = "/api/v1/stats/service", tag = "reports",
     responses((status = 200, body = ServiceStatsOut)), security(("api_key" = [])))]
-pub async fn service_stats(State(state): State<AppState>, caller: Caller) -> Result<Json<ServiceStatsOut>, ApiError> {
+pub async fn service_stats(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ServiceStatsOut>, ApiError> {
     caller.require(Role::Storefront)?;
     let routes: Vec<RouteStatsOut> = state
         .stats
@@ -78,10 +84,15 @@ pub async fn service_stats(State(state): State<AppState>, caller: Caller) -> Res
 /// Every location, in fill order.
 #[utoipa::path(get, path = "/api/v1/locations", tag = "locations",
     responses((status = 200, body = LocationListOut)), security(("api_key" = [])))]
-pub async fn list_locations(State(state): State<AppState>, caller: Caller) -> Result<Json<LocationListOut>, ApiError> {
+pub async fn list_locations(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<LocationListOut>, ApiError> {
     caller.require(Role::Storefront)?;
     let locations = state.store.locations().await?;
-    Ok(Json(LocationListOut { locations: locations.iter().map(LocationOut::from).collect() }))
+    Ok(Json(LocationListOut {
+        locations: locations.iter().map(LocationOut::from).collect(),
+    }))
 }
 
 /// Add a location (warehouse).
@@ -98,13 +109,26 @@ pub async fn create_location(
 ) -> Result<Response, ApiError> {
     caller.require(Role::Admin)?;
     let id = LocationId::parse(&body.id).map_err(|error| ApiError::field("id", error))?;
-    let name = optional_text("name", body.name.as_deref(), NAME_LENGTH_MAX)?.unwrap_or_else(|| id.to_string());
-    let command = Command::CreateLocation { id, name, priority: body.priority.unwrap_or(0) };
+    let name = optional_text("name", body.name.as_deref(), NAME_LENGTH_MAX)?
+        .unwrap_or_else(|| id.to_string());
+    let command = Command::CreateLocation {
+        id,
+        name,
+        priority: body.priority.unwrap_or(0),
+    };
     let render = render(StatusCode::CREATED, |outcome| match outcome {
         Outcome::Location(location) => to_json(&LocationOut::from(location)),
         other => unreachable!("create_location yields Outcome::Location, not {other:?}"),
     });
-    Ok(state.write(command, &caller, &trace, idempotency_key.map(|Extension(r)| r), render).await)
+    Ok(state
+        .write(
+            command,
+            &caller,
+            &trace,
+            idempotency_key.map(|Extension(r)| r),
+            render,
+        )
+        .await)
 }
 
 /// `GET /health`: no key needed; 503 when the database does not answer.
@@ -120,6 +144,10 @@ async fn health(State(state): State<AppState>) -> Response {
         version: VERSION,
         uptime_seconds: state.stats.started.elapsed().as_secs(),
     };
-    let status = if database_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if database_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body)).into_response()
 }

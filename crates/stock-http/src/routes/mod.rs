@@ -68,14 +68,21 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 }
 
 /// Checks a page request against the configured limits.
-pub(crate) fn page(state: &AppState, number: Option<u32>, size: Option<u32>) -> Result<Page, ApiError> {
+pub(crate) fn page(
+    state: &AppState,
+    number: Option<u32>,
+    size: Option<u32>,
+) -> Result<Page, ApiError> {
     let number = number.unwrap_or(1);
     if number == 0 {
         return Err(ApiError::field("page", "starts at 1"));
     }
     let size = size.unwrap_or(state.config.page_size_default);
     if size == 0 || size > state.config.page_size_max {
-        return Err(ApiError::field("page_size", format!("must be from 1 to {}", state.config.page_size_max)));
+        return Err(ApiError::field(
+            "page_size",
+            format!("must be from 1 to {}", state.config.page_size_max),
+        ));
     }
     Ok(Page { number, size })
 }
@@ -96,16 +103,28 @@ pub(crate) fn text(field: &str, value: &str, length_max: usize) -> Result<String
         return Err(ApiError::field(field, "must not be blank"));
     }
     if value.chars().count() > length_max {
-        return Err(ApiError::field(field, format!("must be at most {length_max} characters")));
+        return Err(ApiError::field(
+            field,
+            format!("must be at most {length_max} characters"),
+        ));
     }
     if value.chars().any(char::is_control) {
-        return Err(ApiError::field(field, "must not contain control characters"));
+        return Err(ApiError::field(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(value.to_owned())
 }
 
-pub(crate) fn optional_text(field: &str, value: Option<&str>, length_max: usize) -> Result<Option<String>, ApiError> {
-    value.map(|value| text(field, value, length_max)).transpose()
+pub(crate) fn optional_text(
+    field: &str,
+    value: Option<&str>,
+    length_max: usize,
+) -> Result<Option<String>, ApiError> {
+    value
+        .map(|value| text(field, value, length_max))
+        .transpose()
 }
 
 /// A renderer: `success` and the body built by `body` for a result, or the

@@ -8,17 +8,37 @@ use crate::helpers::{code, spawn_app, spawn_with, Spawn, ADMIN_KEY};
 #[tokio::test]
 async fn every_api_route_needs_a_valid_key() {
     let app = spawn_app().await;
-    for path in ["/api/v1/inventory", "/api/v1/logs", "/api/v1/stats/inventory", "/api/v1/openapi.json"] {
+    for path in [
+        "/api/v1/inventory",
+        "/api/v1/logs",
+        "/api/v1/stats/inventory",
+        "/api/v1/openapi.json",
+    ] {
         let (status, body) = app.request(Method::GET, None, path, None).await;
-        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"), "{path}");
-        let (status, _) = app.request(Method::GET, Some("sk_not_a_key"), path, None).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+            "{path}"
+        );
+        let (status, _) = app
+            .request(Method::GET, Some("sk_not_a_key"), path, None)
+            .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
     }
-    let (status, _) =
-        app.request(Method::POST, None, "/api/v1/sync-stock", Some(&json!({"product_id": 1, "delta": 1}))).await;
+    let (status, _) = app
+        .request(
+            Method::POST,
+            None,
+            "/api/v1/sync-stock",
+            Some(&json!({"product_id": 1, "delta": 1})),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, body) = app.request(Method::GET, None, "/health", None).await;
-    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
 }
 
 #[tokio::test]
@@ -32,20 +52,104 @@ async fn roles_allow_what_they_should_and_nothing_more() {
     let create = json!({"product_id": "2", "name": "Two"});
 
     let expect = [
-        (&storefront, Method::GET, "/api/v1/inventory/1", None, StatusCode::OK),
-        (&storefront, Method::GET, "/api/v1/inventory", None, StatusCode::OK),
-        (&storefront, Method::POST, "/api/v1/inventory/check", Some(&line), StatusCode::OK),
-        (&storefront, Method::POST, "/api/v1/inventory/decrease", Some(&line), StatusCode::FORBIDDEN),
-        (&storefront, Method::POST, "/api/v1/inventory/increase", Some(&line), StatusCode::FORBIDDEN),
-        (&storefront, Method::POST, "/api/v1/sync-stock", Some(&sync), StatusCode::FORBIDDEN),
-        (&storefront, Method::POST, "/api/v1/inventory", Some(&create), StatusCode::FORBIDDEN),
-        (&storefront, Method::GET, "/api/v1/admin/inventory/low-stock", None, StatusCode::FORBIDDEN),
-        (&service, Method::POST, "/api/v1/inventory/decrease", Some(&line), StatusCode::OK),
-        (&service, Method::POST, "/api/v1/sync-stock", Some(&sync), StatusCode::OK),
-        (&service, Method::POST, "/api/v1/inventory", Some(&create), StatusCode::FORBIDDEN),
-        (&service, Method::PUT, "/api/v1/inventory/1", Some(&json!({"name": "x"})), StatusCode::FORBIDDEN),
-        (&service, Method::POST, "/api/v1/locations", Some(&json!({"id": "w2"})), StatusCode::FORBIDDEN),
-        (&service, Method::GET, "/api/v1/admin/inventory/low-stock", None, StatusCode::FORBIDDEN),
+        (
+            &storefront,
+            Method::GET,
+            "/api/v1/inventory/1",
+            None,
+            StatusCode::OK,
+        ),
+        (
+            &storefront,
+            Method::GET,
+            "/api/v1/inventory",
+            None,
+            StatusCode::OK,
+        ),
+        (
+            &storefront,
+            Method::POST,
+            "/api/v1/inventory/check",
+            Some(&line),
+            StatusCode::OK,
+        ),
+        (
+            &storefront,
+            Method::POST,
+            "/api/v1/inventory/decrease",
+            Some(&line),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &storefront,
+            Method::POST,
+            "/api/v1/inventory/increase",
+            Some(&line),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &storefront,
+            Method::POST,
+            "/api/v1/sync-stock",
+            Some(&sync),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &storefront,
+            Method::POST,
+            "/api/v1/inventory",
+            Some(&create),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &storefront,
+            Method::GET,
+            "/api/v1/admin/inventory/low-stock",
+            None,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &service,
+            Method::POST,
+            "/api/v1/inventory/decrease",
+            Some(&line),
+            StatusCode::OK,
+        ),
+        (
+            &service,
+            Method::POST,
+            "/api/v1/sync-stock",
+            Some(&sync),
+            StatusCode::OK,
+        ),
+        (
+            &service,
+            Method::POST,
+            "/api/v1/inventory",
+            Some(&create),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &service,
+            Method::PUT,
+            "/api/v1/inventory/1",
+            Some(&json!({"name": "x"})),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &service,
+            Method::POST,
+            "/api/v1/locations",
+            Some(&json!({"id": "w2"})),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &service,
+            Method::GET,
+            "/api/v1/admin/inventory/low-stock",
+            None,
+            StatusCode::FORBIDDEN,
+        ),
     ];
     for (key, method, path, body, status) in expect {
         let (got, response) = app.request(method.clone(), Some(key), path, body).await;
@@ -54,7 +158,11 @@ async fn roles_allow_what_they_should_and_nothing_more() {
             assert_eq!(code(&response), "FORBIDDEN");
         }
     }
-    assert_eq!(app.available("1").await, 98, "only the two allowed decreases ran");
+    assert_eq!(
+        app.available("1").await,
+        98,
+        "only the two allowed decreases ran"
+    );
     let admin = ADMIN_KEY.to_owned();
     let (status, _) = app.post(&admin, "/api/v1/inventory", create.clone()).await;
     assert_eq!(status, StatusCode::CREATED);
@@ -85,14 +193,20 @@ async fn a_revoked_key_is_refused_and_keys_are_stored_hashed() {
     let wal = std::fs::read(app.dir.path().join("stockd.db-wal")).unwrap_or_default();
     for secret in [service.as_str(), crate::helpers::ADMIN_KEY] {
         let needle = secret.as_bytes();
-        let found = [&database, &wal].iter().any(|bytes| bytes.windows(needle.len()).any(|w| w == needle));
+        let found = [&database, &wal]
+            .iter()
+            .any(|bytes| bytes.windows(needle.len()).any(|w| w == needle));
         assert!(!found, "a key secret is stored in the clear");
     }
 }
 
 #[tokio::test]
 async fn the_first_start_prints_an_admin_key_once() {
-    let app = spawn_with(Spawn { admin_key: None, ..Spawn::default() }).await;
+    let app = spawn_with(Spawn {
+        admin_key: None,
+        ..Spawn::default()
+    })
+    .await;
     let secret = app
         .banner
         .split_whitespace()
@@ -105,8 +219,17 @@ async fn the_first_start_prints_an_admin_key_once() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     let dir = app.stop();
-    let again = spawn_with(Spawn { admin_key: None, dir: Some(dir), ..Spawn::default() }).await;
-    assert!(!again.banner.contains("sk_"), "a second start prints no key:\n{}", again.banner);
+    let again = spawn_with(Spawn {
+        admin_key: None,
+        dir: Some(dir),
+        ..Spawn::default()
+    })
+    .await;
+    assert!(
+        !again.banner.contains("sk_"),
+        "a second start prints no key:\n{}",
+        again.banner
+    );
     let (status, _) = again.get(&secret, "/api/v1/inventory").await;
     assert_eq!(status, StatusCode::OK, "the first key still works");
 }

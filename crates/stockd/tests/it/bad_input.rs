@@ -12,7 +12,10 @@ enum Body {
 }
 
 async fn send(app: &TestApp, method: Method, path: &str, body: Body) -> (StatusCode, Value) {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(ADMIN_KEY);
+    let mut request = app
+        .client
+        .request(method, app.url(path))
+        .bearer_auth(ADMIN_KEY);
     request = match body {
         Body::Json(value) => request.json(&value),
         Body::Raw(content_type, bytes) => request.header("content-type", content_type).body(bytes),
@@ -21,7 +24,10 @@ async fn send(app: &TestApp, method: Method, path: &str, body: Body) -> (StatusC
     let response = request.send().await.expect("answered");
     let status = response.status();
     let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 /// Everything the tests below could have changed.
@@ -37,73 +43,388 @@ async fn bad_requests_are_refused_with_a_code_and_change_nothing() {
     app.create_item("big", i64::MAX - 5).await;
     let before = snapshot(&app).await;
     let line = |product: Value, quantity: Value| json!({"items": [{"product_id": product, "quantity": quantity}]});
-    let many: Vec<Value> = (0..101).map(|n| json!({"product_id": format!("n{n}"), "quantity": 1})).collect();
+    let many: Vec<Value> = (0..101)
+        .map(|n| json!({"product_id": format!("n{n}"), "quantity": 1}))
+        .collect();
 
     use Method as M;
     let cases: Vec<(Method, &str, Body, StatusCode, &str)> = vec![
         // sync-stock
-        (M::POST, "/api/v1/sync-stock", Body::Json(json!({"product_id": "ok", "delta": "5"})), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::POST, "/api/v1/sync-stock", Body::Json(json!({"product_id": "ok", "delta": 0})), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::POST, "/api/v1/sync-stock", Body::Json(json!({"product_id": "ok", "delta": 1.5})), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::POST, "/api/v1/sync-stock", Body::Json(json!({"product_id": "ok", "delta": 1e30})), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::POST, "/api/v1/sync-stock", Body::Json(json!({"delta": -1})), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::POST, "/api/v1/sync-stock", Body::Json(json!({"product_id": "ok", "delta": -1, "colour": "red"})), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::POST, "/api/v1/sync-stock", Body::Json(json!({"product_id": "a/b", "delta": -1})), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::POST, "/api/v1/sync-stock", Body::Json(json!({"product_id": true, "delta": -1})), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::POST, "/api/v1/sync-stock", Body::Json(json!({"product_id": "ok", "delta": -1, "order_id": "x".repeat(129)})), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::POST, "/api/v1/sync-stock", Body::Json(json!({"product_id": "ghost", "delta": -1})), StatusCode::NOT_FOUND, "NOT_FOUND"),
-        (M::POST, "/api/v1/sync-stock", Body::Json(json!({"product_id": "ok", "delta": -11})), StatusCode::CONFLICT, "INSUFFICIENT_STOCK"),
-        (M::POST, "/api/v1/sync-stock", Body::Json(json!({"product_id": "big", "delta": 10})), StatusCode::UNPROCESSABLE_ENTITY, "QUANTITY_OVERFLOW"),
-        (M::POST, "/api/v1/sync-stock", Body::Raw("application/json", b"{\"product_id\": ".to_vec()), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::POST, "/api/v1/sync-stock", Body::Raw("text/plain", b"{}".to_vec()), StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
-        (M::POST, "/api/v1/sync-stock", Body::None, StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
+        (
+            M::POST,
+            "/api/v1/sync-stock",
+            Body::Json(json!({"product_id": "ok", "delta": "5"})),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
+            "/api/v1/sync-stock",
+            Body::Json(json!({"product_id": "ok", "delta": 0})),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
+            "/api/v1/sync-stock",
+            Body::Json(json!({"product_id": "ok", "delta": 1.5})),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
+            "/api/v1/sync-stock",
+            Body::Json(json!({"product_id": "ok", "delta": 1e30})),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
+            "/api/v1/sync-stock",
+            Body::Json(json!({"delta": -1})),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
+            "/api/v1/sync-stock",
+            Body::Json(json!({"product_id": "ok", "delta": -1, "colour": "red"})),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
+            "/api/v1/sync-stock",
+            Body::Json(json!({"product_id": "a/b", "delta": -1})),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
+            "/api/v1/sync-stock",
+            Body::Json(json!({"product_id": true, "delta": -1})),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
+            "/api/v1/sync-stock",
+            Body::Json(json!({"product_id": "ok", "delta": -1, "order_id": "x".repeat(129)})),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
+            "/api/v1/sync-stock",
+            Body::Json(json!({"product_id": "ghost", "delta": -1})),
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        ),
+        (
+            M::POST,
+            "/api/v1/sync-stock",
+            Body::Json(json!({"product_id": "ok", "delta": -11})),
+            StatusCode::CONFLICT,
+            "INSUFFICIENT_STOCK",
+        ),
+        (
+            M::POST,
+            "/api/v1/sync-stock",
+            Body::Json(json!({"product_id": "big", "delta": 10})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "QUANTITY_OVERFLOW",
+        ),
+        (
+            M::POST,
+            "/api/v1/sync-stock",
+            Body::Raw("application/json", b"{\"product_id\": ".to_vec()),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
+            "/api/v1/sync-stock",
+            Body::Raw("text/plain", b"{}".to_vec()),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            M::POST,
+            "/api/v1/sync-stock",
+            Body::None,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
         // decrease and increase
-        (M::POST, "/api/v1/inventory/decrease", Body::Json(json!({"items": []})), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::POST, "/api/v1/inventory/decrease", Body::Json(json!({})), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::POST, "/api/v1/inventory/decrease", Body::Json(line(json!("ok"), json!(0))), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::POST, "/api/v1/inventory/decrease", Body::Json(line(json!("ok"), json!(-2))), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::POST, "/api/v1/inventory/decrease", Body::Json(line(json!("ok"), json!("2"))), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::POST, "/api/v1/inventory/decrease", Body::Json(json!({"items": [{"product_id": "ok", "quantity": 1}, {"product_id": "ok", "quantity": 2}]})), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::POST, "/api/v1/inventory/decrease", Body::Json(json!({"items": many.clone()})), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::POST, "/api/v1/inventory/decrease", Body::Json(json!({"items": [{"product_id": "ok", "quantity": 1}, {"product_id": "ghost", "quantity": 1}]})), StatusCode::NOT_FOUND, "NOT_FOUND"),
-        (M::POST, "/api/v1/inventory/increase", Body::Json(line(json!("big"), json!(10))), StatusCode::UNPROCESSABLE_ENTITY, "QUANTITY_OVERFLOW"),
-        (M::POST, "/api/v1/inventory/increase", Body::Json(json!({"items": [{"product_id": "ok", "quantity": 1, "location": "mars"}]})), StatusCode::NOT_FOUND, "NOT_FOUND"),
-        (M::POST, "/api/v1/inventory/check", Body::Json(line(json!("ghost"), json!(1))), StatusCode::NOT_FOUND, "NOT_FOUND"),
-        (M::POST, "/api/v1/inventory/batch", Body::Json(json!({"product_ids": []})), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::POST, "/api/v1/inventory/batch", Body::Json(json!({"product_ids": ["ok", "ok"]})), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
+        (
+            M::POST,
+            "/api/v1/inventory/decrease",
+            Body::Json(json!({"items": []})),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
+            "/api/v1/inventory/decrease",
+            Body::Json(json!({})),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
+            "/api/v1/inventory/decrease",
+            Body::Json(line(json!("ok"), json!(0))),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
+            "/api/v1/inventory/decrease",
+            Body::Json(line(json!("ok"), json!(-2))),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
+            "/api/v1/inventory/decrease",
+            Body::Json(line(json!("ok"), json!("2"))),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
+            "/api/v1/inventory/decrease",
+            Body::Json(
+                json!({"items": [{"product_id": "ok", "quantity": 1}, {"product_id": "ok", "quantity": 2}]}),
+            ),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
+            "/api/v1/inventory/decrease",
+            Body::Json(json!({"items": many.clone()})),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
+            "/api/v1/inventory/decrease",
+            Body::Json(
+                json!({"items": [{"product_id": "ok", "quantity": 1}, {"product_id": "ghost", "quantity": 1}]}),
+            ),
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        ),
+        (
+            M::POST,
+            "/api/v1/inventory/increase",
+            Body::Json(line(json!("big"), json!(10))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "QUANTITY_OVERFLOW",
+        ),
+        (
+            M::POST,
+            "/api/v1/inventory/increase",
+            Body::Json(json!({"items": [{"product_id": "ok", "quantity": 1, "location": "mars"}]})),
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        ),
+        (
+            M::POST,
+            "/api/v1/inventory/check",
+            Body::Json(line(json!("ghost"), json!(1))),
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        ),
+        (
+            M::POST,
+            "/api/v1/inventory/batch",
+            Body::Json(json!({"product_ids": []})),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
+            "/api/v1/inventory/batch",
+            Body::Json(json!({"product_ids": ["ok", "ok"]})),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
         // items
-        (M::POST, "/api/v1/inventory", Body::Json(json!({"product_id": "n1", "name": "N", "stock": -1})), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::POST, "/api/v1/inventory", Body::Json(json!({"product_id": "n1", "name": "  "})), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::POST, "/api/v1/inventory", Body::Json(json!({"product_id": "n1", "name": "N", "status": "sold"})), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::POST, "/api/v1/inventory", Body::Json(json!({"product_id": "n1", "name": "N", "min_stock": 9, "max_stock": 3})), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::POST, "/api/v1/inventory", Body::Json(json!({"product_id": "n1", "name": "N", "location": "mars"})), StatusCode::NOT_FOUND, "NOT_FOUND"),
-        (M::POST, "/api/v1/inventory", Body::Json(json!({"product_id": "ok", "name": "Twice"})), StatusCode::CONFLICT, "ALREADY_EXISTS"),
-        (M::PUT, "/api/v1/inventory/ok", Body::Json(json!({})), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::PUT, "/api/v1/inventory/ok", Body::Json(json!({"expected_version": 1})), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::PUT, "/api/v1/inventory/ok", Body::Json(json!({"stock": 5})), StatusCode::CONFLICT, "VERSION_CONFLICT"),
-        (M::PUT, "/api/v1/inventory/ok", Body::Json(json!({"stock": -5, "expected_version": 1})), StatusCode::UNPROCESSABLE_ENTITY, "INVALID_CHANGE"),
-        (M::PUT, "/api/v1/inventory/ghost", Body::Json(json!({"name": "G"})), StatusCode::NOT_FOUND, "NOT_FOUND"),
-        (M::PUT, "/api/v1/inventory/ok", Body::Json(json!({"name": "N", "sku": "x"})), StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
+        (
+            M::POST,
+            "/api/v1/inventory",
+            Body::Json(json!({"product_id": "n1", "name": "N", "stock": -1})),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
+            "/api/v1/inventory",
+            Body::Json(json!({"product_id": "n1", "name": "  "})),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
+            "/api/v1/inventory",
+            Body::Json(json!({"product_id": "n1", "name": "N", "status": "sold"})),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
+            "/api/v1/inventory",
+            Body::Json(json!({"product_id": "n1", "name": "N", "min_stock": 9, "max_stock": 3})),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
+            "/api/v1/inventory",
+            Body::Json(json!({"product_id": "n1", "name": "N", "location": "mars"})),
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        ),
+        (
+            M::POST,
+            "/api/v1/inventory",
+            Body::Json(json!({"product_id": "ok", "name": "Twice"})),
+            StatusCode::CONFLICT,
+            "ALREADY_EXISTS",
+        ),
+        (
+            M::PUT,
+            "/api/v1/inventory/ok",
+            Body::Json(json!({})),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::PUT,
+            "/api/v1/inventory/ok",
+            Body::Json(json!({"expected_version": 1})),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::PUT,
+            "/api/v1/inventory/ok",
+            Body::Json(json!({"stock": 5})),
+            StatusCode::CONFLICT,
+            "VERSION_CONFLICT",
+        ),
+        (
+            M::PUT,
+            "/api/v1/inventory/ok",
+            Body::Json(json!({"stock": -5, "expected_version": 1})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_CHANGE",
+        ),
+        (
+            M::PUT,
+            "/api/v1/inventory/ghost",
+            Body::Json(json!({"name": "G"})),
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        ),
+        (
+            M::PUT,
+            "/api/v1/inventory/ok",
+            Body::Json(json!({"name": "N", "sku": "x"})),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
         // queries
-        (M::GET, "/api/v1/inventory?page=0", Body::None, StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::GET, "/api/v1/inventory?page_size=0", Body::None, StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::GET, "/api/v1/inventory?status=gone", Body::None, StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::GET, "/api/v1/inventory?low_stock=maybe", Body::None, StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::GET, "/api/v1/inventory?sort=name", Body::None, StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::GET, "/api/v1/logs?operation=steal", Body::None, StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::GET, "/api/v1/admin/inventory/low-stock?threshold=-1", Body::None, StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::GET, "/api/v1/inventory/a%20b", Body::None, StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
-        (M::GET, "/api/v1/nothing-here", Body::None, StatusCode::NOT_FOUND, "NOT_FOUND"),
-        (M::DELETE, "/api/v1/inventory", Body::None, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
+        (
+            M::GET,
+            "/api/v1/inventory?page=0",
+            Body::None,
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::GET,
+            "/api/v1/inventory?page_size=0",
+            Body::None,
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::GET,
+            "/api/v1/inventory?status=gone",
+            Body::None,
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::GET,
+            "/api/v1/inventory?low_stock=maybe",
+            Body::None,
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::GET,
+            "/api/v1/inventory?sort=name",
+            Body::None,
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::GET,
+            "/api/v1/logs?operation=steal",
+            Body::None,
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::GET,
+            "/api/v1/admin/inventory/low-stock?threshold=-1",
+            Body::None,
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::GET,
+            "/api/v1/inventory/a%20b",
+            Body::None,
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::GET,
+            "/api/v1/nothing-here",
+            Body::None,
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        ),
+        (
+            M::DELETE,
+            "/api/v1/inventory",
+            Body::None,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+        ),
     ];
     for (method, path, body, status, expected_code) in cases {
         let label = format!("{method} {path}");
         let (got, response) = send(&app, method, path, body).await;
         assert_eq!(got, status, "{label}: {response}");
         assert_eq!(code(&response), expected_code, "{label}: {response}");
-        assert!(response["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{label}");
+        assert!(
+            response["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{label}"
+        );
     }
-    assert_eq!(snapshot(&app).await, before, "a refused request changed something");
+    assert_eq!(
+        snapshot(&app).await,
+        before,
+        "a refused request changed something"
+    );
     app.assert_verified();
 }
 
@@ -111,7 +432,13 @@ async fn bad_requests_are_refused_with_a_code_and_change_nothing() {
 async fn bad_input_is_counted_as_client_errors_never_server_errors() {
     let app = spawn_app().await;
     for _ in 0..20 {
-        send(&app, Method::POST, "/api/v1/sync-stock", Body::Raw("application/json", b"[1,2".to_vec())).await;
+        send(
+            &app,
+            Method::POST,
+            "/api/v1/sync-stock",
+            Body::Raw("application/json", b"[1,2".to_vec()),
+        )
+        .await;
     }
     let (_, stats) = app.get(ADMIN_KEY, "/api/v1/stats/service").await;
     assert_eq!(stats["server_errors_total"], 0, "{stats}");
@@ -124,7 +451,9 @@ async fn oversized(app: &TestApp, path: &str, idempotency_key: Option<&str>) -> 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let address = app.base.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    let key_header = idempotency_key.map(|k| format!("Idempotency-Key: {k}\r\n")).unwrap_or_default();
+    let key_header = idempotency_key
+        .map(|k| format!("Idempotency-Key: {k}\r\n"))
+        .unwrap_or_default();
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {ADMIN_KEY}\r\n\
          Content-Type: application/json\r\n{key_header}Content-Length: {}\r\n\r\n{{",

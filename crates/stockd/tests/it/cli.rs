@@ -14,21 +14,39 @@ async fn verify_names_an_item_whose_level_differs_from_its_ledger() {
     let app = spawn_app().await;
     app.create_item("t1", 5).await;
     app.create_item("t2", 7).await;
-    app.post(ADMIN_KEY, "/api/v1/sync-stock", json!({"product_id": "t2", "delta": -2})).await;
+    app.post(
+        ADMIN_KEY,
+        "/api/v1/sync-stock",
+        json!({"product_id": "t2", "delta": -2}),
+    )
+    .await;
     let output = app.cli(&["verify"]);
     assert!(output.status.success(), "{}", stdout(&output));
-    assert!(stdout(&output).contains("OK: all 2 levels"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("OK: all 2 levels"),
+        "{}",
+        stdout(&output)
+    );
 
     let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
-    sqlx::query("UPDATE levels SET on_hand = on_hand + 1 WHERE item_id = 't2'").execute(&pool).await.unwrap();
+    sqlx::query("UPDATE levels SET on_hand = on_hand + 1 WHERE item_id = 't2'")
+        .execute(&pool)
+        .await
+        .unwrap();
     let output = app.cli(&["verify"]);
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
-    assert!(text.contains("MISMATCH item t2 at default: on_hand 6 but the ledger sums to 5"), "{text}");
+    assert!(
+        text.contains("MISMATCH item t2 at default: on_hand 6 but the ledger sums to 5"),
+        "{text}"
+    );
     assert!(!text.contains("item t1"), "{text}");
 
     // The ledger cannot be edited to cover it up.
-    let tamper = sqlx::query("UPDATE ledger SET on_hand_delta = on_hand_delta + 1 WHERE item_id = 't2'").execute(&pool).await;
+    let tamper =
+        sqlx::query("UPDATE ledger SET on_hand_delta = on_hand_delta + 1 WHERE item_id = 't2'")
+            .execute(&pool)
+            .await;
     assert!(tamper.is_err(), "the ledger is append-only");
     let tamper = sqlx::query("DELETE FROM ledger").execute(&pool).await;
     assert!(tamper.is_err(), "the ledger is append-only");
@@ -54,27 +72,56 @@ async fn import_creates_updates_and_rejects_rows_with_reasons() {
     let output = app.cli(&["import", csv.to_str().unwrap()]);
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "rows were rejected: {text}");
-    assert!(text.contains("3 created, 0 updated, 0 unchanged, 5 rejected"), "{text}");
+    assert!(
+        text.contains("3 created, 0 updated, 0 unchanged, 5 rejected"),
+        "{text}"
+    );
     assert!(text.contains("line 4 (bad id): product_id"), "{text}");
-    assert!(text.contains("line 5 (1003): stock \"many\" is not a whole number"), "{text}");
-    assert!(text.contains("line 6 (1001): the same product_id is on line 2 already"), "{text}");
-    assert!(text.contains("line 7 (1004): stock -2 is negative"), "{text}");
+    assert!(
+        text.contains("line 5 (1003): stock \"many\" is not a whole number"),
+        "{text}"
+    );
+    assert!(
+        text.contains("line 6 (1001): the same product_id is on line 2 already"),
+        "{text}"
+    );
+    assert!(
+        text.contains("line 7 (1004): stock -2 is negative"),
+        "{text}"
+    );
     assert!(text.contains("line 8 (1005): status \"sold\""), "{text}");
     assert_eq!(app.available("1001").await, 50);
     let (_, item) = app.get(ADMIN_KEY, "/api/v1/inventory/1006").await;
     assert_eq!(item["status"], "inactive");
 
     // Sales happen; a second import with a new count sets stock and says so.
-    app.post(ADMIN_KEY, "/api/v1/sync-stock", json!({"product_id": "1001", "delta": -10})).await;
-    std::fs::write(&csv, "product_id,name,stock,min_stock,status\n1001,Green tea,45,5,active\n1002,Black tea,0,,\n").unwrap();
+    app.post(
+        ADMIN_KEY,
+        "/api/v1/sync-stock",
+        json!({"product_id": "1001", "delta": -10}),
+    )
+    .await;
+    std::fs::write(
+        &csv,
+        "product_id,name,stock,min_stock,status\n1001,Green tea,45,5,active\n1002,Black tea,0,,\n",
+    )
+    .unwrap();
     let dry = app.cli(&["import", "--dry-run", csv.to_str().unwrap()]);
     assert!(dry.status.success(), "{}", stdout(&dry));
     assert!(stdout(&dry).contains("Would import"), "{}", stdout(&dry));
-    assert!(stdout(&dry).contains("0 created, 1 updated, 1 unchanged, 0 rejected"), "{}", stdout(&dry));
+    assert!(
+        stdout(&dry).contains("0 created, 1 updated, 1 unchanged, 0 rejected"),
+        "{}",
+        stdout(&dry)
+    );
     assert_eq!(app.available("1001").await, 40, "a dry run changes nothing");
     let output = app.cli(&["import", csv.to_str().unwrap()]);
     assert!(output.status.success(), "{}", stdout(&output));
-    assert!(stdout(&output).contains("0 created, 1 updated, 1 unchanged, 0 rejected"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("0 created, 1 updated, 1 unchanged, 0 rejected"),
+        "{}",
+        stdout(&output)
+    );
     assert_eq!(app.available("1001").await, 45);
     let (_, logs) = app.get(ADMIN_KEY, "/api/v1/inventory/1001/logs").await;
     assert_eq!(logs["entries"][0]["operation"], "set");
@@ -99,10 +146,17 @@ async fn import_handles_a_large_file() {
     std::fs::write(&csv, text).unwrap();
     let output = app.cli(&["import", csv.to_str().unwrap()]);
     assert!(output.status.success(), "{}", stdout(&output));
-    assert!(stdout(&output).contains("3000 created"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("3000 created"),
+        "{}",
+        stdout(&output)
+    );
     let (_, stats) = app.get(ADMIN_KEY, "/api/v1/stats/inventory").await;
     assert_eq!(stats["total_items"], 3000);
-    assert_eq!(stats["total_on_hand"], (0..3000).map(|n| n % 50).sum::<i64>());
+    assert_eq!(
+        stats["total_on_hand"],
+        (0..3000).map(|n| n % 50).sum::<i64>()
+    );
     app.assert_verified();
 }
 
@@ -110,11 +164,25 @@ async fn import_handles_a_large_file() {
 async fn migrate_runs_once() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("m.db").display());
-    let first = stockd_command(dir.path()).args(["migrate", "--database", &url]).output().unwrap();
+    let first = stockd_command(dir.path())
+        .args(["migrate", "--database", &url])
+        .output()
+        .unwrap();
     assert!(first.status.success());
-    assert!(stdout(&first).contains("Applied 1 migration"), "{}", stdout(&first));
-    let second = stockd_command(dir.path()).args(["migrate", "--database", &url]).output().unwrap();
-    assert!(stdout(&second).contains("up to date"), "{}", stdout(&second));
+    assert!(
+        stdout(&first).contains("Applied 1 migration"),
+        "{}",
+        stdout(&first)
+    );
+    let second = stockd_command(dir.path())
+        .args(["migrate", "--database", &url])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&second).contains("up to date"),
+        "{}",
+        stdout(&second)
+    );
     assert!(!stdout(&second).contains("Applied"));
 }
 
@@ -122,12 +190,19 @@ async fn migrate_runs_once() {
 async fn postgres_is_refused_with_a_clear_message_for_now() {
     let dir = tempfile::tempdir().unwrap();
     let output = stockd_command(dir.path())
-        .args(["serve", "--database", "postgres://postgres@127.0.0.1:5432/stockd"])
+        .args([
+            "serve",
+            "--database",
+            "postgres://postgres@127.0.0.1:5432/stockd",
+        ])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("PostgreSQL is not supported by this version"), "{stderr}");
+    assert!(
+        stderr.contains("PostgreSQL is not supported by this version"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -139,7 +214,11 @@ async fn a_config_file_is_read_and_flags_beat_it() {
     )
     .unwrap();
     // --port 0 beats the file's port 1; the threshold comes from the file.
-    let app = spawn_with(Spawn { dir: Some(dir), ..Spawn::default() }).await;
+    let app = spawn_with(Spawn {
+        dir: Some(dir),
+        ..Spawn::default()
+    })
+    .await;
     let (_, stats) = app.get(ADMIN_KEY, "/api/v1/stats/inventory").await;
     assert_eq!(stats["low_stock_threshold"], 42);
     // The environment beats the file.
@@ -156,15 +235,32 @@ async fn a_config_file_is_read_and_flags_beat_it() {
 
 #[tokio::test]
 async fn demo_fills_an_empty_database_once() {
-    let app = spawn_with(Spawn { demo: true, ..Spawn::default() }).await;
+    let app = spawn_with(Spawn {
+        demo: true,
+        ..Spawn::default()
+    })
+    .await;
     let (status, page) = app.get(ADMIN_KEY, "/api/v1/inventory?page_size=1").await;
     assert_eq!(status, StatusCode::OK);
     let total = page["total"].as_u64().unwrap();
-    assert!((24..=60).contains(&total), "a few dozen sample items, not {total}");
-    let (_, report) = app.get(ADMIN_KEY, "/api/v1/admin/inventory/low-stock").await;
-    assert!(report["summary"]["needsAttention"].as_u64().unwrap() > 0, "the demo shows low stock too");
+    assert!(
+        (24..=60).contains(&total),
+        "a few dozen sample items, not {total}"
+    );
+    let (_, report) = app
+        .get(ADMIN_KEY, "/api/v1/admin/inventory/low-stock")
+        .await;
+    assert!(
+        report["summary"]["needsAttention"].as_u64().unwrap() > 0,
+        "the demo shows low stock too"
+    );
     let dir = app.stop();
-    let app = spawn_with(Spawn { demo: true, dir: Some(dir), ..Spawn::default() }).await;
+    let app = spawn_with(Spawn {
+        demo: true,
+        dir: Some(dir),
+        ..Spawn::default()
+    })
+    .await;
     let (_, page) = app.get(ADMIN_KEY, "/api/v1/inventory?page_size=1").await;
     assert_eq!(page["total"].as_u64().unwrap(), total);
     app.assert_verified();

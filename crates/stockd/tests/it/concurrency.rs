@@ -13,7 +13,8 @@ async fn two_buyers_of_six_out_of_ten_one_wins() {
     for round in 0..10 {
         let id = format!("six-{round}");
         app.create_item(&id, 10).await;
-        let buy = json!({"items": [{"product_id": id, "quantity": 6}], "order_id": format!("{id}-a")});
+        let buy =
+            json!({"items": [{"product_id": id, "quantity": 6}], "order_id": format!("{id}-a")});
         let sync = json!({"product_id": id, "delta": -6, "order_id": format!("{id}-b")});
         let (a, b) = tokio::join!(
             app.post(&service, "/api/v1/inventory/decrease", buy),
@@ -21,7 +22,11 @@ async fn two_buyers_of_six_out_of_ten_one_wins() {
         );
         let mut statuses = [a.0, b.0];
         statuses.sort();
-        assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT], "round {round}: {a:?} {b:?}");
+        assert_eq!(
+            statuses,
+            [StatusCode::OK, StatusCode::CONFLICT],
+            "round {round}: {a:?} {b:?}"
+        );
         assert_eq!(app.available(&id).await, 4, "round {round}");
     }
     app.assert_verified();
@@ -34,11 +39,16 @@ async fn create_and_cancel_racing_with_a_third_buyer_keep_stock_right() {
     for round in 0..10 {
         let id = format!("race-{round}");
         app.create_item(&id, 10).await;
-        let first = json!({"items": [{"product_id": id, "quantity": 5}], "order_id": format!("{id}-a")});
+        let first =
+            json!({"items": [{"product_id": id, "quantity": 5}], "order_id": format!("{id}-a")});
         let buyer_a = async {
-            let (status, body) = app.post(&service, "/api/v1/inventory/decrease", first.clone()).await;
+            let (status, body) = app
+                .post(&service, "/api/v1/inventory/decrease", first.clone())
+                .await;
             assert_eq!(status, StatusCode::OK, "{body}");
-            let (status, body) = app.post(&service, "/api/v1/inventory/increase", first.clone()).await;
+            let (status, body) = app
+                .post(&service, "/api/v1/inventory/increase", first.clone())
+                .await;
             assert_eq!(status, StatusCode::OK, "{body}");
         };
         let buyer_b = app.post(
@@ -47,9 +57,15 @@ async fn create_and_cancel_racing_with_a_third_buyer_keep_stock_right() {
             json!({"items": [{"product_id": id, "quantity": 5}], "order_id": format!("{id}-b")}),
         );
         let ((), (status, body)) = tokio::join!(buyer_a, buyer_b);
-        assert_eq!(status, StatusCode::OK, "there were always 5 for the third buyer: {body}");
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "there were always 5 for the third buyer: {body}"
+        );
         assert_eq!(app.available(&id).await, 5, "round {round}");
-        let (_, logs) = app.get(ADMIN_KEY, &format!("/api/v1/inventory/{id}/logs")).await;
+        let (_, logs) = app
+            .get(ADMIN_KEY, &format!("/api/v1/inventory/{id}/logs"))
+            .await;
         assert_eq!(logs["total"], 4, "init, two deducts and one add");
     }
     app.assert_verified();
@@ -73,7 +89,11 @@ async fn a_hundred_buyers_of_one_out_of_a_hundred_all_win_and_the_next_loses() {
     }
     assert_eq!(app.available("hundred").await, 0);
     let (status, body) = app
-        .post(&service, "/api/v1/inventory/decrease", json!({"items": [{"product_id": "hundred", "quantity": 1}]}))
+        .post(
+            &service,
+            "/api/v1/inventory/decrease",
+            json!({"items": [{"product_id": "hundred", "quantity": 1}]}),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(app.available("hundred").await, 0);
@@ -86,14 +106,26 @@ async fn two_hundred_buyers_of_fifty_exactly_fifty_win() {
     let service = app.key("service");
     app.create_item("fifty", 50).await;
     let buyers = (0..200).map(|n| {
-        app.post(&service, "/api/v1/sync-stock", json!({"product_id": "fifty", "delta": -1, "order_id": format!("b{n}")}))
+        app.post(
+            &service,
+            "/api/v1/sync-stock",
+            json!({"product_id": "fifty", "delta": -1, "order_id": format!("b{n}")}),
+        )
     });
     let answers = futures_join_all(buyers).await;
-    let won = answers.iter().filter(|(status, _)| *status == StatusCode::OK).count();
-    let lost = answers.iter().filter(|(status, _)| *status == StatusCode::CONFLICT).count();
+    let won = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::OK)
+        .count();
+    let lost = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::CONFLICT)
+        .count();
     assert_eq!((won, lost), (50, 150));
     assert_eq!(app.available("fifty").await, 0);
-    let (_, logs) = app.get(ADMIN_KEY, "/api/v1/logs?product_id=fifty&operation=deduct").await;
+    let (_, logs) = app
+        .get(ADMIN_KEY, "/api/v1/logs?product_id=fifty&operation=deduct")
+        .await;
     assert_eq!(logs["total"], 50);
     app.assert_verified();
 }

@@ -47,7 +47,12 @@ pub struct Spawn {
 
 impl Default for Spawn {
     fn default() -> Self {
-        Spawn { admin_key: Some(ADMIN_KEY), demo: false, extra_env: Vec::new(), dir: None }
+        Spawn {
+            admin_key: Some(ADMIN_KEY),
+            demo: false,
+            extra_env: Vec::new(),
+            dir: None,
+        }
     }
 }
 
@@ -56,7 +61,9 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_with(options: Spawn) -> TestApp {
-    let dir = options.dir.unwrap_or_else(|| tempfile::tempdir().expect("a temp dir"));
+    let dir = options
+        .dir
+        .unwrap_or_else(|| tempfile::tempdir().expect("a temp dir"));
     let database_url = format!("sqlite://{}", dir.path().join("stockd.db").display());
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -91,7 +98,11 @@ pub async fn spawn_with(options: Spawn) -> TestApp {
             }
             banner.push_str(&line);
             if let Some(rest) = line.strip_prefix("stockd listening on ") {
-                let base = rest.split_whitespace().next().expect("an address").to_owned();
+                let base = rest
+                    .split_whitespace()
+                    .next()
+                    .expect("an address")
+                    .to_owned();
                 return (base, banner, reader);
             }
         }
@@ -103,8 +114,18 @@ pub async fn spawn_with(options: Spawn) -> TestApp {
         let mut sink = Vec::new();
         let _ = rest.into_inner().read_to_end(&mut sink);
     });
-    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("a client");
-    TestApp { base, dir, database_url, client, banner, child }
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("a client");
+    TestApp {
+        base,
+        dir,
+        database_url,
+        client,
+        banner,
+        child,
+    }
 }
 
 impl Drop for TestApp {
@@ -127,8 +148,7 @@ impl TestApp {
     pub fn stop(mut self) -> TempDir {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("a temp dir"));
-        dir
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("a temp dir"))
     }
 
     /// Runs a stockd command against this app's database.
@@ -142,10 +162,26 @@ impl TestApp {
 
     /// Creates a key with `role` and returns its secret.
     pub fn key(&self, role: &str) -> String {
-        let output = self.cli(&["keys", "create", "--role", role, "--name", &format!("{role} key")]);
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let output = self.cli(&[
+            "keys",
+            "create",
+            "--role",
+            role,
+            "--name",
+            &format!("{role} key"),
+        ]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let stdout = String::from_utf8(output.stdout).expect("utf-8");
-        stdout.lines().find(|l| l.starts_with("sk_")).expect("a secret").trim().to_owned()
+        stdout
+            .lines()
+            .find(|l| l.starts_with("sk_"))
+            .expect("a secret")
+            .trim()
+            .to_owned()
     }
 
     /// Asserts `stockd verify` passes.
@@ -159,7 +195,13 @@ impl TestApp {
         );
     }
 
-    pub async fn request(&self, method: Method, key: Option<&str>, path: &str, body: Option<&Value>) -> (StatusCode, Value) {
+    pub async fn request(
+        &self,
+        method: Method,
+        key: Option<&str>,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
         let mut request = self.client.request(method, self.url(path));
         if let Some(key) = key {
             request = request.bearer_auth(key);
@@ -170,7 +212,11 @@ impl TestApp {
         let response = request.send().await.expect("the request is answered");
         let status = response.status();
         let text = response.text().await.expect("a body");
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, value)
     }
 
@@ -179,23 +225,32 @@ impl TestApp {
     }
 
     pub async fn post(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        self.request(Method::POST, Some(key), path, Some(&body)).await
+        self.request(Method::POST, Some(key), path, Some(&body))
+            .await
     }
 
     pub async fn put(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        self.request(Method::PUT, Some(key), path, Some(&body)).await
+        self.request(Method::PUT, Some(key), path, Some(&body))
+            .await
     }
 
     /// Creates an item with opening stock, as the admin.
     pub async fn create_item(&self, id: &str, stock: i64) -> Value {
-        let (status, body) =
-            self.post(ADMIN_KEY, "/api/v1/inventory", json!({"product_id": id, "name": format!("Item {id}"), "stock": stock})).await;
+        let (status, body) = self
+            .post(
+                ADMIN_KEY,
+                "/api/v1/inventory",
+                json!({"product_id": id, "name": format!("Item {id}"), "stock": stock}),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body
     }
 
     pub async fn available(&self, id: &str) -> i64 {
-        let (status, body) = self.get(ADMIN_KEY, &format!("/api/v1/inventory/{id}")).await;
+        let (status, body) = self
+            .get(ADMIN_KEY, &format!("/api/v1/inventory/{id}"))
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["available"].as_i64().expect("available is a number")
     }

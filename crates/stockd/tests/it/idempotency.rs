@@ -5,7 +5,13 @@ use serde_json::{json, Value};
 
 use crate::helpers::{code, spawn_app, TestApp, ADMIN_KEY};
 
-async fn keyed(app: &TestApp, key: &str, idempotency_key: &str, path: &str, body: &Value) -> (StatusCode, Option<String>, Value) {
+async fn keyed(
+    app: &TestApp,
+    key: &str,
+    idempotency_key: &str,
+    path: &str,
+    body: &Value,
+) -> (StatusCode, Option<String>, Value) {
     let response = app
         .client
         .post(app.url(path))
@@ -16,8 +22,15 @@ async fn keyed(app: &TestApp, key: &str, idempotency_key: &str, path: &str, body
         .await
         .expect("answered");
     let status = response.status();
-    let replayed = response.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap().to_owned());
-    (status, replayed, response.json().await.unwrap_or(Value::Null))
+    let replayed = response
+        .headers()
+        .get("idempotent-replayed")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (
+        status,
+        replayed,
+        response.json().await.unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -25,21 +38,31 @@ async fn the_same_key_and_body_apply_once_and_replay_the_first_response() {
     let app = spawn_app().await;
     app.create_item("i1", 10).await;
     let body = json!({"items": [{"product_id": "i1", "quantity": 3}]});
-    let (status, replayed, first) = keyed(&app, ADMIN_KEY, "k-1", "/api/v1/inventory/decrease", &body).await;
+    let (status, replayed, first) =
+        keyed(&app, ADMIN_KEY, "k-1", "/api/v1/inventory/decrease", &body).await;
     assert_eq!((status, replayed), (StatusCode::OK, None), "{first}");
-    let (status, replayed, second) = keyed(&app, ADMIN_KEY, "k-1", "/api/v1/inventory/decrease", &body).await;
-    assert_eq!((status, replayed.as_deref()), (StatusCode::OK, Some("true")));
+    let (status, replayed, second) =
+        keyed(&app, ADMIN_KEY, "k-1", "/api/v1/inventory/decrease", &body).await;
+    assert_eq!(
+        (status, replayed.as_deref()),
+        (StatusCode::OK, Some("true"))
+    );
     assert_eq!(first, second);
     assert_eq!(app.available("i1").await, 7);
 
     let other = json!({"items": [{"product_id": "i1", "quantity": 4}]});
-    let (status, _, response) = keyed(&app, ADMIN_KEY, "k-1", "/api/v1/inventory/decrease", &other).await;
-    assert_eq!((status, code(&response)), (StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_MISMATCH"));
+    let (status, _, response) =
+        keyed(&app, ADMIN_KEY, "k-1", "/api/v1/inventory/decrease", &other).await;
+    assert_eq!(
+        (status, code(&response)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_MISMATCH")
+    );
     assert_eq!(app.available("i1").await, 7);
 
     // Keys are scoped to the API key that sent them.
     let service = app.key("service");
-    let (status, replayed, _) = keyed(&app, &service, "k-1", "/api/v1/inventory/decrease", &body).await;
+    let (status, replayed, _) =
+        keyed(&app, &service, "k-1", "/api/v1/inventory/decrease", &body).await;
     assert_eq!((status, replayed), (StatusCode::OK, None));
     assert_eq!(app.available("i1").await, 4);
     app.assert_verified();
@@ -51,10 +74,22 @@ async fn a_refusal_is_replayed_too_and_changes_nothing() {
     app.create_item("i2", 2).await;
     let body = json!({"product_id": "i2", "delta": -5});
     let (status, _, first) = keyed(&app, ADMIN_KEY, "k-2", "/api/v1/sync-stock", &body).await;
-    assert_eq!((status, code(&first)), (StatusCode::CONFLICT, "INSUFFICIENT_STOCK"));
-    app.post(ADMIN_KEY, "/api/v1/sync-stock", json!({"product_id": "i2", "delta": 10})).await;
-    let (status, replayed, second) = keyed(&app, ADMIN_KEY, "k-2", "/api/v1/sync-stock", &body).await;
-    assert_eq!((status, replayed.as_deref()), (StatusCode::CONFLICT, Some("true")));
+    assert_eq!(
+        (status, code(&first)),
+        (StatusCode::CONFLICT, "INSUFFICIENT_STOCK")
+    );
+    app.post(
+        ADMIN_KEY,
+        "/api/v1/sync-stock",
+        json!({"product_id": "i2", "delta": 10}),
+    )
+    .await;
+    let (status, replayed, second) =
+        keyed(&app, ADMIN_KEY, "k-2", "/api/v1/sync-stock", &body).await;
+    assert_eq!(
+        (status, replayed.as_deref()),
+        (StatusCode::CONFLICT, Some("true"))
+    );
     assert_eq!(first, second);
     assert_eq!(app.available("i2").await, 12);
 }
@@ -81,7 +116,9 @@ async fn concurrent_requests_with_one_key_apply_once() {
 }
 
 /// Runs futures concurrently and collects their outputs in order.
-pub async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+pub async fn futures_join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
     let futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
     let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
     let mut pending: Vec<_> = futures.into_iter().enumerate().collect();
@@ -93,8 +130,15 @@ pub async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator
             }
             std::task::Poll::Pending => true,
         });
-        if pending.is_empty() { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+        if pending.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
     })
     .await;
-    outputs.into_iter().map(|o| o.expect("every future finished")).collect()
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future finished"))
+        .collect()
 }

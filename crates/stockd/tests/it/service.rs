@@ -22,14 +22,26 @@ async fn trace_ids_are_accepted_or_made_and_reach_the_ledger_and_the_log() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["entry"]["trace_id"], "checkout-42");
 
-    let response = app.client.get(app.url("/health")).header("X-Trace-Id", "bad id!").send().await.unwrap();
-    let made = response.headers()["x-trace-id"].to_str().unwrap().to_owned();
+    let response = app
+        .client
+        .get(app.url("/health"))
+        .header("X-Trace-Id", "bad id!")
+        .send()
+        .await
+        .unwrap();
+    let made = response.headers()["x-trace-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(made.len(), 32);
     assert!(made.bytes().all(|b| b.is_ascii_hexdigit()));
 
     // Logs are JSON lines carrying the trace id of their request.
     let log = std::fs::read_to_string(app.log_path()).unwrap();
-    let line = log.lines().find(|l| l.contains("checkout-42")).expect("the request was logged");
+    let line = log
+        .lines()
+        .find(|l| l.contains("checkout-42"))
+        .expect("the request was logged");
     let record: Value = serde_json::from_str(line).expect("a JSON log line");
     assert_eq!(record["span"]["trace_id"], "checkout-42");
     assert_eq!(record["status"], 200);
@@ -41,8 +53,18 @@ async fn statistics_count_items_requests_and_write_latency() {
     app.create_item("st1", 5).await;
     app.create_item("st2", 0).await;
     app.create_item("st3", 500).await;
-    app.post(ADMIN_KEY, "/api/v1/sync-stock", json!({"product_id": "st3", "delta": -1})).await;
-    app.post(ADMIN_KEY, "/api/v1/sync-stock", json!({"product_id": "st2", "delta": -1})).await;
+    app.post(
+        ADMIN_KEY,
+        "/api/v1/sync-stock",
+        json!({"product_id": "st3", "delta": -1}),
+    )
+    .await;
+    app.post(
+        ADMIN_KEY,
+        "/api/v1/sync-stock",
+        json!({"product_id": "st2", "delta": -1}),
+    )
+    .await;
     let (status, stats) = app.get(ADMIN_KEY, "/api/v1/stats/inventory").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(stats["total_items"], 3);
@@ -69,7 +91,10 @@ async fn statistics_count_items_requests_and_write_latency() {
     assert_eq!(route("GET", "/api/v1/stats/inventory")["requests"], 1);
     assert_eq!(service["write_latency"]["count"], 5);
     assert!(service["write_latency"]["p99_ms"].as_f64().unwrap() > 0.0);
-    assert!(service["write_latency"]["p50_ms"].as_f64().unwrap() <= service["write_latency"]["max_ms"].as_f64().unwrap());
+    assert!(
+        service["write_latency"]["p50_ms"].as_f64().unwrap()
+            <= service["write_latency"]["max_ms"].as_f64().unwrap()
+    );
 }
 
 #[tokio::test]
@@ -95,7 +120,10 @@ async fn the_openapi_document_covers_the_api_and_docs_are_served() {
         ("/api/v1/stats/inventory", "get"),
         ("/api/v1/stats/service", "get"),
     ] {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not documented");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is not documented"
+        );
     }
     assert!(spec["components"]["schemas"]["SyncStockRequest"].is_object());
     assert!(spec["components"]["securitySchemes"]["api_key"].is_object());
@@ -104,7 +132,12 @@ async fn the_openapi_document_covers_the_api_and_docs_are_served() {
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
     assert!(html.contains("/docs/swagger-ui-bundle.js") && html.contains("\"/api/v1/sync-stock\""));
-    let script = app.client.get(app.url("/docs/swagger-ui-bundle.js")).send().await.unwrap();
+    let script = app
+        .client
+        .get(app.url("/docs/swagger-ui-bundle.js"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(script.status(), StatusCode::OK);
     assert!(script.bytes().await.unwrap().len() > 100_000);
 }
@@ -115,10 +148,16 @@ async fn the_database_is_durable_by_default() {
     // WAL is a property of the file; synchronous is per connection, so read
     // what the running server reported for its own write connection.
     let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&pool).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(mode, "wal");
     let log = std::fs::read_to_string(app.log_path()).unwrap();
-    let line = log.lines().find(|l| l.contains("database open")).expect("the start-up is logged");
+    let line = log
+        .lines()
+        .find(|l| l.contains("database open"))
+        .expect("the start-up is logged");
     let record: Value = serde_json::from_str(line).unwrap();
     assert_eq!(record["synchronous"], "full");
     assert_eq!(record["journal_mode"], "wal");
