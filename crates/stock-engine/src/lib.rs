@@ -82,6 +82,12 @@ impl Engine {
     }
 }
 
+fn panicked() -> Reply {
+    Reply::Fresh(Err(WriteError::Internal(anyhow::anyhow!(
+        "the write batch failed unexpectedly"
+    ))))
+}
+
 fn stopped() -> Reply {
     Reply::Fresh(Err(WriteError::Internal(anyhow::anyhow!(
         "the write path has stopped"
@@ -96,7 +102,16 @@ async fn write_loop(
     let mut pending = Vec::with_capacity(batch_ops_max);
     while receiver.recv_many(&mut pending, batch_ops_max).await > 0 {
         let (jobs, answers): (Vec<_>, Vec<_>) = pending.drain(..).map(|p| (p.job, p.reply)).unzip();
-        let replies = store.execute(jobs).await;
+        // The batch runs as a task of its own, so that a panic in it fails
+        // this batch's writes and not the write path.
+        let batch_store = Arc::clone(&store);
+        let replies = match tokio::spawn(async move { batch_store.execute(jobs).await }).await {
+            Ok(replies) => replies,
+            Err(error) => {
+                tracing::error!(error = %error, writes = answers.len(), "a write batch panicked");
+                answers.iter().map(|_| panicked()).collect()
+            }
+        };
         assert_eq!(
             replies.len(),
             answers.len(),

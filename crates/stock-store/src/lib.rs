@@ -66,3 +66,6 @@ pub trait Store: Send + Sync + 'static {
     /// The durability settings actually in force on the write connection.
     async fn durability(&self) -> StoreResult<Durability>;
 }
+
+#[cfg(test)]
+mod tests;

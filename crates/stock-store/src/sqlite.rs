@@ -164,7 +164,17 @@ async fn run_job(conn: &mut SqliteConnection, job: WriteJob) -> anyhow::Result<R
     }
     let reply = match &job.meta.idempotency {
         Some(claim) if !matches!(result, Err(WriteError::Internal(_))) => {
-            let (status, body) = (claim.render)(&result);
+            // Rendering is the caller's code running inside our transaction:
+            // a panic there must not leave the transaction open.
+            let rendered =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (claim.render)(&result)));
+            let Ok((status, body)) = rendered else {
+                sqlx::query("ROLLBACK TO job").execute(&mut *conn).await?;
+                sqlx::query("RELEASE job").execute(&mut *conn).await?;
+                return Ok(Reply::Fresh(Err(WriteError::Internal(anyhow::anyhow!(
+                    "rendering the response for an idempotency key failed"
+                )))));
+            };
             let inserted = sqlx::query(
                 "INSERT INTO idempotency_keys
                     (key_id, idempotency_key, request_hash, status_code, body, created_at)

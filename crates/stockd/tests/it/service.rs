@@ -162,3 +162,26 @@ async fn the_database_is_durable_by_default() {
     assert_eq!(record["synchronous"], "full");
     assert_eq!(record["journal_mode"], "wal");
 }
+
+#[tokio::test]
+async fn a_request_that_outlasts_the_timeout_gets_503() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = crate::helpers::spawn_with(crate::helpers::Spawn {
+        extra_env: vec![("STOCKD_SERVER__REQUEST_TIMEOUT_S", "1".into())],
+        ..crate::helpers::Spawn::default()
+    })
+    .await;
+    // A body that never finishes arriving holds the request open.
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /api/v1/sync-stock HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {ADMIN_KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"product_id\""
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = vec![0u8; 4096];
+    let read = stream.read(&mut response).await.unwrap();
+    let response = String::from_utf8_lossy(&response[..read]);
+    assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+    assert!(response.contains("\"TIMEOUT\""), "{response}");
+}

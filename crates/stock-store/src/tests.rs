@@ -1,0 +1,225 @@
+//! The store on a real SQLite file: batches, savepoints and idempotency claims.
+
+use std::sync::Arc;
+
+use stock_core::{Item, ItemId, ItemStatus, LocationId, Operation, StockError};
+
+use crate::*;
+
+async fn open() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&SqliteOptions::new(dir.path().join("t.db")))
+        .await
+        .unwrap();
+    assert_eq!(store.migrate().await.unwrap(), 1);
+    assert_eq!(store.migrate().await.unwrap(), 0, "migrations run once");
+    (dir, store)
+}
+
+fn id(raw: &str) -> ItemId {
+    ItemId::parse(raw).unwrap()
+}
+
+fn job(command: Command) -> WriteJob {
+    WriteJob {
+        command,
+        meta: WriteMeta {
+            operator: "test".into(),
+            trace_id: None,
+            idempotency: None,
+        },
+    }
+}
+
+fn create(raw: &str, stock: i64) -> WriteJob {
+    let item = Item {
+        id: id(raw),
+        name: raw.into(),
+        status: ItemStatus::Active,
+        min_stock: None,
+        max_stock: None,
+        allow_backorder: false,
+    };
+    job(Command::CreateItem {
+        item,
+        location: LocationId::default_location(),
+        opening_stock: stock,
+    })
+}
+
+fn deduct(raw: &str, quantity: i64) -> WriteJob {
+    job(Command::SyncStock {
+        item: id(raw),
+        location: LocationId::default_location(),
+        delta: -quantity,
+        order_id: None,
+        reason: None,
+        trace_id: None,
+    })
+}
+
+fn claimed(mut job: WriteJob, key: &str, hash: &str) -> WriteJob {
+    job.meta.idempotency = Some(IdempotencyClaim {
+        key_id: "key_test".into(),
+        idempotency_key: key.into(),
+        request_hash: hash.into(),
+        render: Arc::new(|result| match result {
+            Ok(_) => (200, b"applied".to_vec()),
+            Err(_) => (409, b"refused".to_vec()),
+        }),
+    });
+    job
+}
+
+fn is_ok(reply: &Reply) -> bool {
+    matches!(reply, Reply::Fresh(Ok(_)))
+}
+
+#[tokio::test]
+async fn a_refused_write_in_a_batch_leaves_its_neighbours_applied() {
+    let (_dir, store) = open().await;
+    let replies = store.execute(vec![create("a", 5)]).await;
+    assert!(is_ok(&replies[0]));
+    let replies = store
+        .execute(vec![
+            deduct("a", 2),
+            deduct("a", 4),
+            deduct("a", 3),
+            deduct("ghost", 1),
+        ])
+        .await;
+    assert!(is_ok(&replies[0]));
+    assert!(matches!(
+        &replies[1],
+        Reply::Fresh(Err(WriteError::Stock(StockError::InsufficientStock { .. })))
+    ));
+    assert!(
+        is_ok(&replies[2]),
+        "the third sees the first's result: 5 - 2 - 3 = 0"
+    );
+    assert!(matches!(
+        &replies[3],
+        Reply::Fresh(Err(WriteError::NotFound { .. }))
+    ));
+    let view = store.item(&id("a")).await.unwrap().unwrap();
+    assert_eq!(view.on_hand(), 0);
+    assert_eq!(view.version(), 3);
+    let ledger = store
+        .ledger(
+            &LedgerFilter::default(),
+            Page {
+                number: 1,
+                size: 10,
+            },
+        )
+        .await
+        .unwrap();
+    let operations: Vec<Operation> = ledger.rows.iter().map(|e| e.operation).collect();
+    assert_eq!(
+        operations,
+        [Operation::Deduct, Operation::Deduct, Operation::Init]
+    );
+    assert!(store.verify().await.unwrap().mismatches.is_empty());
+}
+
+#[tokio::test]
+async fn one_idempotency_key_twice_in_a_batch_applies_once() {
+    let (_dir, store) = open().await;
+    store.execute(vec![create("b", 5)]).await;
+    let replies = store
+        .execute(vec![
+            claimed(deduct("b", 1), "k", "h1"),
+            claimed(deduct("b", 1), "k", "h1"),
+            claimed(deduct("b", 2), "k", "h2"),
+        ])
+        .await;
+    assert!(is_ok(&replies[0]));
+    match &replies[1] {
+        Reply::Replayed {
+            stored,
+            same_request,
+        } => {
+            assert!(same_request);
+            assert_eq!(
+                (stored.status, stored.body.as_slice()),
+                (200, b"applied".as_slice())
+            );
+        }
+        other => panic!("expected a replay, got {other:?}"),
+    }
+    assert!(matches!(
+        &replies[2],
+        Reply::Replayed {
+            same_request: false,
+            ..
+        }
+    ));
+    assert_eq!(store.item(&id("b")).await.unwrap().unwrap().on_hand(), 4);
+    let kept = store
+        .idempotent_response("key_test", "k")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.request_hash, "h1");
+}
+
+#[tokio::test]
+async fn a_refusal_is_kept_for_its_key() {
+    let (_dir, store) = open().await;
+    store.execute(vec![create("c", 1)]).await;
+    let replies = store.execute(vec![claimed(deduct("c", 5), "r", "h")]).await;
+    assert!(matches!(&replies[0], Reply::Fresh(Err(_))));
+    let kept = store
+        .idempotent_response("key_test", "r")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (kept.status, kept.body.as_slice()),
+        (409, b"refused".as_slice())
+    );
+    assert_eq!(store.purge_retry_keys(now_ms() + 1).await.unwrap(), 1);
+    assert!(store
+        .idempotent_response("key_test", "r")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn a_panicking_renderer_fails_its_write_only() {
+    let (_dir, store) = open().await;
+    store.execute(vec![create("d", 5)]).await;
+    let mut bad = deduct("d", 1);
+    bad.meta.idempotency = Some(IdempotencyClaim {
+        key_id: "key_test".into(),
+        idempotency_key: "p".into(),
+        request_hash: "h".into(),
+        render: Arc::new(|_| panic!("a renderer bug")),
+    });
+    let replies = store.execute(vec![bad, deduct("d", 2)]).await;
+    assert!(matches!(
+        &replies[0],
+        Reply::Fresh(Err(WriteError::Internal(_)))
+    ));
+    assert!(is_ok(&replies[1]));
+    assert_eq!(
+        store.item(&id("d")).await.unwrap().unwrap().on_hand(),
+        3,
+        "only the second write applied"
+    );
+    assert!(store.verify().await.unwrap().mismatches.is_empty());
+}
+
+#[tokio::test]
+async fn durability_is_wal_and_full_by_default() {
+    let (_dir, store) = open().await;
+    let durability = store.durability().await.unwrap();
+    assert_eq!(
+        durability,
+        Durability {
+            journal_mode: "wal".into(),
+            synchronous: "full".into()
+        }
+    );
+}
