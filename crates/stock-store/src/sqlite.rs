@@ -678,11 +678,27 @@ fn corrupt(what: &str, value: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("the database holds an invalid {what}: {value:?}").into())
 }
 
+/// Reads an item id column; an invalid one means the database was edited by hand.
+fn item_id_at<I: sqlx::ColumnIndex<SqliteRow>>(
+    row: &SqliteRow,
+    column: I,
+) -> Result<ItemId, sqlx::Error> {
+    let raw: String = row.try_get(column)?;
+    ItemId::parse(&raw).map_err(|_| corrupt("item id", &raw))
+}
+
+fn location_id_at<I: sqlx::ColumnIndex<SqliteRow>>(
+    row: &SqliteRow,
+    column: I,
+) -> Result<LocationId, sqlx::Error> {
+    let raw: String = row.try_get(column)?;
+    LocationId::parse(&raw).map_err(|_| corrupt("location id", &raw))
+}
+
 fn item_from_row(row: &SqliteRow) -> Result<(Item, i64, i64), sqlx::Error> {
-    let id: String = row.try_get("id")?;
     let status: String = row.try_get("status")?;
     let item = Item {
-        id: ItemId::parse(&id).map_err(|_| corrupt("item id", &id))?,
+        id: item_id_at(row, "id")?,
         name: row.try_get("name")?,
         status: ItemStatus::parse(&status).ok_or_else(|| corrupt("item status", &status))?,
         min_stock: row.try_get("min_stock")?,
@@ -742,10 +758,8 @@ async fn fetch_view(
     .await?;
     let mut levels = Vec::with_capacity(rows.len());
     for row in rows {
-        let location: String = row.try_get(0)?;
         levels.push(LocationLevel {
-            location: LocationId::parse(&location)
-                .map_err(|_| corrupt("location id", &location))?,
+            location: location_id_at(&row, 0)?,
             level: Level {
                 on_hand: row.try_get(1)?,
                 reserved: row.try_get(2)?,
@@ -763,13 +777,11 @@ async fn fetch_view(
 }
 
 fn ledger_entry(row: &SqliteRow) -> Result<LedgerEntry, sqlx::Error> {
-    let item: String = row.try_get("item_id")?;
-    let location: String = row.try_get("location_id")?;
     let operation: String = row.try_get("operation")?;
     Ok(LedgerEntry {
         id: row.try_get("id")?,
-        item: ItemId::parse(&item).map_err(|_| corrupt("item id", &item))?,
-        location: LocationId::parse(&location).map_err(|_| corrupt("location id", &location))?,
+        item: item_id_at(row, "item_id")?,
+        location: location_id_at(row, "location_id")?,
         operation: Operation::parse(&operation).ok_or_else(|| corrupt("operation", &operation))?,
         on_hand_delta: row.try_get("on_hand_delta")?,
         reserved_delta: row.try_get("reserved_delta")?,
@@ -934,9 +946,8 @@ const LEDGER_PAGE: &str = concat!(
 fn stock_lines(rows: &[SqliteRow]) -> Result<Vec<StockLine>, sqlx::Error> {
     rows.iter()
         .map(|row| {
-            let id: String = row.try_get(0)?;
             Ok(StockLine {
-                id: ItemId::parse(&id).map_err(|_| corrupt("item id", &id))?,
+                id: item_id_at(row, 0)?,
                 name: row.try_get(1)?,
                 available: row.try_get(2)?,
             })
@@ -1004,8 +1015,7 @@ impl Store for SqliteStore {
             .await?;
         let mut views = Vec::with_capacity(rows.len());
         for row in rows {
-            let id: String = row.try_get(0)?;
-            let id = ItemId::parse(&id).map_err(|_| corrupt("item id", &id))?;
+            let id = item_id_at(&row, 0)?;
             if let Some(view) = fetch_view(&mut conn, &id).await? {
                 views.push(view);
             }
@@ -1078,9 +1088,8 @@ impl Store for SqliteStore {
         .await?;
         rows.iter()
             .map(|row| {
-                let id: String = row.try_get(0)?;
                 Ok(Location {
-                    id: LocationId::parse(&id).map_err(|_| corrupt("location id", &id))?,
+                    id: location_id_at(row, 0)?,
                     name: row.try_get(1)?,
                     priority: row.try_get(2)?,
                     created_at_ms: row.try_get(3)?,
@@ -1136,11 +1145,9 @@ impl Store for SqliteStore {
             let mismatches = rows
                 .iter()
                 .map(|row| {
-                    let item: String = row.try_get(0)?;
-                    let location: String = row.try_get(1)?;
                     Ok(LevelMismatch {
-                        item: ItemId::parse(&item).map_err(|_| corrupt("item id", &item))?,
-                        location: LocationId::parse(&location).map_err(|_| corrupt("location id", &location))?,
+                        item: item_id_at(row, 0)?,
+                        location: location_id_at(row, 1)?,
                         on_hand: row.try_get(2)?,
                         reserved: row.try_get(3)?,
                         on_hand_from_ledger: row.try_get(4)?,

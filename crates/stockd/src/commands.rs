@@ -7,7 +7,7 @@ use stock_http::{generate_key, hash_secret};
 use stock_store::{now_ms, ApiKey};
 
 use crate::config::Config;
-use crate::{open_and_migrate, open_store};
+use crate::{open_and_migrate, open_existing_store, open_store};
 
 pub async fn migrate(config: &Config) -> anyhow::Result<ExitCode> {
     let (_, applied) = open_and_migrate(config).await?;
@@ -20,7 +20,7 @@ pub async fn migrate(config: &Config) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn verify(config: &Config) -> anyhow::Result<ExitCode> {
-    let store = open_store(config).await?;
+    let store = open_existing_store(config).await?;
     let report = store.verify().await?;
     if report.mismatches.is_empty() {
         println!(
@@ -79,7 +79,7 @@ fn age(key: &ApiKey) -> String {
 }
 
 pub async fn list_keys(config: &Config) -> anyhow::Result<ExitCode> {
-    let store = open_store(config).await?;
+    let store = open_existing_store(config).await?;
     let keys = store.keys().await?;
     if keys.is_empty() {
         println!("No keys yet: `stockd serve` creates the first admin key.");
@@ -108,7 +108,7 @@ pub async fn list_keys(config: &Config) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn revoke_key(config: &Config, id: &str) -> anyhow::Result<ExitCode> {
-    let store = open_store(config).await?;
+    let store = open_existing_store(config).await?;
     if store.revoke_key(id).await? {
         println!("Revoked {id}; it is refused from now on.");
         Ok(ExitCode::SUCCESS)

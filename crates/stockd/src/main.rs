@@ -184,7 +184,19 @@ fn init_logging(config: &Config, serving: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens and migrates the configured database.
+/// Opens a database that must exist already: a command that only reads or
+/// revokes should not quietly create an empty file from a mistyped path.
+async fn open_existing_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let DatabaseTarget::Sqlite(path) = config.database_target()?;
+    anyhow::ensure!(
+        path.exists(),
+        "no database at {}; run `stockd migrate` or `stockd serve` first, or pass --database sqlite://PATH",
+        path.display()
+    );
+    open_store(config).await
+}
+
+/// Opens and migrates the configured database, creating it if missing.
 async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(open_and_migrate(config).await?.0)
 }

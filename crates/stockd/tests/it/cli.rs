@@ -187,6 +187,29 @@ async fn migrate_runs_once() {
 }
 
 #[tokio::test]
+async fn reading_commands_refuse_a_missing_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("typo.db").display());
+    for args in [
+        &["verify"][..],
+        &["keys", "list"][..],
+        &["keys", "revoke", "key_x"][..],
+    ] {
+        let output = stockd_command(dir.path())
+            .args(args)
+            .args(["--database", &url])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("no database at"),
+            "{args:?}"
+        );
+    }
+    assert!(!dir.path().join("typo.db").exists(), "nothing was created");
+}
+
+#[tokio::test]
 async fn postgres_is_refused_with_a_clear_message_for_now() {
     let dir = tempfile::tempdir().unwrap();
     let output = stockd_command(dir.path())
