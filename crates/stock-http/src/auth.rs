@@ -46,6 +46,40 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
+/// A role a route needs, as a type, so that [`Authorized`] checks it before
+/// any other extractor reads the body: a caller without the role learns
+/// nothing from the route, not even that its body was malformed.
+pub trait NeededRole: Send + Sync + 'static {
+    const ROLE: Role;
+}
+
+pub struct StorefrontRole;
+pub struct ServiceRole;
+pub struct AdminRole;
+
+impl NeededRole for StorefrontRole {
+    const ROLE: Role = Role::Storefront;
+}
+impl NeededRole for ServiceRole {
+    const ROLE: Role = Role::Service;
+}
+impl NeededRole for AdminRole {
+    const ROLE: Role = Role::Admin;
+}
+
+/// The caller, known to hold at least role `R`; 403 otherwise.
+pub struct Authorized<R: NeededRole>(pub Caller, pub std::marker::PhantomData<R>);
+
+impl<S: Send + Sync, R: NeededRole> FromRequestParts<S> for Authorized<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require(R::ROLE)?;
+        Ok(Authorized(caller, std::marker::PhantomData))
+    }
+}
+
 /// A new key: its public id and the secret shown once to whoever made it.
 pub struct NewKey {
     pub id: String,

@@ -7,14 +7,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::json;
-use stock_core::{Item, ItemId, ItemStatus, LocationId, Operation, Role, LINES_MAX};
+use stock_core::{Item, ItemId, ItemStatus, LocationId, Operation, LINES_MAX};
 use stock_store::{Command, ItemFilter, ItemPatch, LineDelta, Outcome, StockSet};
 
 use super::{
     optional_text, page, render, text, to_json, total_pages, NAME_LENGTH_MAX, QUERY_LENGTH_MAX,
     REASON_LENGTH_MAX, REFERENCE_LENGTH_MAX,
 };
-use crate::auth::Caller;
+use crate::auth::{AdminRole, Authorized, Caller, ServiceRole, StorefrontRole};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::idempotency::IdempotencyRequest;
@@ -63,10 +63,9 @@ fn idempotency(extension: Option<Extension<IdempotencyRequest>>) -> Option<Idemp
     security(("api_key" = [])))]
 pub async fn list_items(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<StorefrontRole>,
     ApiQuery(query): ApiQuery<ItemListQuery>,
 ) -> Result<Json<ItemPageOut>, ApiError> {
-    caller.require(Role::Storefront)?;
     let page = page(&state, query.page, query.page_size)?;
     let filter = ItemFilter {
         status: status(query.status.as_deref())?,
@@ -101,12 +100,11 @@ pub async fn list_items(
     security(("api_key" = [])))]
 pub async fn create_item(
     State(state): State<AppState>,
-    caller: Caller,
+    Authorized(caller, _): Authorized<AdminRole>,
     Extension(trace): Extension<TraceId>,
     idempotency_key: Option<Extension<IdempotencyRequest>>,
     ApiJson(body): ApiJson<CreateItemRequest>,
 ) -> Result<Response, ApiError> {
-    caller.require(Role::Admin)?;
     stock_bounds(body.min_stock, body.max_stock)?;
     let opening_stock = body.stock.unwrap_or(state.config.default_stock);
     if opening_stock < 0 {
@@ -155,10 +153,9 @@ fn item_render(state: &AppState, success: StatusCode) -> stock_store::Render {
     security(("api_key" = [])))]
 pub async fn get_item(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<StorefrontRole>,
     Path(product_id): Path<String>,
 ) -> Result<Json<ItemOut>, ApiError> {
-    caller.require(Role::Storefront)?;
     let id = item_id(&product_id)?;
     let view = state
         .store
@@ -177,13 +174,12 @@ pub async fn get_item(
     security(("api_key" = [])))]
 pub async fn update_item(
     State(state): State<AppState>,
-    caller: Caller,
+    Authorized(caller, _): Authorized<AdminRole>,
     Extension(trace): Extension<TraceId>,
     idempotency_key: Option<Extension<IdempotencyRequest>>,
     Path(product_id): Path<String>,
     ApiJson(body): ApiJson<UpdateItemRequest>,
 ) -> Result<Response, ApiError> {
-    caller.require(Role::Admin)?;
     let id = item_id(&product_id)?;
     stock_bounds(body.min_stock.flatten(), body.max_stock.flatten())?;
     let patch = ItemPatch {
@@ -252,10 +248,9 @@ async fn version_required(state: &AppState, id: &ItemId, location: &LocationId) 
     security(("api_key" = [])))]
 pub async fn batch(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<StorefrontRole>,
     ApiJson(body): ApiJson<BatchRequest>,
 ) -> Result<Json<BatchOut>, ApiError> {
-    caller.require(Role::Storefront)?;
     let ids: Vec<ItemId> = body.product_ids.into_iter().map(|id| id.0).collect();
     check_count("product_ids", ids.len())?;
     let mut seen = HashSet::new();
@@ -303,12 +298,11 @@ fn check_count(field: &str, count: usize) -> Result<(), ApiError> {
     security(("api_key" = [])))]
 pub async fn sync_stock(
     State(state): State<AppState>,
-    caller: Caller,
+    Authorized(caller, _): Authorized<ServiceRole>,
     Extension(trace): Extension<TraceId>,
     idempotency_key: Option<Extension<IdempotencyRequest>>,
     ApiJson(body): ApiJson<SyncStockRequest>,
 ) -> Result<Response, ApiError> {
-    caller.require(Role::Service)?;
     if body.delta == 0 {
         return Err(ApiError::field("delta", "must not be zero"));
     }
@@ -381,10 +375,9 @@ fn lines(items: &[LineIn]) -> Result<Vec<(ItemId, LocationId, i64)>, ApiError> {
     security(("api_key" = [])))]
 pub async fn check(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<StorefrontRole>,
     ApiJson(body): ApiJson<LinesRequest>,
 ) -> Result<Json<CheckOut>, ApiError> {
-    caller.require(Role::Storefront)?;
     let lines = lines(&body.items)?;
     let ids: Vec<ItemId> = lines.iter().map(|(id, ..)| id.clone()).collect();
     let views = state.store.items(&ids).await?;
@@ -441,7 +434,6 @@ async fn apply_lines(
     body: LinesRequest,
     operation: Operation,
 ) -> Result<Response, ApiError> {
-    caller.require(Role::Service)?;
     let sign = if operation == Operation::Deduct {
         -1
     } else {
@@ -492,7 +484,7 @@ async fn apply_lines(
     security(("api_key" = [])))]
 pub async fn decrease(
     State(state): State<AppState>,
-    caller: Caller,
+    Authorized(caller, _): Authorized<ServiceRole>,
     Extension(trace): Extension<TraceId>,
     idempotency_key: Option<Extension<IdempotencyRequest>>,
     ApiJson(body): ApiJson<LinesRequest>,
@@ -514,7 +506,7 @@ pub async fn decrease(
     security(("api_key" = [])))]
 pub async fn increase(
     State(state): State<AppState>,
-    caller: Caller,
+    Authorized(caller, _): Authorized<ServiceRole>,
     Extension(trace): Extension<TraceId>,
     idempotency_key: Option<Extension<IdempotencyRequest>>,
     ApiJson(body): ApiJson<LinesRequest>,
@@ -528,10 +520,9 @@ pub async fn increase(
     security(("api_key" = [])))]
 pub async fn low_stock(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<AdminRole>,
     ApiQuery(query): ApiQuery<LowStockQuery>,
 ) -> Result<Response, ApiError> {
-    caller.require(Role::Admin)?;
     let threshold = query.threshold.unwrap_or(10);
     if threshold < 0 {
         return Err(ApiError::field("threshold", "must not be negative"));

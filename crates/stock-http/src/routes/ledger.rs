@@ -7,12 +7,11 @@ use stock_store::LedgerFilter;
 
 use super::inventory::item_id;
 use super::{optional_text, page, total_pages, REFERENCE_LENGTH_MAX};
-use crate::auth::Caller;
+use crate::auth::{Authorized, StorefrontRole};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::wire::{ItemLedgerQuery, LedgerOut, LedgerPageOut, LedgerQuery};
 use crate::AppState;
-use stock_core::Role;
 
 fn operation(raw: Option<&str>) -> Result<Option<Operation>, ApiError> {
     raw.map(|raw| {
@@ -48,11 +47,10 @@ async fn ledger_page(
     security(("api_key" = [])))]
 pub async fn item_ledger(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<StorefrontRole>,
     Path(product_id): Path<String>,
     ApiQuery(query): ApiQuery<ItemLedgerQuery>,
 ) -> Result<Json<LedgerPageOut>, ApiError> {
-    caller.require(Role::Storefront)?;
     let id = item_id(&product_id)?;
     if state.store.item(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("item {id} not found")));
@@ -71,10 +69,9 @@ pub async fn item_ledger(
     security(("api_key" = [])))]
 pub async fn ledger(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<StorefrontRole>,
     ApiQuery(query): ApiQuery<LedgerQuery>,
 ) -> Result<Json<LedgerPageOut>, ApiError> {
-    caller.require(Role::Storefront)?;
     let filter = LedgerFilter {
         item: query.product_id.as_deref().map(item_id).transpose()?,
         order_id: optional_text("order_id", query.order_id.as_deref(), REFERENCE_LENGTH_MAX)?,

@@ -5,11 +5,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use stock_core::{LocationId, Role};
+use stock_core::LocationId;
 use stock_store::{Command, Outcome};
 
 use super::{optional_text, render, to_json, NAME_LENGTH_MAX};
-use crate::auth::Caller;
+use crate::auth::{AdminRole, Authorized, StorefrontRole};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::idempotency::IdempotencyRequest;
@@ -24,9 +24,8 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
     responses((status = 200, body = InventoryStatsOut)), security(("api_key" = [])))]
 pub async fn inventory_stats(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<StorefrontRole>,
 ) -> Result<Json<InventoryStatsOut>, ApiError> {
-    caller.require(Role::Storefront)?;
     let threshold = state.config.low_stock_threshold;
     let stats = state.store.inventory_stats(threshold).await?;
     Ok(Json(InventoryStatsOut {
@@ -47,9 +46,8 @@ pub async fn inventory_stats(
     responses((status = 200, body = ServiceStatsOut)), security(("api_key" = [])))]
 pub async fn service_stats(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<StorefrontRole>,
 ) -> Result<Json<ServiceStatsOut>, ApiError> {
-    caller.require(Role::Storefront)?;
     let routes: Vec<RouteStatsOut> = state
         .stats
         .routes()
@@ -86,9 +84,8 @@ pub async fn service_stats(
     responses((status = 200, body = LocationListOut)), security(("api_key" = [])))]
 pub async fn list_locations(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<StorefrontRole>,
 ) -> Result<Json<LocationListOut>, ApiError> {
-    caller.require(Role::Storefront)?;
     let locations = state.store.locations().await?;
     Ok(Json(LocationListOut {
         locations: locations.iter().map(LocationOut::from).collect(),
@@ -102,12 +99,11 @@ pub async fn list_locations(
     security(("api_key" = [])))]
 pub async fn create_location(
     State(state): State<AppState>,
-    caller: Caller,
+    Authorized(caller, _): Authorized<AdminRole>,
     Extension(trace): Extension<TraceId>,
     idempotency_key: Option<Extension<IdempotencyRequest>>,
     ApiJson(body): ApiJson<CreateLocationRequest>,
 ) -> Result<Response, ApiError> {
-    caller.require(Role::Admin)?;
     let id = LocationId::parse(&body.id).map_err(|error| ApiError::field("id", error))?;
     let name = optional_text("name", body.name.as_deref(), NAME_LENGTH_MAX)?
         .unwrap_or_else(|| id.to_string());
