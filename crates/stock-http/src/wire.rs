@@ -122,7 +122,7 @@ pub struct LocationLevelOut {
     pub updated_at: String,
 }
 
-/// An item and its stock. `stock` is seed 001's name for `on_hand`.
+/// An item and its stock. `stock` is another name for `on_hand`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ItemOut {
     pub product_id: String,
@@ -236,7 +236,7 @@ pub struct ItemPageOut {
 // ---------------------------------------------------------------------------
 // Stock changes
 
-/// Seed 001's sync-stock: a signed change to one item's stock.
+/// A signed change to one item's stock, as an order service sends it.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncStockRequest {
@@ -275,7 +275,7 @@ pub struct LineIn {
     pub location: Option<String>,
 }
 
-/// Seed 004's multi-item check, decrease and increase.
+/// Several items at once: check, decrease or increase.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinesRequest {
@@ -347,7 +347,7 @@ pub struct LowStockSummary {
     pub needs_attention: u64,
 }
 
-/// Seed 004's report, in its shape.
+/// Low and out-of-stock items.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LowStockOut {

@@ -247,7 +247,7 @@ pub enum Command {
         patch: ItemPatch,
         set_stock: Option<StockSet>,
     },
-    /// Seed 001's sync-stock: a signed delta, applied once per order or trace.
+    /// sync-stock: a signed delta, applied once per order or trace.
     SyncStock {
         item: ItemId,
         location: LocationId,
@@ -256,7 +256,7 @@ pub enum Command {
         reason: Option<String>,
         trace_id: Option<String>,
     },
-    /// Seed 004's decrease and increase: every line or none.
+    /// Decrease and increase of several items: every line or none.
     ApplyLines {
         operation: Operation,
         lines: Vec<LineDelta>,

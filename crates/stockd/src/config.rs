@@ -1,6 +1,7 @@
 //! Configuration: defaults, then `config.yaml`, then environment, then flags.
 //!
-//! The file has the shape of seed 001's `config.yaml`. Any key can be set from
+//! The file has the sections of the common inventory-service `config.yaml`
+//! (`server`, `database`, `redis`, `inventory`). Any key can be set from
 //! the environment as `STOCKD_` + its path in capitals with `__` between
 //! levels (`STOCKD_INVENTORY__LOW_STOCK_THRESHOLD=5`); a few have short
 //! names: `STOCKD_PORT`, `STOCKD_DATABASE_URL`, `STOCKD_ADMIN_KEY`,
@@ -17,7 +18,7 @@ use serde_yaml_ng::{Mapping, Value};
 pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
-    /// Seed 001's Redis section. Read, but not used by this version.
+    /// The Redis section. Read, but not used by this version.
     pub redis: Option<Value>,
     pub inventory: InventoryConfig,
     pub engine: EngineConfig,
@@ -31,7 +32,7 @@ pub struct Config {
 pub struct ServerConfig {
     pub host: String,
     pub port: u16,
-    /// Seed 001's gRPC port. Read, but stockd serves HTTP only.
+    /// A gRPC port. Read, but stockd serves HTTP only.
     pub grpc_port: Option<u16>,
     pub request_timeout_s: u64,
     pub body_limit_bytes: usize,
@@ -121,9 +122,9 @@ pub struct InventoryConfig {
     pub low_stock_report_items_max: u32,
     pub page_size_default: u32,
     pub page_size_max: u32,
-    /// Seed 001's health checker. Read, but not used by this version.
+    /// The cache health checker. Read, but not used by this version.
     pub health_check: Option<Value>,
-    /// Seed 001's drift repair. Read, but not used by this version.
+    /// Cache drift repair. Read, but not used by this version.
     pub compensation: Option<Value>,
 }
 

@@ -24,7 +24,7 @@ use config::{Config, DatabaseTarget, Flags};
     about = "An inventory service that never sells what it does not have."
 )]
 struct Cli {
-    /// A config.yaml in the shape of seed 001 (default: ./config.yaml if present).
+    /// A config.yaml (default: ./config.yaml if present).
     #[arg(long, global = true, env = "STOCKD_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// The database: sqlite://PATH (default: sqlite://stockd.db).

@@ -1,4 +1,4 @@
-//! Items, their stock, and the changes seeds 001 and 004 make to it.
+//! Items, their stock, and the changes an order service makes to it.
 
 use std::collections::HashSet;
 
@@ -288,7 +288,7 @@ fn check_count(field: &str, count: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Seed 001's sync-stock: add (positive delta) or deduct (negative delta).
+/// Add (positive delta) or deduct (negative delta) one item's stock.
 /// A deduction beyond available stock is refused with 409. A retry with the
 /// same `order_id` (and direction) or the same `trace_id` applies once.
 #[utoipa::path(post, path = "/api/v1/sync-stock", tag = "stock", request_body = SyncStockRequest,
@@ -369,7 +369,7 @@ fn lines(items: &[LineIn]) -> Result<Vec<(ItemId, LocationId, i64)>, ApiError> {
     Ok(lines)
 }
 
-/// Seed 004's check: can every line be had now? Changes nothing.
+/// Can every line be had now? Changes nothing.
 #[utoipa::path(post, path = "/api/v1/inventory/check", tag = "stock", request_body = LinesRequest,
     responses((status = 200, body = CheckOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -476,7 +476,7 @@ async fn apply_lines(
         .await)
 }
 
-/// Seed 004's decrease: every line or none. A 409 names every line that
+/// Decrease several items: every line or none. A 409 names every line that
 /// lacks stock, in `details.unavailable_products`.
 #[utoipa::path(post, path = "/api/v1/inventory/decrease", tag = "stock", request_body = LinesRequest,
     responses((status = 200, body = LinesOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -500,7 +500,7 @@ pub async fn decrease(
     .await
 }
 
-/// Seed 004's increase (an order cancelled, goods received): every line or none.
+/// Increase several items (an order cancelled, goods received): every line or none.
 #[utoipa::path(post, path = "/api/v1/inventory/increase", tag = "stock", request_body = LinesRequest,
     responses((status = 200, body = LinesOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -514,7 +514,7 @@ pub async fn increase(
     apply_lines(state, caller, trace, idempotency_key, body, Operation::Add).await
 }
 
-/// Seed 004's admin report of low and out-of-stock items, in its shape.
+/// Low and out-of-stock items (`lowStock`, `outOfStock`, `summary`).
 #[utoipa::path(get, path = "/api/v1/admin/inventory/low-stock", tag = "reports", params(LowStockQuery),
     responses((status = 200, body = LowStockOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("api_key" = [])))]
