@@ -101,10 +101,12 @@ pub enum Operation {
     Set,
     Sync,
     Transfer,
+    /// Sold stock put back, as when a paid order is cancelled.
+    Return,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 10] = [
+    pub const ALL: [Operation; 11] = [
         Operation::Init,
         Operation::Add,
         Operation::Deduct,
@@ -115,6 +117,7 @@ impl Operation {
         Operation::Set,
         Operation::Sync,
         Operation::Transfer,
+        Operation::Return,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -129,6 +132,7 @@ impl Operation {
             Operation::Set => "set",
             Operation::Sync => "sync",
             Operation::Transfer => "transfer",
+            Operation::Return => "return",
         }
     }
 

@@ -216,6 +216,208 @@ pub fn set_on_hand(
     })
 }
 
+fn positive(item: &Item, quantity: i64) -> Result<(), StockError> {
+    if quantity <= 0 {
+        return Err(StockError::InvalidChange {
+            item: item.id.clone(),
+            reason: "a quantity must be at least 1",
+        });
+    }
+    Ok(())
+}
+
+/// Holds `quantity` for an order: reserved rises, available falls. Refused
+/// beyond available stock unless the item allows backorder.
+pub fn reserve(
+    item: &Item,
+    location: &LocationId,
+    level: &Level,
+    quantity: i64,
+) -> Result<Transition, StockError> {
+    positive(item, quantity)?;
+    match item.status {
+        ItemStatus::Locked => {
+            return Err(StockError::ItemLocked {
+                item: item.id.clone(),
+            })
+        }
+        ItemStatus::Inactive => {
+            return Err(StockError::ItemInactive {
+                item: item.id.clone(),
+            })
+        }
+        ItemStatus::Active => {}
+    }
+    let overflow = || StockError::Overflow {
+        item: item.id.clone(),
+    };
+    let reserved = level.reserved.checked_add(quantity).ok_or_else(overflow)?;
+    let available_after = level.on_hand.checked_sub(reserved).ok_or_else(overflow)?;
+    if available_after < 0 && !item.allow_backorder {
+        return Err(StockError::InsufficientStock {
+            shortages: vec![Shortage {
+                item: item.id.clone(),
+                location: location.clone(),
+                requested: quantity,
+                available: level.available(),
+            }],
+        });
+    }
+    let after = Level {
+        on_hand: level.on_hand,
+        reserved,
+        version: next_version(item, level)?,
+    };
+    Ok(Transition {
+        before: *level,
+        after,
+    })
+}
+
+/// Gives a hold's `quantity` back: reserved falls. Always allowed, whatever
+/// the item's status: stock that was held must be able to come back.
+pub fn release(item: &Item, level: &Level, quantity: i64) -> Result<Transition, StockError> {
+    positive(item, quantity)?;
+    assert!(
+        level.reserved >= quantity,
+        "a hold never releases more than is reserved"
+    );
+    let after = Level {
+        on_hand: level.on_hand,
+        reserved: level.reserved - quantity,
+        version: next_version(item, level)?,
+    };
+    Ok(Transition {
+        before: *level,
+        after,
+    })
+}
+
+/// Turns a hold's `quantity` into a sale: on hand and reserved both fall, so
+/// available does not move. Allowed whatever the item's status: the stock
+/// was promised when the hold was made.
+pub fn commit(item: &Item, level: &Level, quantity: i64) -> Result<Transition, StockError> {
+    positive(item, quantity)?;
+    assert!(
+        level.reserved >= quantity,
+        "a hold never commits more than is reserved"
+    );
+    let on_hand = level
+        .on_hand
+        .checked_sub(quantity)
+        .ok_or_else(|| StockError::Overflow {
+            item: item.id.clone(),
+        })?;
+    let after = Level {
+        on_hand,
+        reserved: level.reserved - quantity,
+        version: next_version(item, level)?,
+    };
+    Ok(Transition {
+        before: *level,
+        after,
+    })
+}
+
+/// Puts sold stock back (a paid order cancelled): on hand rises.
+pub fn give_back(item: &Item, level: &Level, quantity: i64) -> Result<Transition, StockError> {
+    positive(item, quantity)?;
+    let on_hand = level
+        .on_hand
+        .checked_add(quantity)
+        .ok_or_else(|| StockError::Overflow {
+            item: item.id.clone(),
+        })?;
+    let after = Level {
+        on_hand,
+        reserved: level.reserved,
+        version: next_version(item, level)?,
+    };
+    Ok(Transition {
+        before: *level,
+        after,
+    })
+}
+
+/// Moves `quantity` from one location's level to another's. The source must
+/// have it available: a transfer never makes stock negative, backorder or
+/// not. Refused for a locked item only; moving stock is not selling it.
+pub fn transfer(
+    item: &Item,
+    source_location: &LocationId,
+    source: &Level,
+    target: &Level,
+    quantity: i64,
+) -> Result<(Transition, Transition), StockError> {
+    positive(item, quantity)?;
+    if item.status == ItemStatus::Locked {
+        return Err(StockError::ItemLocked { item: item.id.clone() });
+    }
+    if source.available() < quantity {
+        return Err(StockError::InsufficientStock {
+            shortages: vec![Shortage {
+                item: item.id.clone(),
+                location: source_location.clone(),
+                requested: quantity,
+                available: source.available(),
+            }],
+        });
+    }
+    let overflow = || StockError::Overflow { item: item.id.clone() };
+    let out = Level { on_hand: source.on_hand - quantity, reserved: source.reserved, version: next_version(item, source)? };
+    let on_hand = target.on_hand.checked_add(quantity).ok_or_else(overflow)?;
+    let into = Level { on_hand, reserved: target.reserved, version: next_version(item, target)? };
+    Ok((Transition { before: *source, after: out }, Transition { before: *target, after: into }))
+}
+
+/// Splits `quantity` of an item over its locations, in the order given
+/// (priority order): each gives what it has available, the next the rest.
+/// What no location has is refused, naming the total available; an item
+/// that allows backorder puts the rest on the first location.
+pub fn allocate(
+    item: &Item,
+    quantity: i64,
+    levels: &[(LocationId, Level)],
+) -> Result<Vec<(LocationId, i64)>, StockError> {
+    positive(item, quantity)?;
+    assert!(!levels.is_empty(), "the default location always exists");
+    let mut remaining = quantity;
+    let mut parts = Vec::new();
+    for (location, level) in levels {
+        if remaining == 0 {
+            break;
+        }
+        let take = level.available().clamp(0, remaining);
+        if take > 0 {
+            parts.push((location.clone(), take));
+            remaining -= take;
+        }
+    }
+    if remaining > 0 {
+        if !item.allow_backorder {
+            let available = levels
+                .iter()
+                .fold(0i64, |sum, (_, l)| sum.saturating_add(l.available().max(0)));
+            return Err(StockError::InsufficientStock {
+                shortages: vec![Shortage {
+                    item: item.id.clone(),
+                    location: LocationId::parse("any").expect("a valid id"),
+                    requested: quantity,
+                    available,
+                }],
+            });
+        }
+        match parts
+            .iter_mut()
+            .find(|(location, _)| location == &levels[0].0)
+        {
+            Some((_, part)) => *part += remaining,
+            None => parts.insert(0, (levels[0].0.clone(), remaining)),
+        }
+    }
+    Ok(parts)
+}
+
 /// One line of a multi-item change.
 #[derive(Debug, Clone)]
 pub struct LineRequest<'a> {
@@ -270,6 +472,97 @@ pub fn apply_lines(lines: &[LineRequest<'_>]) -> Result<Vec<LineChange>, StockEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn holds_reserve_commit_release_and_give_back() {
+        let a = item("a");
+        let reserved = reserve(&a, &here(), &level(10, 2), 8).unwrap();
+        assert_eq!(
+            reserved.after,
+            Level {
+                on_hand: 10,
+                reserved: 10,
+                version: 4
+            }
+        );
+        assert_eq!(reserved.reserved_delta(), 8);
+        assert!(matches!(
+            reserve(&a, &here(), &level(10, 2), 9),
+            Err(StockError::InsufficientStock { .. })
+        ));
+        let committed = commit(&a, &reserved.after, 8).unwrap();
+        assert_eq!((committed.after.on_hand, committed.after.reserved), (2, 2));
+        assert_eq!(
+            committed.after.available(),
+            reserved.after.available(),
+            "a commit moves no availability"
+        );
+        let released = release(&a, &level(10, 2), 2).unwrap();
+        assert_eq!(released.after.reserved, 0);
+        let returned = give_back(&a, &level(10, 2), 5).unwrap();
+        assert_eq!(returned.after.on_hand, 15);
+        let mut locked = item("a");
+        locked.status = ItemStatus::Locked;
+        assert!(matches!(
+            reserve(&locked, &here(), &level(10, 0), 1),
+            Err(StockError::ItemLocked { .. })
+        ));
+        assert!(
+            release(&locked, &level(10, 2), 2).is_ok(),
+            "held stock can always come back"
+        );
+        assert!(reserve(&a, &here(), &level(10, 0), 0).is_err());
+    }
+
+    #[test]
+    fn transfers_move_only_available_stock() {
+        let mut a = item("a");
+        a.allow_backorder = true;
+        let (out, into) = transfer(&a, &here(), &level(10, 4), &level(1, 0), 6).unwrap();
+        assert_eq!((out.after.on_hand, into.after.on_hand), (4, 7));
+        assert!(matches!(
+            transfer(&a, &here(), &level(10, 4), &level(1, 0), 7),
+            Err(StockError::InsufficientStock { .. })
+        ));
+        a.status = ItemStatus::Inactive;
+        assert!(transfer(&a, &here(), &level(10, 0), &level(0, 0), 1).is_ok());
+        a.status = ItemStatus::Locked;
+        assert!(transfer(&a, &here(), &level(10, 0), &level(0, 0), 1).is_err());
+    }
+
+    #[test]
+    fn allocation_fills_locations_in_order_and_splits() {
+        let a = item("a");
+        let north = LocationId::parse("north").unwrap();
+        let south = LocationId::parse("south").unwrap();
+        let levels = [(north.clone(), level(3, 1)), (south.clone(), level(10, 0))];
+        assert_eq!(allocate(&a, 2, &levels).unwrap(), [(north.clone(), 2)]);
+        assert_eq!(
+            allocate(&a, 5, &levels).unwrap(),
+            [(north.clone(), 2), (south.clone(), 3)]
+        );
+        assert_eq!(
+            allocate(&a, 12, &levels).unwrap(),
+            [(north.clone(), 2), (south.clone(), 10)]
+        );
+        let got = allocate(&a, 13, &levels).unwrap_err();
+        let StockError::InsufficientStock { shortages } = got else {
+            panic!()
+        };
+        assert_eq!((shortages[0].requested, shortages[0].available), (13, 12));
+        let empty_first = [(north.clone(), level(0, 0)), (south.clone(), level(4, 0))];
+        assert_eq!(allocate(&a, 4, &empty_first).unwrap(), [(south.clone(), 4)]);
+        let mut backordered = item("a");
+        backordered.allow_backorder = true;
+        assert_eq!(
+            allocate(&backordered, 15, &levels).unwrap(),
+            [(north.clone(), 5), (south.clone(), 10)]
+        );
+        assert_eq!(
+            allocate(&backordered, 6, &empty_first).unwrap(),
+            [(north, 2), (south, 4)]
+        );
+    }
 
     fn item(id: &str) -> Item {
         Item {

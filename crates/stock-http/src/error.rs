@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{json, Value};
-use stock_core::StockError;
+use stock_core::{HoldStatus, OrderStatus, StockError};
 use stock_store::WriteError;
 use utoipa::ToSchema;
 
@@ -170,6 +170,26 @@ impl From<&WriteError> for ApiError {
                 "IDEMPOTENCY_MISMATCH",
                 message.clone(),
             ),
+            WriteError::HoldState { id, refused } => {
+                let code = match refused.state {
+                    HoldStatus::Expired => "RESERVATION_EXPIRED",
+                    HoldStatus::Committed => "RESERVATION_COMMITTED",
+                    HoldStatus::Released => "RESERVATION_RELEASED",
+                    HoldStatus::Active => "RESERVATION_ACTIVE",
+                };
+                ApiError::new(StatusCode::CONFLICT, code, error.to_string())
+                    .with_details(json!({ "reservation_id": id, "status": refused.state.as_str() }))
+            }
+            WriteError::OrderState { id, refused } => {
+                let code = match refused.state {
+                    OrderStatus::Expired => "ORDER_EXPIRED",
+                    OrderStatus::Cancelled => "ORDER_CANCELLED",
+                    OrderStatus::Paid => "ORDER_PAID",
+                    OrderStatus::Pending => "ORDER_PENDING",
+                };
+                ApiError::new(StatusCode::CONFLICT, code, error.to_string())
+                    .with_details(json!({ "order_id": id, "status": refused.state.as_str() }))
+            }
             WriteError::Internal(error) => ApiError::internal(error),
         }
     }

@@ -6,6 +6,7 @@
 //! command inside its own savepoint, so one command's refusal never touches
 //! its neighbours. The decisions themselves are made by `stock-core`.
 
+mod holds;
 mod migrate;
 mod model;
 mod sqlite;
@@ -38,8 +39,15 @@ pub trait Store: Send + Sync + 'static {
     async fn locations(&self) -> StoreResult<Vec<Location>>;
 
     async fn ledger(&self, filter: &LedgerFilter, page: Page) -> StoreResult<Paged<LedgerEntry>>;
-    /// Every level whose quantities differ from the sum of its ledger.
+    /// Every level whose quantities differ from the sum of its ledger, and
+    /// every level whose reserved quantity differs from its active holds.
     async fn verify(&self) -> StoreResult<VerifyReport>;
+
+    async fn hold(&self, id: &str) -> StoreResult<Option<HoldView>>;
+    async fn order(&self, id: &str) -> StoreResult<Option<OrderView>>;
+    async fn orders(&self, filter: &OrderFilter, page: Page) -> StoreResult<Paged<OrderView>>;
+    /// Ids of active holds due at `now_ms`, soonest first, at most `limit`.
+    async fn due_holds(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<String>>;
 
     async fn create_key(
         &self,

@@ -2,7 +2,10 @@
 
 use std::fmt;
 
-use stock_core::{Item, ItemId, ItemStatus, Level, LocationId, Operation, Role, StockError};
+use stock_core::{
+    HoldStatus, Item, ItemId, ItemStatus, Level, LocationId, Operation, OrderStatus, Role, StockError,
+    TransitionRefused,
+};
 
 /// Milliseconds since the Unix epoch, UTC.
 pub fn now_ms() -> i64 {
@@ -134,6 +137,20 @@ pub struct ItemFilter {
 }
 
 #[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub status: Option<OrderStatus>,
+}
+
+/// A level whose reserved quantity differs from its active holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldMismatch {
+    pub item: ItemId,
+    pub location: LocationId,
+    pub reserved: i64,
+    pub held: i64,
+}
+
+#[derive(Debug, Clone, Default)]
 pub struct LedgerFilter {
     pub item: Option<ItemId>,
     pub order_id: Option<String>,
@@ -184,7 +201,15 @@ pub struct LevelMismatch {
 pub struct VerifyReport {
     pub levels_checked: u64,
     pub ledger_entries: u64,
+    pub active_holds: u64,
     pub mismatches: Vec<LevelMismatch>,
+    pub hold_mismatches: Vec<HoldMismatch>,
+}
+
+impl VerifyReport {
+    pub fn is_clean(&self) -> bool {
+        self.mismatches.is_empty() && self.hold_mismatches.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,6 +258,68 @@ pub struct LineDelta {
     pub delta: i64,
 }
 
+/// One line of a hold request: a location, or `None` to fill from locations
+/// in priority order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldLineRequest {
+    pub item: ItemId,
+    pub location: Option<LocationId>,
+    pub quantity: i64,
+}
+
+/// Where a hold took stock from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldLine {
+    pub item: ItemId,
+    pub location: LocationId,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldView {
+    pub id: String,
+    pub order_id: String,
+    /// As stored; see [`HoldView::status_at`] for what it means now.
+    pub status: HoldStatus,
+    pub expires_at_ms: i64,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub lines: Vec<HoldLine>,
+}
+
+impl HoldView {
+    /// An active hold past its expiry is expired, even before the service
+    /// has written it so.
+    pub fn status_at(&self, now_ms: i64) -> HoldStatus {
+        if self.status == HoldStatus::Active && self.expires_at_ms <= now_ms {
+            HoldStatus::Expired
+        } else {
+            self.status
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderView {
+    pub id: String,
+    pub status: OrderStatus,
+    pub hold: HoldView,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+impl OrderView {
+    /// A pending order whose hold ran out is expired, even before the
+    /// service has written it so.
+    pub fn status_at(&self, now_ms: i64) -> OrderStatus {
+        if self.status == OrderStatus::Pending && self.hold.status_at(now_ms) == HoldStatus::Expired {
+            OrderStatus::Expired
+        } else {
+            self.status
+        }
+    }
+}
+
 /// Every kind of write. Each one either applies whole or not at all.
 #[derive(Debug, Clone)]
 pub enum Command {
@@ -274,6 +361,20 @@ pub enum Command {
         name: String,
         priority: i64,
     },
+    /// Holds every line or none, for `ttl_ms`.
+    CreateHold { id: String, order_id: String, lines: Vec<HoldLineRequest>, ttl_ms: i64 },
+    /// Moves the expiry to `ttl_ms` from now.
+    ExtendHold { id: String, ttl_ms: i64 },
+    CommitHold { id: String },
+    ReleaseHold { id: String, reason: Option<String> },
+    /// Expires these holds if they are still active and due at `now_ms`.
+    ExpireHolds { ids: Vec<String>, now_ms: i64 },
+    /// Checks and holds every line at once, as a pending order.
+    CreateOrder { id: String, hold_id: String, lines: Vec<HoldLineRequest>, ttl_ms: i64 },
+    PayOrder { id: String },
+    CancelOrder { id: String, reason: Option<String> },
+    /// Moves stock between two locations: rows on both sides, or none.
+    Transfer { item: ItemId, source: LocationId, target: LocationId, quantity: i64, reason: Option<String> },
 }
 
 /// What a command did.
@@ -300,6 +401,11 @@ pub enum Outcome {
         view: ItemView,
     },
     Location(Location),
+    /// `replayed` is true when the hold existed and nothing changed now.
+    Hold { hold: HoldView, replayed: bool },
+    Order { order: OrderView, replayed: bool },
+    Expired { holds: u64 },
+    Transferred { view: ItemView, entries: Vec<LedgerEntry> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -325,6 +431,9 @@ pub enum WriteError {
     RetryMismatch {
         message: String,
     },
+    /// A hold cannot take this step from the state it is in.
+    HoldState { id: String, refused: TransitionRefused<HoldStatus> },
+    OrderState { id: String, refused: TransitionRefused<OrderStatus> },
     /// The store failed; nothing the caller did.
     Internal(anyhow::Error),
 }
@@ -336,6 +445,8 @@ impl fmt::Display for WriteError {
             WriteError::NotFound { entity, id } => write!(f, "{entity} {id} not found"),
             WriteError::AlreadyExists { entity, id } => write!(f, "{entity} {id} already exists"),
             WriteError::RetryMismatch { message } => f.write_str(message),
+            WriteError::HoldState { id, refused } => write!(f, "hold {id}: {refused}"),
+            WriteError::OrderState { id, refused } => write!(f, "order {id}: {refused}"),
             WriteError::Internal(error) => write!(f, "internal error: {error:#}"),
         }
     }

@@ -17,12 +17,28 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, SqliteConnection};
 use stock_core::{
-    apply_delta, apply_lines, set_on_hand, Item, ItemId, ItemStatus, Level, LineRequest,
-    LocationId, Operation, Role, Transition,
+    apply_delta, apply_lines, set_on_hand, HoldAction, Item, ItemId, ItemStatus, Level, LineRequest, LocationId,
+    Operation, OrderAction, OrderStatus, Role, Transition,
 };
 
 use crate::model::*;
-use crate::{migrate, Store, StoreResult};
+use crate::{holds, migrate, Store, StoreResult};
+
+/// Levels as reads see them: a hold past its expiry no longer counts as
+/// reserved, even before the expiry task has released it.
+macro_rules! effective_levels {
+    () => {
+        "SELECT l.item_id, l.location_id, l.on_hand, l.reserved - COALESCE(o.overdue, 0) AS reserved,
+                l.version, l.updated_at
+         FROM levels l LEFT JOIN (
+            SELECT hl.item_id, hl.location_id, SUM(hl.quantity) AS overdue
+            FROM hold_lines hl JOIN holds h ON h.id = hl.hold_id
+            WHERE h.status = 'active'
+              AND h.expires_at <= CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)
+            GROUP BY hl.item_id, hl.location_id
+         ) o ON o.item_id = l.item_id AND o.location_id = l.location_id"
+    };
+}
 
 /// How hard SQLite works to put a commit on disk before it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,6 +261,9 @@ async fn apply(
             patch,
             set_stock,
         } => {
+            if set_stock.is_some() {
+                holds::expire_due_for_items(conn, [id], meta, now).await?;
+            }
             let current = require_item(conn, id).await?;
             let item = patched(&current, patch);
             if item != current {
@@ -263,6 +282,7 @@ async fn apply(
                     operation: Operation::Set,
                     transition,
                     order_id: None,
+                    reservation_id: None,
                     reason: set.reason.as_deref(),
                 };
                 entries.push(write_change(conn, &change, meta, now).await?);
@@ -306,6 +326,7 @@ async fn apply(
                     });
                 }
             }
+            holds::expire_due_for_items(conn, [item], meta, now).await?;
             let found = require_item(conn, item).await?;
             require_location(conn, location).await?;
             let level = fetch_level(conn, item, location).await?.unwrap_or_default();
@@ -321,6 +342,7 @@ async fn apply(
                 operation,
                 transition,
                 order_id: order_id.as_deref(),
+                reservation_id: None,
                 reason: reason.as_deref(),
             };
             let meta = WriteMeta {
@@ -349,6 +371,7 @@ async fn apply(
             order_id,
             reason,
         } => {
+            holds::expire_due_for_items(conn, lines.iter().map(|l| &l.item), meta, now).await?;
             let mut items = Vec::with_capacity(lines.len());
             let mut missing = Vec::new();
             for line in lines {
@@ -385,6 +408,7 @@ async fn apply(
                     operation: *operation,
                     transition: line.transition,
                     order_id: order_id.as_deref(),
+                    reservation_id: None,
                     reason: reason.as_deref(),
                 };
                 entries.push(write_change(conn, &change, meta, now).await?);
@@ -401,6 +425,7 @@ async fn apply(
             on_hand,
         } => {
             require_location(conn, location).await?;
+            holds::expire_due_for_items(conn, [&item.id], meta, now).await?;
             let Some((current, ..)) = fetch_item(conn, &item.id).await? else {
                 insert_item(conn, item, location, *on_hand, meta, now).await?;
                 let view = fetch_view(conn, &item.id)
@@ -427,6 +452,7 @@ async fn apply(
                     operation: Operation::Set,
                     transition,
                     order_id: None,
+                    reservation_id: None,
                     reason: Some("import"),
                 };
                 write_change(conn, &change, meta, now).await?;
@@ -434,6 +460,29 @@ async fn apply(
             }
             let view = fetch_view(conn, &item.id).await?.expect("the item exists");
             Ok(Outcome::Imported { kind, view })
+        }
+        Command::CreateHold { id, order_id, lines, ttl_ms } => {
+            let hash = holds::request_hash("hold", order_id, lines);
+            holds::create_hold(conn, id, order_id, lines, *ttl_ms, &hash, meta, now).await
+        }
+        Command::ExtendHold { id, ttl_ms } => {
+            holds::step_hold(conn, id, HoldAction::Extend, *ttl_ms, None, meta, now).await
+        }
+        Command::CommitHold { id } => holds::step_hold(conn, id, HoldAction::Commit, 0, None, meta, now).await,
+        Command::ReleaseHold { id, reason } => {
+            let reason = reason.as_deref().or(Some("released"));
+            holds::step_hold(conn, id, HoldAction::Release, 0, reason, meta, now).await
+        }
+        Command::ExpireHolds { ids, now_ms } => holds::expire_holds(conn, ids, meta, *now_ms).await,
+        Command::CreateOrder { id, hold_id, lines, ttl_ms } => {
+            holds::create_order(conn, id, hold_id, lines, *ttl_ms, meta, now).await
+        }
+        Command::PayOrder { id } => holds::step_order(conn, id, OrderAction::Pay, None, meta, now).await,
+        Command::CancelOrder { id, reason } => {
+            holds::step_order(conn, id, OrderAction::Cancel, reason.as_deref(), meta, now).await
+        }
+        Command::Transfer { item, source, target, quantity, reason } => {
+            holds::move_stock(conn, item, source, target, *quantity, reason.as_deref(), meta, now).await
         }
         Command::CreateLocation { id, name, priority } => {
             if location_exists(conn, id).await? {
@@ -505,17 +554,18 @@ fn patched(item: &Item, patch: &ItemPatch) -> Item {
     }
 }
 
-struct Change<'a> {
-    item: &'a ItemId,
-    location: &'a LocationId,
-    operation: Operation,
-    transition: Transition,
-    order_id: Option<&'a str>,
-    reason: Option<&'a str>,
+pub(crate) struct Change<'a> {
+    pub item: &'a ItemId,
+    pub location: &'a LocationId,
+    pub operation: Operation,
+    pub transition: Transition,
+    pub order_id: Option<&'a str>,
+    pub reservation_id: Option<&'a str>,
+    pub reason: Option<&'a str>,
 }
 
 /// Writes a decided transition: the level and its ledger row, together.
-async fn write_change(
+pub(crate) async fn write_change(
     conn: &mut SqliteConnection,
     change: &Change<'_>,
     meta: &WriteMeta,
@@ -542,7 +592,7 @@ async fn write_change(
         "INSERT INTO ledger (item_id, location_id, operation, on_hand_delta, reserved_delta,
             on_hand_before, on_hand_after, reserved_before, reserved_after, version_after,
             order_id, reservation_id, reason, operator, trace_id, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          RETURNING id",
     )
     .bind(change.item.as_str())
@@ -556,6 +606,7 @@ async fn write_change(
     .bind(after.reserved)
     .bind(after.version)
     .bind(change.order_id)
+    .bind(change.reservation_id)
     .bind(change.reason)
     .bind(&meta.operator)
     .bind(meta.trace_id.as_deref())
@@ -575,7 +626,7 @@ async fn write_change(
         reserved_after: after.reserved,
         version_after: after.version,
         order_id: change.order_id.map(str::to_owned),
-        reservation_id: None,
+        reservation_id: change.reservation_id.map(str::to_owned),
         reason: change.reason.map(str::to_owned),
         operator: meta.operator.clone(),
         trace_id: meta.trace_id.clone(),
@@ -620,6 +671,7 @@ async fn insert_item(
         operation: Operation::Init,
         transition,
         order_id: None,
+        reservation_id: None,
         reason: Some("opening stock"),
     };
     write_change(conn, &change, meta, now).await
@@ -642,7 +694,7 @@ async fn update_item(conn: &mut SqliteConnection, item: &Item, now: i64) -> Resu
     Ok(())
 }
 
-async fn require_item(conn: &mut SqliteConnection, id: &ItemId) -> Result<Item, WriteError> {
+pub(crate) async fn require_item(conn: &mut SqliteConnection, id: &ItemId) -> Result<Item, WriteError> {
     match fetch_item(conn, id).await? {
         Some((item, ..)) => Ok(item),
         None => Err(WriteError::NotFound {
@@ -652,7 +704,7 @@ async fn require_item(conn: &mut SqliteConnection, id: &ItemId) -> Result<Item, 
     }
 }
 
-async fn require_location(conn: &mut SqliteConnection, id: &LocationId) -> Result<(), WriteError> {
+pub(crate) async fn require_location(conn: &mut SqliteConnection, id: &LocationId) -> Result<(), WriteError> {
     if location_exists(conn, id).await? {
         Ok(())
     } else {
@@ -663,7 +715,7 @@ async fn require_location(conn: &mut SqliteConnection, id: &LocationId) -> Resul
     }
 }
 
-async fn location_exists(
+pub(crate) async fn location_exists(
     conn: &mut SqliteConnection,
     id: &LocationId,
 ) -> Result<bool, sqlx::Error> {
@@ -674,12 +726,12 @@ async fn location_exists(
     Ok(found.is_some())
 }
 
-fn corrupt(what: &str, value: &str) -> sqlx::Error {
+pub(crate) fn corrupt(what: &str, value: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("the database holds an invalid {what}: {value:?}").into())
 }
 
 /// Reads an item id column; an invalid one means the database was edited by hand.
-fn item_id_at<I: sqlx::ColumnIndex<SqliteRow>>(
+pub(crate) fn item_id_at<I: sqlx::ColumnIndex<SqliteRow>>(
     row: &SqliteRow,
     column: I,
 ) -> Result<ItemId, sqlx::Error> {
@@ -687,7 +739,7 @@ fn item_id_at<I: sqlx::ColumnIndex<SqliteRow>>(
     ItemId::parse(&raw).map_err(|_| corrupt("item id", &raw))
 }
 
-fn location_id_at<I: sqlx::ColumnIndex<SqliteRow>>(
+pub(crate) fn location_id_at<I: sqlx::ColumnIndex<SqliteRow>>(
     row: &SqliteRow,
     column: I,
 ) -> Result<LocationId, sqlx::Error> {
@@ -708,7 +760,7 @@ fn item_from_row(row: &SqliteRow) -> Result<(Item, i64, i64), sqlx::Error> {
     Ok((item, row.try_get("created_at")?, row.try_get("updated_at")?))
 }
 
-async fn fetch_item(
+pub(crate) async fn fetch_item(
     conn: &mut SqliteConnection,
     id: &ItemId,
 ) -> Result<Option<(Item, i64, i64)>, sqlx::Error> {
@@ -719,7 +771,7 @@ async fn fetch_item(
     row.as_ref().map(item_from_row).transpose()
 }
 
-async fn fetch_level(
+pub(crate) async fn fetch_level(
     conn: &mut SqliteConnection,
     item: &ItemId,
     location: &LocationId,
@@ -741,7 +793,7 @@ async fn fetch_level(
     .transpose()
 }
 
-async fn fetch_view(
+pub(crate) async fn fetch_view(
     conn: &mut SqliteConnection,
     id: &ItemId,
 ) -> Result<Option<ItemView>, sqlx::Error> {
@@ -749,9 +801,12 @@ async fn fetch_view(
         return Ok(None);
     };
     let rows = sqlx::query(
-        "SELECT l.location_id, l.on_hand, l.reserved, l.version, l.updated_at
-         FROM levels l JOIN locations o ON o.id = l.location_id
-         WHERE l.item_id = ? ORDER BY o.priority, o.id",
+        concat!(
+            "SELECT e.location_id, e.on_hand, e.reserved, e.version, e.updated_at FROM (",
+            effective_levels!(),
+            ") e JOIN locations o ON o.id = e.location_id
+             WHERE e.item_id = ? ORDER BY o.priority, o.id"
+        ),
     )
     .bind(id.as_str())
     .fetch_all(&mut *conn)
@@ -847,13 +902,17 @@ fn contains_pattern(query: &str) -> String {
 /// Items with their available stock, optionally at one location (?1).
 macro_rules! available_by_item {
     () => {
-        "SELECT i.id, i.name, i.status, i.min_stock,
-               COALESCE(s.on_hand, 0) AS on_hand, COALESCE(s.reserved, 0) AS reserved,
-               COALESCE(s.on_hand, 0) - COALESCE(s.reserved, 0) AS available
-        FROM items i LEFT JOIN (
-            SELECT item_id, SUM(on_hand) AS on_hand, SUM(reserved) AS reserved
-            FROM levels WHERE (?1 IS NULL OR location_id = ?1) GROUP BY item_id
-        ) s ON s.item_id = i.id"
+        concat!(
+            "SELECT i.id, i.name, i.status, i.min_stock,
+                   COALESCE(s.on_hand, 0) AS on_hand, COALESCE(s.reserved, 0) AS reserved,
+                   COALESCE(s.on_hand, 0) - COALESCE(s.reserved, 0) AS available
+            FROM items i LEFT JOIN (
+                SELECT item_id, SUM(on_hand) AS on_hand, SUM(reserved) AS reserved
+                FROM (",
+            effective_levels!(),
+            ") WHERE (?1 IS NULL OR location_id = ?1) GROUP BY item_id
+            ) s ON s.item_id = i.id"
+        )
     };
 }
 
@@ -1155,15 +1214,96 @@ impl Store for SqliteStore {
                     })
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            let active_holds: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM holds WHERE status = 'active'")
+                .fetch_one(&mut *conn)
+                .await?;
+            let rows = sqlx::query(
+                "SELECT l.item_id, l.location_id, l.reserved, COALESCE(h.held, 0)
+                 FROM levels l LEFT JOIN (
+                    SELECT hl.item_id, hl.location_id, SUM(hl.quantity) AS held
+                    FROM hold_lines hl JOIN holds h ON h.id = hl.hold_id
+                    WHERE h.status = 'active' GROUP BY hl.item_id, hl.location_id
+                 ) h ON h.item_id = l.item_id AND h.location_id = l.location_id
+                 WHERE l.reserved != COALESCE(h.held, 0)
+                 ORDER BY l.item_id, l.location_id",
+            )
+            .fetch_all(&mut *conn)
+            .await?;
+            let hold_mismatches = rows
+                .iter()
+                .map(|row| {
+                    Ok(HoldMismatch {
+                        item: item_id_at(row, 0)?,
+                        location: location_id_at(row, 1)?,
+                        reserved: row.try_get(2)?,
+                        held: row.try_get(3)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
             Ok::<_, sqlx::Error>(VerifyReport {
                 levels_checked: levels_checked as u64,
                 ledger_entries: ledger_entries as u64,
+                active_holds: active_holds as u64,
                 mismatches,
+                hold_mismatches,
             })
         }
         .await;
         sqlx::query("COMMIT").execute(&mut *conn).await?;
         Ok(result?)
+    }
+
+    async fn hold(&self, id: &str) -> StoreResult<Option<HoldView>> {
+        let mut conn = self.read().await?;
+        Ok(holds::fetch_hold(&mut conn, id).await?.map(|(hold, _)| hold))
+    }
+
+    async fn order(&self, id: &str) -> StoreResult<Option<OrderView>> {
+        let mut conn = self.read().await?;
+        Ok(holds::fetch_order(&mut conn, id).await?.map(|(order, _)| order))
+    }
+
+    async fn orders(&self, filter: &OrderFilter, page: Page) -> StoreResult<Paged<OrderView>> {
+        let mut conn = self.read().await?;
+        // The status filter sees a pending order whose hold ran out as
+        // expired, as every read does.
+        const ORDERS: &str = "FROM orders o JOIN holds h ON h.id = o.hold_id
+            WHERE (?1 IS NULL OR (CASE WHEN o.status = 'pending' AND h.expires_at <= ?2
+                                       THEN 'expired' ELSE o.status END) = ?1)";
+        let status = filter.status.map(OrderStatus::as_str);
+        let now = now_ms();
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {ORDERS}"))
+            .bind(status)
+            .bind(now)
+            .fetch_one(&mut *conn)
+            .await?;
+        let ids: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT o.id {ORDERS} ORDER BY o.created_at DESC, o.id LIMIT ?3 OFFSET ?4"
+        ))
+        .bind(status)
+        .bind(now)
+        .bind(i64::from(page.size))
+        .bind(page.offset())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut rows = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some((order, _)) = holds::fetch_order(&mut conn, &id).await? {
+                rows.push(order);
+            }
+        }
+        Ok(Paged { rows, total: total as u64, page })
+    }
+
+    async fn due_holds(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<String>> {
+        let mut conn = self.read().await?;
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM holds WHERE status = 'active' AND expires_at <= ? ORDER BY expires_at LIMIT ?",
+        )
+        .bind(now_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?)
     }
 
     async fn create_key(

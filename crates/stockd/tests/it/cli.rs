@@ -170,7 +170,7 @@ async fn migrate_runs_once() {
         .unwrap();
     assert!(first.status.success());
     assert!(
-        stdout(&first).contains("Applied 1 migration"),
+        stdout(&first).contains("Applied 2 migration"),
         "{}",
         stdout(&first)
     );

@@ -1,0 +1,513 @@
+//! Holds, orders and transfers on SQLite: the commands and their reads.
+//!
+//! Every function here runs inside the write transaction of
+//! `sqlite::run_job`, in the command's savepoint. Decisions come from
+//! `stock-core`; this module only reads what they need and writes what they
+//! decide.
+
+use std::collections::BTreeSet;
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+use stock_core::{
+    allocate, commit, give_back, release, reserve, transfer, HoldAction, HoldStatus, Item, ItemId, Level,
+    LocationId, Operation, OrderAction, OrderEffect, OrderStatus, Shortage, Step, StockError,
+};
+
+use crate::model::*;
+use crate::sqlite::{
+    corrupt, fetch_item, fetch_level, fetch_view, item_id_at, location_id_at, require_item, require_location,
+    write_change, Change,
+};
+
+/// What a create asked for, so that a retry can be told from a different
+/// request that reuses the id. The time to live is not part of it.
+pub(crate) fn request_hash(kind: &str, order_id: &str, lines: &[HoldLineRequest]) -> String {
+    let mut text = format!("{kind}\u{1f}{order_id}");
+    for line in lines {
+        let location = line.location.as_ref().map(LocationId::as_str).unwrap_or("*");
+        text.push_str(&format!("\u{1f}{}@{location}:{}", line.item, line.quantity));
+    }
+    text
+}
+
+fn hold_status(row: &SqliteRow) -> Result<HoldStatus, sqlx::Error> {
+    let raw: String = row.try_get("status")?;
+    HoldStatus::parse(&raw).ok_or_else(|| corrupt("hold status", &raw))
+}
+
+pub(crate) async fn fetch_hold(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> Result<Option<(HoldView, String)>, sqlx::Error> {
+    let Some(row) = sqlx::query("SELECT * FROM holds WHERE id = ?").bind(id).fetch_optional(&mut *conn).await? else {
+        return Ok(None);
+    };
+    let lines = sqlx::query("SELECT item_id, location_id, quantity FROM hold_lines WHERE hold_id = ? ORDER BY line_no")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|line| {
+            Ok(HoldLine { item: item_id_at(line, 0)?, location: location_id_at(line, 1)?, quantity: line.try_get(2)? })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let view = HoldView {
+        id: row.try_get("id")?,
+        order_id: row.try_get("order_id")?,
+        status: hold_status(&row)?,
+        expires_at_ms: row.try_get("expires_at")?,
+        created_at_ms: row.try_get("created_at")?,
+        updated_at_ms: row.try_get("updated_at")?,
+        lines,
+    };
+    Ok(Some((view, row.try_get("request_hash")?)))
+}
+
+pub(crate) async fn fetch_order(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> Result<Option<(OrderView, String)>, sqlx::Error> {
+    let Some(row) = sqlx::query("SELECT * FROM orders WHERE id = ?").bind(id).fetch_optional(&mut *conn).await? else {
+        return Ok(None);
+    };
+    let hold_id: String = row.try_get("hold_id")?;
+    let (hold, _) = fetch_hold(conn, &hold_id).await?.ok_or_else(|| corrupt("order's hold", &hold_id))?;
+    let raw: String = row.try_get("status")?;
+    let view = OrderView {
+        id: row.try_get("id")?,
+        status: OrderStatus::parse(&raw).ok_or_else(|| corrupt("order status", &raw))?,
+        hold,
+        created_at_ms: row.try_get("created_at")?,
+        updated_at_ms: row.try_get("updated_at")?,
+    };
+    Ok(Some((view, row.try_get("request_hash")?)))
+}
+
+async fn require_hold(conn: &mut SqliteConnection, id: &str) -> Result<HoldView, WriteError> {
+    match fetch_hold(conn, id).await? {
+        Some((hold, _)) => Ok(hold),
+        None => Err(WriteError::NotFound { entity: "reservation", id: id.to_owned() }),
+    }
+}
+
+async fn require_order(conn: &mut SqliteConnection, id: &str) -> Result<OrderView, WriteError> {
+    match fetch_order(conn, id).await? {
+        Some((order, _)) => Ok(order),
+        None => Err(WriteError::NotFound { entity: "order", id: id.to_owned() }),
+    }
+}
+
+/// Expires every active hold past its time that holds any of these items,
+/// so that a change to them sees the stock those holds gave back.
+pub(crate) async fn expire_due_for_items<'a>(
+    conn: &mut SqliteConnection,
+    items: impl IntoIterator<Item = &'a ItemId>,
+    meta: &WriteMeta,
+    now: i64,
+) -> Result<(), WriteError> {
+    let mut due = BTreeSet::new();
+    for item in items.into_iter().collect::<BTreeSet<_>>() {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT h.id FROM hold_lines l JOIN holds h ON h.id = l.hold_id
+             WHERE l.item_id = ? AND h.status = 'active' AND h.expires_at <= ?",
+        )
+        .bind(item.as_str())
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await?;
+        due.extend(ids);
+    }
+    for id in due {
+        expire_if_due(conn, &id, meta, now).await?;
+    }
+    Ok(())
+}
+
+/// Expires one hold if it is active and past its time; returns whether it did.
+pub(crate) async fn expire_if_due(
+    conn: &mut SqliteConnection,
+    id: &str,
+    meta: &WriteMeta,
+    now: i64,
+) -> Result<bool, WriteError> {
+    let Some((hold, _)) = fetch_hold(conn, id).await? else { return Ok(false) };
+    if hold.status != HoldStatus::Active || hold.expires_at_ms > now {
+        return Ok(false);
+    }
+    finish_hold(conn, &hold, HoldStatus::Expired, Some("expired"), meta, now).await?;
+    Ok(true)
+}
+
+/// Moves a hold to `status`, writing what that does to stock: a commit
+/// takes its lines off on-hand and reserved, a release or an expiry gives
+/// them back. An order on the hold follows it.
+async fn finish_hold(
+    conn: &mut SqliteConnection,
+    hold: &HoldView,
+    status: HoldStatus,
+    reason: Option<&str>,
+    meta: &WriteMeta,
+    now: i64,
+) -> Result<(), WriteError> {
+    assert_eq!(hold.status, HoldStatus::Active, "only an active hold finishes");
+    for line in &hold.lines {
+        let item = require_item(conn, &line.item).await?;
+        let level = fetch_level(conn, &line.item, &line.location).await?.unwrap_or_default();
+        let (operation, transition) = match status {
+            HoldStatus::Committed => (Operation::Commit, commit(&item, &level, line.quantity)?),
+            HoldStatus::Released | HoldStatus::Expired => (Operation::Release, release(&item, &level, line.quantity)?),
+            HoldStatus::Active => unreachable!("finishing moves a hold out of active"),
+        };
+        let change = Change {
+            item: &line.item,
+            location: &line.location,
+            operation,
+            transition,
+            order_id: Some(&hold.order_id),
+            reservation_id: Some(&hold.id),
+            reason,
+        };
+        write_change(conn, &change, meta, now).await?;
+    }
+    sqlx::query("UPDATE holds SET status = ?, updated_at = ? WHERE id = ?")
+        .bind(status.as_str())
+        .bind(now)
+        .bind(&hold.id)
+        .execute(&mut *conn)
+        .await?;
+    let order_status = match status {
+        HoldStatus::Committed => OrderStatus::Paid,
+        HoldStatus::Released => OrderStatus::Cancelled,
+        HoldStatus::Expired => OrderStatus::Expired,
+        HoldStatus::Active => unreachable!("finishing moves a hold out of active"),
+    };
+    sqlx::query("UPDATE orders SET status = ?, updated_at = ? WHERE hold_id = ? AND status = 'pending'")
+        .bind(order_status.as_str())
+        .bind(now)
+        .bind(&hold.id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The levels of an item at every location, in fill order.
+async fn levels_in_fill_order(
+    conn: &mut SqliteConnection,
+    item: &ItemId,
+) -> Result<Vec<(LocationId, Level)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT o.id, COALESCE(l.on_hand, 0), COALESCE(l.reserved, 0), COALESCE(l.version, 0)
+         FROM locations o LEFT JOIN levels l ON l.location_id = o.id AND l.item_id = ?
+         ORDER BY o.priority, o.id",
+    )
+    .bind(item.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                location_id_at(row, 0)?,
+                Level { on_hand: row.try_get(1)?, reserved: row.try_get(2)?, version: row.try_get(3)? },
+            ))
+        })
+        .collect()
+}
+
+/// Creates a hold: every line or none. Lines that lack stock are all named.
+/// A hold with this id already: the first result if the request is the same.
+pub(crate) async fn create_hold(
+    conn: &mut SqliteConnection,
+    id: &str,
+    order_id: &str,
+    lines: &[HoldLineRequest],
+    ttl_ms: i64,
+    hash: &str,
+    meta: &WriteMeta,
+    now: i64,
+) -> Result<Outcome, WriteError> {
+    if let Some((hold, first_hash)) = fetch_hold(conn, id).await? {
+        if first_hash != hash {
+            return Err(WriteError::RetryMismatch {
+                message: format!("reservation {id} exists with other lines or another order"),
+            });
+        }
+        return Ok(Outcome::Hold { hold, replayed: true });
+    }
+    expire_due_for_items(conn, lines.iter().map(|l| &l.item), meta, now).await?;
+    let mut items = Vec::with_capacity(lines.len());
+    let mut missing = Vec::new();
+    for line in lines {
+        match fetch_item(conn, &line.item).await? {
+            Some((item, ..)) => items.push(item),
+            None => missing.push(line.item.to_string()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(WriteError::NotFound { entity: "item", id: missing.join(", ") });
+    }
+    let expires_at = now.checked_add(ttl_ms).expect("the edge caps the time to live");
+    sqlx::query(
+        "INSERT INTO holds (id, order_id, status, request_hash, expires_at, created_at, updated_at)
+         VALUES (?, ?, 'active', ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(order_id)
+    .bind(hash)
+    .bind(expires_at)
+    .bind(now)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let mut shortages: Vec<Shortage> = Vec::new();
+    let mut line_no = 0i64;
+    for (line, item) in lines.iter().zip(&items) {
+        let parts = match &line.location {
+            Some(location) => {
+                require_location(conn, location).await?;
+                vec![(location.clone(), line.quantity)]
+            }
+            None => match allocate(item, line.quantity, &levels_in_fill_order(conn, &item.id).await?) {
+                Ok(parts) => parts,
+                Err(StockError::InsufficientStock { shortages: mut found }) => {
+                    shortages.append(&mut found);
+                    continue;
+                }
+                Err(other) => return Err(other.into()),
+            },
+        };
+        for (location, quantity) in parts {
+            match hold_part(conn, item, &location, quantity, id, order_id, meta, now).await {
+                Ok(()) => {}
+                Err(WriteError::Stock(StockError::InsufficientStock { shortages: mut found })) => {
+                    shortages.append(&mut found);
+                    continue;
+                }
+                Err(other) => return Err(other),
+            }
+            line_no += 1;
+            sqlx::query(
+                "INSERT INTO hold_lines (hold_id, line_no, item_id, location_id, quantity) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(line_no)
+            .bind(item.id.as_str())
+            .bind(location.as_str())
+            .bind(quantity)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    if !shortages.is_empty() {
+        return Err(WriteError::Stock(StockError::InsufficientStock { shortages }));
+    }
+    let (hold, _) = fetch_hold(conn, id).await?.expect("the hold was just written");
+    Ok(Outcome::Hold { hold, replayed: false })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn hold_part(
+    conn: &mut SqliteConnection,
+    item: &Item,
+    location: &LocationId,
+    quantity: i64,
+    hold_id: &str,
+    order_id: &str,
+    meta: &WriteMeta,
+    now: i64,
+) -> Result<(), WriteError> {
+    let level = fetch_level(conn, &item.id, location).await?.unwrap_or_default();
+    let transition = reserve(item, location, &level, quantity)?;
+    let change = Change {
+        item: &item.id,
+        location,
+        operation: Operation::Reserve,
+        transition,
+        order_id: Some(order_id),
+        reservation_id: Some(hold_id),
+        reason: None,
+    };
+    write_change(conn, &change, meta, now).await?;
+    Ok(())
+}
+
+/// Extends, commits or releases a hold, if its state allows.
+pub(crate) async fn step_hold(
+    conn: &mut SqliteConnection,
+    id: &str,
+    action: HoldAction,
+    ttl_ms: i64,
+    reason: Option<&str>,
+    meta: &WriteMeta,
+    now: i64,
+) -> Result<Outcome, WriteError> {
+    expire_if_due(conn, id, meta, now).await?;
+    let hold = require_hold(conn, id).await?;
+    let step = hold.status.step(action).map_err(|refused| WriteError::HoldState { id: id.to_owned(), refused })?;
+    match step {
+        Step::Already => return Ok(Outcome::Hold { hold, replayed: true }),
+        Step::Move(HoldStatus::Active) => {
+            let expires_at = now.checked_add(ttl_ms).expect("the edge caps the time to live");
+            sqlx::query("UPDATE holds SET expires_at = ?, updated_at = ? WHERE id = ?")
+                .bind(expires_at)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Step::Move(status) => finish_hold(conn, &hold, status, reason, meta, now).await?,
+    }
+    let hold = require_hold(conn, id).await?;
+    Ok(Outcome::Hold { hold, replayed: false })
+}
+
+/// Expires the holds among `ids` that are still active and due at `now`.
+pub(crate) async fn expire_holds(
+    conn: &mut SqliteConnection,
+    ids: &[String],
+    meta: &WriteMeta,
+    now: i64,
+) -> Result<Outcome, WriteError> {
+    let mut expired = 0;
+    for id in ids {
+        if expire_if_due(conn, id, meta, now).await? {
+            expired += 1;
+        }
+    }
+    Ok(Outcome::Expired { holds: expired })
+}
+
+/// Creates an order and its hold at once. An order with this id already:
+/// the first result if the request is the same.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn create_order(
+    conn: &mut SqliteConnection,
+    id: &str,
+    hold_id: &str,
+    lines: &[HoldLineRequest],
+    ttl_ms: i64,
+    meta: &WriteMeta,
+    now: i64,
+) -> Result<Outcome, WriteError> {
+    let hash = request_hash("order", id, lines);
+    if let Some((order, first_hash)) = fetch_order(conn, id).await? {
+        if first_hash != hash {
+            return Err(WriteError::RetryMismatch { message: format!("order {id} exists with other lines") });
+        }
+        return Ok(Outcome::Order { order, replayed: true });
+    }
+    let hold_hash = request_hash("hold", id, lines);
+    create_hold(conn, hold_id, id, lines, ttl_ms, &hold_hash, meta, now).await?;
+    sqlx::query(
+        "INSERT INTO orders (id, status, hold_id, request_hash, created_at, updated_at)
+         VALUES (?, 'pending', ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(hold_id)
+    .bind(&hash)
+    .bind(now)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let order = require_order(conn, id).await?;
+    Ok(Outcome::Order { order, replayed: false })
+}
+
+/// Pays or cancels an order, if its state allows.
+pub(crate) async fn step_order(
+    conn: &mut SqliteConnection,
+    id: &str,
+    action: OrderAction,
+    reason: Option<&str>,
+    meta: &WriteMeta,
+    now: i64,
+) -> Result<Outcome, WriteError> {
+    let order = require_order(conn, id).await?;
+    // An unpaid order whose hold ran out has expired, whether or not the
+    // expiry task has got to it yet.
+    expire_if_due(conn, &order.hold.id, meta, now).await?;
+    let order = require_order(conn, id).await?;
+    let (step, effect) =
+        order.status.step(action).map_err(|refused| WriteError::OrderState { id: id.to_owned(), refused })?;
+    let Step::Move(status) = step else {
+        return Ok(Outcome::Order { order, replayed: true });
+    };
+    match effect {
+        OrderEffect::CommitHold => finish_hold(conn, &order.hold, HoldStatus::Committed, reason, meta, now).await?,
+        OrderEffect::ReleaseHold => {
+            finish_hold(conn, &order.hold, HoldStatus::Released, reason.or(Some("order cancelled")), meta, now).await?
+        }
+        OrderEffect::ReturnStock => return_stock(conn, &order, reason, meta, now).await?,
+        OrderEffect::None => {}
+    }
+    sqlx::query("UPDATE orders SET status = ?, updated_at = ? WHERE id = ?")
+        .bind(status.as_str())
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    let order = require_order(conn, id).await?;
+    Ok(Outcome::Order { order, replayed: false })
+}
+
+/// Puts a paid order's stock back where its hold took it from.
+async fn return_stock(
+    conn: &mut SqliteConnection,
+    order: &OrderView,
+    reason: Option<&str>,
+    meta: &WriteMeta,
+    now: i64,
+) -> Result<(), WriteError> {
+    for line in &order.hold.lines {
+        let item = require_item(conn, &line.item).await?;
+        let level = fetch_level(conn, &line.item, &line.location).await?.unwrap_or_default();
+        let change = Change {
+            item: &line.item,
+            location: &line.location,
+            operation: Operation::Return,
+            transition: give_back(&item, &level, line.quantity)?,
+            order_id: Some(&order.id),
+            reservation_id: Some(&order.hold.id),
+            reason: reason.or(Some("order cancelled after payment")),
+        };
+        write_change(conn, &change, meta, now).await?;
+    }
+    Ok(())
+}
+
+/// Moves stock between two locations, with a `transfer` row on each side.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn move_stock(
+    conn: &mut SqliteConnection,
+    item_id: &ItemId,
+    source: &LocationId,
+    target: &LocationId,
+    quantity: i64,
+    reason: Option<&str>,
+    meta: &WriteMeta,
+    now: i64,
+) -> Result<Outcome, WriteError> {
+    assert_ne!(source, target, "the edge refuses a transfer to the same location");
+    expire_due_for_items(conn, [item_id], meta, now).await?;
+    let item = require_item(conn, item_id).await?;
+    require_location(conn, source).await?;
+    require_location(conn, target).await?;
+    let from = fetch_level(conn, item_id, source).await?.unwrap_or_default();
+    let to = fetch_level(conn, item_id, target).await?.unwrap_or_default();
+    let (out, into) = transfer(&item, source, &from, &to, quantity)?;
+    let mut entries = Vec::with_capacity(2);
+    for (location, transition) in [(source, out), (target, into)] {
+        let change = Change {
+            item: item_id,
+            location,
+            operation: Operation::Transfer,
+            transition,
+            order_id: None,
+            reservation_id: None,
+            reason,
+        };
+        entries.push(write_change(conn, &change, meta, now).await?);
+    }
+    let view = fetch_view(conn, item_id).await?.expect("the item exists");
+    Ok(Outcome::Transferred { view, entries })
+}
