@@ -351,7 +351,9 @@ pub fn transfer(
 ) -> Result<(Transition, Transition), StockError> {
     positive(item, quantity)?;
     if item.status == ItemStatus::Locked {
-        return Err(StockError::ItemLocked { item: item.id.clone() });
+        return Err(StockError::ItemLocked {
+            item: item.id.clone(),
+        });
     }
     if source.available() < quantity {
         return Err(StockError::InsufficientStock {
@@ -363,11 +365,30 @@ pub fn transfer(
             }],
         });
     }
-    let overflow = || StockError::Overflow { item: item.id.clone() };
-    let out = Level { on_hand: source.on_hand - quantity, reserved: source.reserved, version: next_version(item, source)? };
+    let overflow = || StockError::Overflow {
+        item: item.id.clone(),
+    };
+    let out = Level {
+        on_hand: source.on_hand - quantity,
+        reserved: source.reserved,
+        version: next_version(item, source)?,
+    };
     let on_hand = target.on_hand.checked_add(quantity).ok_or_else(overflow)?;
-    let into = Level { on_hand, reserved: target.reserved, version: next_version(item, target)? };
-    Ok((Transition { before: *source, after: out }, Transition { before: *target, after: into }))
+    let into = Level {
+        on_hand,
+        reserved: target.reserved,
+        version: next_version(item, target)?,
+    };
+    Ok((
+        Transition {
+            before: *source,
+            after: out,
+        },
+        Transition {
+            before: *target,
+            after: into,
+        },
+    ))
 }
 
 /// Splits `quantity` of an item over its locations, in the order given

@@ -10,7 +10,7 @@ mod latency;
 mod upkeep;
 
 pub use latency::{LatencyRecorder, LatencySummary};
-pub use upkeep::{spawn_retry_key_purge, RetryKeyPurge};
+pub use upkeep::{expire_due, spawn_hold_expiry, spawn_retry_key_purge, HoldExpiry, RetryKeyPurge};
 
 use std::sync::Arc;
 use std::time::Instant;

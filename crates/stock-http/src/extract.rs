@@ -104,3 +104,39 @@ pub async fn refuse_oversized(
     }
     next.run(request).await
 }
+
+/// A JSON body that may be left out entirely (no body, or an empty one):
+/// then it is `T::default()`.
+pub struct OptionalJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    T: DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let declared_empty = request
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.trim() == "0");
+        let has_type = request.headers().contains_key(CONTENT_TYPE);
+        if declared_empty || !has_type {
+            let bytes = Bytes::from_request(request, state)
+                .await
+                .map_err(|_| too_large())?;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(OptionalJson(T::default()));
+            }
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "the body must be JSON, sent with Content-Type: application/json",
+            ));
+        }
+        let ApiJson(value) = ApiJson::<T>::from_request(request, state).await?;
+        Ok(OptionalJson(value))
+    }
+}

@@ -47,6 +47,10 @@ pub struct HttpConfig {
     pub low_stock_report_items_max: u32,
     /// Opening stock of an item created without `stock`.
     pub default_stock: i64,
+    /// How long a hold lasts when the caller does not say.
+    pub hold_ttl_default: Duration,
+    /// The longest hold a caller may ask for.
+    pub hold_ttl_max: Duration,
 }
 
 impl Default for HttpConfig {
@@ -59,6 +63,8 @@ impl Default for HttpConfig {
             low_stock_threshold: 10,
             low_stock_report_items_max: 1000,
             default_stock: 0,
+            hold_ttl_default: Duration::from_secs(15 * 60),
+            hold_ttl_max: Duration::from_secs(24 * 3600),
         }
     }
 }

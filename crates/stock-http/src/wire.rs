@@ -560,3 +560,179 @@ mod tests {
         assert_eq!(timestamp(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Holds, orders and transfers
+
+/// A line to hold. Without `location`, stock is taken from locations in
+/// priority order, split across them if need be.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HoldLineIn {
+    #[schema(value_type = String, example = "1001")]
+    pub product_id: ProductId,
+    /// At least 1.
+    pub quantity: i64,
+    pub location: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateReservationRequest {
+    /// Your id for the hold; one is made if absent. The same id twice holds once.
+    pub reservation_id: Option<String>,
+    pub order_id: String,
+    pub items: Vec<HoldLineIn>,
+    /// How long the hold lasts; the configured default if absent.
+    pub ttl_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendRequest {
+    /// The new time to live, counted from now; the configured default if absent.
+    pub ttl_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonRequest {
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HoldLineOut {
+    pub product_id: String,
+    pub location: String,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReservationOut {
+    pub reservation_id: String,
+    pub order_id: String,
+    /// `active`, `committed`, `released` or `expired`.
+    pub status: &'static str,
+    pub expires_at: String,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Where the stock is held: one entry per item and location.
+    pub items: Vec<HoldLineOut>,
+}
+
+impl ReservationOut {
+    pub fn from_view(hold: &stock_store::HoldView, now_ms: i64) -> ReservationOut {
+        ReservationOut {
+            reservation_id: hold.id.clone(),
+            order_id: hold.order_id.clone(),
+            status: hold.status_at(now_ms).as_str(),
+            expires_at: timestamp(hold.expires_at_ms),
+            created_at: timestamp(hold.created_at_ms),
+            updated_at: timestamp(hold.updated_at_ms),
+            items: hold
+                .lines
+                .iter()
+                .map(|line| HoldLineOut {
+                    product_id: line.item.to_string(),
+                    location: line.location.to_string(),
+                    quantity: line.quantity,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrderRequest {
+    /// Your order id. The same id twice creates and holds once.
+    pub order_id: String,
+    pub items: Vec<HoldLineIn>,
+    /// How long an unpaid order holds its stock; the configured default if absent.
+    pub ttl_seconds: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderLineOut {
+    pub product_id: String,
+    pub quantity: i64,
+    /// Where the stock was taken from.
+    pub locations: Vec<HoldLineOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderOut {
+    pub order_id: String,
+    /// `pending`, `paid`, `cancelled` or `expired`.
+    pub status: &'static str,
+    pub reservation_id: String,
+    /// When an unpaid order gives its stock back.
+    pub expires_at: String,
+    pub items: Vec<OrderLineOut>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl OrderOut {
+    pub fn from_view(order: &stock_store::OrderView, now_ms: i64) -> OrderOut {
+        let mut items: Vec<OrderLineOut> = Vec::new();
+        for line in &order.hold.lines {
+            let part = HoldLineOut {
+                product_id: line.item.to_string(),
+                location: line.location.to_string(),
+                quantity: line.quantity,
+            };
+            match items.iter_mut().find(|i| i.product_id == part.product_id) {
+                Some(item) => {
+                    item.quantity += line.quantity;
+                    item.locations.push(part);
+                }
+                None => items.push(OrderLineOut {
+                    product_id: part.product_id.clone(),
+                    quantity: line.quantity,
+                    locations: vec![part],
+                }),
+            }
+        }
+        OrderOut {
+            order_id: order.id.clone(),
+            status: order.status_at(now_ms).as_str(),
+            reservation_id: order.hold.id.clone(),
+            expires_at: timestamp(order.hold.expires_at_ms),
+            items,
+            created_at: timestamp(order.created_at_ms),
+            updated_at: timestamp(order.updated_at_ms),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OrderListQuery {
+    pub page: Option<u32>,
+    pub page_size: Option<u32>,
+    /// `pending`, `paid`, `cancelled` or `expired`.
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderPageOut {
+    pub orders: Vec<OrderOut>,
+    pub page: u32,
+    pub page_size: u32,
+    pub total: u64,
+    pub total_pages: u64,
+}
+
+/// Move stock of one item from one location to another.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    #[schema(value_type = String, example = "1001")]
+    pub product_id: ProductId,
+    pub from_location: String,
+    pub to_location: String,
+    /// At least 1; no more than is available at `from_location`.
+    pub quantity: i64,
+    pub reason: Option<String>,
+}

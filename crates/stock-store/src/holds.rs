@@ -10,14 +10,15 @@ use std::collections::BTreeSet;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 use stock_core::{
-    allocate, commit, give_back, release, reserve, transfer, HoldAction, HoldStatus, Item, ItemId, Level,
-    LocationId, Operation, OrderAction, OrderEffect, OrderStatus, Shortage, Step, StockError,
+    allocate, commit, give_back, release, reserve, transfer, HoldAction, HoldStatus, Item, ItemId,
+    Level, LocationId, Operation, OrderAction, OrderEffect, OrderStatus, Shortage, Step,
+    StockError,
 };
 
 use crate::model::*;
 use crate::sqlite::{
-    corrupt, fetch_item, fetch_level, fetch_view, item_id_at, location_id_at, require_item, require_location,
-    write_change, Change,
+    corrupt, fetch_item, fetch_level, fetch_view, item_id_at, location_id_at, require_item,
+    require_location, write_change, Change,
 };
 
 /// What a create asked for, so that a retry can be told from a different
@@ -25,7 +26,11 @@ use crate::sqlite::{
 pub(crate) fn request_hash(kind: &str, order_id: &str, lines: &[HoldLineRequest]) -> String {
     let mut text = format!("{kind}\u{1f}{order_id}");
     for line in lines {
-        let location = line.location.as_ref().map(LocationId::as_str).unwrap_or("*");
+        let location = line
+            .location
+            .as_ref()
+            .map(LocationId::as_str)
+            .unwrap_or("*");
         text.push_str(&format!("\u{1f}{}@{location}:{}", line.item, line.quantity));
     }
     text
@@ -40,18 +45,28 @@ pub(crate) async fn fetch_hold(
     conn: &mut SqliteConnection,
     id: &str,
 ) -> Result<Option<(HoldView, String)>, sqlx::Error> {
-    let Some(row) = sqlx::query("SELECT * FROM holds WHERE id = ?").bind(id).fetch_optional(&mut *conn).await? else {
+    let Some(row) = sqlx::query("SELECT * FROM holds WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
         return Ok(None);
     };
-    let lines = sqlx::query("SELECT item_id, location_id, quantity FROM hold_lines WHERE hold_id = ? ORDER BY line_no")
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|line| {
-            Ok(HoldLine { item: item_id_at(line, 0)?, location: location_id_at(line, 1)?, quantity: line.try_get(2)? })
+    let lines = sqlx::query(
+        "SELECT item_id, location_id, quantity FROM hold_lines WHERE hold_id = ? ORDER BY line_no",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|line| {
+        Ok(HoldLine {
+            item: item_id_at(line, 0)?,
+            location: location_id_at(line, 1)?,
+            quantity: line.try_get(2)?,
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
     let view = HoldView {
         id: row.try_get("id")?,
         order_id: row.try_get("order_id")?,
@@ -68,11 +83,17 @@ pub(crate) async fn fetch_order(
     conn: &mut SqliteConnection,
     id: &str,
 ) -> Result<Option<(OrderView, String)>, sqlx::Error> {
-    let Some(row) = sqlx::query("SELECT * FROM orders WHERE id = ?").bind(id).fetch_optional(&mut *conn).await? else {
+    let Some(row) = sqlx::query("SELECT * FROM orders WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
         return Ok(None);
     };
     let hold_id: String = row.try_get("hold_id")?;
-    let (hold, _) = fetch_hold(conn, &hold_id).await?.ok_or_else(|| corrupt("order's hold", &hold_id))?;
+    let (hold, _) = fetch_hold(conn, &hold_id)
+        .await?
+        .ok_or_else(|| corrupt("order's hold", &hold_id))?;
     let raw: String = row.try_get("status")?;
     let view = OrderView {
         id: row.try_get("id")?,
@@ -87,14 +108,20 @@ pub(crate) async fn fetch_order(
 async fn require_hold(conn: &mut SqliteConnection, id: &str) -> Result<HoldView, WriteError> {
     match fetch_hold(conn, id).await? {
         Some((hold, _)) => Ok(hold),
-        None => Err(WriteError::NotFound { entity: "reservation", id: id.to_owned() }),
+        None => Err(WriteError::NotFound {
+            entity: "reservation",
+            id: id.to_owned(),
+        }),
     }
 }
 
 async fn require_order(conn: &mut SqliteConnection, id: &str) -> Result<OrderView, WriteError> {
     match fetch_order(conn, id).await? {
         Some((order, _)) => Ok(order),
-        None => Err(WriteError::NotFound { entity: "order", id: id.to_owned() }),
+        None => Err(WriteError::NotFound {
+            entity: "order",
+            id: id.to_owned(),
+        }),
     }
 }
 
@@ -131,7 +158,9 @@ pub(crate) async fn expire_if_due(
     meta: &WriteMeta,
     now: i64,
 ) -> Result<bool, WriteError> {
-    let Some((hold, _)) = fetch_hold(conn, id).await? else { return Ok(false) };
+    let Some((hold, _)) = fetch_hold(conn, id).await? else {
+        return Ok(false);
+    };
     if hold.status != HoldStatus::Active || hold.expires_at_ms > now {
         return Ok(false);
     }
@@ -150,13 +179,21 @@ async fn finish_hold(
     meta: &WriteMeta,
     now: i64,
 ) -> Result<(), WriteError> {
-    assert_eq!(hold.status, HoldStatus::Active, "only an active hold finishes");
+    assert_eq!(
+        hold.status,
+        HoldStatus::Active,
+        "only an active hold finishes"
+    );
     for line in &hold.lines {
         let item = require_item(conn, &line.item).await?;
-        let level = fetch_level(conn, &line.item, &line.location).await?.unwrap_or_default();
+        let level = fetch_level(conn, &line.item, &line.location)
+            .await?
+            .unwrap_or_default();
         let (operation, transition) = match status {
             HoldStatus::Committed => (Operation::Commit, commit(&item, &level, line.quantity)?),
-            HoldStatus::Released | HoldStatus::Expired => (Operation::Release, release(&item, &level, line.quantity)?),
+            HoldStatus::Released | HoldStatus::Expired => {
+                (Operation::Release, release(&item, &level, line.quantity)?)
+            }
             HoldStatus::Active => unreachable!("finishing moves a hold out of active"),
         };
         let change = Change {
@@ -182,12 +219,14 @@ async fn finish_hold(
         HoldStatus::Expired => OrderStatus::Expired,
         HoldStatus::Active => unreachable!("finishing moves a hold out of active"),
     };
-    sqlx::query("UPDATE orders SET status = ?, updated_at = ? WHERE hold_id = ? AND status = 'pending'")
-        .bind(order_status.as_str())
-        .bind(now)
-        .bind(&hold.id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "UPDATE orders SET status = ?, updated_at = ? WHERE hold_id = ? AND status = 'pending'",
+    )
+    .bind(order_status.as_str())
+    .bind(now)
+    .bind(&hold.id)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -208,7 +247,11 @@ async fn levels_in_fill_order(
         .map(|row| {
             Ok((
                 location_id_at(row, 0)?,
-                Level { on_hand: row.try_get(1)?, reserved: row.try_get(2)?, version: row.try_get(3)? },
+                Level {
+                    on_hand: row.try_get(1)?,
+                    reserved: row.try_get(2)?,
+                    version: row.try_get(3)?,
+                },
             ))
         })
         .collect()
@@ -232,7 +275,10 @@ pub(crate) async fn create_hold(
                 message: format!("reservation {id} exists with other lines or another order"),
             });
         }
-        return Ok(Outcome::Hold { hold, replayed: true });
+        return Ok(Outcome::Hold {
+            hold,
+            replayed: true,
+        });
     }
     expire_due_for_items(conn, lines.iter().map(|l| &l.item), meta, now).await?;
     let mut items = Vec::with_capacity(lines.len());
@@ -244,9 +290,14 @@ pub(crate) async fn create_hold(
         }
     }
     if !missing.is_empty() {
-        return Err(WriteError::NotFound { entity: "item", id: missing.join(", ") });
+        return Err(WriteError::NotFound {
+            entity: "item",
+            id: missing.join(", "),
+        });
     }
-    let expires_at = now.checked_add(ttl_ms).expect("the edge caps the time to live");
+    let expires_at = now
+        .checked_add(ttl_ms)
+        .expect("the edge caps the time to live");
     sqlx::query(
         "INSERT INTO holds (id, order_id, status, request_hash, expires_at, created_at, updated_at)
          VALUES (?, ?, 'active', ?, ?, ?, ?)",
@@ -267,9 +318,15 @@ pub(crate) async fn create_hold(
                 require_location(conn, location).await?;
                 vec![(location.clone(), line.quantity)]
             }
-            None => match allocate(item, line.quantity, &levels_in_fill_order(conn, &item.id).await?) {
+            None => match allocate(
+                item,
+                line.quantity,
+                &levels_in_fill_order(conn, &item.id).await?,
+            ) {
                 Ok(parts) => parts,
-                Err(StockError::InsufficientStock { shortages: mut found }) => {
+                Err(StockError::InsufficientStock {
+                    shortages: mut found,
+                }) => {
                     shortages.append(&mut found);
                     continue;
                 }
@@ -279,7 +336,9 @@ pub(crate) async fn create_hold(
         for (location, quantity) in parts {
             match hold_part(conn, item, &location, quantity, id, order_id, meta, now).await {
                 Ok(()) => {}
-                Err(WriteError::Stock(StockError::InsufficientStock { shortages: mut found })) => {
+                Err(WriteError::Stock(StockError::InsufficientStock {
+                    shortages: mut found,
+                })) => {
                     shortages.append(&mut found);
                     continue;
                 }
@@ -299,10 +358,17 @@ pub(crate) async fn create_hold(
         }
     }
     if !shortages.is_empty() {
-        return Err(WriteError::Stock(StockError::InsufficientStock { shortages }));
+        return Err(WriteError::Stock(StockError::InsufficientStock {
+            shortages,
+        }));
     }
-    let (hold, _) = fetch_hold(conn, id).await?.expect("the hold was just written");
-    Ok(Outcome::Hold { hold, replayed: false })
+    let (hold, _) = fetch_hold(conn, id)
+        .await?
+        .expect("the hold was just written");
+    Ok(Outcome::Hold {
+        hold,
+        replayed: false,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -316,7 +382,9 @@ async fn hold_part(
     meta: &WriteMeta,
     now: i64,
 ) -> Result<(), WriteError> {
-    let level = fetch_level(conn, &item.id, location).await?.unwrap_or_default();
+    let level = fetch_level(conn, &item.id, location)
+        .await?
+        .unwrap_or_default();
     let transition = reserve(item, location, &level, quantity)?;
     let change = Change {
         item: &item.id,
@@ -343,11 +411,24 @@ pub(crate) async fn step_hold(
 ) -> Result<Outcome, WriteError> {
     expire_if_due(conn, id, meta, now).await?;
     let hold = require_hold(conn, id).await?;
-    let step = hold.status.step(action).map_err(|refused| WriteError::HoldState { id: id.to_owned(), refused })?;
+    let step = hold
+        .status
+        .step(action)
+        .map_err(|refused| WriteError::HoldState {
+            id: id.to_owned(),
+            refused,
+        })?;
     match step {
-        Step::Already => return Ok(Outcome::Hold { hold, replayed: true }),
+        Step::Already => {
+            return Ok(Outcome::Hold {
+                hold,
+                replayed: true,
+            })
+        }
         Step::Move(HoldStatus::Active) => {
-            let expires_at = now.checked_add(ttl_ms).expect("the edge caps the time to live");
+            let expires_at = now
+                .checked_add(ttl_ms)
+                .expect("the edge caps the time to live");
             sqlx::query("UPDATE holds SET expires_at = ?, updated_at = ? WHERE id = ?")
                 .bind(expires_at)
                 .bind(now)
@@ -358,7 +439,10 @@ pub(crate) async fn step_hold(
         Step::Move(status) => finish_hold(conn, &hold, status, reason, meta, now).await?,
     }
     let hold = require_hold(conn, id).await?;
-    Ok(Outcome::Hold { hold, replayed: false })
+    Ok(Outcome::Hold {
+        hold,
+        replayed: false,
+    })
 }
 
 /// Expires the holds among `ids` that are still active and due at `now`.
@@ -392,9 +476,14 @@ pub(crate) async fn create_order(
     let hash = request_hash("order", id, lines);
     if let Some((order, first_hash)) = fetch_order(conn, id).await? {
         if first_hash != hash {
-            return Err(WriteError::RetryMismatch { message: format!("order {id} exists with other lines") });
+            return Err(WriteError::RetryMismatch {
+                message: format!("order {id} exists with other lines"),
+            });
         }
-        return Ok(Outcome::Order { order, replayed: true });
+        return Ok(Outcome::Order {
+            order,
+            replayed: true,
+        });
     }
     let hold_hash = request_hash("hold", id, lines);
     create_hold(conn, hold_id, id, lines, ttl_ms, &hold_hash, meta, now).await?;
@@ -410,7 +499,10 @@ pub(crate) async fn create_order(
     .execute(&mut *conn)
     .await?;
     let order = require_order(conn, id).await?;
-    Ok(Outcome::Order { order, replayed: false })
+    Ok(Outcome::Order {
+        order,
+        replayed: false,
+    })
 }
 
 /// Pays or cancels an order, if its state allows.
@@ -427,15 +519,33 @@ pub(crate) async fn step_order(
     // expiry task has got to it yet.
     expire_if_due(conn, &order.hold.id, meta, now).await?;
     let order = require_order(conn, id).await?;
-    let (step, effect) =
-        order.status.step(action).map_err(|refused| WriteError::OrderState { id: id.to_owned(), refused })?;
+    let (step, effect) = order
+        .status
+        .step(action)
+        .map_err(|refused| WriteError::OrderState {
+            id: id.to_owned(),
+            refused,
+        })?;
     let Step::Move(status) = step else {
-        return Ok(Outcome::Order { order, replayed: true });
+        return Ok(Outcome::Order {
+            order,
+            replayed: true,
+        });
     };
     match effect {
-        OrderEffect::CommitHold => finish_hold(conn, &order.hold, HoldStatus::Committed, reason, meta, now).await?,
+        OrderEffect::CommitHold => {
+            finish_hold(conn, &order.hold, HoldStatus::Committed, reason, meta, now).await?
+        }
         OrderEffect::ReleaseHold => {
-            finish_hold(conn, &order.hold, HoldStatus::Released, reason.or(Some("order cancelled")), meta, now).await?
+            finish_hold(
+                conn,
+                &order.hold,
+                HoldStatus::Released,
+                reason.or(Some("order cancelled")),
+                meta,
+                now,
+            )
+            .await?
         }
         OrderEffect::ReturnStock => return_stock(conn, &order, reason, meta, now).await?,
         OrderEffect::None => {}
@@ -447,7 +557,10 @@ pub(crate) async fn step_order(
         .execute(&mut *conn)
         .await?;
     let order = require_order(conn, id).await?;
-    Ok(Outcome::Order { order, replayed: false })
+    Ok(Outcome::Order {
+        order,
+        replayed: false,
+    })
 }
 
 /// Puts a paid order's stock back where its hold took it from.
@@ -460,7 +573,9 @@ async fn return_stock(
 ) -> Result<(), WriteError> {
     for line in &order.hold.lines {
         let item = require_item(conn, &line.item).await?;
-        let level = fetch_level(conn, &line.item, &line.location).await?.unwrap_or_default();
+        let level = fetch_level(conn, &line.item, &line.location)
+            .await?
+            .unwrap_or_default();
         let change = Change {
             item: &line.item,
             location: &line.location,
@@ -487,13 +602,20 @@ pub(crate) async fn move_stock(
     meta: &WriteMeta,
     now: i64,
 ) -> Result<Outcome, WriteError> {
-    assert_ne!(source, target, "the edge refuses a transfer to the same location");
+    assert_ne!(
+        source, target,
+        "the edge refuses a transfer to the same location"
+    );
     expire_due_for_items(conn, [item_id], meta, now).await?;
     let item = require_item(conn, item_id).await?;
     require_location(conn, source).await?;
     require_location(conn, target).await?;
-    let from = fetch_level(conn, item_id, source).await?.unwrap_or_default();
-    let to = fetch_level(conn, item_id, target).await?.unwrap_or_default();
+    let from = fetch_level(conn, item_id, source)
+        .await?
+        .unwrap_or_default();
+    let to = fetch_level(conn, item_id, target)
+        .await?
+        .unwrap_or_default();
     let (out, into) = transfer(&item, source, &from, &to, quantity)?;
     let mut entries = Vec::with_capacity(2);
     for (location, transition) in [(source, out), (target, into)] {

@@ -6,8 +6,16 @@ use sqlx::SqliteConnection;
 /// The SQLite migrations: (version, name, SQL). Append only; never edit one
 /// that has shipped.
 pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "core", include_str!("../migrations/sqlite/0001_core.sql")),
-    (2, "holds", include_str!("../migrations/sqlite/0002_holds.sql")),
+    (
+        1,
+        "core",
+        include_str!("../migrations/sqlite/0001_core.sql"),
+    ),
+    (
+        2,
+        "holds",
+        include_str!("../migrations/sqlite/0002_holds.sql"),
+    ),
 ];
 
 /// Applies every migration newer than the database; returns how many ran.

@@ -3,8 +3,8 @@
 use std::fmt;
 
 use stock_core::{
-    HoldStatus, Item, ItemId, ItemStatus, Level, LocationId, Operation, OrderStatus, Role, StockError,
-    TransitionRefused,
+    HoldStatus, Item, ItemId, ItemStatus, Level, LocationId, Operation, OrderStatus, Role,
+    StockError, TransitionRefused,
 };
 
 /// Milliseconds since the Unix epoch, UTC.
@@ -312,7 +312,8 @@ impl OrderView {
     /// A pending order whose hold ran out is expired, even before the
     /// service has written it so.
     pub fn status_at(&self, now_ms: i64) -> OrderStatus {
-        if self.status == OrderStatus::Pending && self.hold.status_at(now_ms) == HoldStatus::Expired {
+        if self.status == OrderStatus::Pending && self.hold.status_at(now_ms) == HoldStatus::Expired
+        {
             OrderStatus::Expired
         } else {
             self.status
@@ -362,19 +363,51 @@ pub enum Command {
         priority: i64,
     },
     /// Holds every line or none, for `ttl_ms`.
-    CreateHold { id: String, order_id: String, lines: Vec<HoldLineRequest>, ttl_ms: i64 },
+    CreateHold {
+        id: String,
+        order_id: String,
+        lines: Vec<HoldLineRequest>,
+        ttl_ms: i64,
+    },
     /// Moves the expiry to `ttl_ms` from now.
-    ExtendHold { id: String, ttl_ms: i64 },
-    CommitHold { id: String },
-    ReleaseHold { id: String, reason: Option<String> },
+    ExtendHold {
+        id: String,
+        ttl_ms: i64,
+    },
+    CommitHold {
+        id: String,
+    },
+    ReleaseHold {
+        id: String,
+        reason: Option<String>,
+    },
     /// Expires these holds if they are still active and due at `now_ms`.
-    ExpireHolds { ids: Vec<String>, now_ms: i64 },
+    ExpireHolds {
+        ids: Vec<String>,
+        now_ms: i64,
+    },
     /// Checks and holds every line at once, as a pending order.
-    CreateOrder { id: String, hold_id: String, lines: Vec<HoldLineRequest>, ttl_ms: i64 },
-    PayOrder { id: String },
-    CancelOrder { id: String, reason: Option<String> },
+    CreateOrder {
+        id: String,
+        hold_id: String,
+        lines: Vec<HoldLineRequest>,
+        ttl_ms: i64,
+    },
+    PayOrder {
+        id: String,
+    },
+    CancelOrder {
+        id: String,
+        reason: Option<String>,
+    },
     /// Moves stock between two locations: rows on both sides, or none.
-    Transfer { item: ItemId, source: LocationId, target: LocationId, quantity: i64, reason: Option<String> },
+    Transfer {
+        item: ItemId,
+        source: LocationId,
+        target: LocationId,
+        quantity: i64,
+        reason: Option<String>,
+    },
 }
 
 /// What a command did.
@@ -402,10 +435,21 @@ pub enum Outcome {
     },
     Location(Location),
     /// `replayed` is true when the hold existed and nothing changed now.
-    Hold { hold: HoldView, replayed: bool },
-    Order { order: OrderView, replayed: bool },
-    Expired { holds: u64 },
-    Transferred { view: ItemView, entries: Vec<LedgerEntry> },
+    Hold {
+        hold: HoldView,
+        replayed: bool,
+    },
+    Order {
+        order: OrderView,
+        replayed: bool,
+    },
+    Expired {
+        holds: u64,
+    },
+    Transferred {
+        view: ItemView,
+        entries: Vec<LedgerEntry>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -432,8 +476,14 @@ pub enum WriteError {
         message: String,
     },
     /// A hold cannot take this step from the state it is in.
-    HoldState { id: String, refused: TransitionRefused<HoldStatus> },
-    OrderState { id: String, refused: TransitionRefused<OrderStatus> },
+    HoldState {
+        id: String,
+        refused: TransitionRefused<HoldStatus>,
+    },
+    OrderState {
+        id: String,
+        refused: TransitionRefused<OrderStatus>,
+    },
     /// The store failed; nothing the caller did.
     Internal(anyhow::Error),
 }

@@ -17,8 +17,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, SqliteConnection};
 use stock_core::{
-    apply_delta, apply_lines, set_on_hand, HoldAction, Item, ItemId, ItemStatus, Level, LineRequest, LocationId,
-    Operation, OrderAction, OrderStatus, Role, Transition,
+    apply_delta, apply_lines, set_on_hand, HoldAction, Item, ItemId, ItemStatus, Level,
+    LineRequest, LocationId, Operation, OrderAction, OrderStatus, Role, Transition,
 };
 
 use crate::model::*;
@@ -461,28 +461,56 @@ async fn apply(
             let view = fetch_view(conn, &item.id).await?.expect("the item exists");
             Ok(Outcome::Imported { kind, view })
         }
-        Command::CreateHold { id, order_id, lines, ttl_ms } => {
+        Command::CreateHold {
+            id,
+            order_id,
+            lines,
+            ttl_ms,
+        } => {
             let hash = holds::request_hash("hold", order_id, lines);
             holds::create_hold(conn, id, order_id, lines, *ttl_ms, &hash, meta, now).await
         }
         Command::ExtendHold { id, ttl_ms } => {
             holds::step_hold(conn, id, HoldAction::Extend, *ttl_ms, None, meta, now).await
         }
-        Command::CommitHold { id } => holds::step_hold(conn, id, HoldAction::Commit, 0, None, meta, now).await,
+        Command::CommitHold { id } => {
+            holds::step_hold(conn, id, HoldAction::Commit, 0, None, meta, now).await
+        }
         Command::ReleaseHold { id, reason } => {
             let reason = reason.as_deref().or(Some("released"));
             holds::step_hold(conn, id, HoldAction::Release, 0, reason, meta, now).await
         }
         Command::ExpireHolds { ids, now_ms } => holds::expire_holds(conn, ids, meta, *now_ms).await,
-        Command::CreateOrder { id, hold_id, lines, ttl_ms } => {
-            holds::create_order(conn, id, hold_id, lines, *ttl_ms, meta, now).await
+        Command::CreateOrder {
+            id,
+            hold_id,
+            lines,
+            ttl_ms,
+        } => holds::create_order(conn, id, hold_id, lines, *ttl_ms, meta, now).await,
+        Command::PayOrder { id } => {
+            holds::step_order(conn, id, OrderAction::Pay, None, meta, now).await
         }
-        Command::PayOrder { id } => holds::step_order(conn, id, OrderAction::Pay, None, meta, now).await,
         Command::CancelOrder { id, reason } => {
             holds::step_order(conn, id, OrderAction::Cancel, reason.as_deref(), meta, now).await
         }
-        Command::Transfer { item, source, target, quantity, reason } => {
-            holds::move_stock(conn, item, source, target, *quantity, reason.as_deref(), meta, now).await
+        Command::Transfer {
+            item,
+            source,
+            target,
+            quantity,
+            reason,
+        } => {
+            holds::move_stock(
+                conn,
+                item,
+                source,
+                target,
+                *quantity,
+                reason.as_deref(),
+                meta,
+                now,
+            )
+            .await
         }
         Command::CreateLocation { id, name, priority } => {
             if location_exists(conn, id).await? {
@@ -694,7 +722,10 @@ async fn update_item(conn: &mut SqliteConnection, item: &Item, now: i64) -> Resu
     Ok(())
 }
 
-pub(crate) async fn require_item(conn: &mut SqliteConnection, id: &ItemId) -> Result<Item, WriteError> {
+pub(crate) async fn require_item(
+    conn: &mut SqliteConnection,
+    id: &ItemId,
+) -> Result<Item, WriteError> {
     match fetch_item(conn, id).await? {
         Some((item, ..)) => Ok(item),
         None => Err(WriteError::NotFound {
@@ -704,7 +735,10 @@ pub(crate) async fn require_item(conn: &mut SqliteConnection, id: &ItemId) -> Re
     }
 }
 
-pub(crate) async fn require_location(conn: &mut SqliteConnection, id: &LocationId) -> Result<(), WriteError> {
+pub(crate) async fn require_location(
+    conn: &mut SqliteConnection,
+    id: &LocationId,
+) -> Result<(), WriteError> {
     if location_exists(conn, id).await? {
         Ok(())
     } else {
@@ -800,14 +834,12 @@ pub(crate) async fn fetch_view(
     let Some((item, created_at_ms, updated_at_ms)) = fetch_item(conn, id).await? else {
         return Ok(None);
     };
-    let rows = sqlx::query(
-        concat!(
-            "SELECT e.location_id, e.on_hand, e.reserved, e.version, e.updated_at FROM (",
-            effective_levels!(),
-            ") e JOIN locations o ON o.id = e.location_id
+    let rows = sqlx::query(concat!(
+        "SELECT e.location_id, e.on_hand, e.reserved, e.version, e.updated_at FROM (",
+        effective_levels!(),
+        ") e JOIN locations o ON o.id = e.location_id
              WHERE e.item_id = ? ORDER BY o.priority, o.id"
-        ),
-    )
+    ))
     .bind(id.as_str())
     .fetch_all(&mut *conn)
     .await?;
@@ -1255,12 +1287,16 @@ impl Store for SqliteStore {
 
     async fn hold(&self, id: &str) -> StoreResult<Option<HoldView>> {
         let mut conn = self.read().await?;
-        Ok(holds::fetch_hold(&mut conn, id).await?.map(|(hold, _)| hold))
+        Ok(holds::fetch_hold(&mut conn, id)
+            .await?
+            .map(|(hold, _)| hold))
     }
 
     async fn order(&self, id: &str) -> StoreResult<Option<OrderView>> {
         let mut conn = self.read().await?;
-        Ok(holds::fetch_order(&mut conn, id).await?.map(|(order, _)| order))
+        Ok(holds::fetch_order(&mut conn, id)
+            .await?
+            .map(|(order, _)| order))
     }
 
     async fn orders(&self, filter: &OrderFilter, page: Page) -> StoreResult<Paged<OrderView>> {
@@ -1292,7 +1328,11 @@ impl Store for SqliteStore {
                 rows.push(order);
             }
         }
-        Ok(Paged { rows, total: total as u64, page })
+        Ok(Paged {
+            rows,
+            total: total as u64,
+            page,
+        })
     }
 
     async fn due_holds(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<String>> {

@@ -22,10 +22,11 @@ pub async fn migrate(config: &Config) -> anyhow::Result<ExitCode> {
 pub async fn verify(config: &Config) -> anyhow::Result<ExitCode> {
     let store = open_existing_store(config).await?;
     let report = store.verify().await?;
-    if report.mismatches.is_empty() {
+    if report.is_clean() {
         println!(
-            "OK: all {} levels equal the sum of their ledger ({} ledger rows).",
-            report.levels_checked, report.ledger_entries
+            "OK: all {} levels equal the sum of their ledger ({} ledger rows), \
+             and their reserved stock equals their {} active holds.",
+            report.levels_checked, report.ledger_entries, report.active_holds
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -40,10 +41,17 @@ pub async fn verify(config: &Config) -> anyhow::Result<ExitCode> {
             mismatch.reserved_from_ledger
         );
     }
+    for mismatch in &report.hold_mismatches {
+        println!(
+            "MISMATCH item {} at {}: reserved {} but its active holds add up to {}",
+            mismatch.item, mismatch.location, mismatch.reserved, mismatch.held
+        );
+    }
     println!(
-        "FAILED: {} of {} levels differ from their ledger.",
+        "FAILED: of {} levels, {} differ from their ledger and {} from their active holds.",
+        report.levels_checked,
         report.mismatches.len(),
-        report.levels_checked
+        report.hold_mismatches.len()
     );
     Ok(ExitCode::from(1))
 }

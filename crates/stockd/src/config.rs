@@ -22,6 +22,7 @@ pub struct Config {
     pub redis: Option<Value>,
     pub inventory: InventoryConfig,
     pub engine: EngineConfig,
+    pub holds: HoldsConfig,
     pub idempotency: IdempotencyConfig,
     pub auth: AuthConfig,
     pub log: LogConfig,
@@ -155,6 +156,30 @@ impl Default for EngineConfig {
         EngineConfig {
             queue_depth_max: defaults.queue_depth_max,
             batch_ops_max: defaults.batch_ops_max,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HoldsConfig {
+    /// How long a hold (or an unpaid order) lasts when the caller does not say.
+    pub default_ttl_s: u64,
+    /// The longest hold a caller may ask for.
+    pub max_ttl_s: u64,
+    /// How often holds past their time are looked for and released.
+    pub expiry_interval_ms: u64,
+    /// The most holds released in one write.
+    pub expiry_batch_max: u32,
+}
+
+impl Default for HoldsConfig {
+    fn default() -> Self {
+        HoldsConfig {
+            default_ttl_s: 900,
+            max_ttl_s: 86_400,
+            expiry_interval_ms: 1000,
+            expiry_batch_max: 500,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use stock_core::Role;
-use stock_engine::{spawn_retry_key_purge, Engine, RetryKeyPurge};
+use stock_engine::{spawn_hold_expiry, spawn_retry_key_purge, Engine, HoldExpiry, RetryKeyPurge};
 use stock_http::{generate_key, hash_secret, AppState, HttpConfig};
 use stock_store::Store;
 use tokio::sync::Notify;
@@ -28,6 +28,8 @@ pub fn http_config(config: &Config) -> HttpConfig {
         low_stock_threshold: config.inventory.low_stock_threshold,
         low_stock_report_items_max: config.inventory.low_stock_report_items_max,
         default_stock: config.inventory.default_stock,
+        hold_ttl_default: Duration::from_secs(config.holds.default_ttl_s),
+        hold_ttl_max: Duration::from_secs(config.holds.max_ttl_s),
     }
 }
 
@@ -53,6 +55,14 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     if demo {
         demo::fill(store.as_ref(), &engine).await?;
     }
+    spawn_hold_expiry(
+        Arc::clone(&store),
+        engine.clone(),
+        HoldExpiry {
+            interval: Duration::from_millis(config.holds.expiry_interval_ms),
+            batch_max: config.holds.expiry_batch_max,
+        },
+    );
     spawn_retry_key_purge(
         Arc::clone(&store),
         RetryKeyPurge {

@@ -1,6 +1,7 @@
 //! Route handlers, grouped by what they serve.
 
 pub mod docs;
+mod holds;
 mod inventory;
 mod ledger;
 pub mod meta;
@@ -32,6 +33,7 @@ use crate::AppState;
         (name = "ledger", description = "Every change, append-only"),
         (name = "reports", description = "Statistics and reports"),
         (name = "locations", description = "Warehouses"),
+        (name = "holds", description = "Stock held for unpaid orders, and orders"),
         (name = "service", description = "The service itself"),
     )
 )]
@@ -65,6 +67,16 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(meta::inventory_stats))
         .routes(routes!(meta::service_stats))
         .routes(routes!(meta::list_locations, meta::create_location))
+        .routes(routes!(holds::create_reservation))
+        .routes(routes!(holds::get_reservation))
+        .routes(routes!(holds::extend_reservation))
+        .routes(routes!(holds::commit_reservation))
+        .routes(routes!(holds::release_reservation))
+        .routes(routes!(holds::list_orders, holds::create_order))
+        .routes(routes!(holds::get_order))
+        .routes(routes!(holds::pay_order))
+        .routes(routes!(holds::cancel_order))
+        .routes(routes!(holds::transfer))
 }
 
 /// Checks a page request against the configured limits.
@@ -135,6 +147,24 @@ where
 {
     Arc::new(move |result| match result {
         Ok(outcome) => (success.as_u16(), body(outcome)),
+        Err(error) => {
+            let error = ApiError::from(error);
+            (error.status.as_u16(), error_bytes(&error))
+        }
+    })
+}
+
+/// Like [`render`], for commands whose success status depends on the outcome
+/// (201 for a new hold, 200 for a retry that found it).
+pub(crate) fn render_with<F>(body: F) -> Render
+where
+    F: Fn(&Outcome) -> (StatusCode, Vec<u8>) + Send + Sync + 'static,
+{
+    Arc::new(move |result| match result {
+        Ok(outcome) => {
+            let (status, bytes) = body(outcome);
+            (status.as_u16(), bytes)
+        }
         Err(error) => {
             let error = ApiError::from(error);
             (error.status.as_u16(), error_bytes(&error))
