@@ -36,7 +36,8 @@ impl Transition {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shortage {
     pub item: ItemId,
-    pub location: LocationId,
+    /// `None` when the line could take from any location.
+    pub location: Option<LocationId>,
     pub requested: i64,
     pub available: i64,
 }
@@ -79,10 +80,14 @@ impl fmt::Display for StockError {
                     if index > 0 {
                         write!(f, ", ")?;
                     }
+                    let location = match &shortage.location {
+                        Some(location) => format!("at {location}"),
+                        None => "across all locations".to_owned(),
+                    };
                     write!(
                         f,
-                        "{} at {} (requested {}, available {})",
-                        shortage.item, shortage.location, shortage.requested, shortage.available
+                        "{} {location} (requested {}, available {})",
+                        shortage.item, shortage.requested, shortage.available
                     )?;
                 }
                 Ok(())
@@ -166,7 +171,7 @@ pub fn apply_delta(
         return Err(StockError::InsufficientStock {
             shortages: vec![Shortage {
                 item: item.id.clone(),
-                location: location.clone(),
+                location: Some(location.clone()),
                 requested: delta.unsigned_abs().min(i64::MAX as u64) as i64,
                 available: level.available(),
             }],
@@ -257,7 +262,7 @@ pub fn reserve(
         return Err(StockError::InsufficientStock {
             shortages: vec![Shortage {
                 item: item.id.clone(),
-                location: location.clone(),
+                location: Some(location.clone()),
                 requested: quantity,
                 available: level.available(),
             }],
@@ -359,7 +364,7 @@ pub fn transfer(
         return Err(StockError::InsufficientStock {
             shortages: vec![Shortage {
                 item: item.id.clone(),
-                location: source_location.clone(),
+                location: Some(source_location.clone()),
                 requested: quantity,
                 available: source.available(),
             }],
@@ -422,7 +427,7 @@ pub fn allocate(
             return Err(StockError::InsufficientStock {
                 shortages: vec![Shortage {
                     item: item.id.clone(),
-                    location: LocationId::parse("any").expect("a valid id"),
+                    location: None,
                     requested: quantity,
                     available,
                 }],
@@ -631,7 +636,7 @@ mod tests {
             StockError::InsufficientStock {
                 shortages: vec![Shortage {
                     item: ItemId::parse("a").unwrap(),
-                    location: here(),
+                    location: Some(here()),
                     requested: 9,
                     available: 8
                 }]

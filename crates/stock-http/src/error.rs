@@ -113,7 +113,7 @@ impl From<&StockError> for ApiError {
                     .map(|s| {
                         json!({
                             "product_id": s.item.as_str(),
-                            "location": s.location.as_str(),
+                            "location": s.location.as_ref().map(|l| l.as_str()),
                             "requested": s.requested,
                             "available": s.available,
                         })
