@@ -4,6 +4,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{spawn_app, ADMIN_KEY};
+use crate::holds::hold_body;
 use crate::idempotency::futures_join_all;
 
 #[tokio::test]
@@ -127,5 +128,233 @@ async fn two_hundred_buyers_of_fifty_exactly_fifty_win() {
         .get(ADMIN_KEY, "/api/v1/logs?product_id=fifty&operation=deduct")
         .await;
     assert_eq!(logs["total"], 50);
+    app.assert_verified();
+}
+
+#[tokio::test]
+async fn two_hundred_checkouts_for_fifty_hold_exactly_fifty() {
+    let app = spawn_app().await;
+    let service = app.key("service");
+    app.create_item("hot", 50).await;
+    let checkouts = (0..200).map(|n| {
+        app.post(
+            &service,
+            "/api/v1/reservations",
+            hold_body(&format!("c{n}"), &[("hot", 1)]),
+        )
+    });
+    let answers = futures_join_all(checkouts).await;
+    let held = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::CREATED)
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|(status, body)| {
+            *status == StatusCode::CONFLICT && body["error"]["code"] == "INSUFFICIENT_STOCK"
+        })
+        .count();
+    assert_eq!((held, refused), (50, 150));
+    assert_eq!(app.available("hot").await, 0);
+    app.assert_verified();
+}
+
+#[tokio::test]
+async fn commit_and_release_racing_on_one_hold_one_wins() {
+    let app = spawn_app().await;
+    let service = app.key("service");
+    app.create_item("duel", 1000).await;
+    let mut commits = 0;
+    for round in 0..20 {
+        let (_, hold) = app
+            .post(
+                &service,
+                "/api/v1/reservations",
+                hold_body(&format!("d{round}"), &[("duel", 5)]),
+            )
+            .await;
+        let id = hold["reservation_id"].as_str().unwrap().to_owned();
+        let (commit_path, release_path) = (
+            format!("/api/v1/reservations/{id}/commit"),
+            format!("/api/v1/reservations/{id}/release"),
+        );
+        let (commit, release) = tokio::join!(
+            app.post(&service, &commit_path, json!({})),
+            app.post(&service, &release_path, json!({})),
+        );
+        match (commit.0, release.0) {
+            (StatusCode::OK, StatusCode::CONFLICT) => {
+                assert_eq!(release.1["error"]["code"], "RESERVATION_COMMITTED");
+                commits += 1;
+            }
+            (StatusCode::CONFLICT, StatusCode::OK) => {
+                assert_eq!(commit.1["error"]["code"], "RESERVATION_RELEASED")
+            }
+            other => panic!("round {round}: both or neither won: {other:?} {commit:?} {release:?}"),
+        }
+    }
+    let (_, item) = app.get(ADMIN_KEY, "/api/v1/inventory/duel").await;
+    assert_eq!(item["on_hand"], 1000 - 5 * commits);
+    assert_eq!(item["reserved"], 0);
+    app.assert_verified();
+}
+
+#[tokio::test]
+async fn expiry_racing_with_commit_one_wins() {
+    let app = crate::helpers::spawn_with(crate::helpers::Spawn {
+        extra_env: vec![("STOCKD_HOLDS__EXPIRY_INTERVAL_MS", "10".into())],
+        ..crate::helpers::Spawn::default()
+    })
+    .await;
+    let service = app.key("service");
+    app.create_item("race", 1000).await;
+    let mut holds = Vec::new();
+    for n in 0..12 {
+        let mut body = hold_body(&format!("x{n}"), &[("race", 1)]);
+        body["ttl_seconds"] = json!(1);
+        let (status, hold) = app.post(&service, "/api/v1/reservations", body).await;
+        assert_eq!(status, StatusCode::CREATED);
+        holds.push(hold);
+    }
+    // Each commit is aimed at a moment around its hold's expiry, from 60 ms
+    // before to 50 ms after; which side wins is the clock's business, that
+    // exactly one does is ours.
+    let attempts = holds.iter().enumerate().map(|(n, hold)| {
+        let id = hold["reservation_id"].as_str().unwrap().to_owned();
+        let aim = crate::holds::expires_at_of(hold) - 60 + 10 * n as i64;
+        let app = &app;
+        let service = &service;
+        async move {
+            crate::holds::wait_past(aim).await;
+            let answer = app
+                .post(
+                    service,
+                    &format!("/api/v1/reservations/{id}/commit"),
+                    json!({}),
+                )
+                .await;
+            (id, answer)
+        }
+    });
+    let answers = futures_join_all(attempts).await;
+    let mut committed = 0;
+    for (id, (status, body)) in &answers {
+        let expected = match *status {
+            StatusCode::OK => {
+                committed += 1;
+                "committed"
+            }
+            StatusCode::CONFLICT => {
+                assert_eq!(body["error"]["code"], "RESERVATION_EXPIRED", "{body}");
+                "expired"
+            }
+            other => panic!("{other}: {body}"),
+        };
+        crate::holds::eventually(
+            std::time::Duration::from_secs(10),
+            "the hold settling",
+            || async {
+                let (_, hold) = app
+                    .get(&service, &format!("/api/v1/reservations/{id}"))
+                    .await;
+                hold["status"] == expected
+            },
+        )
+        .await;
+        let finish = if expected == "committed" {
+            "commit"
+        } else {
+            "release"
+        };
+        crate::holds::eventually(
+            std::time::Duration::from_secs(10),
+            "the finishing ledger row",
+            || async {
+                let (_, logs) = app
+                    .get(ADMIN_KEY, "/api/v1/logs?product_id=race&page_size=100")
+                    .await;
+                logs["entries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["reservation_id"] == id.as_str() && e["operation"] == finish)
+            },
+        )
+        .await;
+        let (_, logs) = app
+            .get(ADMIN_KEY, "/api/v1/logs?product_id=race&page_size=100")
+            .await;
+        let mine: Vec<&str> = logs["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["reservation_id"] == id.as_str())
+            .map(|e| e["operation"].as_str().unwrap())
+            .collect();
+        assert!(
+            !(mine.contains(&"commit") && mine.contains(&"release")),
+            "hold {id} was both committed and released"
+        );
+    }
+    eprintln!("expiry race: {committed} of {} commits won", answers.len());
+    let (_, item) = app.get(ADMIN_KEY, "/api/v1/inventory/race").await;
+    assert_eq!(item["on_hand"], 1000 - committed);
+    assert_eq!(item["reserved"], 0);
+    app.assert_verified();
+}
+
+#[tokio::test]
+async fn a_two_item_hold_racing_single_item_buyers_is_never_half_held() {
+    let app = spawn_app().await;
+    let service = app.key("service");
+    app.create_item("left", 10).await;
+    app.create_item("right", 10).await;
+    let mut requests = Vec::new();
+    for n in 0..15 {
+        requests.push((
+            "pair",
+            hold_body(&format!("pair{n}"), &[("left", 1), ("right", 1)]),
+        ));
+        requests.push(("left", hold_body(&format!("left{n}"), &[("left", 1)])));
+        requests.push(("right", hold_body(&format!("right{n}"), &[("right", 1)])));
+    }
+    let (app_ref, service_ref) = (&app, &service);
+    let answers = futures_join_all(requests.iter().map(|(kind, body)| async move {
+        (
+            *kind,
+            app_ref
+                .post(service_ref, "/api/v1/reservations", body.clone())
+                .await,
+        )
+    }))
+    .await;
+    let mut held = std::collections::HashMap::new();
+    for (kind, (status, body)) in &answers {
+        match *status {
+            StatusCode::CREATED => {
+                let lines = body["items"].as_array().unwrap().len();
+                assert_eq!(
+                    lines,
+                    if *kind == "pair" { 2 } else { 1 },
+                    "a hold holds all its lines: {body}"
+                );
+                *held.entry(*kind).or_insert(0) += 1;
+            }
+            StatusCode::CONFLICT => assert_eq!(body["error"]["code"], "INSUFFICIENT_STOCK"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    let pairs = held.get("pair").copied().unwrap_or(0);
+    let lefts = held.get("left").copied().unwrap_or(0);
+    let rights = held.get("right").copied().unwrap_or(0);
+    let (_, left) = app.get(ADMIN_KEY, "/api/v1/inventory/left").await;
+    let (_, right) = app.get(ADMIN_KEY, "/api/v1/inventory/right").await;
+    assert_eq!(left["reserved"], pairs + lefts);
+    assert_eq!(right["reserved"], pairs + rights);
+    assert_eq!(
+        (left["available"].as_i64(), right["available"].as_i64()),
+        (Some(0), Some(0)),
+        "all 10 of each were sold"
+    );
     app.assert_verified();
 }

@@ -60,6 +60,10 @@ where
     }
 }
 
+pub fn expires_at_of(body: &Value) -> i64 {
+    expires_at_ms(body)
+}
+
 fn expires_at_ms(body: &Value) -> i64 {
     let text = body["expires_at"].as_str().expect("an expiry");
     let at =
