@@ -76,4 +76,6 @@ pub trait Store: Send + Sync + 'static {
 }
 
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod tests;
