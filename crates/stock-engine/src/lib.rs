@@ -12,8 +12,9 @@ mod upkeep;
 pub use latency::{LatencyRecorder, LatencySummary};
 pub use upkeep::{expire_due, spawn_hold_expiry, spawn_retry_key_purge, HoldExpiry, RetryKeyPurge};
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use stock_store::{Command, Reply, Store, WriteError, WriteJob, WriteMeta};
 use tokio::sync::{mpsc, oneshot};
@@ -45,6 +46,24 @@ struct Pending {
 pub struct Engine {
     sender: mpsc::Sender<Pending>,
     latency: Arc<LatencyRecorder>,
+    counters: Arc<StoreCounters>,
+}
+
+/// What the writer has handed to the store since start.
+#[derive(Debug, Default)]
+struct StoreCounters {
+    batches: AtomicU64,
+    writes: AtomicU64,
+    busy_ns: AtomicU64,
+}
+
+/// The write path's work so far: batches, writes, and the time the store
+/// spent on them (the rest of a write's latency is queueing and HTTP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreActivity {
+    pub batches: u64,
+    pub writes: u64,
+    pub busy: Duration,
 }
 
 impl Engine {
@@ -53,10 +72,17 @@ impl Engine {
         assert!(config.queue_depth_max > 0);
         assert!(config.batch_ops_max > 0);
         let (sender, receiver) = mpsc::channel(config.queue_depth_max);
-        tokio::spawn(write_loop(store, receiver, config.batch_ops_max));
+        let counters = Arc::new(StoreCounters::default());
+        tokio::spawn(write_loop(
+            store,
+            receiver,
+            config.batch_ops_max,
+            Arc::clone(&counters),
+        ));
         Engine {
             sender,
             latency: Arc::new(LatencyRecorder::new()),
+            counters,
         }
     }
 
@@ -80,6 +106,14 @@ impl Engine {
     pub fn write_latency(&self) -> LatencySummary {
         self.latency.summary()
     }
+
+    pub fn store_activity(&self) -> StoreActivity {
+        StoreActivity {
+            batches: self.counters.batches.load(Ordering::Relaxed),
+            writes: self.counters.writes.load(Ordering::Relaxed),
+            busy: Duration::from_nanos(self.counters.busy_ns.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 fn panicked() -> Reply {
@@ -98,6 +132,7 @@ async fn write_loop(
     store: Arc<dyn Store>,
     mut receiver: mpsc::Receiver<Pending>,
     batch_ops_max: usize,
+    counters: Arc<StoreCounters>,
 ) {
     let mut pending = Vec::with_capacity(batch_ops_max);
     while receiver.recv_many(&mut pending, batch_ops_max).await > 0 {
@@ -105,6 +140,7 @@ async fn write_loop(
         // The batch runs as a task of its own, so that a panic in it fails
         // this batch's writes and not the write path.
         let batch_store = Arc::clone(&store);
+        let started = Instant::now();
         let replies = match tokio::spawn(async move { batch_store.execute(jobs).await }).await {
             Ok(replies) => replies,
             Err(error) => {
@@ -117,6 +153,12 @@ async fn write_loop(
             answers.len(),
             "the store answers every command"
         );
+        counters.batches.fetch_add(1, Ordering::Relaxed);
+        counters
+            .writes
+            .fetch_add(answers.len() as u64, Ordering::Relaxed);
+        let busy_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        counters.busy_ns.fetch_add(busy_ns, Ordering::Relaxed);
         for (reply, answer) in replies.into_iter().zip(answers) {
             // A caller that gave up (timeout, closed connection) no longer listens.
             let _ = answer.send(reply);

@@ -135,12 +135,16 @@ pub(crate) async fn expire_due_for_items<'a>(
 ) -> Result<(), WriteError> {
     let mut due = BTreeSet::new();
     for item in items.into_iter().collect::<BTreeSet<_>>() {
+        // Driven by the index of due holds, which is small, rather than by
+        // the item's hold lines, which grow with every sale; the unary `+`
+        // keeps SQLite on the hold's primary key for the lines.
         let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT h.id FROM hold_lines l JOIN holds h ON h.id = l.hold_id
-             WHERE l.item_id = ? AND h.status = 'active' AND h.expires_at <= ?",
+            "SELECT h.id FROM holds h
+             WHERE h.status = 'active' AND h.expires_at <= ?
+               AND EXISTS (SELECT 1 FROM hold_lines l WHERE l.hold_id = h.id AND +l.item_id = ?)",
         )
-        .bind(item.as_str())
         .bind(now)
+        .bind(item.as_str())
         .fetch_all(&mut *conn)
         .await?;
         due.extend(ids);
@@ -257,18 +261,30 @@ async fn levels_in_fill_order(
         .collect()
 }
 
+/// A hold to create, and what its request looked like.
+pub(crate) struct NewHold<'a> {
+    pub id: &'a str,
+    pub order_id: &'a str,
+    pub lines: &'a [HoldLineRequest],
+    pub ttl_ms: i64,
+    pub hash: &'a str,
+}
+
 /// Creates a hold: every line or none. Lines that lack stock are all named.
 /// A hold with this id already: the first result if the request is the same.
 pub(crate) async fn create_hold(
     conn: &mut SqliteConnection,
-    id: &str,
-    order_id: &str,
-    lines: &[HoldLineRequest],
-    ttl_ms: i64,
-    hash: &str,
+    new: &NewHold<'_>,
     meta: &WriteMeta,
     now: i64,
 ) -> Result<Outcome, WriteError> {
+    let NewHold {
+        id,
+        order_id,
+        lines,
+        ttl_ms,
+        hash,
+    } = *new;
     if let Some((hold, first_hash)) = fetch_hold(conn, id).await? {
         if first_hash != hash {
             return Err(WriteError::RetryMismatch {
@@ -486,7 +502,14 @@ pub(crate) async fn create_order(
         });
     }
     let hold_hash = request_hash("hold", id, lines);
-    create_hold(conn, hold_id, id, lines, ttl_ms, &hold_hash, meta, now).await?;
+    let hold = NewHold {
+        id: hold_id,
+        order_id: id,
+        lines,
+        ttl_ms,
+        hash: &hold_hash,
+    };
+    create_hold(conn, &hold, meta, now).await?;
     sqlx::query(
         "INSERT INTO orders (id, status, hold_id, request_hash, created_at, updated_at)
          VALUES (?, 'pending', ?, ?, ?, ?)",

@@ -71,12 +71,15 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
+/// A hold as the model sees it: id, status, lines of (item, location, quantity).
+type ModelHold = (String, HoldStatus, Vec<(usize, usize, i64)>);
+
 #[derive(Default)]
 struct Model {
     /// (item, location) → (on_hand, reserved)
     levels: HashMap<(usize, usize), (i64, i64)>,
     /// Holds in creation order: id, status, lines of (item, location, quantity).
-    holds: Vec<(String, HoldStatus, Vec<(usize, usize, i64)>)>,
+    holds: Vec<ModelHold>,
 }
 
 impl Model {

@@ -25,14 +25,15 @@ use crate::model::*;
 use crate::{holds, migrate, Store, StoreResult};
 
 /// Levels as reads see them: a hold past its expiry no longer counts as
-/// reserved, even before the expiry task has released it.
+/// reserved, even before the expiry task has released it. The CROSS JOIN
+/// makes SQLite start from the (small) index of due holds.
 macro_rules! effective_levels {
     () => {
         "SELECT l.item_id, l.location_id, l.on_hand, l.reserved - COALESCE(o.overdue, 0) AS reserved,
                 l.version, l.updated_at
          FROM levels l LEFT JOIN (
             SELECT hl.item_id, hl.location_id, SUM(hl.quantity) AS overdue
-            FROM hold_lines hl JOIN holds h ON h.id = hl.hold_id
+            FROM holds h CROSS JOIN hold_lines hl ON hl.hold_id = h.id
             WHERE h.status = 'active'
               AND h.expires_at <= CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)
             GROUP BY hl.item_id, hl.location_id
@@ -468,7 +469,14 @@ async fn apply(
             ttl_ms,
         } => {
             let hash = holds::request_hash("hold", order_id, lines);
-            holds::create_hold(conn, id, order_id, lines, *ttl_ms, &hash, meta, now).await
+            let hold = holds::NewHold {
+                id,
+                order_id,
+                lines,
+                ttl_ms: *ttl_ms,
+                hash: &hash,
+            };
+            holds::create_hold(conn, &hold, meta, now).await
         }
         Command::ExtendHold { id, ttl_ms } => {
             holds::step_hold(conn, id, HoldAction::Extend, *ttl_ms, None, meta, now).await

@@ -1,5 +1,6 @@
 //! `stockd`: the binary. Commands, configuration, logging and start-up.
 
+mod bench;
 mod commands;
 mod config;
 mod demo;
@@ -54,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Measure the write path; prints a Markdown table.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Import items with their stock from a CSV file.
     ///
     /// Columns: product_id,name,stock and optionally min_stock, max_stock,
@@ -66,6 +72,23 @@ enum Command {
         /// Check every row and report, but change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Holds created per second through the write path, for one hot item and
+    /// for many items, at 1, 16 and 256 concurrent callers.
+    Holds {
+        /// Seconds each run lasts.
+        #[arg(long, default_value_t = 3)]
+        duration_s: u64,
+        /// Items in the many-items scenario.
+        #[arg(long, default_value_t = 10_000)]
+        items: usize,
+        /// Where the benchmark's database files go (default: the system's temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -141,6 +164,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             KeysCommand::Revoke { id } => commands::revoke_key(&config, &id).await,
         },
         Command::Import { file, dry_run } => import::import(&config, &file, dry_run).await,
+        Command::Bench {
+            command:
+                BenchCommand::Holds {
+                    duration_s,
+                    items,
+                    dir,
+                },
+        } => bench::holds(Duration::from_secs(duration_s.max(1)), items, dir).await,
     }
 }
 

@@ -1,0 +1,236 @@
+//! `stockd bench holds`: holds created per second through the write path.
+//!
+//! Each run starts from a fresh SQLite file (durable: WAL, synchronous=FULL)
+//! and its own engine, creates the items, then has `concurrency` callers
+//! create one-line holds for a fixed time. It reports successful holds per
+//! second, latency percentiles, the mean batch the writer committed, and the
+//! share of the run's time the store was busy (the rest is waiting for work:
+//! queueing, scheduling, the callers themselves).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use stock_core::{Item, ItemId, ItemStatus, LocationId};
+use stock_engine::{Engine, EngineConfig};
+use stock_store::{Command, HoldLineRequest, Reply, SqliteOptions, SqliteStore, Store, WriteMeta};
+use tokio::task::JoinSet;
+
+/// Callers used to create the items before a run.
+const SETUP_CALLERS: usize = 256;
+const CONCURRENCIES: [usize; 3] = [1, 16, 256];
+
+#[derive(Debug, Clone, Copy)]
+enum Scenario {
+    /// Every hold is for one item.
+    HotItem,
+    /// Holds pick uniformly among many items.
+    ManyItems(usize),
+}
+
+impl Scenario {
+    fn name(self) -> String {
+        match self {
+            Scenario::HotItem => "one hot item".to_owned(),
+            Scenario::ManyItems(items) => format!("{items} items, uniform"),
+        }
+    }
+
+    fn items(self) -> usize {
+        match self {
+            Scenario::HotItem => 1,
+            Scenario::ManyItems(items) => items,
+        }
+    }
+}
+
+struct Run {
+    holds: u64,
+    refused: u64,
+    elapsed: Duration,
+    latencies_us: Vec<u64>,
+    batches: u64,
+    store_busy: Duration,
+}
+
+pub async fn holds(
+    duration: Duration,
+    items: usize,
+    dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(items > 0, "--items must be above 0");
+    let base = match dir {
+        Some(dir) => tempfile::tempdir_in(dir),
+        None => tempfile::tempdir(),
+    }
+    .context("making a directory for the benchmark databases")?;
+    println!(
+        "stockd bench holds: {} s per run, SQLite in {}",
+        duration.as_secs_f64(),
+        base.path().display()
+    );
+    println!();
+    println!(
+        "| scenario | callers | holds/s | p50 ms | p99 ms | p99.9 ms | mean batch | store busy |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for scenario in [Scenario::HotItem, Scenario::ManyItems(items)] {
+        for concurrency in CONCURRENCIES {
+            let path = base
+                .path()
+                .join(format!("bench-{}-{concurrency}.db", scenario.items()));
+            let run = run(scenario, concurrency, duration, path).await?;
+            print_row(scenario, concurrency, &run);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn percentile(sorted: &[u64], quantile: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 * quantile).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index] as f64 / 1000.0
+}
+
+fn print_row(scenario: Scenario, concurrency: usize, run: &Run) {
+    let seconds = run.elapsed.as_secs_f64();
+    println!(
+        "| {} | {concurrency} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {:.0}% |",
+        scenario.name(),
+        run.holds as f64 / seconds,
+        percentile(&run.latencies_us, 0.50),
+        percentile(&run.latencies_us, 0.99),
+        percentile(&run.latencies_us, 0.999),
+        (run.holds + run.refused) as f64 / run.batches.max(1) as f64,
+        100.0 * run.store_busy.as_secs_f64() / seconds,
+    );
+}
+
+fn meta() -> WriteMeta {
+    WriteMeta {
+        operator: "bench".into(),
+        trace_id: None,
+        idempotency: None,
+    }
+}
+
+async fn run(
+    scenario: Scenario,
+    concurrency: usize,
+    duration: Duration,
+    path: PathBuf,
+) -> anyhow::Result<Run> {
+    let store = SqliteStore::open(&SqliteOptions::new(path)).await?;
+    store.migrate().await?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let engine = Engine::start(Arc::clone(&store), EngineConfig::default());
+    create_items(&engine, scenario.items()).await?;
+
+    let before = engine.store_activity();
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut callers = JoinSet::new();
+    for caller in 0..concurrency {
+        let engine = engine.clone();
+        callers.spawn(async move {
+            // A small xorshift: uniform enough for picking items, no dependency.
+            let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ (caller as u64 + 1);
+            let mut next = move || {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed
+            };
+            let (mut holds, mut refused, mut latencies) = (0u64, 0u64, Vec::new());
+            let mut sequence = 0u64;
+            while Instant::now() < deadline {
+                let item = (next() % scenario.items() as u64) as usize;
+                sequence += 1;
+                let command = Command::CreateHold {
+                    id: format!("b{caller}-{sequence}"),
+                    order_id: format!("o{caller}-{sequence}"),
+                    lines: vec![HoldLineRequest {
+                        item: item_id(item),
+                        location: None,
+                        quantity: 1,
+                    }],
+                    ttl_ms: 3_600_000,
+                };
+                let sent = Instant::now();
+                match engine.submit(command, meta()).await {
+                    Reply::Fresh(Ok(_)) => holds += 1,
+                    Reply::Fresh(Err(_)) | Reply::Replayed { .. } => refused += 1,
+                }
+                latencies.push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
+            }
+            (holds, refused, latencies)
+        });
+    }
+    let mut run = Run {
+        holds: 0,
+        refused: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+        batches: 0,
+        store_busy: Duration::ZERO,
+    };
+    while let Some(joined) = callers.join_next().await {
+        let (holds, refused, mut latencies) = joined.context("a benchmark caller failed")?;
+        run.holds += holds;
+        run.refused += refused;
+        run.latencies_us.append(&mut latencies);
+    }
+    run.elapsed = started.elapsed();
+    run.latencies_us.sort_unstable();
+    let after = engine.store_activity();
+    run.batches = after.batches - before.batches;
+    run.store_busy = after.busy - before.busy;
+    anyhow::ensure!(
+        run.refused == 0,
+        "{} holds were refused; the items have stock for every hold",
+        run.refused
+    );
+    Ok(run)
+}
+
+fn item_id(index: usize) -> ItemId {
+    ItemId::parse(&format!("sku-{index}")).expect("a valid id")
+}
+
+async fn create_items(engine: &Engine, count: usize) -> anyhow::Result<()> {
+    let mut next = 0;
+    while next < count {
+        let mut creating = JoinSet::new();
+        for index in next..count.min(next + SETUP_CALLERS) {
+            let engine = engine.clone();
+            creating.spawn(async move {
+                let item = Item {
+                    id: item_id(index),
+                    name: format!("Item {index}"),
+                    status: ItemStatus::Active,
+                    min_stock: None,
+                    max_stock: None,
+                    allow_backorder: false,
+                };
+                let command = Command::CreateItem {
+                    item,
+                    location: LocationId::default_location(),
+                    opening_stock: 1_000_000_000_000,
+                };
+                engine.submit(command, meta()).await
+            });
+        }
+        while let Some(joined) = creating.join_next().await {
+            match joined.context("creating an item failed")? {
+                Reply::Fresh(Ok(_)) => {}
+                other => anyhow::bail!("creating an item failed: {other:?}"),
+            }
+        }
+        next = count.min(next + SETUP_CALLERS);
+    }
+    Ok(())
+}
