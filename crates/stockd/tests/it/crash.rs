@@ -1,0 +1,123 @@
+//! Crash safety: `stockd serve` killed with SIGKILL in the middle of load.
+//!
+//! Every cycle starts the server on the same database, sends two-item
+//! decreases from many callers, and kills the server once a varying number
+//! of them have been answered. Afterwards every answered decrease is in the
+//! ledger exactly once, every unanswered one is there whole or not at all,
+//! the stock adds up, and `stockd verify` passes. `STOCKD_CRASH_CYCLES` sets
+//! the number of cycles (20 by default).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use reqwest::StatusCode;
+use serde_json::json;
+use tokio::sync::Notify;
+
+use crate::helpers::{spawn_with, Spawn, TestApp, ADMIN_KEY};
+
+const CALLERS: usize = 32;
+const OPENING_STOCK: i64 = 1_000_000;
+
+/// What the callers learnt: order ids answered 2xx, and those sent but never answered.
+#[derive(Default)]
+struct Outcomes {
+    answered: HashSet<String>,
+    unanswered: HashSet<String>,
+}
+
+async fn load_until_killed(app: TestApp, cycle: usize, kill_after: usize, outcomes: &Arc<Mutex<Outcomes>>) -> tempfile::TempDir {
+    let acknowledged = Arc::new(AtomicUsize::new(0));
+    let enough = Arc::new(Notify::new());
+    let client = app.client.clone();
+    let url = app.url("/api/v1/inventory/decrease");
+    let mut callers = tokio::task::JoinSet::new();
+    for caller in 0..CALLERS {
+        let (client, url, outcomes) = (client.clone(), url.clone(), Arc::clone(outcomes));
+        let (acknowledged, enough) = (Arc::clone(&acknowledged), Arc::clone(&enough));
+        callers.spawn(async move {
+            for n in 0.. {
+                let order = format!("c{cycle}-{caller}-{n}");
+                let body = json!({
+                    "items": [{"product_id": "left", "quantity": 1}, {"product_id": "right", "quantity": 2}],
+                    "order_id": order,
+                });
+                let answer = client.post(&url).bearer_auth(ADMIN_KEY).json(&body).send().await;
+                match answer {
+                    Ok(response) if response.status() == StatusCode::OK => {
+                        outcomes.lock().unwrap().answered.insert(order);
+                        if acknowledged.fetch_add(1, Ordering::SeqCst) + 1 == kill_after {
+                            enough.notify_one();
+                        }
+                    }
+                    Ok(response) => panic!("a decrease was refused: {}", response.status()),
+                    Err(_) => {
+                        // The server died with this request in flight.
+                        outcomes.lock().unwrap().unanswered.insert(order);
+                        return;
+                    }
+                }
+            }
+        });
+    }
+    enough.notified().await;
+    let dir = app.stop();
+    while let Some(joined) = callers.join_next().await {
+        joined.expect("a caller panicked");
+    }
+    dir
+}
+
+#[tokio::test]
+async fn a_killed_server_loses_no_answered_write_and_half_applies_none() {
+    let cycles: usize = std::env::var("STOCKD_CRASH_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let outcomes = Arc::new(Mutex::new(Outcomes::default()));
+    let mut dir = None;
+    for cycle in 0..cycles {
+        let app = spawn_with(Spawn { dir: dir.take(), ..Spawn::default() }).await;
+        if cycle == 0 {
+            app.create_item("left", OPENING_STOCK).await;
+            app.create_item("right", OPENING_STOCK).await;
+        }
+        // Kill at a different point in every cycle.
+        let kill_after = 5 + (cycle * 37) % 90;
+        dir = Some(load_until_killed(app, cycle, kill_after, &outcomes).await);
+    }
+
+    let app = spawn_with(Spawn { dir: dir.take(), ..Spawn::default() }).await;
+    let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT order_id, COUNT(*) FROM ledger WHERE order_id IS NOT NULL GROUP BY order_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let applied: HashMap<String, i64> = rows.into_iter().collect();
+    let outcomes = outcomes.lock().unwrap();
+    for order in &outcomes.answered {
+        assert_eq!(applied.get(order), Some(&2), "answered decrease {order} is not in the ledger exactly once");
+    }
+    for order in &outcomes.unanswered {
+        let rows = applied.get(order).copied().unwrap_or(0);
+        assert!(rows == 0 || rows == 2, "unanswered decrease {order} was half applied ({rows} rows)");
+    }
+    for order in applied.keys() {
+        assert!(
+            outcomes.answered.contains(order) || outcomes.unanswered.contains(order),
+            "{order} was applied but never sent"
+        );
+    }
+    let unanswered_applied = outcomes.unanswered.iter().filter(|o| applied.contains_key(*o)).count();
+    eprintln!(
+        "{cycles} kills: {} decreases answered, {} in flight at a kill ({} of those applied)",
+        outcomes.answered.len(),
+        outcomes.unanswered.len(),
+        unanswered_applied
+    );
+    let decreases = applied.len() as i64;
+    assert!(decreases >= outcomes.answered.len() as i64);
+    assert_eq!(app.available("left").await, OPENING_STOCK - decreases);
+    assert_eq!(app.available("right").await, OPENING_STOCK - 2 * decreases);
+    assert!(outcomes.answered.len() >= cycles * 5, "every cycle ran under load");
+    app.assert_verified();
+}
