@@ -25,6 +25,10 @@ pub struct EngineConfig {
     pub queue_depth_max: usize,
     /// The most commands the writer puts in one transaction.
     pub batch_ops_max: usize,
+    /// How long the writer may wait for more commands to join a batch, when
+    /// the previous batch showed there is load. Zero: take what is queued.
+    /// A lone command on an idle service never waits.
+    pub batch_wait: Duration,
 }
 
 impl Default for EngineConfig {
@@ -32,6 +36,7 @@ impl Default for EngineConfig {
         EngineConfig {
             queue_depth_max: 4096,
             batch_ops_max: 128,
+            batch_wait: Duration::ZERO,
         }
     }
 }
@@ -73,12 +78,7 @@ impl Engine {
         assert!(config.batch_ops_max > 0);
         let (sender, receiver) = mpsc::channel(config.queue_depth_max);
         let counters = Arc::new(StoreCounters::default());
-        tokio::spawn(write_loop(
-            store,
-            receiver,
-            config.batch_ops_max,
-            Arc::clone(&counters),
-        ));
+        tokio::spawn(write_loop(store, receiver, config, Arc::clone(&counters)));
         Engine {
             sender,
             latency: Arc::new(LatencyRecorder::new()),
@@ -116,6 +116,23 @@ impl Engine {
     }
 }
 
+/// Waits up to `wait` for more commands, until the batch is full.
+async fn fill_batch(
+    receiver: &mut mpsc::Receiver<Pending>,
+    pending: &mut Vec<Pending>,
+    batch_ops_max: usize,
+    wait: Duration,
+) {
+    let deadline = tokio::time::Instant::now() + wait;
+    while pending.len() < batch_ops_max {
+        let room = batch_ops_max - pending.len();
+        match tokio::time::timeout_at(deadline, receiver.recv_many(pending, room)).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
 fn panicked() -> Reply {
     Reply::Fresh(Err(WriteError::Internal(anyhow::anyhow!(
         "the write batch failed unexpectedly"
@@ -131,11 +148,23 @@ fn stopped() -> Reply {
 async fn write_loop(
     store: Arc<dyn Store>,
     mut receiver: mpsc::Receiver<Pending>,
-    batch_ops_max: usize,
+    config: EngineConfig,
     counters: Arc<StoreCounters>,
 ) {
+    let batch_ops_max = config.batch_ops_max;
     let mut pending = Vec::with_capacity(batch_ops_max);
+    let mut previous_batch = 0;
     while receiver.recv_many(&mut pending, batch_ops_max).await > 0 {
+        if previous_batch > 1 && !config.batch_wait.is_zero() {
+            fill_batch(
+                &mut receiver,
+                &mut pending,
+                batch_ops_max,
+                config.batch_wait,
+            )
+            .await;
+        }
+        previous_batch = pending.len();
         let (jobs, answers): (Vec<_>, Vec<_>) = pending.drain(..).map(|p| (p.job, p.reply)).unzip();
         // The batch runs as a task of its own, so that a panic in it fails
         // this batch's writes and not the write path.
@@ -165,4 +194,93 @@ async fn write_loop(
         }
     }
     tracing::info!("the write path stopped: every engine handle was dropped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stock_core::{Item, ItemId, ItemStatus, LocationId};
+    use stock_store::{SqliteOptions, SqliteStore};
+
+    async fn engine(config: EngineConfig) -> (tempfile::TempDir, Engine) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&SqliteOptions::new(dir.path().join("e.db")))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        (dir, Engine::start(Arc::new(store), config))
+    }
+
+    fn create(n: usize) -> Command {
+        let item = Item {
+            id: ItemId::parse(&format!("i{n}")).unwrap(),
+            name: format!("Item {n}"),
+            status: ItemStatus::Active,
+            min_stock: None,
+            max_stock: None,
+            allow_backorder: false,
+        };
+        Command::CreateItem {
+            item,
+            location: LocationId::default_location(),
+            opening_stock: 1,
+        }
+    }
+
+    fn meta() -> WriteMeta {
+        WriteMeta {
+            operator: "test".into(),
+            trace_id: None,
+            idempotency: None,
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_lone_write_on_an_idle_engine_does_not_wait_for_company() {
+        let (_dir, engine) = engine(EngineConfig {
+            batch_wait: Duration::from_secs(3600),
+            ..EngineConfig::default()
+        })
+        .await;
+        let answered =
+            tokio::time::timeout(Duration::from_secs(30), engine.submit(create(0), meta())).await;
+        assert!(matches!(answered, Ok(Reply::Fresh(Ok(_)))));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn concurrent_writes_share_transactions() {
+        let (_dir, engine) = engine(EngineConfig::default()).await;
+        let mut writes = tokio::task::JoinSet::new();
+        for n in 0..64 {
+            let engine = engine.clone();
+            writes.spawn(async move { engine.submit(create(n), meta()).await });
+        }
+        while let Some(reply) = writes.join_next().await {
+            assert!(matches!(reply.unwrap(), Reply::Fresh(Ok(_))));
+        }
+        let activity = engine.store_activity();
+        assert_eq!(activity.writes, 64);
+        assert!(activity.batches < 64, "{activity:?}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_batch_never_exceeds_its_limit() {
+        let config = EngineConfig {
+            batch_ops_max: 4,
+            batch_wait: Duration::from_millis(50),
+            ..EngineConfig::default()
+        };
+        let (_dir, engine) = engine(config).await;
+        let mut writes = tokio::task::JoinSet::new();
+        for n in 0..40 {
+            let engine = engine.clone();
+            writes.spawn(async move { engine.submit(create(n), meta()).await });
+        }
+        while let Some(reply) = writes.join_next().await {
+            assert!(matches!(reply.unwrap(), Reply::Fresh(Ok(_))));
+        }
+        let activity = engine.store_activity();
+        assert_eq!(activity.writes, 40);
+        assert!(activity.batches >= 10, "batches of at most 4: {activity:?}");
+    }
 }

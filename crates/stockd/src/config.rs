@@ -148,6 +148,8 @@ impl Default for InventoryConfig {
 pub struct EngineConfig {
     pub queue_depth_max: usize,
     pub batch_ops_max: usize,
+    /// How long the writer may wait for a batch to fill under load, in µs.
+    pub batch_wait_us: u64,
 }
 
 impl Default for EngineConfig {
@@ -156,6 +158,7 @@ impl Default for EngineConfig {
         EngineConfig {
             queue_depth_max: defaults.queue_depth_max,
             batch_ops_max: defaults.batch_ops_max,
+            batch_wait_us: u64::try_from(defaults.batch_wait.as_micros()).unwrap_or(u64::MAX),
         }
     }
 }
@@ -361,6 +364,9 @@ impl Config {
         )?;
         if self.inventory.page_size_default > self.inventory.page_size_max {
             bail!("inventory.page_size_default must not be above inventory.page_size_max");
+        }
+        if self.engine.batch_wait_us > 100_000 {
+            bail!("engine.batch_wait_us must be at most 100000 (100 ms): every write under load waits up to it");
         }
         if self.idempotency.retention_h < 24 {
             bail!("idempotency.retention_h must be at least 24: retried writes rely on it");

@@ -37,6 +37,7 @@ pub fn engine_config(config: &Config) -> stock_engine::EngineConfig {
     stock_engine::EngineConfig {
         queue_depth_max: config.engine.queue_depth_max,
         batch_ops_max: config.engine.batch_ops_max,
+        batch_wait: Duration::from_micros(config.engine.batch_wait_us),
     }
 }
 

@@ -27,7 +27,12 @@ struct Outcomes {
     unanswered: HashSet<String>,
 }
 
-async fn load_until_killed(app: TestApp, cycle: usize, kill_after: usize, outcomes: &Arc<Mutex<Outcomes>>) -> tempfile::TempDir {
+async fn load_until_killed(
+    app: TestApp,
+    cycle: usize,
+    kill_after: usize,
+    outcomes: &Arc<Mutex<Outcomes>>,
+) -> tempfile::TempDir {
     let acknowledged = Arc::new(AtomicUsize::new(0));
     let enough = Arc::new(Notify::new());
     let client = app.client.clone();
@@ -71,11 +76,18 @@ async fn load_until_killed(app: TestApp, cycle: usize, kill_after: usize, outcom
 
 #[tokio::test]
 async fn a_killed_server_loses_no_answered_write_and_half_applies_none() {
-    let cycles: usize = std::env::var("STOCKD_CRASH_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let cycles: usize = std::env::var("STOCKD_CRASH_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
     let outcomes = Arc::new(Mutex::new(Outcomes::default()));
     let mut dir = None;
     for cycle in 0..cycles {
-        let app = spawn_with(Spawn { dir: dir.take(), ..Spawn::default() }).await;
+        let app = spawn_with(Spawn {
+            dir: dir.take(),
+            ..Spawn::default()
+        })
+        .await;
         if cycle == 0 {
             app.create_item("left", OPENING_STOCK).await;
             app.create_item("right", OPENING_STOCK).await;
@@ -85,21 +97,33 @@ async fn a_killed_server_loses_no_answered_write_and_half_applies_none() {
         dir = Some(load_until_killed(app, cycle, kill_after, &outcomes).await);
     }
 
-    let app = spawn_with(Spawn { dir: dir.take(), ..Spawn::default() }).await;
+    let app = spawn_with(Spawn {
+        dir: dir.take(),
+        ..Spawn::default()
+    })
+    .await;
     let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT order_id, COUNT(*) FROM ledger WHERE order_id IS NOT NULL GROUP BY order_id")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT order_id, COUNT(*) FROM ledger WHERE order_id IS NOT NULL GROUP BY order_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
     let applied: HashMap<String, i64> = rows.into_iter().collect();
-    let outcomes = outcomes.lock().unwrap();
+    let outcomes = std::mem::take(&mut *outcomes.lock().unwrap());
     for order in &outcomes.answered {
-        assert_eq!(applied.get(order), Some(&2), "answered decrease {order} is not in the ledger exactly once");
+        assert_eq!(
+            applied.get(order),
+            Some(&2),
+            "answered decrease {order} is not in the ledger exactly once"
+        );
     }
     for order in &outcomes.unanswered {
         let rows = applied.get(order).copied().unwrap_or(0);
-        assert!(rows == 0 || rows == 2, "unanswered decrease {order} was half applied ({rows} rows)");
+        assert!(
+            rows == 0 || rows == 2,
+            "unanswered decrease {order} was half applied ({rows} rows)"
+        );
     }
     for order in applied.keys() {
         assert!(
@@ -107,7 +131,11 @@ async fn a_killed_server_loses_no_answered_write_and_half_applies_none() {
             "{order} was applied but never sent"
         );
     }
-    let unanswered_applied = outcomes.unanswered.iter().filter(|o| applied.contains_key(*o)).count();
+    let unanswered_applied = outcomes
+        .unanswered
+        .iter()
+        .filter(|o| applied.contains_key(*o))
+        .count();
     eprintln!(
         "{cycles} kills: {} decreases answered, {} in flight at a kill ({} of those applied)",
         outcomes.answered.len(),
@@ -118,6 +146,9 @@ async fn a_killed_server_loses_no_answered_write_and_half_applies_none() {
     assert!(decreases >= outcomes.answered.len() as i64);
     assert_eq!(app.available("left").await, OPENING_STOCK - decreases);
     assert_eq!(app.available("right").await, OPENING_STOCK - 2 * decreases);
-    assert!(outcomes.answered.len() >= cycles * 5, "every cycle ran under load");
+    assert!(
+        outcomes.answered.len() >= cycles * 5,
+        "every cycle ran under load"
+    );
     app.assert_verified();
 }
