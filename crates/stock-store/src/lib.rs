@@ -6,13 +6,12 @@
 //! command inside its own savepoint, so one command's refusal never touches
 //! its neighbours. The decisions themselves are made by `stock-core`.
 
-mod holds;
+mod backend;
 mod migrate;
 mod model;
-mod sqlite;
 
 pub use model::*;
-pub use sqlite::{SqliteOptions, SqliteStore, SqliteSynchronous};
+pub use backend::sqlite::{SqliteOptions, SqliteStore, SqliteSynchronous};
 
 use async_trait::async_trait;
 use stock_core::{ItemId, Role};

@@ -1,125 +1,48 @@
-//! The embedded SQLite backend.
+//! The backend code SQLite and PostgreSQL share.
 //!
-//! One write connection and a small pool of readers. SQLite admits one writer
-//! at a time anyway; giving it exactly one connection, and opening every
-//! write transaction with `BEGIN IMMEDIATE`, means a write never fails half
-//! way for want of a lock. WAL mode lets readers run beside it.
-
-use std::path::PathBuf;
-use std::str::FromStr;
-use std::time::Duration;
+//! This file is compiled twice, once inside `backend::sqlite` and once inside
+//! `backend::postgres`, each of which supplies `Db`, `Conn`, `DbRow`,
+//! `BackendStore` and the `dialect_*!` SQL fragments. The SQL here is written
+//! to mean the same on both: `$N` parameters, `CAST` rather than `::`, no
+//! boolean arithmetic.
 
 use anyhow::Context;
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-};
-use sqlx::{Row, Sqlite, SqliteConnection};
+use sqlx::Row;
 use stock_core::{
     apply_delta, apply_lines, set_on_hand, HoldAction, Item, ItemId, ItemStatus, Level,
     LineRequest, LocationId, Operation, OrderAction, OrderStatus, Role, Transition,
 };
 
+use super::{holds, BackendStore, Conn, Db, DbRow};
 use crate::model::*;
-use crate::{holds, migrate, Store, StoreResult};
+use crate::{Store, StoreResult};
 
 /// Levels as reads see them: a hold past its expiry no longer counts as
-/// reserved, even before the expiry task has released it. The CROSS JOIN
-/// makes SQLite start from the (small) index of due holds.
+/// reserved, even before the expiry task has released it. The join starts
+/// from the (small) index of due holds.
 macro_rules! effective_levels {
     () => {
+        concat!(
         "SELECT l.item_id, l.location_id, l.on_hand, l.reserved - COALESCE(o.overdue, 0) AS reserved,
                 l.version, l.updated_at
          FROM levels l LEFT JOIN (
-            SELECT hl.item_id, hl.location_id, SUM(hl.quantity) AS overdue
-            FROM holds h CROSS JOIN hold_lines hl ON hl.hold_id = h.id
-            WHERE h.status = 'active'
-              AND h.expires_at <= CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)
+            SELECT hl.item_id, hl.location_id, CAST(SUM(hl.quantity) AS BIGINT) AS overdue
+            FROM holds h ",
+            dialect_due_join!(),
+            " hold_lines hl ON hl.hold_id = h.id
+            WHERE h.status = 'active' AND h.expires_at <= ",
+            dialect_now_ms!(),
+            "
             GROUP BY hl.item_id, hl.location_id
          ) o ON o.item_id = l.item_id AND o.location_id = l.location_id"
+        )
     };
 }
 
-/// How hard SQLite works to put a commit on disk before it returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SqliteSynchronous {
-    /// Every commit is on disk before it returns (the default).
-    Full,
-    /// A commit may be lost on power failure, never on a process crash.
-    Normal,
-}
-
-impl SqliteSynchronous {
-    pub fn parse(raw: &str) -> Option<SqliteSynchronous> {
-        match raw.to_ascii_lowercase().as_str() {
-            "full" => Some(SqliteSynchronous::Full),
-            "normal" => Some(SqliteSynchronous::Normal),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct SqliteOptions {
-    pub path: PathBuf,
-    pub synchronous: SqliteSynchronous,
-    pub read_pool_size: u32,
-    /// How long a statement waits for another process's lock.
-    pub busy_timeout: Duration,
-    /// How long a caller waits for a pooled connection.
-    pub acquire_timeout: Duration,
-}
-
-impl SqliteOptions {
-    pub fn new(path: impl Into<PathBuf>) -> SqliteOptions {
-        SqliteOptions {
-            path: path.into(),
-            synchronous: SqliteSynchronous::Full,
-            read_pool_size: 8,
-            busy_timeout: Duration::from_secs(5),
-            acquire_timeout: Duration::from_secs(30),
-        }
-    }
-}
-
-pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
-}
-
-impl SqliteStore {
-    /// Opens (creating if missing) the database file. Does not migrate.
-    pub async fn open(options: &SqliteOptions) -> anyhow::Result<SqliteStore> {
-        assert!(options.read_pool_size > 0);
-        let synchronous = match options.synchronous {
-            SqliteSynchronous::Full => sqlx::sqlite::SqliteSynchronous::Full,
-            SqliteSynchronous::Normal => sqlx::sqlite::SqliteSynchronous::Normal,
-        };
-        let connect = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(&options.path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(synchronous)
-            .busy_timeout(options.busy_timeout)
-            .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect.clone())
-            .await
-            .with_context(|| format!("opening {}", options.path.display()))?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(options.read_pool_size)
-            .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect)
-            .await
-            .with_context(|| format!("opening {} for reading", options.path.display()))?;
-        Ok(SqliteStore { writer, reader })
-    }
-
-    async fn read(&self) -> StoreResult<PoolConnection<Sqlite>> {
+impl BackendStore {
+    async fn read(&self) -> StoreResult<PoolConnection<Db>> {
         self.reader
             .acquire()
             .await
@@ -132,10 +55,10 @@ impl SqliteStore {
             .acquire()
             .await
             .context("acquiring the write connection")?;
-        sqlx::query("BEGIN IMMEDIATE")
+        sqlx::query(dialect_begin_write!())
             .execute(&mut *conn)
             .await
-            .context("BEGIN IMMEDIATE")?;
+            .context("beginning a write transaction")?;
         let mut replies = Vec::with_capacity(batch.len());
         let mut outcome = Ok(());
         for job in batch {
@@ -167,7 +90,7 @@ impl SqliteStore {
 }
 
 /// Runs one job inside its own savepoint and records its idempotency key.
-async fn run_job(conn: &mut SqliteConnection, job: WriteJob) -> anyhow::Result<Reply> {
+async fn run_job(conn: &mut Conn, job: WriteJob) -> anyhow::Result<Reply> {
     sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
     let result = apply(conn, &job.command, &job.meta, now_ms()).await;
     if result.is_err() {
@@ -195,7 +118,7 @@ async fn run_job(conn: &mut SqliteConnection, job: WriteJob) -> anyhow::Result<R
             let inserted = sqlx::query(
                 "INSERT INTO idempotency_keys
                     (key_id, idempotency_key, request_hash, status_code, body, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?)
+                 VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (key_id, idempotency_key) DO NOTHING",
             )
             .bind(&claim.key_id)
@@ -231,7 +154,7 @@ async fn run_job(conn: &mut SqliteConnection, job: WriteJob) -> anyhow::Result<R
 }
 
 async fn apply(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     command: &Command,
     meta: &WriteMeta,
     now: i64,
@@ -352,7 +275,7 @@ async fn apply(
             };
             let entry = write_change(conn, &change, &meta, now).await?;
             for retry_key in &retry_keys {
-                sqlx::query("INSERT INTO sync_retry_keys (retry_key, ledger_id, created_at) VALUES (?, ?, ?)")
+                sqlx::query("INSERT INTO sync_retry_keys (retry_key, ledger_id, created_at) VALUES ($1, $2, $3)")
                     .bind(retry_key)
                     .bind(entry.id)
                     .bind(now)
@@ -528,7 +451,7 @@ async fn apply(
                 });
             }
             sqlx::query(
-                "INSERT INTO locations (id, name, priority, created_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO locations (id, name, priority, created_at) VALUES ($1, $2, $3, $4)",
             )
             .bind(id.as_str())
             .bind(name)
@@ -567,11 +490,11 @@ fn sync_retry_keys(
 }
 
 async fn retried_entry(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     retry_key: &str,
 ) -> Result<Option<LedgerEntry>, WriteError> {
     let row = sqlx::query(
-        "SELECT g.* FROM sync_retry_keys k JOIN ledger g ON g.id = k.ledger_id WHERE k.retry_key = ?",
+        "SELECT g.* FROM sync_retry_keys k JOIN ledger g ON g.id = k.ledger_id WHERE k.retry_key = $1",
     )
     .bind(retry_key)
     .fetch_optional(&mut *conn)
@@ -602,7 +525,7 @@ pub(crate) struct Change<'a> {
 
 /// Writes a decided transition: the level and its ledger row, together.
 pub(crate) async fn write_change(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     change: &Change<'_>,
     meta: &WriteMeta,
     now: i64,
@@ -610,7 +533,7 @@ pub(crate) async fn write_change(
     let after = change.transition.after;
     sqlx::query(
         "INSERT INTO levels (item_id, location_id, on_hand, reserved, version, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (item_id, location_id) DO UPDATE SET
             on_hand = excluded.on_hand, reserved = excluded.reserved,
             version = excluded.version, updated_at = excluded.updated_at",
@@ -628,7 +551,7 @@ pub(crate) async fn write_change(
         "INSERT INTO ledger (item_id, location_id, operation, on_hand_delta, reserved_delta,
             on_hand_before, on_hand_after, reserved_before, reserved_after, version_after,
             order_id, reservation_id, reason, operator, trace_id, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
          RETURNING id",
     )
     .bind(change.item.as_str())
@@ -671,7 +594,7 @@ pub(crate) async fn write_change(
 }
 
 async fn insert_item(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     item: &Item,
     location: &LocationId,
     opening_stock: i64,
@@ -681,7 +604,7 @@ async fn insert_item(
     require_location(conn, location).await?;
     sqlx::query(
         "INSERT INTO items (id, name, status, min_stock, max_stock, allow_backorder, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(item.id.as_str())
     .bind(&item.name)
@@ -713,10 +636,10 @@ async fn insert_item(
     write_change(conn, &change, meta, now).await
 }
 
-async fn update_item(conn: &mut SqliteConnection, item: &Item, now: i64) -> Result<(), WriteError> {
+async fn update_item(conn: &mut Conn, item: &Item, now: i64) -> Result<(), WriteError> {
     sqlx::query(
-        "UPDATE items SET name = ?, status = ?, min_stock = ?, max_stock = ?, allow_backorder = ?,
-            updated_at = ? WHERE id = ?",
+        "UPDATE items SET name = $1, status = $2, min_stock = $3, max_stock = $4, allow_backorder = $5,
+            updated_at = $6 WHERE id = $7",
     )
     .bind(&item.name)
     .bind(item.status.as_str())
@@ -731,7 +654,7 @@ async fn update_item(conn: &mut SqliteConnection, item: &Item, now: i64) -> Resu
 }
 
 pub(crate) async fn require_item(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: &ItemId,
 ) -> Result<Item, WriteError> {
     match fetch_item(conn, id).await? {
@@ -744,7 +667,7 @@ pub(crate) async fn require_item(
 }
 
 pub(crate) async fn require_location(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: &LocationId,
 ) -> Result<(), WriteError> {
     if location_exists(conn, id).await? {
@@ -758,10 +681,10 @@ pub(crate) async fn require_location(
 }
 
 pub(crate) async fn location_exists(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: &LocationId,
 ) -> Result<bool, sqlx::Error> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM locations WHERE id = ?")
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM locations WHERE id = $1")
         .bind(id.as_str())
         .fetch_optional(&mut *conn)
         .await?;
@@ -773,23 +696,23 @@ pub(crate) fn corrupt(what: &str, value: &str) -> sqlx::Error {
 }
 
 /// Reads an item id column; an invalid one means the database was edited by hand.
-pub(crate) fn item_id_at<I: sqlx::ColumnIndex<SqliteRow>>(
-    row: &SqliteRow,
+pub(crate) fn item_id_at<I: sqlx::ColumnIndex<DbRow>>(
+    row: &DbRow,
     column: I,
 ) -> Result<ItemId, sqlx::Error> {
     let raw: String = row.try_get(column)?;
     ItemId::parse(&raw).map_err(|_| corrupt("item id", &raw))
 }
 
-pub(crate) fn location_id_at<I: sqlx::ColumnIndex<SqliteRow>>(
-    row: &SqliteRow,
+pub(crate) fn location_id_at<I: sqlx::ColumnIndex<DbRow>>(
+    row: &DbRow,
     column: I,
 ) -> Result<LocationId, sqlx::Error> {
     let raw: String = row.try_get(column)?;
     LocationId::parse(&raw).map_err(|_| corrupt("location id", &raw))
 }
 
-fn item_from_row(row: &SqliteRow) -> Result<(Item, i64, i64), sqlx::Error> {
+fn item_from_row(row: &DbRow) -> Result<(Item, i64, i64), sqlx::Error> {
     let status: String = row.try_get("status")?;
     let item = Item {
         id: item_id_at(row, "id")?,
@@ -803,10 +726,10 @@ fn item_from_row(row: &SqliteRow) -> Result<(Item, i64, i64), sqlx::Error> {
 }
 
 pub(crate) async fn fetch_item(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: &ItemId,
 ) -> Result<Option<(Item, i64, i64)>, sqlx::Error> {
-    let row = sqlx::query("SELECT * FROM items WHERE id = ?")
+    let row = sqlx::query("SELECT * FROM items WHERE id = $1")
         .bind(id.as_str())
         .fetch_optional(&mut *conn)
         .await?;
@@ -814,12 +737,12 @@ pub(crate) async fn fetch_item(
 }
 
 pub(crate) async fn fetch_level(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     item: &ItemId,
     location: &LocationId,
 ) -> Result<Option<Level>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT on_hand, reserved, version FROM levels WHERE item_id = ? AND location_id = ?",
+        "SELECT on_hand, reserved, version FROM levels WHERE item_id = $1 AND location_id = $2",
     )
     .bind(item.as_str())
     .bind(location.as_str())
@@ -836,7 +759,7 @@ pub(crate) async fn fetch_level(
 }
 
 pub(crate) async fn fetch_view(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: &ItemId,
 ) -> Result<Option<ItemView>, sqlx::Error> {
     let Some((item, created_at_ms, updated_at_ms)) = fetch_item(conn, id).await? else {
@@ -846,7 +769,7 @@ pub(crate) async fn fetch_view(
         "SELECT e.location_id, e.on_hand, e.reserved, e.version, e.updated_at FROM (",
         effective_levels!(),
         ") e JOIN locations o ON o.id = e.location_id
-             WHERE e.item_id = ? ORDER BY o.priority, o.id"
+             WHERE e.item_id = $1 ORDER BY o.priority, o.id"
     ))
     .bind(id.as_str())
     .fetch_all(&mut *conn)
@@ -871,7 +794,7 @@ pub(crate) async fn fetch_view(
     }))
 }
 
-fn ledger_entry(row: &SqliteRow) -> Result<LedgerEntry, sqlx::Error> {
+fn ledger_entry(row: &DbRow) -> Result<LedgerEntry, sqlx::Error> {
     let operation: String = row.try_get("operation")?;
     Ok(LedgerEntry {
         id: row.try_get("id")?,
@@ -894,7 +817,7 @@ fn ledger_entry(row: &SqliteRow) -> Result<LedgerEntry, sqlx::Error> {
     })
 }
 
-fn api_key(row: &SqliteRow) -> Result<ApiKey, sqlx::Error> {
+fn api_key(row: &DbRow) -> Result<ApiKey, sqlx::Error> {
     let role: String = row.try_get("role")?;
     Ok(ApiKey {
         id: row.try_get("id")?,
@@ -906,13 +829,13 @@ fn api_key(row: &SqliteRow) -> Result<ApiKey, sqlx::Error> {
 }
 
 async fn stored_response(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     key_id: &str,
     idempotency_key: &str,
 ) -> Result<Option<StoredResponse>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT request_hash, status_code, body FROM idempotency_keys
-         WHERE key_id = ? AND idempotency_key = ?",
+         WHERE key_id = $1 AND idempotency_key = $2",
     )
     .bind(key_id)
     .bind(idempotency_key)
@@ -950,7 +873,7 @@ macro_rules! available_by_item {
                 SELECT item_id, SUM(on_hand) AS on_hand, SUM(reserved) AS reserved
                 FROM (",
             effective_levels!(),
-            ") WHERE (?1 IS NULL OR location_id = ?1) GROUP BY item_id
+            ") WHERE ($1 IS NULL OR location_id = $1) GROUP BY item_id
             ) s ON s.item_id = i.id"
         )
     };
@@ -958,10 +881,10 @@ macro_rules! available_by_item {
 
 macro_rules! item_list_where {
     () => {
-        " WHERE (?2 IS NULL OR a.status = ?2)
-            AND (?3 IS NULL OR a.id LIKE ?3 ESCAPE '\\' OR a.name LIKE ?3 ESCAPE '\\')
-            AND (?4 = 0 OR (a.available > 0 AND a.available <= COALESCE(a.min_stock, ?5)))
-            AND (?6 = 0 OR a.available <= 0)"
+        " WHERE ($2 IS NULL OR a.status = $2)
+            AND ($3 IS NULL OR a.id LIKE $3 ESCAPE '\\' OR a.name LIKE $3 ESCAPE '\\')
+            AND ($4 = 0 OR (a.available > 0 AND a.available <= COALESCE(a.min_stock, $5)))
+            AND ($6 = 0 OR a.available <= 0)"
     };
 }
 
@@ -976,17 +899,17 @@ const ITEM_LIST_PAGE: &str = concat!(
     available_by_item!(),
     ") a",
     item_list_where!(),
-    " ORDER BY a.id LIMIT ?7 OFFSET ?8"
+    " ORDER BY a.id LIMIT $7 OFFSET $8"
 );
 
 macro_rules! low_stock {
     () => {
-        " WHERE a.available > 0 AND a.available <= ?2"
+        " WHERE a.available > 0 AND a.available <= $2"
     };
 }
 macro_rules! out_of_stock {
     () => {
-        " WHERE a.available <= 0 AND ?2 = ?2"
+        " WHERE a.available <= 0 AND $2 = $2"
     };
 }
 const LOW_STOCK_ROWS: &str = concat!(
@@ -994,33 +917,33 @@ const LOW_STOCK_ROWS: &str = concat!(
     available_by_item!(),
     ") a",
     low_stock!(),
-    " ORDER BY a.available, a.id LIMIT ?3"
+    " ORDER BY a.available, a.id LIMIT $3"
 );
 const LOW_STOCK_COUNT: &str = concat!(
     "SELECT COUNT(*) FROM (",
     available_by_item!(),
     ") a",
     low_stock!(),
-    " AND ?3 = ?3"
+    " AND $3 = $3"
 );
 const OUT_OF_STOCK_ROWS: &str = concat!(
     "SELECT a.id, a.name, a.available FROM (",
     available_by_item!(),
     ") a",
     out_of_stock!(),
-    " ORDER BY a.available, a.id LIMIT ?3"
+    " ORDER BY a.available, a.id LIMIT $3"
 );
 const OUT_OF_STOCK_COUNT: &str = concat!(
     "SELECT COUNT(*) FROM (",
     available_by_item!(),
     ") a",
     out_of_stock!(),
-    " AND ?3 = ?3"
+    " AND $3 = $3"
 );
 
 const INVENTORY_STATS: &str = concat!(
     "SELECT COUNT(*), COALESCE(SUM(a.on_hand), 0), COALESCE(SUM(a.reserved), 0),
-        COALESCE(SUM(a.available > 0 AND a.available <= COALESCE(a.min_stock, ?2)), 0),
+        COALESCE(SUM(a.available > 0 AND a.available <= COALESCE(a.min_stock, $2)), 0),
         COALESCE(SUM(a.available <= 0), 0),
         (SELECT COUNT(*) FROM locations),
         (SELECT COUNT(*) FROM ledger)
@@ -1031,18 +954,18 @@ const INVENTORY_STATS: &str = concat!(
 
 macro_rules! ledger_where {
     () => {
-        " WHERE (?1 IS NULL OR item_id = ?1) AND (?2 IS NULL OR order_id = ?2)
-            AND (?3 IS NULL OR trace_id = ?3) AND (?4 IS NULL OR operation = ?4)"
+        " WHERE ($1 IS NULL OR item_id = $1) AND ($2 IS NULL OR order_id = $2)
+            AND ($3 IS NULL OR trace_id = $3) AND ($4 IS NULL OR operation = $4)"
     };
 }
 const LEDGER_COUNT: &str = concat!("SELECT COUNT(*) FROM ledger", ledger_where!());
 const LEDGER_PAGE: &str = concat!(
     "SELECT * FROM ledger",
     ledger_where!(),
-    " ORDER BY id DESC LIMIT ?5 OFFSET ?6"
+    " ORDER BY id DESC LIMIT $5 OFFSET $6"
 );
 
-fn stock_lines(rows: &[SqliteRow]) -> Result<Vec<StockLine>, sqlx::Error> {
+fn stock_lines(rows: &[DbRow]) -> Result<Vec<StockLine>, sqlx::Error> {
     rows.iter()
         .map(|row| {
             Ok(StockLine {
@@ -1055,10 +978,10 @@ fn stock_lines(rows: &[SqliteRow]) -> Result<Vec<StockLine>, sqlx::Error> {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Store for BackendStore {
     async fn migrate(&self) -> StoreResult<usize> {
         let mut conn = self.writer.acquire().await?;
-        migrate::run_sqlite(&mut conn).await
+        super::migrate(&mut conn).await
     }
 
     async fn execute(&self, batch: Vec<WriteJob>) -> Vec<Reply> {
@@ -1312,8 +1235,8 @@ impl Store for SqliteStore {
         // The status filter sees a pending order whose hold ran out as
         // expired, as every read does.
         const ORDERS: &str = "FROM orders o JOIN holds h ON h.id = o.hold_id
-            WHERE (?1 IS NULL OR (CASE WHEN o.status = 'pending' AND h.expires_at <= ?2
-                                       THEN 'expired' ELSE o.status END) = ?1)";
+            WHERE ($1 IS NULL OR (CASE WHEN o.status = 'pending' AND h.expires_at <= $2
+                                       THEN 'expired' ELSE o.status END) = $1)";
         let status = filter.status.map(OrderStatus::as_str);
         let now = now_ms();
         let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {ORDERS}"))
@@ -1322,7 +1245,7 @@ impl Store for SqliteStore {
             .fetch_one(&mut *conn)
             .await?;
         let ids: Vec<String> = sqlx::query_scalar(&format!(
-            "SELECT o.id {ORDERS} ORDER BY o.created_at DESC, o.id LIMIT ?3 OFFSET ?4"
+            "SELECT o.id {ORDERS} ORDER BY o.created_at DESC, o.id LIMIT $3 OFFSET $4"
         ))
         .bind(status)
         .bind(now)
@@ -1346,7 +1269,7 @@ impl Store for SqliteStore {
     async fn due_holds(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<String>> {
         let mut conn = self.read().await?;
         Ok(sqlx::query_scalar(
-            "SELECT id FROM holds WHERE status = 'active' AND expires_at <= ? ORDER BY expires_at LIMIT ?",
+            "SELECT id FROM holds WHERE status = 'active' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
         )
         .bind(now_ms)
         .bind(i64::from(limit))
@@ -1363,7 +1286,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<ApiKey> {
         let mut conn = self.writer.acquire().await?;
         let row = sqlx::query(
-            "INSERT INTO api_keys (id, name, role, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO api_keys (id, name, role, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)
              RETURNING *",
         )
         .bind(id)
@@ -1388,7 +1311,7 @@ impl Store for SqliteStore {
     async fn revoke_key(&self, id: &str) -> StoreResult<bool> {
         let mut conn = self.writer.acquire().await?;
         let done =
-            sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now_ms())
                 .bind(id)
                 .execute(&mut *conn)
@@ -1399,7 +1322,7 @@ impl Store for SqliteStore {
     async fn key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKey>> {
         let mut conn = self.read().await?;
         let row =
-            sqlx::query("SELECT * FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL")
+            sqlx::query("SELECT * FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL")
                 .bind(secret_hash)
                 .fetch_optional(&mut *conn)
                 .await?;
@@ -1425,12 +1348,12 @@ impl Store for SqliteStore {
 
     async fn purge_retry_keys(&self, before_ms: i64) -> StoreResult<u64> {
         let mut conn = self.writer.acquire().await?;
-        let keys = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
+        let keys = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
             .bind(before_ms)
             .execute(&mut *conn)
             .await?
             .rows_affected();
-        let syncs = sqlx::query("DELETE FROM sync_retry_keys WHERE created_at < ?")
+        let syncs = sqlx::query("DELETE FROM sync_retry_keys WHERE created_at < $1")
             .bind(before_ms)
             .execute(&mut *conn)
             .await?
@@ -1440,22 +1363,6 @@ impl Store for SqliteStore {
 
     async fn durability(&self) -> StoreResult<Durability> {
         let mut conn = self.writer.acquire().await?;
-        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&mut *conn)
-            .await?;
-        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
-            .fetch_one(&mut *conn)
-            .await?;
-        let synchronous = match synchronous {
-            0 => "off",
-            1 => "normal",
-            2 => "full",
-            3 => "extra",
-            _ => "unknown",
-        };
-        Ok(Durability {
-            journal_mode,
-            synchronous: synchronous.to_owned(),
-        })
+        super::durability(&mut conn).await
     }
 }

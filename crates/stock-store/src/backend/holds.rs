@@ -7,16 +7,16 @@
 
 use std::collections::BTreeSet;
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 use stock_core::{
     allocate, commit, give_back, release, reserve, transfer, HoldAction, HoldStatus, Item, ItemId,
     Level, LocationId, Operation, OrderAction, OrderEffect, OrderStatus, Shortage, Step,
     StockError,
 };
 
+use super::{Conn, DbRow};
 use crate::model::*;
-use crate::sqlite::{
+use super::shared::{
     corrupt, fetch_item, fetch_level, fetch_view, item_id_at, location_id_at, require_item,
     require_location, write_change, Change,
 };
@@ -36,16 +36,16 @@ pub(crate) fn request_hash(kind: &str, order_id: &str, lines: &[HoldLineRequest]
     text
 }
 
-fn hold_status(row: &SqliteRow) -> Result<HoldStatus, sqlx::Error> {
+fn hold_status(row: &DbRow) -> Result<HoldStatus, sqlx::Error> {
     let raw: String = row.try_get("status")?;
     HoldStatus::parse(&raw).ok_or_else(|| corrupt("hold status", &raw))
 }
 
 pub(crate) async fn fetch_hold(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: &str,
 ) -> Result<Option<(HoldView, String)>, sqlx::Error> {
-    let Some(row) = sqlx::query("SELECT * FROM holds WHERE id = ?")
+    let Some(row) = sqlx::query("SELECT * FROM holds WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
@@ -53,7 +53,7 @@ pub(crate) async fn fetch_hold(
         return Ok(None);
     };
     let lines = sqlx::query(
-        "SELECT item_id, location_id, quantity FROM hold_lines WHERE hold_id = ? ORDER BY line_no",
+        "SELECT item_id, location_id, quantity FROM hold_lines WHERE hold_id = $1 ORDER BY line_no",
     )
     .bind(id)
     .fetch_all(&mut *conn)
@@ -80,10 +80,10 @@ pub(crate) async fn fetch_hold(
 }
 
 pub(crate) async fn fetch_order(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: &str,
 ) -> Result<Option<(OrderView, String)>, sqlx::Error> {
-    let Some(row) = sqlx::query("SELECT * FROM orders WHERE id = ?")
+    let Some(row) = sqlx::query("SELECT * FROM orders WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
@@ -105,7 +105,7 @@ pub(crate) async fn fetch_order(
     Ok(Some((view, row.try_get("request_hash")?)))
 }
 
-async fn require_hold(conn: &mut SqliteConnection, id: &str) -> Result<HoldView, WriteError> {
+async fn require_hold(conn: &mut Conn, id: &str) -> Result<HoldView, WriteError> {
     match fetch_hold(conn, id).await? {
         Some((hold, _)) => Ok(hold),
         None => Err(WriteError::NotFound {
@@ -115,7 +115,7 @@ async fn require_hold(conn: &mut SqliteConnection, id: &str) -> Result<HoldView,
     }
 }
 
-async fn require_order(conn: &mut SqliteConnection, id: &str) -> Result<OrderView, WriteError> {
+async fn require_order(conn: &mut Conn, id: &str) -> Result<OrderView, WriteError> {
     match fetch_order(conn, id).await? {
         Some((order, _)) => Ok(order),
         None => Err(WriteError::NotFound {
@@ -128,7 +128,7 @@ async fn require_order(conn: &mut SqliteConnection, id: &str) -> Result<OrderVie
 /// Expires every active hold past its time that holds any of these items,
 /// so that a change to them sees the stock those holds gave back.
 pub(crate) async fn expire_due_for_items<'a>(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     items: impl IntoIterator<Item = &'a ItemId>,
     meta: &WriteMeta,
     now: i64,
@@ -139,9 +139,13 @@ pub(crate) async fn expire_due_for_items<'a>(
         // the item's hold lines, which grow with every sale; the unary `+`
         // keeps SQLite on the hold's primary key for the lines.
         let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT h.id FROM holds h
-             WHERE h.status = 'active' AND h.expires_at <= ?
-               AND EXISTS (SELECT 1 FROM hold_lines l WHERE l.hold_id = h.id AND +l.item_id = ?)",
+            concat!(
+                "SELECT h.id FROM holds h
+                 WHERE h.status = 'active' AND h.expires_at <= $1
+                   AND EXISTS (SELECT 1 FROM hold_lines l WHERE l.hold_id = h.id AND ",
+                dialect_no_index!(),
+                "l.item_id = $2)"
+            ),
         )
         .bind(now)
         .bind(item.as_str())
@@ -157,7 +161,7 @@ pub(crate) async fn expire_due_for_items<'a>(
 
 /// Expires one hold if it is active and past its time; returns whether it did.
 pub(crate) async fn expire_if_due(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: &str,
     meta: &WriteMeta,
     now: i64,
@@ -176,7 +180,7 @@ pub(crate) async fn expire_if_due(
 /// takes its lines off on-hand and reserved, a release or an expiry gives
 /// them back. An order on the hold follows it.
 async fn finish_hold(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     hold: &HoldView,
     status: HoldStatus,
     reason: Option<&str>,
@@ -211,7 +215,7 @@ async fn finish_hold(
         };
         write_change(conn, &change, meta, now).await?;
     }
-    sqlx::query("UPDATE holds SET status = ?, updated_at = ? WHERE id = ?")
+    sqlx::query("UPDATE holds SET status = $1, updated_at = $2 WHERE id = $3")
         .bind(status.as_str())
         .bind(now)
         .bind(&hold.id)
@@ -224,7 +228,7 @@ async fn finish_hold(
         HoldStatus::Active => unreachable!("finishing moves a hold out of active"),
     };
     sqlx::query(
-        "UPDATE orders SET status = ?, updated_at = ? WHERE hold_id = ? AND status = 'pending'",
+        "UPDATE orders SET status = $1, updated_at = $2 WHERE hold_id = $3 AND status = 'pending'",
     )
     .bind(order_status.as_str())
     .bind(now)
@@ -236,12 +240,12 @@ async fn finish_hold(
 
 /// The levels of an item at every location, in fill order.
 async fn levels_in_fill_order(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     item: &ItemId,
 ) -> Result<Vec<(LocationId, Level)>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT o.id, COALESCE(l.on_hand, 0), COALESCE(l.reserved, 0), COALESCE(l.version, 0)
-         FROM locations o LEFT JOIN levels l ON l.location_id = o.id AND l.item_id = ?
+         FROM locations o LEFT JOIN levels l ON l.location_id = o.id AND l.item_id = $1
          ORDER BY o.priority, o.id",
     )
     .bind(item.as_str())
@@ -273,7 +277,7 @@ pub(crate) struct NewHold<'a> {
 /// Creates a hold: every line or none. Lines that lack stock are all named.
 /// A hold with this id already: the first result if the request is the same.
 pub(crate) async fn create_hold(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     new: &NewHold<'_>,
     meta: &WriteMeta,
     now: i64,
@@ -316,7 +320,7 @@ pub(crate) async fn create_hold(
         .expect("the edge caps the time to live");
     sqlx::query(
         "INSERT INTO holds (id, order_id, status, request_hash, expires_at, created_at, updated_at)
-         VALUES (?, ?, 'active', ?, ?, ?, ?)",
+         VALUES ($1, $2, 'active', $3, $4, $5, $6)",
     )
     .bind(id)
     .bind(order_id)
@@ -362,7 +366,7 @@ pub(crate) async fn create_hold(
             }
             line_no += 1;
             sqlx::query(
-                "INSERT INTO hold_lines (hold_id, line_no, item_id, location_id, quantity) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO hold_lines (hold_id, line_no, item_id, location_id, quantity) VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(id)
             .bind(line_no)
@@ -389,7 +393,7 @@ pub(crate) async fn create_hold(
 
 #[allow(clippy::too_many_arguments)]
 async fn hold_part(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     item: &Item,
     location: &LocationId,
     quantity: i64,
@@ -417,7 +421,7 @@ async fn hold_part(
 
 /// Extends, commits or releases a hold, if its state allows.
 pub(crate) async fn step_hold(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: &str,
     action: HoldAction,
     ttl_ms: i64,
@@ -445,7 +449,7 @@ pub(crate) async fn step_hold(
             let expires_at = now
                 .checked_add(ttl_ms)
                 .expect("the edge caps the time to live");
-            sqlx::query("UPDATE holds SET expires_at = ?, updated_at = ? WHERE id = ?")
+            sqlx::query("UPDATE holds SET expires_at = $1, updated_at = $2 WHERE id = $3")
                 .bind(expires_at)
                 .bind(now)
                 .bind(id)
@@ -463,7 +467,7 @@ pub(crate) async fn step_hold(
 
 /// Expires the holds among `ids` that are still active and due at `now`.
 pub(crate) async fn expire_holds(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     ids: &[String],
     meta: &WriteMeta,
     now: i64,
@@ -481,7 +485,7 @@ pub(crate) async fn expire_holds(
 /// the first result if the request is the same.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn create_order(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: &str,
     hold_id: &str,
     lines: &[HoldLineRequest],
@@ -512,7 +516,7 @@ pub(crate) async fn create_order(
     create_hold(conn, &hold, meta, now).await?;
     sqlx::query(
         "INSERT INTO orders (id, status, hold_id, request_hash, created_at, updated_at)
-         VALUES (?, 'pending', ?, ?, ?, ?)",
+         VALUES ($1, 'pending', $2, $3, $4, $5)",
     )
     .bind(id)
     .bind(hold_id)
@@ -530,7 +534,7 @@ pub(crate) async fn create_order(
 
 /// Pays or cancels an order, if its state allows.
 pub(crate) async fn step_order(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: &str,
     action: OrderAction,
     reason: Option<&str>,
@@ -573,7 +577,7 @@ pub(crate) async fn step_order(
         OrderEffect::ReturnStock => return_stock(conn, &order, reason, meta, now).await?,
         OrderEffect::None => {}
     }
-    sqlx::query("UPDATE orders SET status = ?, updated_at = ? WHERE id = ?")
+    sqlx::query("UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3")
         .bind(status.as_str())
         .bind(now)
         .bind(id)
@@ -588,7 +592,7 @@ pub(crate) async fn step_order(
 
 /// Puts a paid order's stock back where its hold took it from.
 async fn return_stock(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     order: &OrderView,
     reason: Option<&str>,
     meta: &WriteMeta,
@@ -616,7 +620,7 @@ async fn return_stock(
 /// Moves stock between two locations, with a `transfer` row on each side.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn move_stock(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     item_id: &ItemId,
     source: &LocationId,
     target: &LocationId,

@@ -1,0 +1,3 @@
+//! The backends: the same store on SQLite and on PostgreSQL.
+
+pub mod sqlite;
