@@ -170,6 +170,11 @@ impl From<&WriteError> for ApiError {
                 "IDEMPOTENCY_MISMATCH",
                 message.clone(),
             ),
+            WriteError::InProgress { message } => ApiError::new(
+                StatusCode::CONFLICT,
+                "IDEMPOTENCY_IN_PROGRESS",
+                message.clone(),
+            ),
             WriteError::HoldState { id, refused } => {
                 let code = match refused.state {
                     HoldStatus::Expired => "RESERVATION_EXPIRED",

@@ -10,8 +10,8 @@ mod backend;
 mod migrate;
 mod model;
 
-pub use model::*;
 pub use backend::sqlite::{SqliteOptions, SqliteStore, SqliteSynchronous};
+pub use model::*;
 
 use async_trait::async_trait;
 use stock_core::{ItemId, Role};

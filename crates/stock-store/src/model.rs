@@ -475,6 +475,10 @@ pub enum WriteError {
     RetryMismatch {
         message: String,
     },
+    /// Another request with the same id was being applied at the same time.
+    InProgress {
+        message: String,
+    },
     /// A hold cannot take this step from the state it is in.
     HoldState {
         id: String,
@@ -494,7 +498,9 @@ impl fmt::Display for WriteError {
             WriteError::Stock(error) => error.fmt(f),
             WriteError::NotFound { entity, id } => write!(f, "{entity} {id} not found"),
             WriteError::AlreadyExists { entity, id } => write!(f, "{entity} {id} already exists"),
-            WriteError::RetryMismatch { message } => f.write_str(message),
+            WriteError::RetryMismatch { message } | WriteError::InProgress { message } => {
+                f.write_str(message)
+            }
             WriteError::HoldState { id, refused } => write!(f, "hold {id}: {refused}"),
             WriteError::OrderState { id, refused } => write!(f, "order {id}: {refused}"),
             WriteError::Internal(error) => write!(f, "internal error: {error:#}"),

@@ -14,12 +14,12 @@ use stock_core::{
     StockError,
 };
 
-use super::{Conn, DbRow};
-use crate::model::*;
 use super::shared::{
-    corrupt, fetch_item, fetch_level, fetch_view, item_id_at, location_id_at, require_item,
+    corrupt, fetch_level, fetch_view, item_id_at, location_id_at, lock_item, require_item,
     require_location, write_change, Change,
 };
+use super::{Conn, DbRow};
+use crate::model::*;
 
 /// What a create asked for, so that a retry can be told from a different
 /// request that reuses the id. The time to live is not part of it.
@@ -41,15 +41,24 @@ fn hold_status(row: &DbRow) -> Result<HoldStatus, sqlx::Error> {
     HoldStatus::parse(&raw).ok_or_else(|| corrupt("hold status", &raw))
 }
 
+/// Whether a hold or an order is read to show it or to change it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    Read,
+    /// Locked until the transaction ends, where the backend has row locks.
+    Change,
+}
+
 pub(crate) async fn fetch_hold(
     conn: &mut Conn,
     id: &str,
+    access: Access,
 ) -> Result<Option<(HoldView, String)>, sqlx::Error> {
-    let Some(row) = sqlx::query("SELECT * FROM holds WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-    else {
+    let sql = match access {
+        Access::Read => "SELECT * FROM holds WHERE id = $1",
+        Access::Change => concat!("SELECT * FROM holds WHERE id = $1", dialect_lock!()),
+    };
+    let Some(row) = sqlx::query(sql).bind(id).fetch_optional(&mut *conn).await? else {
         return Ok(None);
     };
     let lines = sqlx::query(
@@ -82,16 +91,17 @@ pub(crate) async fn fetch_hold(
 pub(crate) async fn fetch_order(
     conn: &mut Conn,
     id: &str,
+    access: Access,
 ) -> Result<Option<(OrderView, String)>, sqlx::Error> {
-    let Some(row) = sqlx::query("SELECT * FROM orders WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-    else {
+    let sql = match access {
+        Access::Read => "SELECT * FROM orders WHERE id = $1",
+        Access::Change => concat!("SELECT * FROM orders WHERE id = $1", dialect_lock!()),
+    };
+    let Some(row) = sqlx::query(sql).bind(id).fetch_optional(&mut *conn).await? else {
         return Ok(None);
     };
     let hold_id: String = row.try_get("hold_id")?;
-    let (hold, _) = fetch_hold(conn, &hold_id)
+    let (hold, _) = fetch_hold(conn, &hold_id, access)
         .await?
         .ok_or_else(|| corrupt("order's hold", &hold_id))?;
     let raw: String = row.try_get("status")?;
@@ -106,7 +116,7 @@ pub(crate) async fn fetch_order(
 }
 
 async fn require_hold(conn: &mut Conn, id: &str) -> Result<HoldView, WriteError> {
-    match fetch_hold(conn, id).await? {
+    match fetch_hold(conn, id, Access::Change).await? {
         Some((hold, _)) => Ok(hold),
         None => Err(WriteError::NotFound {
             entity: "reservation",
@@ -116,7 +126,7 @@ async fn require_hold(conn: &mut Conn, id: &str) -> Result<HoldView, WriteError>
 }
 
 async fn require_order(conn: &mut Conn, id: &str) -> Result<OrderView, WriteError> {
-    match fetch_order(conn, id).await? {
+    match fetch_order(conn, id, Access::Change).await? {
         Some((order, _)) => Ok(order),
         None => Err(WriteError::NotFound {
             entity: "order",
@@ -138,15 +148,13 @@ pub(crate) async fn expire_due_for_items<'a>(
         // Driven by the index of due holds, which is small, rather than by
         // the item's hold lines, which grow with every sale; the unary `+`
         // keeps SQLite on the hold's primary key for the lines.
-        let ids: Vec<String> = sqlx::query_scalar(
-            concat!(
-                "SELECT h.id FROM holds h
+        let ids: Vec<String> = sqlx::query_scalar(concat!(
+            "SELECT h.id FROM holds h
                  WHERE h.status = 'active' AND h.expires_at <= $1
                    AND EXISTS (SELECT 1 FROM hold_lines l WHERE l.hold_id = h.id AND ",
-                dialect_no_index!(),
-                "l.item_id = $2)"
-            ),
-        )
+            dialect_no_index!(),
+            "l.item_id = $2)"
+        ))
         .bind(now)
         .bind(item.as_str())
         .fetch_all(&mut *conn)
@@ -166,7 +174,7 @@ pub(crate) async fn expire_if_due(
     meta: &WriteMeta,
     now: i64,
 ) -> Result<bool, WriteError> {
-    let Some((hold, _)) = fetch_hold(conn, id).await? else {
+    let Some((hold, _)) = fetch_hold(conn, id, Access::Change).await? else {
         return Ok(false);
     };
     if hold.status != HoldStatus::Active || hold.expires_at_ms > now {
@@ -274,6 +282,27 @@ pub(crate) struct NewHold<'a> {
     pub hash: &'a str,
 }
 
+/// The answer to creating a hold that exists already: its first result if
+/// the request is the same, a mismatch if not; `None` if there is no such hold.
+async fn existing_hold(
+    conn: &mut Conn,
+    id: &str,
+    hash: &str,
+) -> Result<Option<Result<Outcome, WriteError>>, WriteError> {
+    let Some((hold, first_hash)) = fetch_hold(conn, id, Access::Change).await? else {
+        return Ok(None);
+    };
+    if first_hash != hash {
+        return Ok(Some(Err(WriteError::RetryMismatch {
+            message: format!("reservation {id} exists with other lines or another order"),
+        })));
+    }
+    Ok(Some(Ok(Outcome::Hold {
+        hold,
+        replayed: true,
+    })))
+}
+
 /// Creates a hold: every line or none. Lines that lack stock are all named.
 /// A hold with this id already: the first result if the request is the same.
 pub(crate) async fn create_hold(
@@ -289,22 +318,14 @@ pub(crate) async fn create_hold(
         ttl_ms,
         hash,
     } = *new;
-    if let Some((hold, first_hash)) = fetch_hold(conn, id).await? {
-        if first_hash != hash {
-            return Err(WriteError::RetryMismatch {
-                message: format!("reservation {id} exists with other lines or another order"),
-            });
-        }
-        return Ok(Outcome::Hold {
-            hold,
-            replayed: true,
-        });
+    if let Some(outcome) = existing_hold(conn, id, hash).await? {
+        return outcome;
     }
     expire_due_for_items(conn, lines.iter().map(|l| &l.item), meta, now).await?;
     let mut items = Vec::with_capacity(lines.len());
     let mut missing = Vec::new();
     for line in lines {
-        match fetch_item(conn, &line.item).await? {
+        match lock_item(conn, &line.item).await? {
             Some((item, ..)) => items.push(item),
             None => missing.push(line.item.to_string()),
         }
@@ -318,9 +339,10 @@ pub(crate) async fn create_hold(
     let expires_at = now
         .checked_add(ttl_ms)
         .expect("the edge caps the time to live");
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO holds (id, order_id, status, request_hash, expires_at, created_at, updated_at)
-         VALUES ($1, $2, 'active', $3, $4, $5, $6)",
+         VALUES ($1, $2, 'active', $3, $4, $5, $6)
+         ON CONFLICT (id) DO NOTHING",
     )
     .bind(id)
     .bind(order_id)
@@ -329,7 +351,15 @@ pub(crate) async fn create_hold(
     .bind(now)
     .bind(now)
     .execute(&mut *conn)
-    .await?;
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        // Another writer (another replica) made it meanwhile: a retry that
+        // raced its first attempt. Answer as the retry it is.
+        if let Some(outcome) = existing_hold(conn, id, hash).await? {
+            return outcome;
+        }
+    }
     let mut shortages: Vec<Shortage> = Vec::new();
     let mut line_no = 0i64;
     for (line, item) in lines.iter().zip(&items) {
@@ -382,7 +412,7 @@ pub(crate) async fn create_hold(
             shortages,
         }));
     }
-    let (hold, _) = fetch_hold(conn, id)
+    let (hold, _) = fetch_hold(conn, id, Access::Change)
         .await?
         .expect("the hold was just written");
     Ok(Outcome::Hold {
@@ -494,7 +524,7 @@ pub(crate) async fn create_order(
     now: i64,
 ) -> Result<Outcome, WriteError> {
     let hash = request_hash("order", id, lines);
-    if let Some((order, first_hash)) = fetch_order(conn, id).await? {
+    if let Some((order, first_hash)) = fetch_order(conn, id, Access::Change).await? {
         if first_hash != hash {
             return Err(WriteError::RetryMismatch {
                 message: format!("order {id} exists with other lines"),
@@ -514,9 +544,10 @@ pub(crate) async fn create_order(
         hash: &hold_hash,
     };
     create_hold(conn, &hold, meta, now).await?;
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO orders (id, status, hold_id, request_hash, created_at, updated_at)
-         VALUES ($1, 'pending', $2, $3, $4, $5)",
+         VALUES ($1, 'pending', $2, $3, $4, $5)
+         ON CONFLICT (id) DO NOTHING",
     )
     .bind(id)
     .bind(hold_id)
@@ -524,7 +555,17 @@ pub(crate) async fn create_order(
     .bind(now)
     .bind(now)
     .execute(&mut *conn)
-    .await?;
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        // Another writer (another replica) created it meanwhile; this
+        // attempt's hold is undone with its savepoint.
+        return Err(WriteError::InProgress {
+            message: format!(
+                "order {id} was being created by another request; retry to get its result"
+            ),
+        });
+    }
     let order = require_order(conn, id).await?;
     Ok(Outcome::Order {
         order,

@@ -165,7 +165,7 @@ async fn apply(
             location,
             opening_stock,
         } => {
-            if fetch_item(conn, &item.id).await?.is_some() {
+            if lock_item(conn, &item.id).await?.is_some() {
                 return Err(WriteError::AlreadyExists {
                     entity: "item",
                     id: item.id.to_string(),
@@ -222,6 +222,9 @@ async fn apply(
             reason,
             trace_id,
         } => {
+            // The item is locked first, so that two writers retrying the same
+            // order cannot both find its retry key missing.
+            let found = require_item(conn, item).await?;
             let retry_keys =
                 sync_retry_keys(item, *delta, order_id.as_deref(), trace_id.as_deref());
             for retry_key in &retry_keys {
@@ -251,7 +254,6 @@ async fn apply(
                 }
             }
             holds::expire_due_for_items(conn, [item], meta, now).await?;
-            let found = require_item(conn, item).await?;
             require_location(conn, location).await?;
             let level = fetch_level(conn, item, location).await?.unwrap_or_default();
             let transition = apply_delta(&found, location, &level, *delta)?;
@@ -299,7 +301,7 @@ async fn apply(
             let mut items = Vec::with_capacity(lines.len());
             let mut missing = Vec::new();
             for line in lines {
-                match fetch_item(conn, &line.item).await? {
+                match lock_item(conn, &line.item).await? {
                     Some((item, ..)) => items.push(item),
                     None => missing.push(line.item.to_string()),
                 }
@@ -350,7 +352,7 @@ async fn apply(
         } => {
             require_location(conn, location).await?;
             holds::expire_due_for_items(conn, [&item.id], meta, now).await?;
-            let Some((current, ..)) = fetch_item(conn, &item.id).await? else {
+            let Some((current, ..)) = lock_item(conn, &item.id).await? else {
                 insert_item(conn, item, location, *on_hand, meta, now).await?;
                 let view = fetch_view(conn, &item.id)
                     .await?
@@ -450,15 +452,24 @@ async fn apply(
                     id: id.to_string(),
                 });
             }
-            sqlx::query(
-                "INSERT INTO locations (id, name, priority, created_at) VALUES ($1, $2, $3, $4)",
+            let inserted = sqlx::query(
+                "INSERT INTO locations (id, name, priority, created_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO NOTHING",
             )
             .bind(id.as_str())
             .bind(name)
             .bind(priority)
             .bind(now)
             .execute(&mut *conn)
-            .await?;
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                // Another writer (another replica) made it meanwhile.
+                return Err(WriteError::AlreadyExists {
+                    entity: "location",
+                    id: id.to_string(),
+                });
+            }
             Ok(Outcome::Location(Location {
                 id: id.clone(),
                 name: name.clone(),
@@ -602,9 +613,10 @@ async fn insert_item(
     now: i64,
 ) -> Result<LedgerEntry, WriteError> {
     require_location(conn, location).await?;
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO items (id, name, status, min_stock, max_stock, allow_backorder, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (id) DO NOTHING",
     )
     .bind(item.id.as_str())
     .bind(&item.name)
@@ -615,7 +627,15 @@ async fn insert_item(
     .bind(now)
     .bind(now)
     .execute(&mut *conn)
-    .await?;
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        // Another writer (another replica) made it meanwhile.
+        return Err(WriteError::AlreadyExists {
+            entity: "item",
+            id: item.id.to_string(),
+        });
+    }
     let transition = Transition {
         before: Level::default(),
         after: Level {
@@ -653,11 +673,8 @@ async fn update_item(conn: &mut Conn, item: &Item, now: i64) -> Result<(), Write
     Ok(())
 }
 
-pub(crate) async fn require_item(
-    conn: &mut Conn,
-    id: &ItemId,
-) -> Result<Item, WriteError> {
-    match fetch_item(conn, id).await? {
+pub(crate) async fn require_item(conn: &mut Conn, id: &ItemId) -> Result<Item, WriteError> {
+    match lock_item(conn, id).await? {
         Some((item, ..)) => Ok(item),
         None => Err(WriteError::NotFound {
             entity: "item",
@@ -666,10 +683,7 @@ pub(crate) async fn require_item(
     }
 }
 
-pub(crate) async fn require_location(
-    conn: &mut Conn,
-    id: &LocationId,
-) -> Result<(), WriteError> {
+pub(crate) async fn require_location(conn: &mut Conn, id: &LocationId) -> Result<(), WriteError> {
     if location_exists(conn, id).await? {
         Ok(())
     } else {
@@ -680,14 +694,12 @@ pub(crate) async fn require_location(
     }
 }
 
-pub(crate) async fn location_exists(
-    conn: &mut Conn,
-    id: &LocationId,
-) -> Result<bool, sqlx::Error> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM locations WHERE id = $1")
-        .bind(id.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
+pub(crate) async fn location_exists(conn: &mut Conn, id: &LocationId) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT CAST(1 AS BIGINT) FROM locations WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
     Ok(found.is_some())
 }
 
@@ -733,6 +745,23 @@ pub(crate) async fn fetch_item(
         .bind(id.as_str())
         .fetch_optional(&mut *conn)
         .await?;
+    row.as_ref().map(item_from_row).transpose()
+}
+
+/// Reads an item for a change to it, locking it until the transaction ends
+/// where the backend has row locks: every change to an item's stock goes
+/// through here first, so two writers (two replicas) take turns per item.
+pub(crate) async fn lock_item(
+    conn: &mut Conn,
+    id: &ItemId,
+) -> Result<Option<(Item, i64, i64)>, sqlx::Error> {
+    let row = sqlx::query(concat!(
+        "SELECT * FROM items WHERE id = $1",
+        dialect_lock!()
+    ))
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
     row.as_ref().map(item_from_row).transpose()
 }
 
@@ -870,7 +899,7 @@ macro_rules! available_by_item {
                    COALESCE(s.on_hand, 0) AS on_hand, COALESCE(s.reserved, 0) AS reserved,
                    COALESCE(s.on_hand, 0) - COALESCE(s.reserved, 0) AS available
             FROM items i LEFT JOIN (
-                SELECT item_id, SUM(on_hand) AS on_hand, SUM(reserved) AS reserved
+                SELECT item_id, CAST(SUM(on_hand) AS BIGINT) AS on_hand, CAST(SUM(reserved) AS BIGINT) AS reserved
                 FROM (",
             effective_levels!(),
             ") WHERE ($1 IS NULL OR location_id = $1) GROUP BY item_id
@@ -883,8 +912,8 @@ macro_rules! item_list_where {
     () => {
         " WHERE ($2 IS NULL OR a.status = $2)
             AND ($3 IS NULL OR a.id LIKE $3 ESCAPE '\\' OR a.name LIKE $3 ESCAPE '\\')
-            AND ($4 = 0 OR (a.available > 0 AND a.available <= COALESCE(a.min_stock, $5)))
-            AND ($6 = 0 OR a.available <= 0)"
+            AND (NOT $4 OR (a.available > 0 AND a.available <= COALESCE(a.min_stock, $5)))
+            AND (NOT $6 OR a.available <= 0)"
     };
 }
 
@@ -942,9 +971,10 @@ const OUT_OF_STOCK_COUNT: &str = concat!(
 );
 
 const INVENTORY_STATS: &str = concat!(
-    "SELECT COUNT(*), COALESCE(SUM(a.on_hand), 0), COALESCE(SUM(a.reserved), 0),
-        COALESCE(SUM(a.available > 0 AND a.available <= COALESCE(a.min_stock, $2)), 0),
-        COALESCE(SUM(a.available <= 0), 0),
+    "SELECT COUNT(*), CAST(COALESCE(SUM(a.on_hand), 0) AS BIGINT), CAST(COALESCE(SUM(a.reserved), 0) AS BIGINT),
+        CAST(COALESCE(SUM(CASE WHEN a.available > 0 AND a.available <= COALESCE(a.min_stock, $2)
+                               THEN 1 ELSE 0 END), 0) AS BIGINT),
+        CAST(COALESCE(SUM(CASE WHEN a.available <= 0 THEN 1 ELSE 0 END), 0) AS BIGINT),
         (SELECT COUNT(*) FROM locations),
         (SELECT COUNT(*) FROM ledger)
      FROM (",
@@ -1146,17 +1176,22 @@ impl Store for BackendStore {
     async fn verify(&self) -> StoreResult<VerifyReport> {
         let mut conn = self.read().await?;
         // One read transaction, so levels and ledger are seen at one instant.
-        sqlx::query("BEGIN").execute(&mut *conn).await?;
+        sqlx::query(dialect_begin_snapshot!())
+            .execute(&mut *conn)
+            .await?;
         let result = async {
-            let levels_checked: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM levels").fetch_one(&mut *conn).await?;
-            let ledger_entries: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM ledger").fetch_one(&mut *conn).await?;
+            let levels_checked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM levels")
+                .fetch_one(&mut *conn)
+                .await?;
+            let ledger_entries: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger")
+                .fetch_one(&mut *conn)
+                .await?;
             let rows = sqlx::query(
                 "SELECT l.item_id, l.location_id, l.on_hand, l.reserved,
                     COALESCE(g.on_hand, 0), COALESCE(g.reserved, 0)
                  FROM levels l LEFT JOIN (
-                    SELECT item_id, location_id, SUM(on_hand_delta) AS on_hand, SUM(reserved_delta) AS reserved
+                    SELECT item_id, location_id, CAST(SUM(on_hand_delta) AS BIGINT) AS on_hand,
+                        CAST(SUM(reserved_delta) AS BIGINT) AS reserved
                     FROM ledger GROUP BY item_id, location_id
                  ) g ON g.item_id = l.item_id AND g.location_id = l.location_id
                  WHERE l.on_hand != COALESCE(g.on_hand, 0) OR l.reserved != COALESCE(g.reserved, 0)
@@ -1177,13 +1212,14 @@ impl Store for BackendStore {
                     })
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()?;
-            let active_holds: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM holds WHERE status = 'active'")
-                .fetch_one(&mut *conn)
-                .await?;
+            let active_holds: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM holds WHERE status = 'active'")
+                    .fetch_one(&mut *conn)
+                    .await?;
             let rows = sqlx::query(
                 "SELECT l.item_id, l.location_id, l.reserved, COALESCE(h.held, 0)
                  FROM levels l LEFT JOIN (
-                    SELECT hl.item_id, hl.location_id, SUM(hl.quantity) AS held
+                    SELECT hl.item_id, hl.location_id, CAST(SUM(hl.quantity) AS BIGINT) AS held
                     FROM hold_lines hl JOIN holds h ON h.id = hl.hold_id
                     WHERE h.status = 'active' GROUP BY hl.item_id, hl.location_id
                  ) h ON h.item_id = l.item_id AND h.location_id = l.location_id
@@ -1218,14 +1254,14 @@ impl Store for BackendStore {
 
     async fn hold(&self, id: &str) -> StoreResult<Option<HoldView>> {
         let mut conn = self.read().await?;
-        Ok(holds::fetch_hold(&mut conn, id)
+        Ok(holds::fetch_hold(&mut conn, id, holds::Access::Read)
             .await?
             .map(|(hold, _)| hold))
     }
 
     async fn order(&self, id: &str) -> StoreResult<Option<OrderView>> {
         let mut conn = self.read().await?;
-        Ok(holds::fetch_order(&mut conn, id)
+        Ok(holds::fetch_order(&mut conn, id, holds::Access::Read)
             .await?
             .map(|(order, _)| order))
     }
@@ -1255,7 +1291,9 @@ impl Store for BackendStore {
         .await?;
         let mut rows = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some((order, _)) = holds::fetch_order(&mut conn, &id).await? {
+            if let Some((order, _)) =
+                holds::fetch_order(&mut conn, &id, holds::Access::Read).await?
+            {
                 rows.push(order);
             }
         }

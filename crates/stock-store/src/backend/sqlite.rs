@@ -137,7 +137,6 @@ impl SqliteStore {
             .with_context(|| format!("opening {} for reading", options.path.display()))?;
         Ok(SqliteStore { writer, reader })
     }
-
 }
 
 async fn migrate(conn: &mut Conn) -> anyhow::Result<usize> {
@@ -145,8 +144,12 @@ async fn migrate(conn: &mut Conn) -> anyhow::Result<usize> {
 }
 
 async fn durability(conn: &mut Conn) -> StoreResult<Durability> {
-    let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await?;
-    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await?;
+    let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut *conn)
+        .await?;
+    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(&mut *conn)
+        .await?;
     let synchronous = match synchronous {
         0 => "off",
         1 => "normal",
@@ -154,7 +157,10 @@ async fn durability(conn: &mut Conn) -> StoreResult<Durability> {
         3 => "extra",
         _ => "unknown",
     };
-    Ok(Durability { journal_mode, synchronous: synchronous.to_owned() })
+    Ok(Durability {
+        journal_mode,
+        synchronous: synchronous.to_owned(),
+    })
 }
 
 /// SQLite never aborts a write for another's sake: one writer, locks taken up front.
