@@ -10,6 +10,7 @@ mod backend;
 mod migrate;
 mod model;
 
+pub use backend::postgres::{PostgresOptions, PostgresStore};
 pub use backend::sqlite::{SqliteOptions, SqliteStore, SqliteSynchronous};
 pub use model::*;
 

@@ -86,3 +86,89 @@ async fn apply_one(
         .await?;
     Ok(())
 }
+
+/// The PostgreSQL migrations, in step with the SQLite ones.
+pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "core",
+        include_str!("../migrations/postgres/0001_core.sql"),
+    ),
+    (
+        2,
+        "holds",
+        include_str!("../migrations/postgres/0002_holds.sql"),
+    ),
+];
+
+/// Any constant will do, as long as it is stockd's alone: several replicas
+/// starting at once take turns on it.
+const MIGRATION_LOCK: i64 = 0x5374_6f63_6b64; // "Stockd"
+
+/// Applies every migration newer than the database, all in one transaction
+/// under an advisory lock; returns how many ran.
+pub async fn run_postgres(conn: &mut sqlx::PgConnection) -> anyhow::Result<usize> {
+    sqlx::query("BEGIN").execute(&mut *conn).await?;
+    match migrate_postgres_locked(conn).await {
+        Ok(applied) => {
+            sqlx::query("COMMIT")
+                .execute(&mut *conn)
+                .await
+                .context("committing migrations")?;
+            Ok(applied)
+        }
+        Err(error) => {
+            sqlx::query("ROLLBACK").execute(&mut *conn).await.ok();
+            Err(error)
+        }
+    }
+}
+
+async fn migrate_postgres_locked(conn: &mut sqlx::PgConnection) -> anyhow::Result<usize> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version BIGINT PRIMARY KEY,
+            name TEXT NOT NULL,
+            applied_at BIGINT NOT NULL
+        )",
+    )
+    .execute(&mut *conn)
+    .await
+    .context("creating schema_migrations")?;
+    let current: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM schema_migrations",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .context("reading the schema version")?;
+    let newest = POSTGRES_MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    anyhow::ensure!(
+        current <= newest,
+        "the database is at schema version {current}, newer than this stockd knows ({newest}); \
+         run a newer stockd"
+    );
+    let mut applied = 0;
+    for (version, name, sql) in POSTGRES_MIGRATIONS {
+        if *version <= current {
+            continue;
+        }
+        sqlx::Executor::execute(&mut *conn, *sql)
+            .await
+            .with_context(|| format!("migration {version} ({name}) failed"))?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(version)
+        .bind(name)
+        .bind(crate::now_ms())
+        .execute(&mut *conn)
+        .await?;
+        applied += 1;
+        tracing::info!(version, name, "applied migration");
+    }
+    Ok(applied)
+}

@@ -57,12 +57,16 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// `sqlite://PATH`. When set, `driver` and its section are not used.
+    /// `sqlite://PATH` or `postgres://…`. When set, `driver` and its section are not used.
     pub url: Option<String>,
     /// `sqlite` (default) or `postgres`.
     pub driver: String,
     pub sqlite: SqliteConfig,
     pub postgres: Option<PostgresConfig>,
+    /// Connections for reads (the writer has one of its own).
+    pub read_pool_size: u32,
+    /// How long a request waits for a free connection.
+    pub acquire_timeout_ms: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -72,6 +76,8 @@ impl Default for DatabaseConfig {
             driver: "sqlite".into(),
             sqlite: SqliteConfig::default(),
             postgres: None,
+            read_pool_size: 8,
+            acquire_timeout_ms: 30_000,
         }
     }
 }
@@ -82,7 +88,6 @@ pub struct SqliteConfig {
     pub path: PathBuf,
     /// `full` (default: a 2xx answer is on disk) or `normal`.
     pub synchronous: String,
-    pub read_pool_size: u32,
     pub busy_timeout_ms: u64,
 }
 
@@ -91,7 +96,6 @@ impl Default for SqliteConfig {
         SqliteConfig {
             path: PathBuf::from("stockd.db"),
             synchronous: "full".into(),
-            read_pool_size: 8,
             busy_timeout_ms: 5000,
         }
     }
@@ -329,6 +333,8 @@ fn set_path(tree: &mut Value, path: &[String], value: Value) {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseTarget {
     Sqlite(PathBuf),
+    /// A `postgres://` URL.
+    Postgres(String),
 }
 
 impl Config {
@@ -355,8 +361,8 @@ impl Config {
         positive("engine.queue_depth_max", self.engine.queue_depth_max as u64)?;
         positive("engine.batch_ops_max", self.engine.batch_ops_max as u64)?;
         positive(
-            "database.sqlite.read_pool_size",
-            u64::from(self.database.sqlite.read_pool_size),
+            "database.read_pool_size",
+            u64::from(self.database.read_pool_size),
         )?;
         positive(
             "idempotency.purge_interval_s",
@@ -395,7 +401,10 @@ impl Config {
             Some(url) => parse_database_url(url),
             None => match self.database.driver.as_str() {
                 "sqlite" => Ok(DatabaseTarget::Sqlite(self.database.sqlite.path.clone())),
-                "postgres" | "postgresql" => Err(postgres_not_yet()),
+                "postgres" | "postgresql" => match &self.database.postgres {
+                    Some(postgres) => Ok(DatabaseTarget::Postgres(postgres.url())),
+                    None => bail!("database.driver is postgres but there is no database.postgres section (or database.url)"),
+                },
                 other => bail!("database.driver must be sqlite or postgres, not {other:?}"),
             },
         }
@@ -420,11 +429,33 @@ impl Config {
     }
 }
 
-fn postgres_not_yet() -> anyhow::Error {
-    anyhow::anyhow!(
-        "PostgreSQL is not supported by this version of stockd yet; use an embedded SQLite file \
-         (--database sqlite://PATH)"
-    )
+impl PostgresConfig {
+    fn url(&self) -> String {
+        let password = if self.password.is_empty() {
+            String::new()
+        } else {
+            format!(":{}", escape(&self.password))
+        };
+        format!(
+            "postgres://{}{password}@{}:{}/{}",
+            escape(&self.user),
+            self.host,
+            self.port,
+            escape(&self.dbname)
+        )
+    }
+}
+
+/// Percent-encodes what may not stand as it is in a URL's user, password or path.
+fn escape(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 pub fn parse_database_url(url: &str) -> anyhow::Result<DatabaseTarget> {
@@ -439,9 +470,11 @@ pub fn parse_database_url(url: &str) -> anyhow::Result<DatabaseTarget> {
         return Ok(DatabaseTarget::Sqlite(PathBuf::from(path)));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(postgres_not_yet());
+        return Ok(DatabaseTarget::Postgres(url.to_owned()));
     }
-    bail!("unsupported database URL {url:?}; use sqlite://PATH")
+    bail!(
+        "unsupported database URL {url:?}; use sqlite://PATH or postgres://USER@HOST:PORT/DATABASE"
+    )
 }
 
 /// Reads the config file: the one named, else `./config.yaml` if present.
@@ -566,16 +599,28 @@ inventory:
     }
 
     #[test]
-    fn postgres_fails_clearly_for_now() {
+    fn postgres_is_named_by_url_or_by_section() {
+        let url = "postgres://postgres@127.0.0.1/stockd";
         let flags = Flags {
-            database: Some("postgres://postgres@127.0.0.1/stockd".into()),
+            database: Some(url.into()),
             ..Flags::default()
         };
-        let error = resolve(None, &[], &flags).unwrap_err().to_string();
-        assert!(error.contains("PostgreSQL is not supported"), "{error}");
-        let file =
-            "database:\n  driver: postgres\n  postgres:\n    host: h\n    user: u\n    dbname: d\n";
-        assert!(resolve(Some(file), &[], &Flags::default()).is_err());
+        let config = resolve(None, &[], &flags).unwrap();
+        assert_eq!(
+            config.database_target().unwrap(),
+            DatabaseTarget::Postgres(url.into())
+        );
+        let file = "database:\n  driver: postgres\n  postgres:\n    host: db\n    user: shop\n    password: p@ss/word\n    dbname: inventory_db\n";
+        let config = resolve(Some(file), &[], &Flags::default()).unwrap();
+        assert_eq!(
+            config.database_target().unwrap(),
+            DatabaseTarget::Postgres("postgres://shop:p%40ss%2Fword@db:5432/inventory_db".into())
+        );
+        let file = "database:\n  driver: postgres\n";
+        assert!(
+            resolve(Some(file), &[], &Flags::default()).is_err(),
+            "a driver without a section"
+        );
     }
 
     #[test]

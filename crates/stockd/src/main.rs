@@ -14,7 +14,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use stock_core::Role;
-use stock_store::{SqliteOptions, SqliteStore, SqliteSynchronous, Store};
+use stock_store::{
+    PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, SqliteSynchronous, Store,
+};
 
 use config::{Config, DatabaseTarget, Flags};
 
@@ -28,7 +30,7 @@ struct Cli {
     /// A config.yaml (default: ./config.yaml if present).
     #[arg(long, global = true, env = "STOCKD_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// The database: sqlite://PATH (default: sqlite://stockd.db).
+    /// The database: sqlite://PATH (default: sqlite://stockd.db) or postgres://USER@HOST:PORT/DATABASE.
     #[arg(long, global = true, value_name = "URL")]
     database: Option<String>,
     #[command(subcommand)]
@@ -218,12 +220,13 @@ fn init_logging(config: &Config, serving: bool) -> anyhow::Result<()> {
 /// Opens a database that must exist already: a command that only reads or
 /// revokes should not quietly create an empty file from a mistyped path.
 async fn open_existing_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let DatabaseTarget::Sqlite(path) = config.database_target()?;
-    anyhow::ensure!(
-        path.exists(),
-        "no database at {}; run `stockd migrate` or `stockd serve` first, or pass --database sqlite://PATH",
-        path.display()
-    );
+    if let DatabaseTarget::Sqlite(path) = config.database_target()? {
+        anyhow::ensure!(
+            path.exists(),
+            "no database at {}; run `stockd migrate` or `stockd serve` first, or pass --database sqlite://PATH",
+            path.display()
+        );
+    }
     open_store(config).await
 }
 
@@ -235,17 +238,28 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 /// Opens the configured database and migrates it; also says how many
 /// migrations ran.
 async fn open_and_migrate(config: &Config) -> anyhow::Result<(Arc<dyn Store>, usize)> {
-    let DatabaseTarget::Sqlite(path) = config.database_target()?;
-    let sqlite = &config.database.sqlite;
-    let mut options = SqliteOptions::new(path);
-    options.synchronous = SqliteSynchronous::parse(&sqlite.synchronous)
-        .expect("checked when the configuration was read");
-    options.read_pool_size = sqlite.read_pool_size;
-    options.busy_timeout = Duration::from_millis(sqlite.busy_timeout_ms);
-    let store = SqliteStore::open(&options).await?;
+    let acquire_timeout = Duration::from_millis(config.database.acquire_timeout_ms);
+    let store: Arc<dyn Store> = match config.database_target()? {
+        DatabaseTarget::Sqlite(path) => {
+            let sqlite = &config.database.sqlite;
+            let mut options = SqliteOptions::new(path);
+            options.synchronous = SqliteSynchronous::parse(&sqlite.synchronous)
+                .expect("checked when the configuration was read");
+            options.read_pool_size = config.database.read_pool_size;
+            options.busy_timeout = Duration::from_millis(sqlite.busy_timeout_ms);
+            options.acquire_timeout = acquire_timeout;
+            Arc::new(SqliteStore::open(&options).await?)
+        }
+        DatabaseTarget::Postgres(url) => {
+            let mut options = PostgresOptions::new(url);
+            options.read_pool_size = config.database.read_pool_size;
+            options.acquire_timeout = acquire_timeout;
+            Arc::new(PostgresStore::open(&options).await?)
+        }
+    };
     let applied = store.migrate().await?;
     if applied > 0 {
-        tracing::info!(applied, path = %options.path.display(), "database schema migrated");
+        tracing::info!(applied, "database schema migrated");
     }
-    Ok((Arc::new(store), applied))
+    Ok((store, applied))
 }

@@ -89,13 +89,32 @@ impl BackendStore {
     }
 }
 
+/// How often a write that lost a deadlock to another writer is tried.
+const WRITE_ATTEMPTS_MAX: u32 = 3;
+
 /// Runs one job inside its own savepoint and records its idempotency key.
 async fn run_job(conn: &mut Conn, job: WriteJob) -> anyhow::Result<Reply> {
     sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
-    let result = apply(conn, &job.command, &job.meta, now_ms()).await;
-    if result.is_err() {
-        sqlx::query("ROLLBACK TO job").execute(&mut *conn).await?;
-    }
+    let mut attempts = 1;
+    let result = loop {
+        let result = apply(conn, &job.command, &job.meta, now_ms()).await;
+        if result.is_err() {
+            sqlx::query("ROLLBACK TO job").execute(&mut *conn).await?;
+        }
+        match &result {
+            Err(WriteError::Internal(error))
+                if attempts < WRITE_ATTEMPTS_MAX && super::is_retryable(error) =>
+            {
+                tracing::info!(
+                    attempts,
+                    error = format!("{error:#}"),
+                    "retrying a write that lost a lock race"
+                );
+                attempts += 1;
+            }
+            _ => break result,
+        }
+    };
     if let Err(WriteError::Internal(error)) = &result {
         tracing::error!(
             error = format!("{error:#}"),
@@ -902,7 +921,7 @@ macro_rules! available_by_item {
                 SELECT item_id, CAST(SUM(on_hand) AS BIGINT) AS on_hand, CAST(SUM(reserved) AS BIGINT) AS reserved
                 FROM (",
             effective_levels!(),
-            ") WHERE ($1 IS NULL OR location_id = $1) GROUP BY item_id
+            ") e WHERE ($1 IS NULL OR e.location_id = $1) GROUP BY e.item_id
             ) s ON s.item_id = i.id"
         )
     };

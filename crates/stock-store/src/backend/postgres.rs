@@ -1,0 +1,139 @@
+//! The PostgreSQL backend.
+//!
+//! One write connection per stockd process and a pool of readers. Several
+//! processes (replicas) may share one database: every change locks the rows
+//! it reads first (`SELECT … FOR UPDATE` on the item, the hold, the order),
+//! so writers take turns per item and never act on a stale level. A write
+//! that loses a deadlock to another replica is retried.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::model::Durability;
+use crate::StoreResult;
+
+pub(crate) type Db = sqlx::Postgres;
+pub(crate) type Conn = sqlx::PgConnection;
+pub(crate) type DbRow = sqlx::postgres::PgRow;
+pub(crate) type BackendStore = PostgresStore;
+
+// The SQL that differs from SQLite, for `shared.rs` and `holds.rs`.
+macro_rules! dialect_begin_write {
+    () => {
+        "BEGIN"
+    };
+}
+macro_rules! dialect_begin_snapshot {
+    () => {
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+    };
+}
+macro_rules! dialect_lock {
+    () => {
+        " FOR UPDATE"
+    };
+}
+macro_rules! dialect_now_ms {
+    () => {
+        "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+    };
+}
+macro_rules! dialect_due_join {
+    () => {
+        "JOIN"
+    };
+}
+macro_rules! dialect_no_index {
+    () => {
+        ""
+    };
+}
+
+#[path = "holds.rs"]
+mod holds;
+#[path = "shared.rs"]
+mod shared;
+
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// `postgres://user:password@host:port/database`
+    pub url: String,
+    pub read_pool_size: u32,
+    /// How long a caller waits for a pooled connection.
+    pub acquire_timeout: Duration,
+    /// The longest a single statement may run before the server stops it.
+    pub statement_timeout: Duration,
+}
+
+impl PostgresOptions {
+    pub fn new(url: impl Into<String>) -> PostgresOptions {
+        PostgresOptions {
+            url: url.into(),
+            read_pool_size: 8,
+            acquire_timeout: Duration::from_secs(30),
+            statement_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+pub struct PostgresStore {
+    writer: PgPool,
+    reader: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to the database, which must exist. Does not migrate.
+    pub async fn open(options: &PostgresOptions) -> anyhow::Result<PostgresStore> {
+        assert!(options.read_pool_size > 0);
+        let timeout_ms = options.statement_timeout.as_millis().to_string();
+        let connect = PgConnectOptions::from_str(&options.url)
+            .context("the PostgreSQL URL is not valid")?
+            .options([("statement_timeout", timeout_ms.as_str())]);
+        let writer = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect.clone())
+            .await
+            .context("connecting to PostgreSQL")?;
+        let reader = PgPoolOptions::new()
+            .max_connections(options.read_pool_size)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .context("connecting to PostgreSQL for reading")?;
+        Ok(PostgresStore { writer, reader })
+    }
+}
+
+async fn migrate(conn: &mut Conn) -> anyhow::Result<usize> {
+    crate::migrate::run_postgres(conn).await
+}
+
+async fn durability(conn: &mut Conn) -> StoreResult<Durability> {
+    let synchronous: String = sqlx::query_scalar("SHOW synchronous_commit")
+        .fetch_one(&mut *conn)
+        .await?;
+    let fsync: String = sqlx::query_scalar("SHOW fsync")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(Durability {
+        journal_mode: format!("wal (fsync {fsync})"),
+        synchronous,
+    })
+}
+
+/// A deadlock with another replica, or a serialization failure: the write
+/// did nothing and may simply run again.
+fn is_retryable(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<sqlx::Error>()
+            .and_then(sqlx::Error::as_database_error)
+            .and_then(|database| database.code())
+            .is_some_and(|code| code == "40P01" || code == "40001")
+    })
+}
