@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{spawn_app, spawn_with, stockd_command, Spawn, ADMIN_KEY};
+use crate::helpers::{spawn_app, spawn_with, stockd_command, Spawn, Workspace, ADMIN_KEY};
 
 fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -28,9 +28,7 @@ async fn verify_names_an_item_whose_level_differs_from_its_ledger() {
         stdout(&output)
     );
 
-    let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
-    sqlx::query("UPDATE levels SET on_hand = on_hand + 1 WHERE item_id = 't2'")
-        .execute(&pool)
+    app.execute_sql("UPDATE levels SET on_hand = on_hand + 1 WHERE item_id = 't2'")
         .await
         .unwrap();
     let output = app.cli(&["verify"]);
@@ -43,12 +41,11 @@ async fn verify_names_an_item_whose_level_differs_from_its_ledger() {
     assert!(!text.contains("item t1"), "{text}");
 
     // The ledger cannot be edited to cover it up.
-    let tamper =
-        sqlx::query("UPDATE ledger SET on_hand_delta = on_hand_delta + 1 WHERE item_id = 't2'")
-            .execute(&pool)
-            .await;
+    let tamper = app
+        .execute_sql("UPDATE ledger SET on_hand_delta = on_hand_delta + 1 WHERE item_id = 't2'")
+        .await;
     assert!(tamper.is_err(), "the ledger is append-only");
-    let tamper = sqlx::query("DELETE FROM ledger").execute(&pool).await;
+    let tamper = app.execute_sql("DELETE FROM ledger").await;
     assert!(tamper.is_err(), "the ledger is append-only");
 }
 
@@ -162,19 +159,23 @@ async fn import_handles_a_large_file() {
 
 #[tokio::test]
 async fn migrate_runs_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("m.db").display());
-    let first = stockd_command(dir.path())
+    let workspace = Workspace::new();
+    let url = workspace.database_url.clone();
+    let first = stockd_command(workspace.dir.path())
         .args(["migrate", "--database", &url])
         .output()
         .unwrap();
-    assert!(first.status.success());
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     assert!(
         stdout(&first).contains("Applied 2 migration"),
         "{}",
         stdout(&first)
     );
-    let second = stockd_command(dir.path())
+    let second = stockd_command(workspace.dir.path())
         .args(["migrate", "--database", &url])
         .output()
         .unwrap();
@@ -210,29 +211,33 @@ async fn reading_commands_refuse_a_missing_database() {
 }
 
 #[tokio::test]
-async fn postgres_is_refused_with_a_clear_message_for_now() {
+async fn an_unreachable_database_is_named_in_the_error() {
     let dir = tempfile::tempdir().unwrap();
     let output = stockd_command(dir.path())
         .args([
             "serve",
             "--database",
-            "postgres://postgres@127.0.0.1:5432/stockd",
+            "postgres://postgres@127.0.0.1:1/stockd",
         ])
+        .env("STOCKD_DATABASE__ACQUIRE_TIMEOUT_MS", "2000")
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("PostgreSQL is not supported by this version"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("connecting to PostgreSQL"), "{stderr}");
+    let output = stockd_command(dir.path())
+        .args(["serve", "--database", "mysql://root@127.0.0.1/shop"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unsupported database URL"));
 }
 
 #[tokio::test]
 async fn a_config_file_is_read_and_flags_beat_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Workspace::new();
     std::fs::write(
-        dir.path().join("config.yaml"),
+        dir.dir.path().join("config.yaml"),
         "server:\n  port: 1\n  host: 127.0.0.1\ninventory:\n  low_stock_threshold: 42\n",
     )
     .unwrap();

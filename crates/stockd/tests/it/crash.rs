@@ -32,7 +32,7 @@ async fn load_until_killed(
     cycle: usize,
     kill_after: usize,
     outcomes: &Arc<Mutex<Outcomes>>,
-) -> tempfile::TempDir {
+) -> crate::helpers::Workspace {
     let acknowledged = Arc::new(AtomicUsize::new(0));
     let enough = Arc::new(Notify::new());
     let client = app.client.clone();
@@ -102,13 +102,11 @@ async fn a_killed_server_loses_no_answered_write_and_half_applies_none() {
         ..Spawn::default()
     })
     .await;
-    let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT order_id, COUNT(*) FROM ledger WHERE order_id IS NOT NULL GROUP BY order_id",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let rows = app
+        .fetch_pairs(
+            "SELECT order_id, COUNT(*) FROM ledger WHERE order_id IS NOT NULL GROUP BY order_id",
+        )
+        .await;
     let applied: HashMap<String, i64> = rows.into_iter().collect();
     let outcomes = std::mem::take(&mut *outcomes.lock().unwrap());
     for order in &outcomes.answered {

@@ -10,6 +10,105 @@ use tempfile::TempDir;
 
 pub const ADMIN_KEY: &str = "sk_test_admin_0123456789abcdef";
 
+/// Which database the suite runs against: `STOCKD_TEST_DATABASE=postgres`
+/// for PostgreSQL (at `STOCKD_TEST_POSTGRES`, by default the machine's
+/// server), SQLite otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn backend() -> Backend {
+    match std::env::var("STOCKD_TEST_DATABASE").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        _ => Backend::Sqlite,
+    }
+}
+
+fn postgres_base() -> String {
+    std::env::var("STOCKD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+fn psql(sql: &str) {
+    let output = Command::new("psql")
+        .arg(format!("{}/postgres", postgres_base()))
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .expect("psql runs");
+    assert!(
+        output.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A PostgreSQL database of a test's own, dropped when this is.
+#[derive(Debug)]
+pub struct PgDatabase {
+    name: String,
+}
+
+impl PgDatabase {
+    pub fn create() -> PgDatabase {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!("stockd_test_{}_{n}_{nanos}", std::process::id());
+        psql(&format!("CREATE DATABASE {name}"));
+        PgDatabase { name }
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}/{}", postgres_base(), self.name)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        psql(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
+
+/// A test's directory and database, kept across a restart of the server.
+pub struct Workspace {
+    pub dir: TempDir,
+    pub database_url: String,
+    pg: Option<PgDatabase>,
+}
+
+impl Workspace {
+    /// A fresh directory and a fresh database of the backend under test.
+    pub fn new() -> Workspace {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        match backend() {
+            Backend::Sqlite => {
+                let database_url = format!("sqlite://{}", dir.path().join("stockd.db").display());
+                Workspace {
+                    dir,
+                    database_url,
+                    pg: None,
+                }
+            }
+            Backend::Postgres => {
+                let pg = PgDatabase::create();
+                Workspace {
+                    dir,
+                    database_url: pg.url(),
+                    pg: Some(pg),
+                }
+            }
+        }
+    }
+}
+
 pub fn stockd_binary() -> &'static str {
     env!("CARGO_BIN_EXE_stockd")
 }
@@ -31,6 +130,7 @@ pub struct TestApp {
     pub base: String,
     pub dir: TempDir,
     pub database_url: String,
+    pg: Option<PgDatabase>,
     pub client: reqwest::Client,
     /// Everything the server printed to stdout before it was listening.
     pub banner: String,
@@ -41,8 +141,8 @@ pub struct Spawn {
     pub admin_key: Option<&'static str>,
     pub demo: bool,
     pub extra_env: Vec<(&'static str, String)>,
-    /// Reuse this directory's database instead of a fresh one.
-    pub dir: Option<TempDir>,
+    /// Reuse this workspace's database instead of a fresh one.
+    pub dir: Option<Workspace>,
 }
 
 impl Default for Spawn {
@@ -61,10 +161,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_with(options: Spawn) -> TestApp {
-    let dir = options
-        .dir
-        .unwrap_or_else(|| tempfile::tempdir().expect("a temp dir"));
-    let database_url = format!("sqlite://{}", dir.path().join("stockd.db").display());
+    let Workspace {
+        dir,
+        database_url,
+        pg,
+    } = options.dir.unwrap_or_else(Workspace::new);
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -122,6 +223,7 @@ pub async fn spawn_with(options: Spawn) -> TestApp {
         base,
         dir,
         database_url,
+        pg,
         client,
         banner,
         child,
@@ -144,11 +246,43 @@ impl TestApp {
         self.dir.path().join("stockd.log")
     }
 
-    /// Stops the server and hands back its directory, database and all.
-    pub fn stop(mut self) -> TempDir {
+    /// Stops the server (SIGKILL) and hands back its directory and database.
+    pub fn stop(mut self) -> Workspace {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("a temp dir"))
+        Workspace {
+            dir: std::mem::replace(&mut self.dir, tempfile::tempdir().expect("a temp dir")),
+            database_url: self.database_url.clone(),
+            pg: self.pg.take(),
+        }
+    }
+
+    /// Runs a statement on the database directly, as someone with a shell would.
+    pub async fn execute_sql(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        match backend() {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.database_url).await?;
+                Ok(sqlx::query(sql).execute(&pool).await?.rows_affected())
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.database_url).await?;
+                Ok(sqlx::query(sql).execute(&pool).await?.rows_affected())
+            }
+        }
+    }
+
+    /// Runs a query whose rows are (text, integer) pairs.
+    pub async fn fetch_pairs(&self, sql: &str) -> Vec<(String, i64)> {
+        match backend() {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
+                sqlx::query_as(sql).fetch_all(&pool).await.unwrap()
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.database_url).await.unwrap();
+                sqlx::query_as(sql).fetch_all(&pool).await.unwrap()
+            }
+        }
     }
 
     /// Runs a stockd command against this app's database.

@@ -800,9 +800,7 @@ async fn verify_names_a_level_whose_reserved_differs_from_its_holds() {
     )
     .await;
     app.assert_verified();
-    let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
-    sqlx::query("UPDATE holds SET status = 'released'")
-        .execute(&pool)
+    app.execute_sql("UPDATE holds SET status = 'released'")
         .await
         .unwrap();
     let output = app.cli(&["verify"]);
