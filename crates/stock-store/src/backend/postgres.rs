@@ -1,10 +1,11 @@
 //! The PostgreSQL backend.
 //!
 //! One write connection per stockd process and a pool of readers. Several
-//! processes (replicas) may share one database: every change locks the rows
-//! it reads first (`SELECT … FOR UPDATE` on the item, the hold, the order),
-//! so writers take turns per item and never act on a stale level. A write
-//! that loses a deadlock to another replica is retried.
+//! processes (replicas) may share one database: each write batch first takes
+//! a transaction-level advisory lock, so replicas take turns to write, and
+//! every change also locks the rows it reads (`SELECT … FOR UPDATE` on the
+//! item, the hold, the order), so no write acts on a stale level. A write
+//! that still loses a lock race is retried.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -29,6 +30,15 @@ macro_rules! dialect_begin_write {
 macro_rules! dialect_begin_snapshot {
     () => {
         "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+    };
+}
+/// Replicas take turns to write: each batch holds this transaction-level
+/// advisory lock until it commits. Batches are short and commit many writes
+/// at once, so taking turns costs little, and no two batches can deadlock
+/// on the rows they lock.
+macro_rules! dialect_writer_turn {
+    () => {
+        "SELECT pg_advisory_xact_lock(7370011)"
     };
 }
 macro_rules! dialect_lock {

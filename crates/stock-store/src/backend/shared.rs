@@ -59,6 +59,12 @@ impl BackendStore {
             .execute(&mut *conn)
             .await
             .context("beginning a write transaction")?;
+        if !dialect_writer_turn!().is_empty() {
+            sqlx::query(dialect_writer_turn!())
+                .execute(&mut *conn)
+                .await
+                .context("waiting for the writer's turn")?;
+        }
         let mut replies = Vec::with_capacity(batch.len());
         let mut outcome = Ok(());
         for job in batch {

@@ -31,6 +31,12 @@ macro_rules! dialect_begin_snapshot {
         "BEGIN"
     };
 }
+/// SQLite's own write lock (`BEGIN IMMEDIATE`) already makes writers take turns.
+macro_rules! dialect_writer_turn {
+    () => {
+        ""
+    };
+}
 /// Row locks: SQLite has one writer, so none are needed.
 macro_rules! dialect_lock {
     () => {

@@ -358,3 +358,89 @@ async fn a_two_item_hold_racing_single_item_buyers_is_never_half_held() {
     );
     app.assert_verified();
 }
+
+#[tokio::test]
+async fn three_replicas_on_one_database_never_oversell() {
+    let first = spawn_app().await;
+    first.create_item("shared", 100).await;
+    first.create_item("pair-a", 60).await;
+    first.create_item("pair-b", 60).await;
+    first.create_item("held", 50).await;
+    let replica = || {
+        crate::helpers::spawn_with(crate::helpers::Spawn {
+            shared_database: Some(first.database_url.clone()),
+            ..crate::helpers::Spawn::default()
+        })
+    };
+    let (second, third) = tokio::join!(replica(), replica());
+    let replicas = [&first, &second, &third];
+    let service = first.key("service");
+
+    // Single-item buyers, two-item buyers taking their items in opposite
+    // orders (so replicas lock them in opposite orders), and checkouts.
+    let mut requests = Vec::new();
+    for n in 0..300usize {
+        let body = json!({"items": [{"product_id": "shared", "quantity": 1}], "order_id": format!("s{n}")});
+        requests.push(("shared", "/api/v1/inventory/decrease", body));
+    }
+    for n in 0..90usize {
+        let (first_item, second_item) = if n % 2 == 0 {
+            ("pair-a", "pair-b")
+        } else {
+            ("pair-b", "pair-a")
+        };
+        let body = json!({
+            "items": [{"product_id": first_item, "quantity": 1}, {"product_id": second_item, "quantity": 1}],
+            "order_id": format!("p{n}"),
+        });
+        requests.push(("pair", "/api/v1/inventory/decrease", body));
+    }
+    for n in 0..150usize {
+        requests.push((
+            "held",
+            "/api/v1/reservations",
+            hold_body(&format!("h{n}"), &[("held", 1)]),
+        ));
+    }
+    let service = &service;
+    let answers = futures_join_all(requests.iter().enumerate().map(
+        |(n, (kind, path, body))| async move {
+            let replica = replicas[n % replicas.len()];
+            (*kind, replica.post(service, path, body.clone()).await)
+        },
+    ))
+    .await;
+    let mut won = std::collections::HashMap::new();
+    for (kind, (status, body)) in &answers {
+        match *status {
+            StatusCode::OK | StatusCode::CREATED => *won.entry(*kind).or_insert(0) += 1,
+            StatusCode::CONFLICT => {
+                assert_eq!(body["error"]["code"], "INSUFFICIENT_STOCK", "{body}")
+            }
+            other => {
+                for replica in replicas {
+                    let log = std::fs::read_to_string(replica.log_path()).unwrap_or_default();
+                    for line in log
+                        .lines()
+                        .filter(|l| l.contains("ERROR") || l.contains("\"level\":\"ERROR\""))
+                        .take(5)
+                    {
+                        eprintln!("{line}");
+                    }
+                }
+                panic!("{kind}: {other}: {body}")
+            }
+        }
+    }
+    assert_eq!(won.get("shared"), Some(&100));
+    assert_eq!(won.get("pair"), Some(&60));
+    assert_eq!(won.get("held"), Some(&50));
+    for (item, expected) in [("shared", 0), ("pair-a", 0), ("pair-b", 0), ("held", 0)] {
+        assert_eq!(second.available(item).await, expected, "{item}");
+    }
+    let (_, logs) = third
+        .get(ADMIN_KEY, "/api/v1/logs?product_id=shared&operation=deduct")
+        .await;
+    assert_eq!(logs["total"], 100);
+    first.assert_verified();
+}

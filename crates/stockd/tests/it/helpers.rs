@@ -143,6 +143,9 @@ pub struct Spawn {
     pub extra_env: Vec<(&'static str, String)>,
     /// Reuse this workspace's database instead of a fresh one.
     pub dir: Option<Workspace>,
+    /// Share this database with another server (a second replica), in a
+    /// directory of its own.
+    pub shared_database: Option<String>,
 }
 
 impl Default for Spawn {
@@ -152,6 +155,7 @@ impl Default for Spawn {
             demo: false,
             extra_env: Vec::new(),
             dir: None,
+            shared_database: None,
         }
     }
 }
@@ -161,11 +165,20 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_with(options: Spawn) -> TestApp {
+    let workspace = match (options.dir, options.shared_database) {
+        (Some(workspace), _) => workspace,
+        (None, Some(database_url)) => Workspace {
+            dir: tempfile::tempdir().expect("a temp dir"),
+            database_url,
+            pg: None,
+        },
+        (None, None) => Workspace::new(),
+    };
     let Workspace {
         dir,
         database_url,
         pg,
-    } = options.dir.unwrap_or_else(Workspace::new);
+    } = workspace;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
