@@ -6,6 +6,8 @@
 //! command inside its own savepoint, so one command's refusal never touches
 //! its neighbours. The decisions themselves are made by `stock-core`.
 
+// `backend/shared.rs` and `backend/holds.rs` are compiled once per backend.
+#[allow(clippy::duplicate_mod)]
 mod backend;
 mod migrate;
 mod model;
