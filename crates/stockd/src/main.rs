@@ -1,6 +1,7 @@
 //! `stockd`: the binary. Commands, configuration, logging and start-up.
 
 mod bench;
+mod bench_sales;
 mod commands;
 mod config;
 mod demo;
@@ -92,6 +93,27 @@ enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Sales per second: the SQL of the usual shop code (V1–V3) and a Redis
+    /// Lua script (V4) against stockd's engine on SQLite and on PostgreSQL and
+    /// stockd over HTTP, side by side, for a hot item, 10,000 items and a
+    /// sell-out. Needs PostgreSQL and Redis; starts a second Redis itself.
+    Sales {
+        /// Seconds each run lasts.
+        #[arg(long, default_value_t = 2)]
+        duration_s: u64,
+        /// Concurrent callers, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,16,256,1024")]
+        concurrency: Vec<usize>,
+        /// A PostgreSQL server (without a database); the benchmark makes and drops its own.
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+        postgres: String,
+        /// A Redis server without persistence, as shops run it for this.
+        #[arg(long, default_value = "127.0.0.1:6379")]
+        redis: String,
+        /// Where the table (sales.md) and the chart (sales.svg) go.
+        #[arg(long, default_value = "benchmarks")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -174,6 +196,20 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     dir,
                 },
         } => bench::holds(Duration::from_secs(duration_s.max(1)), items, dir).await,
+        Command::Bench { command: BenchCommand::Sales { duration_s, concurrency, postgres, redis, out } } => {
+            anyhow::ensure!(
+                !concurrency.is_empty() && !concurrency.contains(&0),
+                "--concurrency takes counts above 0"
+            );
+            let options = bench_sales::Options {
+                duration: Duration::from_secs(duration_s.max(1)),
+                concurrency,
+                postgres: postgres.trim_end_matches('/').to_owned(),
+                redis,
+                out,
+            };
+            bench_sales::sales(options).await
+        }
     }
 }
 
