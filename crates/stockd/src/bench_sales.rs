@@ -22,8 +22,8 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use stock_core::{Item, ItemId, ItemStatus, LocationId, Role};
 use stock_engine::{Engine, EngineConfig};
 use stock_store::{
-    Command, ItemPatch, PostgresOptions, PostgresStore, Reply, SqliteOptions, SqliteStore, StockSet,
-    Store, WriteMeta,
+    Command, ItemPatch, PostgresOptions, PostgresStore, Reply, SqliteOptions, SqliteStore,
+    StockSet, Store, WriteMeta,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -145,22 +145,51 @@ impl Row {
 
 /// One way of selling, set up for one scenario.
 enum Seller {
-    Postgres { pool: PgPool, variant: Variant },
-    Redis { address: String, sha: String },
-    Engine { engine: Engine, store: Arc<dyn Store> },
-    Http { client: reqwest::Client, url: String, key: String, store: Arc<dyn Store>, engine: Engine },
+    Postgres {
+        pool: PgPool,
+        variant: Variant,
+    },
+    Redis {
+        address: String,
+        sha: String,
+    },
+    Engine {
+        engine: Engine,
+        store: Arc<dyn Store>,
+    },
+    Http {
+        client: reqwest::Client,
+        url: String,
+        key: String,
+        store: Arc<dyn Store>,
+        engine: Engine,
+    },
 }
 
 pub async fn sales(options: Options) -> anyhow::Result<ExitCode> {
     let work = tempfile::tempdir().context("a directory for the benchmark")?;
     let database = format!("stockd_bench_{}", std::process::id());
-    let admin = PgPoolOptions::new().max_connections(1).connect(&format!("{}/postgres", options.postgres)).await
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("{}/postgres", options.postgres))
+        .await
         .with_context(|| format!("connecting to PostgreSQL at {}", options.postgres))?;
-    sqlx::query(&format!("CREATE DATABASE {database}")).execute(&admin).await?;
+    sqlx::query(&format!("CREATE DATABASE {database}"))
+        .execute(&admin)
+        .await?;
     let fsync_redis = FsyncRedis::start(work.path()).await?;
-    let result = run_all(&options, &format!("{}/{database}", options.postgres), &fsync_redis.address, work.path()).await;
+    let result = run_all(
+        &options,
+        &format!("{}/{database}", options.postgres),
+        &fsync_redis.address,
+        work.path(),
+    )
+    .await;
     drop(fsync_redis);
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).execute(&admin).await.ok();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        .execute(&admin)
+        .await
+        .ok();
     let rows = result?;
     let table = table(&rows);
     println!("{table}");
@@ -168,7 +197,11 @@ pub async fn sales(options: Options) -> anyhow::Result<ExitCode> {
     let chart = options.out.join("sales.svg");
     std::fs::write(&chart, chart_svg(&rows))?;
     std::fs::write(options.out.join("sales.md"), &table)?;
-    println!("Wrote {} and {}", options.out.join("sales.md").display(), chart.display());
+    println!(
+        "Wrote {} and {}",
+        options.out.join("sales.md").display(),
+        chart.display()
+    );
     println!();
     println!("{}", targets(&rows));
     let oversold = rows.iter().filter(|r| !r.consistent).count();
@@ -179,18 +212,35 @@ pub async fn sales(options: Options) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run_all(options: &Options, postgres: &str, fsync_redis: &str, work: &Path) -> anyhow::Result<Vec<Row>> {
+async fn run_all(
+    options: &Options,
+    postgres: &str,
+    fsync_redis: &str,
+    work: &Path,
+) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     for scenario in Scenario::ALL {
         for variant in Variant::ALL {
-            let seller = Seller::set_up(variant, scenario, postgres, &options.redis, fsync_redis, work).await
-                .with_context(|| format!("setting up {} for {}", variant.name(), scenario.name()))?;
+            let seller = Seller::set_up(
+                variant,
+                scenario,
+                postgres,
+                &options.redis,
+                fsync_redis,
+                work,
+            )
+            .await
+            .with_context(|| format!("setting up {} for {}", variant.name(), scenario.name()))?;
             for &callers in &options.concurrency {
                 seller.reset(scenario).await?;
                 let row = run(&seller, variant, scenario, callers, options.duration).await?;
                 eprintln!(
                     "{:<20} {:<34} {:>5} callers: {:>9.0} sales/s ({} attempts)",
-                    scenario.name(), variant.name(), callers, row.sales_per_second(), row.attempts
+                    scenario.name(),
+                    variant.name(),
+                    callers,
+                    row.sales_per_second(),
+                    row.attempts
                 );
                 rows.push(row);
             }
@@ -217,7 +267,11 @@ fn item_id(scenario: Scenario, index: usize) -> ItemId {
 }
 
 fn meta() -> WriteMeta {
-    WriteMeta { operator: "bench".into(), trace_id: None, idempotency: None }
+    WriteMeta {
+        operator: "bench".into(),
+        trace_id: None,
+        idempotency: None,
+    }
 }
 
 impl Seller {
@@ -231,8 +285,13 @@ impl Seller {
     ) -> anyhow::Result<Seller> {
         match variant {
             Variant::ConditionalUpdate | Variant::SelectForUpdate | Variant::VersionColumn => {
-                let pool = PgPoolOptions::new().max_connections(POSTGRES_CONNECTIONS_MAX).connect(postgres).await?;
-                sqlx::query("DROP TABLE IF EXISTS bench_log, bench_stock").execute(&pool).await?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(POSTGRES_CONNECTIONS_MAX)
+                    .connect(postgres)
+                    .await?;
+                sqlx::query("DROP TABLE IF EXISTS bench_log, bench_stock")
+                    .execute(&pool)
+                    .await?;
                 sqlx::query("CREATE TABLE bench_stock (id BIGINT PRIMARY KEY, stock BIGINT NOT NULL, version BIGINT NOT NULL)")
                     .execute(&pool).await?;
                 sqlx::query("CREATE TABLE bench_log (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, item BIGINT NOT NULL, delta BIGINT NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now())")
@@ -240,11 +299,19 @@ impl Seller {
                 Ok(Seller::Postgres { pool, variant })
             }
             Variant::RedisLua | Variant::RedisLuaFsync => {
-                let address = if variant == Variant::RedisLua { redis } else { fsync_redis }.to_owned();
+                let address = if variant == Variant::RedisLua {
+                    redis
+                } else {
+                    fsync_redis
+                }
+                .to_owned();
                 let mut connection = Resp::connect(&address).await?;
                 let script = "local s = tonumber(redis.call('GET', KEYS[1])) \
                               if s and s >= tonumber(ARGV[1]) then redis.call('DECRBY', KEYS[1], ARGV[1]) return 1 end return 0";
-                let sha = connection.command(&["SCRIPT", "LOAD", script]).await?.text()?;
+                let sha = connection
+                    .command(&["SCRIPT", "LOAD", script])
+                    .await?
+                    .text()?;
                 Ok(Seller::Redis { address, sha })
             }
             Variant::EngineSqlite | Variant::EnginePostgres | Variant::Http => {
@@ -264,13 +331,32 @@ impl Seller {
                     return Ok(Seller::Engine { engine, store });
                 }
                 let key = stock_http::generate_key();
-                store.create_key(&key.id, "bench", Role::Service, &stock_http::hash_secret(&key.secret)).await?;
-                let state = stock_http::AppState::new(Arc::clone(&store), engine.clone(), stock_http::HttpConfig::default());
+                store
+                    .create_key(
+                        &key.id,
+                        "bench",
+                        Role::Service,
+                        &stock_http::hash_secret(&key.secret),
+                    )
+                    .await?;
+                let state = stock_http::AppState::new(
+                    Arc::clone(&store),
+                    engine.clone(),
+                    stock_http::HttpConfig::default(),
+                );
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
                 let url = format!("http://{}/api/v1/sync-stock", listener.local_addr()?);
                 tokio::spawn(async move { axum::serve(listener, stock_http::router(state)).await });
-                let client = reqwest::Client::builder().pool_max_idle_per_host(2048).build()?;
-                Ok(Seller::Http { client, url, key: key.secret, store, engine })
+                let client = reqwest::Client::builder()
+                    .pool_max_idle_per_host(2048)
+                    .build()?;
+                Ok(Seller::Http {
+                    client,
+                    url,
+                    key: key.secret,
+                    store,
+                    engine,
+                })
             }
         }
     }
@@ -279,7 +365,9 @@ impl Seller {
     async fn reset(&self, scenario: Scenario) -> anyhow::Result<()> {
         match self {
             Seller::Postgres { pool, .. } => {
-                sqlx::query("TRUNCATE bench_stock, bench_log").execute(pool).await?;
+                sqlx::query("TRUNCATE bench_stock, bench_log")
+                    .execute(pool)
+                    .await?;
                 sqlx::query("INSERT INTO bench_stock (id, stock, version) SELECT g, $1, 0 FROM generate_series(0, $2 - 1) g")
                     .bind(scenario.stock())
                     .bind(scenario.items() as i64)
@@ -303,7 +391,10 @@ impl Seller {
                     let id = item_id(scenario, index);
                     let view = store.item(&id).await?.context("a bench item is missing")?;
                     let location = LocationId::default_location();
-                    let level = view.level_at(&location).map(|l| l.level).unwrap_or_default();
+                    let level = view
+                        .level_at(&location)
+                        .map(|l| l.level)
+                        .unwrap_or_default();
                     if level.on_hand == scenario.stock() {
                         continue;
                     }
@@ -313,7 +404,11 @@ impl Seller {
                         expected_version: level.version,
                         reason: Some("bench reset".into()),
                     });
-                    let command = Command::UpdateItem { id, patch: ItemPatch::default(), set_stock };
+                    let command = Command::UpdateItem {
+                        id,
+                        patch: ItemPatch::default(),
+                        set_stock,
+                    };
                     match engine.submit(command, meta()).await {
                         Reply::Fresh(Ok(_)) => {}
                         other => bail!("resetting stock failed: {other:?}"),
@@ -333,9 +428,11 @@ impl Seller {
     /// What is left, summed over the scenario's items.
     async fn remaining(&self, scenario: Scenario) -> anyhow::Result<i64> {
         match self {
-            Seller::Postgres { pool, .. } => {
-                Ok(sqlx::query_scalar("SELECT CAST(COALESCE(SUM(stock), 0) AS BIGINT) FROM bench_stock").fetch_one(pool).await?)
-            }
+            Seller::Postgres { pool, .. } => Ok(sqlx::query_scalar(
+                "SELECT CAST(COALESCE(SUM(stock), 0) AS BIGINT) FROM bench_stock",
+            )
+            .fetch_one(pool)
+            .await?),
             Seller::Redis { address, .. } => {
                 let mut connection = Resp::connect(address).await?;
                 let mut total = 0i64;
@@ -350,10 +447,17 @@ impl Seller {
                 Ok(total)
             }
             Seller::Engine { store, .. } | Seller::Http { store, .. } => {
-                let ids: Vec<ItemId> = (0..scenario.items()).map(|index| item_id(scenario, index)).collect();
+                let ids: Vec<ItemId> = (0..scenario.items())
+                    .map(|index| item_id(scenario, index))
+                    .collect();
                 let mut total = 0i64;
                 for chunk in ids.chunks(stock_core::LINES_MAX) {
-                    total += store.items(chunk).await?.iter().map(|view| view.on_hand()).sum::<i64>();
+                    total += store
+                        .items(chunk)
+                        .await?
+                        .iter()
+                        .map(|view| view.on_hand())
+                        .sum::<i64>();
                 }
                 Ok(total)
             }
@@ -375,7 +479,11 @@ async fn create_items(engine: &Engine, scenario: Scenario) -> anyhow::Result<()>
                 max_stock: None,
                 allow_backorder: false,
             };
-            let command = Command::CreateItem { item, location: LocationId::default_location(), opening_stock: stock };
+            let command = Command::CreateItem {
+                item,
+                location: LocationId::default_location(),
+                opening_stock: stock,
+            };
             engine.submit(command, meta()).await
         });
         if creating.len() >= 512 {
@@ -392,13 +500,20 @@ async fn create_items(engine: &Engine, scenario: Scenario) -> anyhow::Result<()>
 
 fn ensure_created(reply: Reply) -> anyhow::Result<()> {
     match reply {
-        Reply::Fresh(Ok(_)) | Reply::Fresh(Err(stock_store::WriteError::AlreadyExists { .. })) => Ok(()),
+        Reply::Fresh(Ok(_)) | Reply::Fresh(Err(stock_store::WriteError::AlreadyExists { .. })) => {
+            Ok(())
+        }
         other => bail!("creating a bench item failed: {other:?}"),
     }
 }
 
 /// One caller's sale attempt: Ok(true) sold, Ok(false) refused.
-async fn sell(seller: &Seller, scenario: Scenario, redis: &mut Option<Resp>, index: usize) -> anyhow::Result<bool> {
+async fn sell(
+    seller: &Seller,
+    scenario: Scenario,
+    redis: &mut Option<Resp>,
+    index: usize,
+) -> anyhow::Result<bool> {
     match seller {
         Seller::Postgres { pool, variant } => sell_postgres(pool, *variant, index as i64).await,
         Seller::Redis { address, sha } => {
@@ -407,7 +522,11 @@ async fn sell(seller: &Seller, scenario: Scenario, redis: &mut Option<Resp>, ind
             }
             let connection = redis.as_mut().expect("connected above");
             let key = format!("bench:{index}");
-            Ok(connection.command(&["EVALSHA", sha, "1", &key, "1"]).await?.integer()? == 1)
+            Ok(connection
+                .command(&["EVALSHA", sha, "1", &key, "1"])
+                .await?
+                .integer()?
+                == 1)
         }
         Seller::Engine { engine, .. } => {
             let command = Command::SyncStock {
@@ -424,8 +543,13 @@ async fn sell(seller: &Seller, scenario: Scenario, redis: &mut Option<Resp>, ind
                 other => bail!("a sale failed: {other:?}"),
             }
         }
-        Seller::Http { client, url, key, .. } => {
-            let body = format!("{{\"product_id\":\"{}\",\"delta\":-1}}", item_id(scenario, index));
+        Seller::Http {
+            client, url, key, ..
+        } => {
+            let body = format!(
+                "{{\"product_id\":\"{}\",\"delta\":-1}}",
+                item_id(scenario, index)
+            );
             let response = client
                 .post(url)
                 .bearer_auth(key)
@@ -455,9 +579,15 @@ async fn sell_postgres(pool: &PgPool, variant: Variant, id: i64) -> anyhow::Resu
         }
         Variant::SelectForUpdate => {
             let stock: i64 =
-                sqlx::query_scalar("SELECT stock FROM bench_stock WHERE id = $1 FOR UPDATE").bind(id).fetch_one(&mut *tx).await?;
+                sqlx::query_scalar("SELECT stock FROM bench_stock WHERE id = $1 FOR UPDATE")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
             if stock >= 1 {
-                sqlx::query("UPDATE bench_stock SET stock = stock - 1 WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                sqlx::query("UPDATE bench_stock SET stock = stock - 1 WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
             }
             stock >= 1
         }
@@ -465,7 +595,10 @@ async fn sell_postgres(pool: &PgPool, variant: Variant, id: i64) -> anyhow::Resu
             let mut sold = false;
             for _ in 0..VERSION_RETRIES_MAX {
                 let (stock, version): (i64, i64) =
-                    sqlx::query_as("SELECT stock, version FROM bench_stock WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
+                    sqlx::query_as("SELECT stock, version FROM bench_stock WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
                 if stock < 1 {
                     break;
                 }
@@ -484,13 +617,22 @@ async fn sell_postgres(pool: &PgPool, variant: Variant, id: i64) -> anyhow::Resu
         }
     };
     if sold {
-        sqlx::query("INSERT INTO bench_log (item, delta) VALUES ($1, -1)").bind(id).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO bench_log (item, delta) VALUES ($1, -1)")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await?;
     Ok(sold)
 }
 
-async fn run(seller: &Seller, variant: Variant, scenario: Scenario, callers: usize, duration: Duration) -> anyhow::Result<Row> {
+async fn run(
+    seller: &Seller,
+    variant: Variant,
+    scenario: Scenario,
+    callers: usize,
+    duration: Duration,
+) -> anyhow::Result<Row> {
     let started = Instant::now();
     let deadline = started + duration;
     let results: Vec<anyhow::Result<(u64, u64, Vec<u64>)>> = {
@@ -516,7 +658,16 @@ async fn run(seller: &Seller, variant: Variant, scenario: Scenario, callers: usi
         futures_join(tasks).await
     };
     let elapsed = started.elapsed();
-    let mut row = Row { scenario, variant, callers, sales: 0, attempts: 0, elapsed, latencies_us: Vec::new(), consistent: false };
+    let mut row = Row {
+        scenario,
+        variant,
+        callers,
+        sales: 0,
+        attempts: 0,
+        elapsed,
+        latencies_us: Vec::new(),
+        consistent: false,
+    };
     for result in results {
         let (sales, attempts, mut latencies) = result?;
         row.sales += sales;
@@ -553,7 +704,10 @@ async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) 
         }
     })
     .await;
-    outputs.into_iter().map(|o| o.expect("every caller finished")).collect()
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every caller finished"))
+        .collect()
 }
 
 fn percentile(sorted: &[u64], quantile: f64) -> f64 {
@@ -567,7 +721,11 @@ fn percentile(sorted: &[u64], quantile: f64) -> f64 {
 fn table(rows: &[Row]) -> String {
     let mut text = String::new();
     writeln!(text, "| scenario | variant | callers | sales/s | attempts/s | p50 ms | p99 ms | p99.9 ms | durable | sold + left = initial |").ok();
-    writeln!(text, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |").ok();
+    writeln!(
+        text,
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
+    )
+    .ok();
     for row in rows {
         let seconds = row.elapsed.as_secs_f64();
         writeln!(
@@ -590,22 +748,48 @@ fn table(rows: &[Row]) -> String {
 }
 
 fn find(rows: &[Row], scenario: Scenario, variant: Variant, callers: usize) -> Option<&Row> {
-    rows.iter().find(|r| r.scenario == scenario && r.variant == variant && r.callers == callers)
+    rows.iter()
+        .find(|r| r.scenario == scenario && r.variant == variant && r.callers == callers)
 }
 
 /// Where each target of the write path stands, from this run.
 fn targets(rows: &[Row]) -> String {
-    let rate = |variant, callers| find(rows, Scenario::Hot, variant, callers).map(Row::sales_per_second);
+    let rate =
+        |variant, callers| find(rows, Scenario::Hot, variant, callers).map(Row::sales_per_second);
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
         _ => "not measured".to_owned(),
     };
     let mut text = String::from("Targets (hot item, 256 callers):\n");
-    writeln!(text, "- engine on PostgreSQL vs V1: {} (target 50×)", ratio(rate(Variant::EnginePostgres, 256), rate(Variant::ConditionalUpdate, 256))).ok();
-    writeln!(text, "- HTTP vs V4 without persistence: {} (target 1.0×)", ratio(rate(Variant::Http, 256), rate(Variant::RedisLua, 256))).ok();
-    writeln!(text, "- HTTP vs V4 with appendfsync always: {} (target 5×)", ratio(rate(Variant::Http, 256), rate(Variant::RedisLuaFsync, 256))).ok();
-    for variant in [Variant::EngineSqlite, Variant::EnginePostgres, Variant::Http] {
-        let p99 = |callers| find(rows, Scenario::Hot, variant, callers).map(|r| percentile(&r.latencies_us, 0.99));
+    writeln!(
+        text,
+        "- engine on PostgreSQL vs V1: {} (target 50×)",
+        ratio(
+            rate(Variant::EnginePostgres, 256),
+            rate(Variant::ConditionalUpdate, 256)
+        )
+    )
+    .ok();
+    writeln!(
+        text,
+        "- HTTP vs V4 without persistence: {} (target 1.0×)",
+        ratio(rate(Variant::Http, 256), rate(Variant::RedisLua, 256))
+    )
+    .ok();
+    writeln!(
+        text,
+        "- HTTP vs V4 with appendfsync always: {} (target 5×)",
+        ratio(rate(Variant::Http, 256), rate(Variant::RedisLuaFsync, 256))
+    )
+    .ok();
+    for variant in [
+        Variant::EngineSqlite,
+        Variant::EnginePostgres,
+        Variant::Http,
+    ] {
+        let p99 = |callers| {
+            find(rows, Scenario::Hot, variant, callers).map(|r| percentile(&r.latencies_us, 0.99))
+        };
         writeln!(
             text,
             "- {} p99 at 256 / 1,024 callers: {} / {} ms (target within 25 ms)",
@@ -616,7 +800,11 @@ fn targets(rows: &[Row]) -> String {
         .ok();
     }
     let inconsistent = rows.iter().filter(|r| !r.consistent).count();
-    writeln!(text, "- runs where sold + remaining ≠ initial: {inconsistent} (target 0)").ok();
+    writeln!(
+        text,
+        "- runs where sold + remaining ≠ initial: {inconsistent} (target 0)"
+    )
+    .ok();
     text
 }
 
@@ -626,20 +814,54 @@ fn targets(rows: &[Row]) -> String {
 fn chart_svg(rows: &[Row]) -> String {
     let callers = rows.iter().map(|r| r.callers).max().unwrap_or(1);
     let (width, bar_height, gap, left) = (900.0, 16.0, 4.0, 300.0);
-    let max = rows.iter().map(Row::sales_per_second).fold(1.0f64, f64::max).log10().ceil().max(1.0);
+    let max = rows
+        .iter()
+        .map(Row::sales_per_second)
+        .fold(1.0f64, f64::max)
+        .log10()
+        .ceil()
+        .max(1.0);
     let mut y = 40.0;
     let mut body = String::new();
     for scenario in Scenario::ALL {
-        writeln!(body, r#"<text x="10" y="{y}" font-weight="bold">{} — {callers} callers</text>"#, scenario.name()).ok();
+        writeln!(
+            body,
+            r#"<text x="10" y="{y}" font-weight="bold">{} — {callers} callers</text>"#,
+            scenario.name()
+        )
+        .ok();
         y += 8.0;
         for variant in Variant::ALL {
-            let Some(row) = find(rows, scenario, variant, callers) else { continue };
+            let Some(row) = find(rows, scenario, variant, callers) else {
+                continue;
+            };
             let rate = row.sales_per_second().max(1.0);
             let length = (width - left - 80.0) * rate.log10() / max;
-            let colour = if matches!(variant, Variant::EngineSqlite | Variant::EnginePostgres | Variant::Http) { "#2b7a4b" } else { "#8a8f98" };
-            writeln!(body, r#"<text x="{}" y="{}" text-anchor="end" font-size="12">{}</text>"#, left - 6.0, y + 12.0, variant.name()).ok();
+            let colour = if matches!(
+                variant,
+                Variant::EngineSqlite | Variant::EnginePostgres | Variant::Http
+            ) {
+                "#2b7a4b"
+            } else {
+                "#8a8f98"
+            };
+            writeln!(
+                body,
+                r#"<text x="{}" y="{}" text-anchor="end" font-size="12">{}</text>"#,
+                left - 6.0,
+                y + 12.0,
+                variant.name()
+            )
+            .ok();
             writeln!(body, r#"<rect x="{left}" y="{y}" width="{length:.1}" height="{bar_height}" fill="{colour}"/>"#).ok();
-            writeln!(body, r#"<text x="{:.1}" y="{}" font-size="12">{:.0}/s</text>"#, left + length + 4.0, y + 12.0, row.sales_per_second()).ok();
+            writeln!(
+                body,
+                r#"<text x="{:.1}" y="{}" font-size="12">{:.0}/s</text>"#,
+                left + length + 4.0,
+                y + 12.0,
+                row.sales_per_second()
+            )
+            .ok();
             y += bar_height + gap;
         }
         y += 20.0;
@@ -662,9 +884,18 @@ struct FsyncRedis {
 
 impl FsyncRedis {
     async fn start(dir: &Path) -> anyhow::Result<FsyncRedis> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
             .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
             .arg(dir)
             .stdout(std::process::Stdio::null())
@@ -678,7 +909,10 @@ impl FsyncRedis {
                     break;
                 }
             }
-            anyhow::ensure!(started.elapsed() < Duration::from_secs(10), "redis-server did not start");
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(FsyncRedis { child, address })
@@ -731,9 +965,13 @@ impl Value {
 
 impl Resp {
     async fn connect(address: &str) -> anyhow::Result<Resp> {
-        let stream = TcpStream::connect(address).await.with_context(|| format!("connecting to Redis at {address}"))?;
+        let stream = TcpStream::connect(address)
+            .await
+            .with_context(|| format!("connecting to Redis at {address}"))?;
         stream.set_nodelay(true)?;
-        Ok(Resp { reader: BufReader::new(stream) })
+        Ok(Resp {
+            reader: BufReader::new(stream),
+        })
     }
 
     async fn command(&mut self, args: &[&str]) -> anyhow::Result<Value> {
@@ -749,11 +987,17 @@ impl Resp {
 
     async fn read_line(&mut self) -> anyhow::Result<String> {
         let mut line = String::new();
-        anyhow::ensure!(self.reader.read_line(&mut line).await? > 0, "Redis closed the connection");
+        anyhow::ensure!(
+            self.reader.read_line(&mut line).await? > 0,
+            "Redis closed the connection"
+        );
         Ok(line.trim_end_matches("\r\n").to_owned())
     }
 
-    fn read_value(&mut self) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<Value>> + Send + '_>> {
+    fn read_value(
+        &mut self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<Value>> + Send + '_>>
+    {
         Box::pin(async move {
             let line = self.read_line().await?;
             let (kind, rest) = line.split_at(1);

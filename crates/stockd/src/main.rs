@@ -196,7 +196,16 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     dir,
                 },
         } => bench::holds(Duration::from_secs(duration_s.max(1)), items, dir).await,
-        Command::Bench { command: BenchCommand::Sales { duration_s, concurrency, postgres, redis, out } } => {
+        Command::Bench {
+            command:
+                BenchCommand::Sales {
+                    duration_s,
+                    concurrency,
+                    postgres,
+                    redis,
+                    out,
+                },
+        } => {
             anyhow::ensure!(
                 !concurrency.is_empty() && !concurrency.contains(&0),
                 "--concurrency takes counts above 0"
