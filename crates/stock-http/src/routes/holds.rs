@@ -85,16 +85,21 @@ fn hold_lines(items: &[HoldLineIn]) -> Result<Vec<HoldLineRequest>, ApiError> {
     Ok(lines)
 }
 
+/// 201 for what a create made now, 200 for a retry that found it made.
+fn created(replayed: bool) -> StatusCode {
+    if replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    }
+}
+
 fn hold_render() -> Render {
     render_with(|outcome| match outcome {
-        Outcome::Hold { hold, replayed } => {
-            let status = if *replayed {
-                StatusCode::OK
-            } else {
-                StatusCode::CREATED
-            };
-            (status, to_json(&ReservationOut::from_view(hold, now_ms())))
-        }
+        Outcome::Hold { hold, replayed } => (
+            created(*replayed),
+            to_json(&ReservationOut::from_view(hold, now_ms())),
+        ),
         other => unreachable!("a hold command yields Outcome::Hold, not {other:?}"),
     })
 }
@@ -108,14 +113,10 @@ fn hold_step_render() -> Render {
 
 fn order_render() -> Render {
     render_with(|outcome| match outcome {
-        Outcome::Order { order, replayed } => {
-            let status = if *replayed {
-                StatusCode::OK
-            } else {
-                StatusCode::CREATED
-            };
-            (status, to_json(&OrderOut::from_view(order, now_ms())))
-        }
+        Outcome::Order { order, replayed } => (
+            created(*replayed),
+            to_json(&OrderOut::from_view(order, now_ms())),
+        ),
         other => unreachable!("an order command yields Outcome::Order, not {other:?}"),
     })
 }

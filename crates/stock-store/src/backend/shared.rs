@@ -766,11 +766,7 @@ pub(crate) async fn fetch_item(
     conn: &mut Conn,
     id: &ItemId,
 ) -> Result<Option<(Item, i64, i64)>, sqlx::Error> {
-    let row = sqlx::query("SELECT * FROM items WHERE id = $1")
-        .bind(id.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
-    row.as_ref().map(item_from_row).transpose()
+    item_by(conn, "SELECT * FROM items WHERE id = $1", id).await
 }
 
 /// Reads an item for a change to it, locking it until the transaction ends
@@ -780,13 +776,23 @@ pub(crate) async fn lock_item(
     conn: &mut Conn,
     id: &ItemId,
 ) -> Result<Option<(Item, i64, i64)>, sqlx::Error> {
-    let row = sqlx::query(concat!(
-        "SELECT * FROM items WHERE id = $1",
-        dialect_lock!()
-    ))
-    .bind(id.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
+    item_by(
+        conn,
+        concat!("SELECT * FROM items WHERE id = $1", dialect_lock!()),
+        id,
+    )
+    .await
+}
+
+async fn item_by(
+    conn: &mut Conn,
+    sql: &'static str,
+    id: &ItemId,
+) -> Result<Option<(Item, i64, i64)>, sqlx::Error> {
+    let row = sqlx::query(sql)
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
     row.as_ref().map(item_from_row).transpose()
 }
 
