@@ -15,7 +15,7 @@ use stock_core::{
 };
 
 use super::shared::{
-    corrupt, fetch_level, fetch_view, item_id_at, location_id_at, lock_item, require_item,
+    corrupt, fetch_level, fetch_view, item_id_at, location_id_at, lock_items, require_item,
     require_location, write_change, Change,
 };
 use super::{Conn, DbRow};
@@ -322,20 +322,7 @@ pub(crate) async fn create_hold(
         return outcome;
     }
     expire_due_for_items(conn, lines.iter().map(|l| &l.item), meta, now).await?;
-    let mut items = Vec::with_capacity(lines.len());
-    let mut missing = Vec::new();
-    for line in lines {
-        match lock_item(conn, &line.item).await? {
-            Some((item, ..)) => items.push(item),
-            None => missing.push(line.item.to_string()),
-        }
-    }
-    if !missing.is_empty() {
-        return Err(WriteError::NotFound {
-            entity: "item",
-            id: missing.join(", "),
-        });
-    }
+    let items = lock_items(conn, lines.iter().map(|l| &l.item)).await?;
     let expires_at = now
         .checked_add(ttl_ms)
         .expect("the edge caps the time to live");

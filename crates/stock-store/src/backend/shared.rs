@@ -323,20 +323,7 @@ async fn apply(
             reason,
         } => {
             holds::expire_due_for_items(conn, lines.iter().map(|l| &l.item), meta, now).await?;
-            let mut items = Vec::with_capacity(lines.len());
-            let mut missing = Vec::new();
-            for line in lines {
-                match lock_item(conn, &line.item).await? {
-                    Some((item, ..)) => items.push(item),
-                    None => missing.push(line.item.to_string()),
-                }
-            }
-            if !missing.is_empty() {
-                return Err(WriteError::NotFound {
-                    entity: "item",
-                    id: missing.join(", "),
-                });
-            }
+            let items = lock_items(conn, lines.iter().map(|l| &l.item)).await?;
             let mut requests = Vec::with_capacity(lines.len());
             for (line, item) in lines.iter().zip(&items) {
                 require_location(conn, &line.location).await?;
@@ -696,6 +683,29 @@ async fn update_item(conn: &mut Conn, item: &Item, now: i64) -> Result<(), Write
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Locks every item a request names, in its order; a 404 names every one
+/// that does not exist.
+pub(crate) async fn lock_items<'a>(
+    conn: &mut Conn,
+    ids: impl Iterator<Item = &'a ItemId>,
+) -> Result<Vec<Item>, WriteError> {
+    let mut items = Vec::new();
+    let mut missing = Vec::new();
+    for id in ids {
+        match lock_item(conn, id).await? {
+            Some((item, ..)) => items.push(item),
+            None => missing.push(id.to_string()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(WriteError::NotFound {
+            entity: "item",
+            id: missing.join(", "),
+        });
+    }
+    Ok(items)
 }
 
 pub(crate) async fn require_item(conn: &mut Conn, id: &ItemId) -> Result<Item, WriteError> {
