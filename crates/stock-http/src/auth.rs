@@ -80,6 +80,41 @@ impl<S: Send + Sync, R: NeededRole> FromRequestParts<S> for Authorized<R> {
     }
 }
 
+/// Everything a write needs from its request besides the body: the caller,
+/// checked for role `R` before the body is read, the request's trace id, and
+/// its Idempotency-Key if it sent one.
+pub struct Writer<R: NeededRole> {
+    pub caller: Caller,
+    pub trace: crate::trace::TraceId,
+    pub idempotency: Option<crate::idempotency::IdempotencyRequest>,
+    role: std::marker::PhantomData<R>,
+}
+
+impl<S: Send + Sync, R: NeededRole> FromRequestParts<S> for Writer<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Authorized(caller, _) = Authorized::<R>::from_request_parts(parts, state).await?;
+        let trace = parts
+            .extensions
+            .get::<crate::trace::TraceId>()
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::internal(&anyhow::anyhow!("a write ran without a trace id"))
+            })?;
+        let idempotency = parts
+            .extensions
+            .get::<crate::idempotency::IdempotencyRequest>()
+            .cloned();
+        Ok(Writer {
+            caller,
+            trace,
+            idempotency,
+            role: std::marker::PhantomData,
+        })
+    }
+}
+
 /// A new key: its public id and the secret shown once to whoever made it.
 pub struct NewKey {
     pub id: String,

@@ -25,11 +25,10 @@ use axum::Router;
 use stock_engine::Engine;
 use stock_store::{IdempotencyClaim, Render, Reply, Store, WriteMeta};
 
-pub use auth::{generate_key, hash_secret, Caller, NewKey};
+pub use auth::{generate_key, hash_secret, Caller, NewKey, Writer};
 use error::ApiError;
-use idempotency::{mismatch, replay, IdempotencyRequest, InFlight};
+use idempotency::{mismatch, replay, InFlight};
 use stats::ServiceStats;
-use trace::TraceId;
 
 /// Limits and defaults of the HTTP surface.
 #[derive(Debug, Clone)]
@@ -93,14 +92,18 @@ impl AppState {
     /// Runs a command through the write path and renders its answer. With an
     /// Idempotency-Key, `render` also produces the response kept for the key,
     /// inside the same transaction as the change.
-    pub(crate) async fn write(
+    pub(crate) async fn write<R: auth::NeededRole>(
         &self,
         command: stock_store::Command,
-        caller: &Caller,
-        trace: &TraceId,
-        idempotency: Option<IdempotencyRequest>,
+        writer: Writer<R>,
         render: Render,
     ) -> Response {
+        let Writer {
+            caller,
+            trace,
+            idempotency,
+            ..
+        } = writer;
         let claim = idempotency.map(|request| IdempotencyClaim {
             key_id: request.key_id,
             idempotency_key: request.idempotency_key,

@@ -6,16 +6,14 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::{Extension, Json};
+use axum::Json;
 use stock_core::{ItemId, LocationId, OrderStatus, LINES_MAX};
 use stock_store::{now_ms, Command, HoldLineRequest, OrderFilter, Outcome, Render};
 
 use super::{optional_text, page, render, render_with, to_json, total_pages, REASON_LENGTH_MAX};
-use crate::auth::{random_id, AdminRole, Authorized, ServiceRole};
+use crate::auth::{random_id, AdminRole, Authorized, ServiceRole, Writer};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
-use crate::idempotency::IdempotencyRequest;
-use crate::trace::TraceId;
 use crate::wire::*;
 use crate::AppState;
 
@@ -128,10 +126,6 @@ fn order_step_render() -> Render {
     })
 }
 
-fn idempotency(extension: Option<Extension<IdempotencyRequest>>) -> Option<IdempotencyRequest> {
-    extension.map(|Extension(request)| request)
-}
-
 /// Hold stock for an order: every line or none. A 409 names each line that
 /// lacks stock and what is available. The same `reservation_id` twice holds once.
 #[utoipa::path(post, path = "/api/v1/reservations", tag = "holds", request_body = CreateReservationRequest,
@@ -141,9 +135,7 @@ fn idempotency(extension: Option<Extension<IdempotencyRequest>>) -> Option<Idemp
     security(("api_key" = [])))]
 pub async fn create_reservation(
     State(state): State<AppState>,
-    Authorized(caller, _): Authorized<ServiceRole>,
-    Extension(trace): Extension<TraceId>,
-    idempotency_key: Option<Extension<IdempotencyRequest>>,
+    writer: Writer<ServiceRole>,
     ApiJson(body): ApiJson<CreateReservationRequest>,
 ) -> Result<Response, ApiError> {
     let id = match body.reservation_id.as_deref() {
@@ -156,15 +148,7 @@ pub async fn create_reservation(
         lines: hold_lines(&body.items)?,
         ttl_ms: ttl_ms(&state, body.ttl_seconds)?,
     };
-    Ok(state
-        .write(
-            command,
-            &caller,
-            &trace,
-            idempotency(idempotency_key),
-            hold_render(),
-        )
-        .await)
+    Ok(state.write(command, writer, hold_render()).await)
 }
 
 /// One hold. A hold past its expiry reads as `expired` at once.
@@ -193,9 +177,7 @@ pub async fn get_reservation(
     security(("api_key" = [])))]
 pub async fn extend_reservation(
     State(state): State<AppState>,
-    Authorized(caller, _): Authorized<ServiceRole>,
-    Extension(trace): Extension<TraceId>,
-    idempotency_key: Option<Extension<IdempotencyRequest>>,
+    writer: Writer<ServiceRole>,
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<ExtendRequest>,
 ) -> Result<Response, ApiError> {
@@ -203,15 +185,7 @@ pub async fn extend_reservation(
         id,
         ttl_ms: ttl_ms(&state, body.ttl_seconds)?,
     };
-    Ok(state
-        .write(
-            command,
-            &caller,
-            &trace,
-            idempotency(idempotency_key),
-            hold_step_render(),
-        )
-        .await)
+    Ok(state.write(command, writer, hold_step_render()).await)
 }
 
 /// Turn a hold into a sale: on hand and reserved both drop. Committing twice
@@ -223,21 +197,11 @@ pub async fn extend_reservation(
     security(("api_key" = [])))]
 pub async fn commit_reservation(
     State(state): State<AppState>,
-    Authorized(caller, _): Authorized<ServiceRole>,
-    Extension(trace): Extension<TraceId>,
-    idempotency_key: Option<Extension<IdempotencyRequest>>,
+    writer: Writer<ServiceRole>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let command = Command::CommitHold { id };
-    Ok(state
-        .write(
-            command,
-            &caller,
-            &trace,
-            idempotency(idempotency_key),
-            hold_step_render(),
-        )
-        .await)
+    Ok(state.write(command, writer, hold_step_render()).await)
 }
 
 /// Give a hold back: reserved drops. Releasing twice, or releasing an
@@ -249,23 +213,13 @@ pub async fn commit_reservation(
     security(("api_key" = [])))]
 pub async fn release_reservation(
     State(state): State<AppState>,
-    Authorized(caller, _): Authorized<ServiceRole>,
-    Extension(trace): Extension<TraceId>,
-    idempotency_key: Option<Extension<IdempotencyRequest>>,
+    writer: Writer<ServiceRole>,
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<ReasonRequest>,
 ) -> Result<Response, ApiError> {
     let reason = optional_text("reason", body.reason.as_deref(), REASON_LENGTH_MAX)?;
     let command = Command::ReleaseHold { id, reason };
-    Ok(state
-        .write(
-            command,
-            &caller,
-            &trace,
-            idempotency(idempotency_key),
-            hold_step_render(),
-        )
-        .await)
+    Ok(state.write(command, writer, hold_step_render()).await)
 }
 
 /// Place an order: check and hold every line at once, or none. An unpaid
@@ -278,9 +232,7 @@ pub async fn release_reservation(
     security(("api_key" = [])))]
 pub async fn create_order(
     State(state): State<AppState>,
-    Authorized(caller, _): Authorized<ServiceRole>,
-    Extension(trace): Extension<TraceId>,
-    idempotency_key: Option<Extension<IdempotencyRequest>>,
+    writer: Writer<ServiceRole>,
     ApiJson(body): ApiJson<CreateOrderRequest>,
 ) -> Result<Response, ApiError> {
     let command = Command::CreateOrder {
@@ -289,15 +241,7 @@ pub async fn create_order(
         lines: hold_lines(&body.items)?,
         ttl_ms: ttl_ms(&state, body.ttl_seconds)?,
     };
-    Ok(state
-        .write(
-            command,
-            &caller,
-            &trace,
-            idempotency(idempotency_key),
-            order_render(),
-        )
-        .await)
+    Ok(state.write(command, writer, order_render()).await)
 }
 
 /// One order.
@@ -359,21 +303,11 @@ pub async fn list_orders(
     security(("api_key" = [])))]
 pub async fn pay_order(
     State(state): State<AppState>,
-    Authorized(caller, _): Authorized<ServiceRole>,
-    Extension(trace): Extension<TraceId>,
-    idempotency_key: Option<Extension<IdempotencyRequest>>,
+    writer: Writer<ServiceRole>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let command = Command::PayOrder { id };
-    Ok(state
-        .write(
-            command,
-            &caller,
-            &trace,
-            idempotency(idempotency_key),
-            order_step_render(),
-        )
-        .await)
+    Ok(state.write(command, writer, order_step_render()).await)
 }
 
 /// Cancel an order: an unpaid one releases its hold; a paid one puts its
@@ -384,23 +318,13 @@ pub async fn pay_order(
     security(("api_key" = [])))]
 pub async fn cancel_order(
     State(state): State<AppState>,
-    Authorized(caller, _): Authorized<ServiceRole>,
-    Extension(trace): Extension<TraceId>,
-    idempotency_key: Option<Extension<IdempotencyRequest>>,
+    writer: Writer<ServiceRole>,
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<ReasonRequest>,
 ) -> Result<Response, ApiError> {
     let reason = optional_text("reason", body.reason.as_deref(), REASON_LENGTH_MAX)?;
     let command = Command::CancelOrder { id, reason };
-    Ok(state
-        .write(
-            command,
-            &caller,
-            &trace,
-            idempotency(idempotency_key),
-            order_step_render(),
-        )
-        .await)
+    Ok(state.write(command, writer, order_step_render()).await)
 }
 
 /// Move stock between locations: a `transfer` ledger row on each side, or none.
@@ -410,9 +334,7 @@ pub async fn cancel_order(
     security(("api_key" = [])))]
 pub async fn transfer(
     State(state): State<AppState>,
-    Authorized(caller, _): Authorized<AdminRole>,
-    Extension(trace): Extension<TraceId>,
-    idempotency_key: Option<Extension<IdempotencyRequest>>,
+    writer: Writer<AdminRole>,
     ApiJson(body): ApiJson<TransferRequest>,
 ) -> Result<Response, ApiError> {
     let source = location_or_default(Some(&body.from_location))?;
@@ -441,13 +363,5 @@ pub async fn transfer(
         }),
         other => unreachable!("a transfer yields Outcome::Transferred, not {other:?}"),
     });
-    Ok(state
-        .write(
-            command,
-            &caller,
-            &trace,
-            idempotency(idempotency_key),
-            render,
-        )
-        .await)
+    Ok(state.write(command, writer, render).await)
 }

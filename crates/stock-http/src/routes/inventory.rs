@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use serde_json::json;
 use stock_core::{Item, ItemId, ItemStatus, LocationId, Operation, LINES_MAX};
 use stock_store::{Command, ItemFilter, ItemPatch, LineDelta, Outcome, StockSet};
@@ -14,11 +14,9 @@ use super::{
     optional_text, page, render, text, to_json, total_pages, NAME_LENGTH_MAX, QUERY_LENGTH_MAX,
     REASON_LENGTH_MAX, REFERENCE_LENGTH_MAX,
 };
-use crate::auth::{AdminRole, Authorized, Caller, ServiceRole, StorefrontRole};
+use crate::auth::{AdminRole, Authorized, ServiceRole, StorefrontRole, Writer};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::idempotency::IdempotencyRequest;
-use crate::trace::TraceId;
 use crate::wire::*;
 use crate::AppState;
 
@@ -51,10 +49,6 @@ fn stock_bounds(min_stock: Option<i64>, max_stock: Option<i64>) -> Result<(), Ap
 
 fn threshold(state: &AppState) -> i64 {
     state.config.low_stock_threshold
-}
-
-fn idempotency(extension: Option<Extension<IdempotencyRequest>>) -> Option<IdempotencyRequest> {
-    extension.map(|Extension(request)| request)
 }
 
 /// List items, paged and filtered.
@@ -100,9 +94,7 @@ pub async fn list_items(
     security(("api_key" = [])))]
 pub async fn create_item(
     State(state): State<AppState>,
-    Authorized(caller, _): Authorized<AdminRole>,
-    Extension(trace): Extension<TraceId>,
-    idempotency_key: Option<Extension<IdempotencyRequest>>,
+    writer: Writer<AdminRole>,
     ApiJson(body): ApiJson<CreateItemRequest>,
 ) -> Result<Response, ApiError> {
     stock_bounds(body.min_stock, body.max_stock)?;
@@ -125,13 +117,7 @@ pub async fn create_item(
         opening_stock,
     };
     Ok(state
-        .write(
-            command,
-            &caller,
-            &trace,
-            idempotency(idempotency_key),
-            item_render(&state, StatusCode::CREATED),
-        )
+        .write(command, writer, item_render(&state, StatusCode::CREATED))
         .await)
 }
 
@@ -174,9 +160,7 @@ pub async fn get_item(
     security(("api_key" = [])))]
 pub async fn update_item(
     State(state): State<AppState>,
-    Authorized(caller, _): Authorized<AdminRole>,
-    Extension(trace): Extension<TraceId>,
-    idempotency_key: Option<Extension<IdempotencyRequest>>,
+    writer: Writer<AdminRole>,
     Path(product_id): Path<String>,
     ApiJson(body): ApiJson<UpdateItemRequest>,
 ) -> Result<Response, ApiError> {
@@ -213,13 +197,7 @@ pub async fn update_item(
         set_stock,
     };
     Ok(state
-        .write(
-            command,
-            &caller,
-            &trace,
-            idempotency(idempotency_key),
-            item_render(&state, StatusCode::OK),
-        )
+        .write(command, writer, item_render(&state, StatusCode::OK))
         .await)
 }
 
@@ -298,9 +276,7 @@ fn check_count(field: &str, count: usize) -> Result<(), ApiError> {
     security(("api_key" = [])))]
 pub async fn sync_stock(
     State(state): State<AppState>,
-    Authorized(caller, _): Authorized<ServiceRole>,
-    Extension(trace): Extension<TraceId>,
-    idempotency_key: Option<Extension<IdempotencyRequest>>,
+    writer: Writer<ServiceRole>,
     ApiJson(body): ApiJson<SyncStockRequest>,
 ) -> Result<Response, ApiError> {
     if body.delta == 0 {
@@ -333,15 +309,7 @@ pub async fn sync_stock(
         }),
         other => unreachable!("sync-stock yields Outcome::Synced, not {other:?}"),
     });
-    Ok(state
-        .write(
-            command,
-            &caller,
-            &trace,
-            idempotency(idempotency_key),
-            render,
-        )
-        .await)
+    Ok(state.write(command, writer, render).await)
 }
 
 /// A request's lines, checked: not empty, not too many, no item twice at one
@@ -428,9 +396,7 @@ pub async fn check(
 
 async fn apply_lines(
     state: AppState,
-    caller: Caller,
-    trace: TraceId,
-    idempotency_key: Option<Extension<IdempotencyRequest>>,
+    writer: Writer<ServiceRole>,
     body: LinesRequest,
     operation: Operation,
 ) -> Result<Response, ApiError> {
@@ -465,15 +431,7 @@ async fn apply_lines(
         }),
         other => unreachable!("line commands yield Outcome::Lines, not {other:?}"),
     });
-    Ok(state
-        .write(
-            command,
-            &caller,
-            &trace,
-            idempotency(idempotency_key),
-            render,
-        )
-        .await)
+    Ok(state.write(command, writer, render).await)
 }
 
 /// Decrease several items: every line or none. A 409 names every line that
@@ -484,20 +442,10 @@ async fn apply_lines(
     security(("api_key" = [])))]
 pub async fn decrease(
     State(state): State<AppState>,
-    Authorized(caller, _): Authorized<ServiceRole>,
-    Extension(trace): Extension<TraceId>,
-    idempotency_key: Option<Extension<IdempotencyRequest>>,
+    writer: Writer<ServiceRole>,
     ApiJson(body): ApiJson<LinesRequest>,
 ) -> Result<Response, ApiError> {
-    apply_lines(
-        state,
-        caller,
-        trace,
-        idempotency_key,
-        body,
-        Operation::Deduct,
-    )
-    .await
+    apply_lines(state, writer, body, Operation::Deduct).await
 }
 
 /// Increase several items (an order cancelled, goods received): every line or none.
@@ -506,12 +454,10 @@ pub async fn decrease(
     security(("api_key" = [])))]
 pub async fn increase(
     State(state): State<AppState>,
-    Authorized(caller, _): Authorized<ServiceRole>,
-    Extension(trace): Extension<TraceId>,
-    idempotency_key: Option<Extension<IdempotencyRequest>>,
+    writer: Writer<ServiceRole>,
     ApiJson(body): ApiJson<LinesRequest>,
 ) -> Result<Response, ApiError> {
-    apply_lines(state, caller, trace, idempotency_key, body, Operation::Add).await
+    apply_lines(state, writer, body, Operation::Add).await
 }
 
 /// Low and out-of-stock items (`lowStock`, `outOfStock`, `summary`).

@@ -4,16 +4,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use stock_core::LocationId;
 use stock_store::{Command, Outcome};
 
 use super::{optional_text, render, to_json, NAME_LENGTH_MAX};
-use crate::auth::{AdminRole, Authorized, StorefrontRole};
+use crate::auth::{AdminRole, Authorized, StorefrontRole, Writer};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::idempotency::IdempotencyRequest;
-use crate::trace::TraceId;
 use crate::wire::*;
 use crate::AppState;
 
@@ -99,9 +97,7 @@ pub async fn list_locations(
     security(("api_key" = [])))]
 pub async fn create_location(
     State(state): State<AppState>,
-    Authorized(caller, _): Authorized<AdminRole>,
-    Extension(trace): Extension<TraceId>,
-    idempotency_key: Option<Extension<IdempotencyRequest>>,
+    writer: Writer<AdminRole>,
     ApiJson(body): ApiJson<CreateLocationRequest>,
 ) -> Result<Response, ApiError> {
     let id = LocationId::parse(&body.id).map_err(|error| ApiError::field("id", error))?;
@@ -116,15 +112,7 @@ pub async fn create_location(
         Outcome::Location(location) => to_json(&LocationOut::from(location)),
         other => unreachable!("create_location yields Outcome::Location, not {other:?}"),
     });
-    Ok(state
-        .write(
-            command,
-            &caller,
-            &trace,
-            idempotency_key.map(|Extension(r)| r),
-            render,
-        )
-        .await)
+    Ok(state.write(command, writer, render).await)
 }
 
 /// `GET /health`: no key needed; 503 when the database does not answer.
