@@ -201,10 +201,10 @@ async fn commit_and_release_racing_on_one_hold_one_wins() {
 
 #[tokio::test]
 async fn expiry_racing_with_commit_one_wins() {
-    let app = crate::helpers::spawn_with(crate::helpers::Spawn {
-        extra_env: vec![("STOCKD_HOLDS__EXPIRY_INTERVAL_MS", "10".into())],
-        ..crate::helpers::Spawn::default()
-    })
+    let app = crate::helpers::spawn_with(crate::helpers::Spawn::with_env(
+        "STOCKD_HOLDS__EXPIRY_INTERVAL_MS",
+        "10",
+    ))
     .await;
     let service = app.key("service");
     app.create_item("race", 1000).await;

@@ -160,6 +160,16 @@ impl Default for Spawn {
     }
 }
 
+impl Spawn {
+    /// A fresh app with one configuration key set from the environment.
+    pub fn with_env(name: &'static str, value: &str) -> Spawn {
+        Spawn {
+            extra_env: vec![(name, value.to_owned())],
+            ..Spawn::default()
+        }
+    }
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_with(Spawn::default()).await
 }

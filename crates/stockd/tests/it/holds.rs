@@ -354,10 +354,10 @@ async fn retries_of_a_hold_or_an_order_hold_once() {
 async fn an_expired_hold_stops_counting_at_once_and_cannot_be_committed() {
     // The expiry task runs once at start and then not for an hour: what
     // happens here is the reads' and the writes' own doing.
-    let app = spawn_with(Spawn {
-        extra_env: vec![("STOCKD_HOLDS__EXPIRY_INTERVAL_MS", "3600000".into())],
-        ..Spawn::default()
-    })
+    let app = crate::helpers::spawn_with(crate::helpers::Spawn::with_env(
+        "STOCKD_HOLDS__EXPIRY_INTERVAL_MS",
+        "3600000",
+    ))
     .await;
     let service = app.key("service");
     app.create_item("e", 10).await;
@@ -486,10 +486,10 @@ async fn the_expiry_task_releases_holds_and_survives_a_restart() {
 
 #[tokio::test]
 async fn orders_hold_then_pay_cancel_return_or_expire() {
-    let app = spawn_with(Spawn {
-        extra_env: vec![("STOCKD_HOLDS__EXPIRY_INTERVAL_MS", "50".into())],
-        ..Spawn::default()
-    })
+    let app = crate::helpers::spawn_with(crate::helpers::Spawn::with_env(
+        "STOCKD_HOLDS__EXPIRY_INTERVAL_MS",
+        "50",
+    ))
     .await;
     let service = app.key("service");
     app.create_item("p", 10).await;

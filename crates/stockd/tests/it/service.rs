@@ -174,10 +174,10 @@ async fn the_database_is_durable_by_default() {
 #[tokio::test]
 async fn a_request_that_outlasts_the_timeout_gets_503() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let app = crate::helpers::spawn_with(crate::helpers::Spawn {
-        extra_env: vec![("STOCKD_SERVER__REQUEST_TIMEOUT_S", "1".into())],
-        ..crate::helpers::Spawn::default()
-    })
+    let app = crate::helpers::spawn_with(crate::helpers::Spawn::with_env(
+        "STOCKD_SERVER__REQUEST_TIMEOUT_S",
+        "1",
+    ))
     .await;
     // A body that never finishes arriving holds the request open.
     let address = app.base.trim_start_matches("http://").to_owned();
