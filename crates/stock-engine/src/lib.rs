@@ -35,7 +35,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             queue_depth_max: 4096,
-            batch_ops_max: 128,
+            batch_ops_max: 1024,
             batch_wait: Duration::ZERO,
         }
     }

@@ -6,7 +6,11 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use stock_core::Role;
+use stock_store::ApiKey;
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -149,6 +153,54 @@ pub fn hash_secret(secret: &str) -> String {
         .collect()
 }
 
+/// The most keys a [`KeyCache`] remembers; it starts afresh when full.
+const KEY_CACHE_ENTRIES_MAX: usize = 10_000;
+
+/// Live keys recently found, by secret hash, so that a request does not
+/// read its key from the database each time. A key revoked by another
+/// process (`stockd keys revoke`, another replica) is refused once its entry
+/// is older than the cache's time to live; unknown secrets are never cached.
+pub struct KeyCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (ApiKey, Instant)>>,
+}
+
+impl KeyCache {
+    /// A cache whose entries last `ttl`; zero turns it off.
+    pub fn new(ttl: Duration) -> KeyCache {
+        KeyCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, hash: &str, now: Instant) -> Option<ApiKey> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let entries = self
+            .entries
+            .lock()
+            .expect("the key cache is never poisoned");
+        let (key, found_at) = entries.get(hash)?;
+        (now.saturating_duration_since(*found_at) < self.ttl).then(|| key.clone())
+    }
+
+    fn put(&self, hash: String, key: &ApiKey, now: Instant) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self
+            .entries
+            .lock()
+            .expect("the key cache is never poisoned");
+        if entries.len() >= KEY_CACHE_ENTRIES_MAX {
+            entries.clear();
+        }
+        entries.insert(hash, (key.clone(), now));
+    }
+}
+
 /// The longest secret looked up; anything longer cannot be one of ours.
 const SECRET_LENGTH_MAX: usize = 256;
 
@@ -171,10 +223,18 @@ pub async fn authenticate(
     if secret.is_empty() || secret.len() > SECRET_LENGTH_MAX {
         return unauthorized("the API key is not valid");
     }
-    let key = match state.store.key_by_hash(&hash_secret(&secret)).await {
-        Ok(Some(key)) => key,
-        Ok(None) => return unauthorized("the API key is not valid or has been revoked"),
-        Err(error) => return ApiError::internal(&error).into_response(),
+    let hash = hash_secret(&secret);
+    let now = Instant::now();
+    let key = match state.keys.get(&hash, now) {
+        Some(key) => key,
+        None => match state.store.key_by_hash(&hash).await {
+            Ok(Some(key)) => {
+                state.keys.put(hash, &key, now);
+                key
+            }
+            Ok(None) => return unauthorized("the API key is not valid or has been revoked"),
+            Err(error) => return ApiError::internal(&error).into_response(),
+        },
     };
     request.extensions_mut().insert(Caller {
         key_id: key.id,
@@ -207,6 +267,34 @@ mod tests {
             hash_secret("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn the_key_cache_forgets_after_its_time_to_live() {
+        let key = ApiKey {
+            id: "key_1".into(),
+            name: "shop".into(),
+            role: Role::Service,
+            created_at_ms: 0,
+            revoked_at_ms: None,
+        };
+        let start = Instant::now();
+        let cache = KeyCache::new(Duration::from_secs(1));
+        assert!(cache.get("h", start).is_none());
+        cache.put("h".into(), &key, start);
+        assert_eq!(
+            cache
+                .get("h", start + Duration::from_millis(999))
+                .unwrap()
+                .id,
+            "key_1"
+        );
+        assert!(cache.get("h", start + Duration::from_secs(1)).is_none());
+        assert!(cache.get("other", start).is_none());
+
+        let off = KeyCache::new(Duration::ZERO);
+        off.put("h".into(), &key, start);
+        assert!(off.get("h", start).is_none());
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub struct HttpConfig {
     pub default_stock: i64,
     /// How long a hold lasts when the caller does not say.
     pub hold_ttl_default: Duration,
+    /// How long a found API key is trusted without reading it again; a key
+    /// revoked elsewhere is refused at most this much later. Zero: never cached.
+    pub key_cache_ttl: Duration,
     /// The longest hold a caller may ask for.
     pub hold_ttl_max: Duration,
 }
@@ -64,6 +67,7 @@ impl Default for HttpConfig {
             default_stock: 0,
             hold_ttl_default: Duration::from_secs(15 * 60),
             hold_ttl_max: Duration::from_secs(24 * 3600),
+            key_cache_ttl: Duration::from_secs(1),
         }
     }
 }
@@ -76,6 +80,7 @@ pub struct AppState {
     pub config: Arc<HttpConfig>,
     pub stats: Arc<ServiceStats>,
     pub in_flight: Arc<InFlight>,
+    pub keys: Arc<auth::KeyCache>,
 }
 
 impl AppState {
@@ -83,6 +88,7 @@ impl AppState {
         AppState {
             store,
             engine,
+            keys: Arc::new(auth::KeyCache::new(config.key_cache_ttl)),
             config: Arc::new(config),
             stats: Arc::new(ServiceStats::new()),
             in_flight: Arc::new(InFlight::default()),

@@ -80,4 +80,6 @@ pub trait Store: Send + Sync + 'static {
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]
+mod run_tests;
+#[cfg(test)]
 mod tests;

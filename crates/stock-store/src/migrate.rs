@@ -87,7 +87,7 @@ async fn apply_one(
     Ok(())
 }
 
-/// The PostgreSQL migrations, in step with the SQLite ones.
+/// The PostgreSQL migrations: the SQLite ones, then what only PostgreSQL needs.
 pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
@@ -98,6 +98,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "holds",
         include_str!("../migrations/postgres/0002_holds.sql"),
+    ),
+    (
+        3,
+        "ledger_checks",
+        include_str!("../migrations/postgres/0003_ledger_checks.sql"),
     ),
 ];
 

@@ -204,11 +204,14 @@ pub struct VerifyReport {
     pub active_holds: u64,
     pub mismatches: Vec<LevelMismatch>,
     pub hold_mismatches: Vec<HoldMismatch>,
+    /// Ledger rows for an item and location that have no level: a change
+    /// always writes both, so there should be none.
+    pub orphan_entries: u64,
 }
 
 impl VerifyReport {
     pub fn is_clean(&self) -> bool {
-        self.mismatches.is_empty() && self.hold_mismatches.is_empty()
+        self.mismatches.is_empty() && self.hold_mismatches.is_empty() && self.orphan_entries == 0
     }
 }
 

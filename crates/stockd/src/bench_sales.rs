@@ -124,6 +124,16 @@ pub struct Options {
     pub postgres: String,
     pub redis: String,
     pub out: PathBuf,
+    /// Words a scenario's name must contain one of; empty: every scenario.
+    pub scenarios: Vec<String>,
+    /// Words a variant's name must contain one of; empty: every variant.
+    pub variants: Vec<String>,
+}
+
+/// Whether `name` is chosen by `words` (any of them, ignoring case).
+fn chosen(name: &str, words: &[String]) -> bool {
+    let name = name.to_lowercase();
+    words.is_empty() || words.iter().any(|word| name.contains(&word.to_lowercase()))
 }
 
 struct Row {
@@ -220,17 +230,27 @@ async fn run_all(
 ) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     for scenario in Scenario::ALL {
+        if !chosen(scenario.name(), &options.scenarios) {
+            continue;
+        }
         for variant in Variant::ALL {
-            let seller = Seller::set_up(
-                variant,
-                scenario,
-                postgres,
-                &options.redis,
-                fsync_redis,
-                work,
-            )
-            .await
-            .with_context(|| format!("setting up {} for {}", variant.name(), scenario.name()))?;
+            if !chosen(variant.name(), &options.variants) {
+                continue;
+            }
+            let seller = Arc::new(
+                Seller::set_up(
+                    variant,
+                    scenario,
+                    postgres,
+                    &options.redis,
+                    fsync_redis,
+                    work,
+                )
+                .await
+                .with_context(|| {
+                    format!("setting up {} for {}", variant.name(), scenario.name())
+                })?,
+            );
             for &callers in &options.concurrency {
                 seller.reset(scenario).await?;
                 let row = run(&seller, variant, scenario, callers, options.duration).await?;
@@ -244,6 +264,8 @@ async fn run_all(
                 );
                 rows.push(row);
             }
+            // Every caller task has ended, so this is the last handle.
+            let seller = Arc::into_inner(seller).context("a caller outlived its run")?;
             seller.tear_down().await;
         }
     }
@@ -627,7 +649,7 @@ async fn sell_postgres(pool: &PgPool, variant: Variant, id: i64) -> anyhow::Resu
 }
 
 async fn run(
-    seller: &Seller,
+    seller: &Arc<Seller>,
     variant: Variant,
     scenario: Scenario,
     callers: usize,
@@ -635,8 +657,12 @@ async fn run(
 ) -> anyhow::Result<Row> {
     let started = Instant::now();
     let deadline = started + duration;
-    let results: Vec<anyhow::Result<(u64, u64, Vec<u64>)>> = {
-        let tasks = (0..callers).map(|caller| async move {
+    // Each caller is a task of its own, so that callers run on every core
+    // as a shop's clients would, and a reply wakes only its caller.
+    let mut tasks = tokio::task::JoinSet::new();
+    for caller in 0..callers {
+        let seller = Arc::clone(seller);
+        tasks.spawn(async move {
             let mut seed = 0x2545_F491_4F6C_DD1Du64 ^ (caller as u64 + 1);
             let (mut sales, mut attempts, mut latencies) = (0u64, 0u64, Vec::new());
             let mut redis = None;
@@ -646,17 +672,20 @@ async fn run(
                 seed ^= seed << 17;
                 let index = (seed % scenario.items() as u64) as usize;
                 let sent = Instant::now();
-                let sold = sell(seller, scenario, &mut redis, index).await?;
+                let sold = sell(&seller, scenario, &mut redis, index).await?;
                 latencies.push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
                 attempts += 1;
                 if sold {
                     sales += 1;
                 }
             }
-            Ok((sales, attempts, latencies))
+            Ok::<_, anyhow::Error>((sales, attempts, latencies))
         });
-        futures_join(tasks).await
-    };
+    }
+    let mut results = Vec::with_capacity(callers);
+    while let Some(result) = tasks.join_next().await {
+        results.push(result.context("a caller panicked")?);
+    }
     let elapsed = started.elapsed();
     let mut row = Row {
         scenario,
@@ -678,36 +707,6 @@ async fn run(
     let remaining = seller.remaining(scenario).await?;
     row.consistent = row.sales as i64 + remaining == scenario.initial() && remaining >= 0;
     Ok(row)
-}
-
-/// Polls futures together on the current task: callers share the runtime's
-/// threads like real clients would, without a task spawn per caller.
-async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut set = Vec::new();
-    for future in futures {
-        set.push(Box::pin(future));
-    }
-    let mut outputs: Vec<Option<F::Output>> = (0..set.len()).map(|_| None).collect();
-    let mut pending: Vec<usize> = (0..set.len()).collect();
-    std::future::poll_fn(|cx| {
-        pending.retain(|&index| match set[index].as_mut().poll(cx) {
-            std::task::Poll::Ready(output) => {
-                outputs[index] = Some(output);
-                false
-            }
-            std::task::Poll::Pending => true,
-        });
-        if pending.is_empty() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    outputs
-        .into_iter()
-        .map(|o| o.expect("every caller finished"))
-        .collect()
 }
 
 fn percentile(sorted: &[u64], quantile: f64) -> f64 {

@@ -47,11 +47,19 @@ pub async fn verify(config: &Config) -> anyhow::Result<ExitCode> {
             mismatch.item, mismatch.location, mismatch.reserved, mismatch.held
         );
     }
+    if report.orphan_entries > 0 {
+        println!(
+            "MISMATCH {} ledger rows name an item and location that have no level",
+            report.orphan_entries
+        );
+    }
     println!(
-        "FAILED: of {} levels, {} differ from their ledger and {} from their active holds.",
+        "FAILED: of {} levels, {} differ from their ledger and {} from their active holds; \
+         {} ledger rows have no level.",
         report.levels_checked,
         report.mismatches.len(),
-        report.hold_mismatches.len()
+        report.hold_mismatches.len(),
+        report.orphan_entries
     );
     Ok(ExitCode::from(1))
 }

@@ -37,6 +37,10 @@ pub struct ServerConfig {
     pub grpc_port: Option<u16>,
     pub request_timeout_s: u64,
     pub body_limit_bytes: usize,
+    /// How long a found API key is trusted before it is read again: a key
+    /// revoked by `stockd keys revoke` or on another replica is refused at
+    /// most this much later. 0: read the key on every request.
+    pub key_cache_ms: u64,
     /// How long a stop waits for requests in flight.
     pub shutdown_timeout_s: u64,
 }
@@ -49,6 +53,7 @@ impl Default for ServerConfig {
             grpc_port: None,
             request_timeout_s: 30,
             body_limit_bytes: 1024 * 1024,
+            key_cache_ms: 1000,
             shutdown_timeout_s: 30,
         }
     }
@@ -337,6 +342,11 @@ pub enum DatabaseTarget {
     Postgres(String),
 }
 
+/// The largest write batch accepted: one transaction, one commit.
+const ENGINE_BATCH_OPS_LIMIT: usize = 8192;
+/// The longest a found API key may be trusted without reading it again.
+const KEY_CACHE_MS_LIMIT: u64 = 60_000;
+
 impl Config {
     fn check(&self) -> anyhow::Result<()> {
         let positive = |name: &str, value: u64| {
@@ -370,6 +380,12 @@ impl Config {
         )?;
         if self.inventory.page_size_default > self.inventory.page_size_max {
             bail!("inventory.page_size_default must not be above inventory.page_size_max");
+        }
+        if self.engine.batch_ops_max > ENGINE_BATCH_OPS_LIMIT {
+            bail!("engine.batch_ops_max must be at most {ENGINE_BATCH_OPS_LIMIT}: a batch is one transaction");
+        }
+        if self.server.key_cache_ms > KEY_CACHE_MS_LIMIT {
+            bail!("server.key_cache_ms must be at most {KEY_CACHE_MS_LIMIT}: a revoked key is trusted that long");
         }
         if self.engine.batch_wait_us > 100_000 {
             bail!("engine.batch_wait_us must be at most 100000 (100 ms): every write under load waits up to it");

@@ -113,6 +113,12 @@ enum BenchCommand {
         /// Where the table (sales.md) and the chart (sales.svg) go.
         #[arg(long, default_value = "benchmarks")]
         out: PathBuf,
+        /// Only the scenarios whose name contains one of these words (e.g. `hot`).
+        #[arg(long, value_delimiter = ',')]
+        scenarios: Vec<String>,
+        /// Only the variants whose name contains one of these words (e.g. `V1,engine`).
+        #[arg(long, value_delimiter = ',')]
+        variants: Vec<String>,
     },
 }
 
@@ -204,6 +210,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     postgres,
                     redis,
                     out,
+                    scenarios,
+                    variants,
                 },
         } => {
             anyhow::ensure!(
@@ -216,6 +224,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 postgres: postgres.trim_end_matches('/').to_owned(),
                 redis,
                 out,
+                scenarios,
+                variants,
             };
             bench_sales::sales(options).await
         }

@@ -30,6 +30,7 @@ pub fn http_config(config: &Config) -> HttpConfig {
         default_stock: config.inventory.default_stock,
         hold_ttl_default: Duration::from_secs(config.holds.default_ttl_s),
         hold_ttl_max: Duration::from_secs(config.holds.max_ttl_s),
+        key_cache_ttl: Duration::from_millis(config.server.key_cache_ms),
     }
 }
 

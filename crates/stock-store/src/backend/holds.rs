@@ -16,9 +16,9 @@ use stock_core::{
 
 use super::shared::{
     corrupt, fetch_level, fetch_view, item_id_at, location_id_at, lock_items, require_item,
-    require_location, write_change, Change,
+    require_location, write_change, Change, IN_LIST_MAX,
 };
-use super::{Conn, DbRow};
+use super::{Conn, Db, DbRow};
 use crate::model::*;
 
 /// What a create asked for, so that a retry can be told from a different
@@ -143,22 +143,27 @@ pub(crate) async fn expire_due_for_items<'a>(
     meta: &WriteMeta,
     now: i64,
 ) -> Result<(), WriteError> {
+    let items: BTreeSet<&ItemId> = items.into_iter().collect();
     let mut due = BTreeSet::new();
-    for item in items.into_iter().collect::<BTreeSet<_>>() {
+    for chunk in items.into_iter().collect::<Vec<_>>().chunks(IN_LIST_MAX) {
         // Driven by the index of due holds, which is small, rather than by
-        // the item's hold lines, which grow with every sale; the unary `+`
+        // the items' hold lines, which grow with every sale; the unary `+`
         // keeps SQLite on the hold's primary key for the lines.
-        let ids: Vec<String> = sqlx::query_scalar(concat!(
-            "SELECT h.id FROM holds h
-                 WHERE h.status = 'active' AND h.expires_at <= $1
-                   AND EXISTS (SELECT 1 FROM hold_lines l WHERE l.hold_id = h.id AND ",
+        let mut query = sqlx::QueryBuilder::<Db>::new(
+            "SELECT h.id FROM holds h WHERE h.status = 'active' AND h.expires_at <= ",
+        );
+        query.push_bind(now);
+        query.push(concat!(
+            " AND EXISTS (SELECT 1 FROM hold_lines l WHERE l.hold_id = h.id AND ",
             dialect_no_index!(),
-            "l.item_id = $2)"
-        ))
-        .bind(now)
-        .bind(item.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
+            "l.item_id IN ("
+        ));
+        let mut list = query.separated(", ");
+        for item in chunk {
+            list.push_bind(item.as_str());
+        }
+        query.push("))");
+        let ids: Vec<String> = query.build_query_scalar().fetch_all(&mut *conn).await?;
         due.extend(ids);
     }
     for id in due {

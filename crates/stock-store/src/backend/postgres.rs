@@ -64,6 +64,8 @@ macro_rules! dialect_no_index {
 
 #[path = "holds.rs"]
 mod holds;
+#[path = "runs.rs"]
+mod runs;
 #[path = "shared.rs"]
 mod shared;
 
@@ -92,6 +94,10 @@ impl PostgresOptions {
 pub struct PostgresStore {
     writer: PgPool,
     reader: PgPool,
+    /// Consecutive sales in a batch are decided together (`runs.rs`).
+    sales_in_runs: bool,
+    /// Runs of sales that had to run one by one instead.
+    runs_undone: std::sync::atomic::AtomicU64,
 }
 
 impl PostgresStore {
@@ -115,7 +121,12 @@ impl PostgresStore {
             .connect_with(connect)
             .await
             .context("connecting to PostgreSQL for reading")?;
-        Ok(PostgresStore { writer, reader })
+        Ok(PostgresStore {
+            writer,
+            reader,
+            sales_in_runs: true,
+            runs_undone: Default::default(),
+        })
     }
 }
 
@@ -146,4 +157,65 @@ fn is_retryable(error: &anyhow::Error) -> bool {
             .and_then(|database| database.code())
             .is_some_and(|code| code == "40P01" || code == "40001")
     })
+}
+
+/// Inserts ledger rows with one statement, however many (one prepared plan
+/// for every run); returns (id, item, location, version after) of each.
+async fn insert_ledger_rows(
+    conn: &mut Conn,
+    rows: &[runs::LedgerRow<'_>],
+) -> Result<Vec<(i64, String, String, i64)>, sqlx::Error> {
+    fn column<'a, T>(
+        rows: &'a [runs::LedgerRow<'_>],
+        f: impl Fn(&'a runs::LedgerRow<'_>) -> T,
+    ) -> Vec<T> {
+        rows.iter().map(f).collect()
+    }
+    sqlx::query_as(
+        "INSERT INTO ledger (item_id, location_id, operation, on_hand_delta, reserved_delta,
+            on_hand_before, on_hand_after, reserved_before, reserved_after, version_after,
+            order_id, reason, operator, trace_id, created_at)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
+            $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[],
+            $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[])
+         RETURNING id, item_id, location_id, version_after",
+    )
+    .bind(column(rows, |r| r.item))
+    .bind(column(rows, |r| r.location))
+    .bind(column(rows, |r| r.operation))
+    .bind(column(rows, |r| r.on_hand_delta))
+    .bind(column(rows, |r| r.reserved_delta))
+    .bind(column(rows, |r| r.on_hand_before))
+    .bind(column(rows, |r| r.on_hand_after))
+    .bind(column(rows, |r| r.reserved_before))
+    .bind(column(rows, |r| r.reserved_after))
+    .bind(column(rows, |r| r.version_after))
+    .bind(column(rows, |r| r.order_id))
+    .bind(column(rows, |r| r.reason))
+    .bind(column(rows, |r| r.operator))
+    .bind(column(rows, |r| r.trace_id))
+    .bind(column(rows, |r| r.created_at))
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Writes levels with one upsert, however many.
+async fn upsert_levels(conn: &mut Conn, levels: &[runs::LevelRow<'_>]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO levels (item_id, location_id, on_hand, reserved, version, updated_at)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
+            $6::bigint[])
+         ON CONFLICT (item_id, location_id) DO UPDATE SET
+            on_hand = excluded.on_hand, reserved = excluded.reserved,
+            version = excluded.version, updated_at = excluded.updated_at",
+    )
+    .bind(levels.iter().map(|l| l.item).collect::<Vec<_>>())
+    .bind(levels.iter().map(|l| l.location).collect::<Vec<_>>())
+    .bind(levels.iter().map(|l| l.level.on_hand).collect::<Vec<_>>())
+    .bind(levels.iter().map(|l| l.level.reserved).collect::<Vec<_>>())
+    .bind(levels.iter().map(|l| l.level.version).collect::<Vec<_>>())
+    .bind(levels.iter().map(|l| l.updated_at).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

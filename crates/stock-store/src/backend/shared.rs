@@ -15,7 +15,7 @@ use stock_core::{
     LineRequest, LocationId, Operation, OrderAction, OrderStatus, Role, Transition,
 };
 
-use super::{holds, BackendStore, Conn, Db, DbRow};
+use super::{holds, runs, BackendStore, Conn, Db, DbRow};
 use crate::model::*;
 use crate::{Store, StoreResult};
 
@@ -42,6 +42,18 @@ macro_rules! effective_levels {
 }
 
 impl BackendStore {
+    /// Runs every sale on its own, never in a run: the reference the runs
+    /// are tested against.
+    pub fn one_sale_at_a_time(mut self) -> BackendStore {
+        self.sales_in_runs = false;
+        self
+    }
+
+    /// How many runs of sales were undone and run one by one since start.
+    pub fn runs_undone(&self) -> u64 {
+        self.runs_undone.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     async fn read(&self) -> StoreResult<PoolConnection<Db>> {
         self.reader
             .acquire()
@@ -66,16 +78,7 @@ impl BackendStore {
                 .context("waiting for the writer's turn")?;
         }
         let mut replies = Vec::with_capacity(batch.len());
-        let mut outcome = Ok(());
-        for job in batch {
-            match run_job(&mut conn, job).await {
-                Ok(reply) => replies.push(reply),
-                Err(error) => {
-                    outcome = Err(error);
-                    break;
-                }
-            }
-        }
+        let outcome = self.run_jobs(&mut conn, &batch, &mut replies).await;
         let outcome = match outcome {
             Ok(()) => sqlx::query("COMMIT")
                 .execute(&mut *conn)
@@ -93,13 +96,53 @@ impl BackendStore {
         }
         Ok(replies)
     }
+
+    /// Runs a batch's jobs in arrival order: each run of consecutive sales
+    /// together (see `runs.rs`), every other job on its own.
+    async fn run_jobs(
+        &self,
+        conn: &mut Conn,
+        batch: &[WriteJob],
+        replies: &mut Vec<Reply>,
+    ) -> anyhow::Result<()> {
+        let mut rest = batch;
+        while let Some(first) = rest.first() {
+            let run = if self.sales_in_runs && runs::is_sale(&first.command) {
+                rest.iter()
+                    .take_while(|job| runs::is_sale(&job.command))
+                    .count()
+            } else {
+                0
+            };
+            if run > 0 {
+                if let Some(sold) = runs::run_sales(conn, &rest[..run]).await? {
+                    replies.extend(sold);
+                    rest = &rest[run..];
+                    continue;
+                }
+                self.runs_undone
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                for job in &rest[..run] {
+                    replies.push(run_job(conn, job).await?);
+                }
+                rest = &rest[run..];
+            } else {
+                replies.push(run_job(conn, first).await?);
+                rest = &rest[1..];
+            }
+        }
+        Ok(())
+    }
 }
+
+/// The most values one `IN (…)` list binds.
+pub(crate) const IN_LIST_MAX: usize = 500;
 
 /// How often a write that lost a deadlock to another writer is tried.
 const WRITE_ATTEMPTS_MAX: u32 = 3;
 
 /// Runs one job inside its own savepoint and records its idempotency key.
-async fn run_job(conn: &mut Conn, job: WriteJob) -> anyhow::Result<Reply> {
+async fn run_job(conn: &mut Conn, job: &WriteJob) -> anyhow::Result<Reply> {
     sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
     let mut attempts = 1;
     let result = loop {
@@ -495,7 +538,7 @@ async fn apply(
 /// The keys under which a sync-stock is remembered, so that an order
 /// service's retry without an Idempotency-Key applies once. The order key
 /// includes the direction: the restock after a cancel is a second change.
-fn sync_retry_keys(
+pub(crate) fn sync_retry_keys(
     item: &ItemId,
     delta: i64,
     order_id: Option<&str>,
@@ -759,7 +802,7 @@ pub(crate) fn location_id_at<I: sqlx::ColumnIndex<DbRow>>(
     LocationId::parse(&raw).map_err(|_| corrupt("location id", &raw))
 }
 
-fn item_from_row(row: &DbRow) -> Result<(Item, i64, i64), sqlx::Error> {
+pub(crate) fn item_from_row(row: &DbRow) -> Result<(Item, i64, i64), sqlx::Error> {
     let status: String = row.try_get("status")?;
     let item = Item {
         id: item_id_at(row, "id")?,
@@ -864,7 +907,7 @@ pub(crate) async fn fetch_view(
     }))
 }
 
-fn ledger_entry(row: &DbRow) -> Result<LedgerEntry, sqlx::Error> {
+pub(crate) fn ledger_entry(row: &DbRow) -> Result<LedgerEntry, sqlx::Error> {
     let operation: String = row.try_get("operation")?;
     Ok(LedgerEntry {
         id: row.try_get("id")?,
@@ -1280,12 +1323,19 @@ impl Store for BackendStore {
                     })
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            let orphan_entries: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM ledger g WHERE NOT EXISTS (
+                    SELECT 1 FROM levels l WHERE l.item_id = g.item_id AND l.location_id = g.location_id)",
+            )
+            .fetch_one(&mut *conn)
+            .await?;
             Ok::<_, sqlx::Error>(VerifyReport {
                 levels_checked: levels_checked as u64,
                 ledger_entries: ledger_entries as u64,
                 active_holds: active_holds as u64,
                 mismatches,
                 hold_mismatches,
+                orphan_entries: orphan_entries as u64,
             })
         }
         .await;

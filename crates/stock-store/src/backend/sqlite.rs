@@ -63,6 +63,8 @@ macro_rules! dialect_no_index {
 
 #[path = "holds.rs"]
 mod holds;
+#[path = "runs.rs"]
+mod runs;
 #[path = "shared.rs"]
 mod shared;
 
@@ -111,6 +113,10 @@ impl SqliteOptions {
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Consecutive sales in a batch are decided together (`runs.rs`).
+    sales_in_runs: bool,
+    /// Runs of sales that had to run one by one instead.
+    runs_undone: std::sync::atomic::AtomicU64,
 }
 
 impl SqliteStore {
@@ -141,7 +147,12 @@ impl SqliteStore {
             .connect_with(connect)
             .await
             .with_context(|| format!("opening {} for reading", options.path.display()))?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore {
+            writer,
+            reader,
+            sales_in_runs: true,
+            runs_undone: Default::default(),
+        })
     }
 }
 
@@ -172,4 +183,74 @@ async fn durability(conn: &mut Conn) -> StoreResult<Durability> {
 /// SQLite never aborts a write for another's sake: one writer, locks taken up front.
 fn is_retryable(_error: &anyhow::Error) -> bool {
     false
+}
+
+/// Inserts ledger rows with multi-row INSERTs; returns (id, item, location,
+/// version after) of each.
+async fn insert_ledger_rows(
+    conn: &mut Conn,
+    rows: &[runs::LedgerRow<'_>],
+) -> Result<Vec<(i64, String, String, i64)>, sqlx::Error> {
+    use sqlx::Row;
+    let mut returned = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(runs::ROWS_PER_STATEMENT) {
+        let mut query = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO ledger (item_id, location_id, operation, on_hand_delta, reserved_delta,
+                on_hand_before, on_hand_after, reserved_before, reserved_after, version_after,
+                order_id, reason, operator, trace_id, created_at) ",
+        );
+        query.push_values(chunk, |mut values, row| {
+            values
+                .push_bind(row.item)
+                .push_bind(row.location)
+                .push_bind(row.operation)
+                .push_bind(row.on_hand_delta)
+                .push_bind(row.reserved_delta)
+                .push_bind(row.on_hand_before)
+                .push_bind(row.on_hand_after)
+                .push_bind(row.reserved_before)
+                .push_bind(row.reserved_after)
+                .push_bind(row.version_after)
+                .push_bind(row.order_id)
+                .push_bind(row.reason)
+                .push_bind(row.operator)
+                .push_bind(row.trace_id)
+                .push_bind(row.created_at);
+        });
+        query.push(" RETURNING id, item_id, location_id, version_after");
+        for row in query.build().fetch_all(&mut *conn).await? {
+            returned.push((
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+            ));
+        }
+    }
+    Ok(returned)
+}
+
+/// Writes levels with multi-row upserts.
+async fn upsert_levels(conn: &mut Conn, levels: &[runs::LevelRow<'_>]) -> Result<(), sqlx::Error> {
+    for chunk in levels.chunks(runs::ROWS_PER_STATEMENT) {
+        let mut query = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO levels (item_id, location_id, on_hand, reserved, version, updated_at) ",
+        );
+        query.push_values(chunk, |mut values, row| {
+            values
+                .push_bind(row.item)
+                .push_bind(row.location)
+                .push_bind(row.level.on_hand)
+                .push_bind(row.level.reserved)
+                .push_bind(row.level.version)
+                .push_bind(row.updated_at);
+        });
+        query.push(
+            " ON CONFLICT (item_id, location_id) DO UPDATE SET
+                on_hand = excluded.on_hand, reserved = excluded.reserved,
+                version = excluded.version, updated_at = excluded.updated_at",
+        );
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }

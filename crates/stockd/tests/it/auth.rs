@@ -170,7 +170,9 @@ async fn roles_allow_what_they_should_and_nothing_more() {
 
 #[tokio::test]
 async fn a_revoked_key_is_refused_and_keys_are_stored_hashed() {
-    let app = spawn_app().await;
+    // Without the key cache, so that the revocation by another process is
+    // seen by the very next request.
+    let app = spawn_with(Spawn::with_env("STOCKD_SERVER__KEY_CACHE_MS", "0")).await;
     let service = app.key("service");
     let (status, _) = app.get(&service, "/api/v1/inventory").await;
     assert_eq!(status, StatusCode::OK);
