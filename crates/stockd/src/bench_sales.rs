@@ -189,6 +189,7 @@ pub async fn sales(options: Options) -> anyhow::Result<ExitCode> {
         .await?;
     let fsync_redis = FsyncRedis::start(work.path()).await?;
     let result = run_all(
+        &admin,
         &options,
         &format!("{}/{database}", options.postgres),
         &fsync_redis.address,
@@ -223,6 +224,7 @@ pub async fn sales(options: Options) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_all(
+    admin: &sqlx::PgPool,
     options: &Options,
     postgres: &str,
     fsync_redis: &str,
@@ -253,9 +255,20 @@ async fn run_all(
             );
             for &callers in &options.concurrency {
                 seller.reset(scenario).await?;
+                // Every row starts with PostgreSQL's dirty pages on disk, so
+                // that no row pays for the checkpoint of the one before.
+                sqlx::query("CHECKPOINT").execute(admin).await?;
+                let before = seller.store_activity();
                 let row = run(&seller, variant, scenario, callers, options.duration).await?;
+                let batches = match (before, seller.store_activity()) {
+                    (Some(before), Some(after)) if after.batches > before.batches => format!(
+                        ", {:.0} writes a batch",
+                        (after.writes - before.writes) as f64 / (after.batches - before.batches) as f64
+                    ),
+                    _ => String::new(),
+                };
                 eprintln!(
-                    "{:<20} {:<34} {:>5} callers: {:>9.0} sales/s ({} attempts)",
+                    "{:<20} {:<34} {:>5} callers: {:>9.0} sales/s ({} attempts{batches})",
                     scenario.name(),
                     variant.name(),
                     callers,
@@ -384,6 +397,16 @@ impl Seller {
     }
 
     /// Puts every item back at the scenario's opening stock.
+    /// The engine's work so far, for stockd's variants.
+    fn store_activity(&self) -> Option<stock_engine::StoreActivity> {
+        match self {
+            Seller::Engine { engine, .. } | Seller::Http { engine, .. } => {
+                Some(engine.store_activity())
+            }
+            _ => None,
+        }
+    }
+
     async fn reset(&self, scenario: Scenario) -> anyhow::Result<()> {
         match self {
             Seller::Postgres { pool, .. } => {
