@@ -195,6 +195,10 @@ impl From<&WriteError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, code, error.to_string())
                     .with_details(json!({ "order_id": id, "status": refused.state.as_str() }))
             }
+            WriteError::AlertClosed { id, status } => {
+                ApiError::new(StatusCode::CONFLICT, "ALERT_CLOSED", error.to_string())
+                    .with_details(json!({ "alert_id": id, "status": status.as_str() }))
+            }
             WriteError::Internal(error) => ApiError::internal(error),
         }
     }

@@ -736,3 +736,70 @@ pub struct TransferRequest {
     pub quantity: i64,
     pub reason: Option<String>,
 }
+
+/// An alert about an item's available stock.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertOut {
+    pub id: i64,
+    pub product_id: String,
+    /// `low_stock`, `out_of_stock` or `back_in_stock`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// `warning` (low stock), `error` (out of stock) or `info` (back in stock).
+    pub level: &'static str,
+    /// `pending` or `sent` (open), `acknowledged` or `ignored` (closed).
+    pub status: &'static str,
+    pub message: String,
+    /// The item's available stock, all locations, right after the change.
+    pub available: i64,
+    /// The line it crossed: the item's `min_stock`, else the service's threshold.
+    pub threshold: i64,
+    /// The ledger row of the change that raised it.
+    pub log_id: i64,
+    /// Who acknowledged or ignored it.
+    pub handled_by: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&stock_store::AlertView> for AlertOut {
+    fn from(alert: &stock_store::AlertView) -> AlertOut {
+        AlertOut {
+            id: alert.id,
+            product_id: alert.item.to_string(),
+            kind: alert.kind.as_str(),
+            level: alert.kind.level(),
+            status: alert.status.as_str(),
+            message: alert.message.clone(),
+            available: alert.available,
+            threshold: alert.threshold,
+            log_id: alert.ledger_id,
+            handled_by: alert.handled_by.clone(),
+            created_at: timestamp(alert.created_at_ms),
+            updated_at: timestamp(alert.updated_at_ms),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AlertListQuery {
+    pub page: Option<u32>,
+    pub page_size: Option<u32>,
+    pub product_id: Option<String>,
+    /// `low_stock`, `out_of_stock` or `back_in_stock`.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub kind: Option<String>,
+    /// `pending`, `sent`, `acknowledged`, `ignored`, or `open` (pending or sent).
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertPageOut {
+    pub alerts: Vec<AlertOut>,
+    pub page: u32,
+    pub page_size: u32,
+    pub total: u64,
+    pub total_pages: u64,
+}

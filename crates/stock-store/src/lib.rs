@@ -48,6 +48,8 @@ pub trait Store: Send + Sync + 'static {
     async fn hold(&self, id: &str) -> StoreResult<Option<HoldView>>;
     async fn order(&self, id: &str) -> StoreResult<Option<OrderView>>;
     async fn orders(&self, filter: &OrderFilter, page: Page) -> StoreResult<Paged<OrderView>>;
+    /// Alerts, newest first.
+    async fn alerts(&self, filter: &AlertFilter, page: Page) -> StoreResult<Paged<AlertView>>;
     /// Ids of active holds due at `now_ms`, soonest first, at most `limit`.
     async fn due_holds(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<String>>;
 

@@ -16,6 +16,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "holds",
         include_str!("../migrations/sqlite/0002_holds.sql"),
     ),
+    (
+        3,
+        "alerts",
+        include_str!("../migrations/sqlite/0003_alerts.sql"),
+    ),
 ];
 
 /// Applies every migration newer than the database; returns how many ran.
@@ -103,6 +108,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "ledger_checks",
         include_str!("../migrations/postgres/0003_ledger_checks.sql"),
+    ),
+    (
+        4,
+        "alerts",
+        include_str!("../migrations/postgres/0004_alerts.sql"),
     ),
 ];
 

@@ -141,6 +141,123 @@ pub struct OrderFilter {
     pub status: Option<OrderStatus>,
 }
 
+/// What an alert says about an item's available stock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertKind {
+    /// Available fell to the item's threshold or below, and is above zero.
+    LowStock,
+    /// Available fell to zero or below.
+    OutOfStock,
+    /// Available rose above zero from zero or below.
+    BackInStock,
+}
+
+impl AlertKind {
+    pub const ALL: [AlertKind; 3] = [
+        AlertKind::LowStock,
+        AlertKind::OutOfStock,
+        AlertKind::BackInStock,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::LowStock => "low_stock",
+            AlertKind::OutOfStock => "out_of_stock",
+            AlertKind::BackInStock => "back_in_stock",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<AlertKind> {
+        AlertKind::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+
+    /// How loud the alert is: an empty shelf is an error, a low one a warning.
+    pub fn level(self) -> &'static str {
+        match self {
+            AlertKind::LowStock => "warning",
+            AlertKind::OutOfStock => "error",
+            AlertKind::BackInStock => "info",
+        }
+    }
+
+    /// The alert, if any, that a change of an item's available stock from
+    /// `before` to `after` raises, given its low-stock `threshold`.
+    pub fn crossed(before: i64, after: i64, threshold: i64) -> Option<AlertKind> {
+        if before > 0 && after <= 0 {
+            Some(AlertKind::OutOfStock)
+        } else if before <= 0 && after > 0 {
+            Some(AlertKind::BackInStock)
+        } else if before > threshold && after <= threshold && after > 0 {
+            Some(AlertKind::LowStock)
+        } else {
+            None
+        }
+    }
+}
+
+/// Where an alert is: pending and sent alerts are open; staff close them by
+/// acknowledging or ignoring them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertStatus {
+    Pending,
+    Sent,
+    Acknowledged,
+    Ignored,
+}
+
+impl AlertStatus {
+    pub const ALL: [AlertStatus; 4] = [
+        AlertStatus::Pending,
+        AlertStatus::Sent,
+        AlertStatus::Acknowledged,
+        AlertStatus::Ignored,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Pending => "pending",
+            AlertStatus::Sent => "sent",
+            AlertStatus::Acknowledged => "acknowledged",
+            AlertStatus::Ignored => "ignored",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<AlertStatus> {
+        AlertStatus::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    pub fn is_open(self) -> bool {
+        matches!(self, AlertStatus::Pending | AlertStatus::Sent)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertView {
+    pub id: i64,
+    pub item: ItemId,
+    pub kind: AlertKind,
+    pub status: AlertStatus,
+    /// The item's available stock (all locations) right after the change.
+    pub available: i64,
+    pub threshold: i64,
+    /// The ledger row of the change that raised it.
+    pub ledger_id: i64,
+    pub message: String,
+    /// The operator who acknowledged or ignored it.
+    pub handled_by: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    pub item: Option<ItemId>,
+    pub kind: Option<AlertKind>,
+    pub status: Option<AlertStatus>,
+    /// Only pending and sent alerts.
+    pub open: bool,
+}
+
 /// A level whose reserved quantity differs from its active holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HoldMismatch {
@@ -384,6 +501,11 @@ pub enum Command {
         id: String,
         reason: Option<String>,
     },
+    /// Closes an open alert as acknowledged or ignored.
+    CloseAlert {
+        id: i64,
+        status: AlertStatus,
+    },
     /// Expires these holds if they are still active and due at `now_ms`.
     ExpireHolds {
         ids: Vec<String>,
@@ -453,6 +575,7 @@ pub enum Outcome {
         view: ItemView,
         entries: Vec<LedgerEntry>,
     },
+    Alert(AlertView),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -491,6 +614,11 @@ pub enum WriteError {
         id: String,
         refused: TransitionRefused<OrderStatus>,
     },
+    /// The alert was closed before.
+    AlertClosed {
+        id: i64,
+        status: AlertStatus,
+    },
     /// The store failed; nothing the caller did.
     Internal(anyhow::Error),
 }
@@ -506,6 +634,9 @@ impl fmt::Display for WriteError {
             }
             WriteError::HoldState { id, refused } => write!(f, "hold {id}: {refused}"),
             WriteError::OrderState { id, refused } => write!(f, "order {id}: {refused}"),
+            WriteError::AlertClosed { id, status } => {
+                write!(f, "alert {id} is already {}", status.as_str())
+            }
             WriteError::Internal(error) => write!(f, "internal error: {error:#}"),
         }
     }

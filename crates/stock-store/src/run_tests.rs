@@ -310,6 +310,26 @@ async fn ledger(store: &dyn Store) -> Vec<String> {
         .collect()
 }
 
+async fn alerts(store: &dyn Store) -> Vec<String> {
+    let page = Page {
+        number: 1,
+        size: 10_000,
+    };
+    let rows = store
+        .alerts(&AlertFilter::default(), page)
+        .await
+        .unwrap()
+        .rows;
+    rows.into_iter()
+        .map(|mut alert| {
+            alert.created_at_ms = 0;
+            alert.updated_at_ms = 0;
+            alert.ledger_id = shown_id(alert.ledger_id);
+            format!("{alert:?}")
+        })
+        .collect()
+}
+
 async fn scenario(batches: Vec<Vec<Op>>) {
     let dir = tempfile::tempdir().unwrap();
     let together_store = store(&dir, "together", true).await;
@@ -337,6 +357,7 @@ async fn scenario(batches: Vec<Vec<Op>>) {
         n += batch.len();
     }
     assert_eq!(ledger(together).await, ledger(alone).await);
+    assert_eq!(alerts(together).await, alerts(alone).await);
     for raw in &ITEMS[..3] {
         let id = ItemId::parse(raw).unwrap();
         let left = together.item(&id).await.unwrap().unwrap();

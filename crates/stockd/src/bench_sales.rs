@@ -263,7 +263,8 @@ async fn run_all(
                 let batches = match (before, seller.store_activity()) {
                     (Some(before), Some(after)) if after.batches > before.batches => format!(
                         ", {:.0} writes a batch",
-                        (after.writes - before.writes) as f64 / (after.batches - before.batches) as f64
+                        (after.writes - before.writes) as f64
+                            / (after.batches - before.batches) as f64
                     ),
                     _ => String::new(),
                 };

@@ -303,12 +303,14 @@ async fn open_and_migrate(config: &Config) -> anyhow::Result<(Arc<dyn Store>, us
             options.read_pool_size = config.database.read_pool_size;
             options.busy_timeout = Duration::from_millis(sqlite.busy_timeout_ms);
             options.acquire_timeout = acquire_timeout;
+            options.low_stock_threshold = config.inventory.low_stock_threshold;
             Arc::new(SqliteStore::open(&options).await?)
         }
         DatabaseTarget::Postgres(url) => {
             let mut options = PostgresOptions::new(url);
             options.read_pool_size = config.database.read_pool_size;
             options.acquire_timeout = acquire_timeout;
+            options.low_stock_threshold = config.inventory.low_stock_threshold;
             Arc::new(PostgresStore::open(&options).await?)
         }
     };

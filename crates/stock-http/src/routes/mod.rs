@@ -1,5 +1,6 @@
 //! Route handlers, grouped by what they serve.
 
+mod alerts;
 pub mod docs;
 mod holds;
 mod inventory;
@@ -34,6 +35,7 @@ use crate::AppState;
         (name = "reports", description = "Statistics and reports"),
         (name = "locations", description = "Warehouses"),
         (name = "holds", description = "Stock held for unpaid orders, and orders"),
+        (name = "alerts", description = "Low stock, out of stock, back in stock"),
         (name = "service", description = "The service itself"),
     )
 )]
@@ -77,6 +79,9 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(holds::pay_order))
         .routes(routes!(holds::cancel_order))
         .routes(routes!(holds::transfer))
+        .routes(routes!(alerts::list_alerts))
+        .routes(routes!(alerts::ack_alert))
+        .routes(routes!(alerts::ignore_alert))
 }
 
 /// Checks a page request against the configured limits.

@@ -62,6 +62,8 @@ macro_rules! dialect_no_index {
     };
 }
 
+#[path = "alerts.rs"]
+mod alerts;
 #[path = "holds.rs"]
 mod holds;
 #[path = "runs.rs"]
@@ -78,6 +80,8 @@ pub struct PostgresOptions {
     pub acquire_timeout: Duration,
     /// The longest a single statement may run before the server stops it.
     pub statement_timeout: Duration,
+    /// The low-stock line of items without a `min_stock` of their own.
+    pub low_stock_threshold: i64,
 }
 
 impl PostgresOptions {
@@ -87,6 +91,7 @@ impl PostgresOptions {
             read_pool_size: 8,
             acquire_timeout: Duration::from_secs(30),
             statement_timeout: Duration::from_secs(30),
+            low_stock_threshold: 10,
         }
     }
 }
@@ -98,6 +103,8 @@ pub struct PostgresStore {
     sales_in_runs: bool,
     /// Runs of sales that had to run one by one instead.
     runs_undone: std::sync::atomic::AtomicU64,
+    /// The low-stock line of items without a `min_stock` of their own.
+    low_stock_threshold: i64,
 }
 
 impl PostgresStore {
@@ -126,6 +133,7 @@ impl PostgresStore {
             reader,
             sales_in_runs: true,
             runs_undone: Default::default(),
+            low_stock_threshold: options.low_stock_threshold,
         })
     }
 }

@@ -15,7 +15,7 @@ use stock_core::{
     LineRequest, LocationId, Operation, OrderAction, OrderStatus, Role, Transition,
 };
 
-use super::{holds, runs, BackendStore, Conn, Db, DbRow};
+use super::{alerts, holds, runs, BackendStore, Conn, Db, DbRow};
 use crate::model::*;
 use crate::{Store, StoreResult};
 
@@ -78,7 +78,15 @@ impl BackendStore {
                 .context("waiting for the writer's turn")?;
         }
         let mut replies = Vec::with_capacity(batch.len());
-        let outcome = self.run_jobs(&mut conn, &batch, &mut replies).await;
+        let outcome = async {
+            let mark = alerts::ledger_mark(&mut conn).await?;
+            self.run_jobs(&mut conn, &batch, &mut replies).await?;
+            alerts::raise(&mut conn, mark, self.low_stock_threshold, now_ms())
+                .await
+                .context("raising alerts")?;
+            Ok::<_, anyhow::Error>(())
+        }
+        .await;
         let outcome = match outcome {
             Ok(()) => sqlx::query("COMMIT")
                 .execute(&mut *conn)
@@ -468,6 +476,7 @@ async fn apply(
             let reason = reason.as_deref().or(Some("released"));
             holds::step_hold(conn, id, HoldAction::Release, 0, reason, meta, now).await
         }
+        Command::CloseAlert { id, status } => alerts::close(conn, *id, *status, meta, now).await,
         Command::ExpireHolds { ids, now_ms } => holds::expire_holds(conn, ids, meta, *now_ms).await,
         Command::CreateOrder {
             id,
@@ -1393,6 +1402,11 @@ impl Store for BackendStore {
             total: total as u64,
             page,
         })
+    }
+
+    async fn alerts(&self, filter: &AlertFilter, page: Page) -> StoreResult<Paged<AlertView>> {
+        let mut conn = self.read().await?;
+        Ok(alerts::list(&mut conn, filter, page).await?)
     }
 
     async fn due_holds(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<String>> {

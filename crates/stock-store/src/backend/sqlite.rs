@@ -61,6 +61,8 @@ macro_rules! dialect_no_index {
     };
 }
 
+#[path = "alerts.rs"]
+mod alerts;
 #[path = "holds.rs"]
 mod holds;
 #[path = "runs.rs"]
@@ -96,6 +98,8 @@ pub struct SqliteOptions {
     pub busy_timeout: Duration,
     /// How long a caller waits for a pooled connection.
     pub acquire_timeout: Duration,
+    /// The low-stock line of items without a `min_stock` of their own.
+    pub low_stock_threshold: i64,
 }
 
 impl SqliteOptions {
@@ -106,6 +110,7 @@ impl SqliteOptions {
             read_pool_size: 8,
             busy_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(30),
+            low_stock_threshold: 10,
         }
     }
 }
@@ -117,6 +122,8 @@ pub struct SqliteStore {
     sales_in_runs: bool,
     /// Runs of sales that had to run one by one instead.
     runs_undone: std::sync::atomic::AtomicU64,
+    /// The low-stock line of items without a `min_stock` of their own.
+    low_stock_threshold: i64,
 }
 
 impl SqliteStore {
@@ -152,6 +159,7 @@ impl SqliteStore {
             reader,
             sales_in_runs: true,
             runs_undone: Default::default(),
+            low_stock_threshold: options.low_stock_threshold,
         })
     }
 }
