@@ -50,6 +50,8 @@ struct Pending {
 #[derive(Clone)]
 pub struct Engine {
     sender: mpsc::Sender<Pending>,
+    /// Counts committed batches, for whoever waits for new events.
+    commits: tokio::sync::watch::Receiver<u64>,
     latency: Arc<LatencyRecorder>,
     counters: Arc<StoreCounters>,
 }
@@ -78,9 +80,17 @@ impl Engine {
         assert!(config.batch_ops_max > 0);
         let (sender, receiver) = mpsc::channel(config.queue_depth_max);
         let counters = Arc::new(StoreCounters::default());
-        tokio::spawn(write_loop(store, receiver, config, Arc::clone(&counters)));
+        let (committed, commits) = tokio::sync::watch::channel(0);
+        tokio::spawn(write_loop(
+            store,
+            receiver,
+            config,
+            Arc::clone(&counters),
+            committed,
+        ));
         Engine {
             sender,
+            commits,
             latency: Arc::new(LatencyRecorder::new()),
             counters,
         }
@@ -105,6 +115,12 @@ impl Engine {
     /// Percentiles of recent write latencies, queueing included.
     pub fn write_latency(&self) -> LatencySummary {
         self.latency.summary()
+    }
+
+    /// Changes after every batch the writer hands to the store: wakes
+    /// readers of the event outbox without polling.
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.clone()
     }
 
     pub fn store_activity(&self) -> StoreActivity {
@@ -150,6 +166,7 @@ async fn write_loop(
     mut receiver: mpsc::Receiver<Pending>,
     config: EngineConfig,
     counters: Arc<StoreCounters>,
+    committed: tokio::sync::watch::Sender<u64>,
 ) {
     let batch_ops_max = config.batch_ops_max;
     let mut pending = Vec::with_capacity(batch_ops_max);
@@ -188,6 +205,7 @@ async fn write_loop(
             .fetch_add(answers.len() as u64, Ordering::Relaxed);
         let busy_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         counters.busy_ns.fetch_add(busy_ns, Ordering::Relaxed);
+        committed.send_modify(|batches| *batches += 1);
         for (reply, answer) in replies.into_iter().zip(answers) {
             // A caller that gave up (timeout, closed connection) no longer listens.
             let _ = answer.send(reply);

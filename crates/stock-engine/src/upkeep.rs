@@ -79,11 +79,13 @@ pub async fn expire_due(store: &dyn Store, engine: &Engine, batch_max: u32) -> a
 pub struct RetryKeyPurge {
     /// How long idempotency keys and sync-stock retry keys are kept.
     pub retention: Duration,
+    /// How long live events are kept for consumers that resume.
+    pub event_retention: Duration,
     /// How often old keys are looked for.
     pub interval: Duration,
 }
 
-/// Purges old retry keys every `interval`, for as long as the runtime runs.
+/// Purges old retry keys and old events every `interval`, for as long as the runtime runs.
 pub fn spawn_retry_key_purge(
     store: Arc<dyn Store>,
     purge: RetryKeyPurge,
@@ -102,6 +104,17 @@ pub fn spawn_retry_key_purge(
                 Ok(purged) => tracing::info!(purged, "forgot expired retry keys"),
                 Err(error) => {
                     tracing::warn!(error = format!("{error:#}"), "purging retry keys failed")
+                }
+            }
+            let retention_ms = i64::try_from(purge.event_retention.as_millis()).unwrap_or(i64::MAX);
+            match store
+                .purge_events(now_ms().saturating_sub(retention_ms))
+                .await
+            {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "forgot old events"),
+                Err(error) => {
+                    tracing::warn!(error = format!("{error:#}"), "purging events failed")
                 }
             }
         }

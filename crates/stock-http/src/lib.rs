@@ -53,6 +53,12 @@ pub struct HttpConfig {
     pub key_cache_ttl: Duration,
     /// The longest hold a caller may ask for.
     pub hold_ttl_max: Duration,
+    /// How often an event stream looks for other replicas' events.
+    pub event_poll_interval: Duration,
+    /// Events read from the outbox at a time.
+    pub event_batch_max: u32,
+    /// Event streams open at once; more get 503.
+    pub event_streams_max: usize,
 }
 
 impl Default for HttpConfig {
@@ -68,6 +74,9 @@ impl Default for HttpConfig {
             hold_ttl_default: Duration::from_secs(15 * 60),
             hold_ttl_max: Duration::from_secs(24 * 3600),
             key_cache_ttl: Duration::from_secs(1),
+            event_poll_interval: Duration::from_secs(1),
+            event_batch_max: 500,
+            event_streams_max: 256,
         }
     }
 }
@@ -81,6 +90,8 @@ pub struct AppState {
     pub stats: Arc<ServiceStats>,
     pub in_flight: Arc<InFlight>,
     pub keys: Arc<auth::KeyCache>,
+    /// Event streams open now.
+    pub streams: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl AppState {
@@ -89,6 +100,7 @@ impl AppState {
             store,
             engine,
             keys: Arc::new(auth::KeyCache::new(config.key_cache_ttl)),
+            streams: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             config: Arc::new(config),
             stats: Arc::new(ServiceStats::new()),
             in_flight: Arc::new(InFlight::default()),

@@ -803,3 +803,30 @@ pub struct AlertPageOut {
     pub total: u64,
     pub total_pages: u64,
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Kinds to send, comma-separated: `stock`, `reservation`, `order`, `alert`. All by default.
+    pub types: Option<String>,
+    /// Only events about this item (stock changes and alerts).
+    pub product_id: Option<String>,
+    /// Resume after this event id (as `Last-Event-ID` does). Without either,
+    /// the stream starts with the next event.
+    pub after: Option<i64>,
+}
+
+/// A hold that took a status, as an event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReservationEventOut {
+    pub reservation_id: String,
+    pub order_id: String,
+    pub status: &'static str,
+}
+
+/// An order that took a status, as an event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderEventOut {
+    pub order_id: String,
+    pub status: &'static str,
+}

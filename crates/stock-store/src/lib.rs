@@ -48,6 +48,17 @@ pub trait Store: Send + Sync + 'static {
     async fn hold(&self, id: &str) -> StoreResult<Option<HoldView>>;
     async fn order(&self, id: &str) -> StoreResult<Option<OrderView>>;
     async fn orders(&self, filter: &OrderFilter, page: Page) -> StoreResult<Paged<OrderView>>;
+    /// Events after `after`, oldest first, of these kinds (all when empty).
+    async fn events(
+        &self,
+        after: i64,
+        kinds: &[EventKind],
+        limit: u32,
+    ) -> StoreResult<Vec<EventView>>;
+    /// The newest event's id; 0 when there is none.
+    async fn last_event_id(&self) -> StoreResult<i64>;
+    /// Forgets events older than `before_ms`; returns how many.
+    async fn purge_events(&self, before_ms: i64) -> StoreResult<u64>;
     /// Alerts, newest first.
     async fn alerts(&self, filter: &AlertFilter, page: Page) -> StoreResult<Paged<AlertView>>;
     /// Ids of active holds due at `now_ms`, soonest first, at most `limit`.

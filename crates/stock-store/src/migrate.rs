@@ -21,6 +21,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "alerts",
         include_str!("../migrations/sqlite/0003_alerts.sql"),
     ),
+    (
+        4,
+        "events",
+        include_str!("../migrations/sqlite/0004_events.sql"),
+    ),
 ];
 
 /// Applies every migration newer than the database; returns how many ran.
@@ -113,6 +118,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "alerts",
         include_str!("../migrations/postgres/0004_alerts.sql"),
+    ),
+    (
+        5,
+        "events",
+        include_str!("../migrations/postgres/0005_events.sql"),
     ),
 ];
 

@@ -717,3 +717,61 @@ pub enum Reply {
         same_request: bool,
     },
 }
+
+/// One event of the outbox, with what it says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventView {
+    pub id: i64,
+    pub created_at_ms: i64,
+    pub body: EventBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventBody {
+    /// A change to a level: its ledger row.
+    Stock(LedgerEntry),
+    /// A hold took this status.
+    Reservation {
+        id: String,
+        order_id: String,
+        status: HoldStatus,
+    },
+    /// An order took this status.
+    Order { id: String, status: OrderStatus },
+    /// An alert was raised or took this status.
+    Alert {
+        alert: AlertView,
+        status: AlertStatus,
+    },
+}
+
+/// The kinds of events, as filters name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    Stock,
+    Reservation,
+    Order,
+    Alert,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 4] = [
+        EventKind::Stock,
+        EventKind::Reservation,
+        EventKind::Order,
+        EventKind::Alert,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Stock => "stock",
+            EventKind::Reservation => "reservation",
+            EventKind::Order => "order",
+            EventKind::Alert => "alert",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+}

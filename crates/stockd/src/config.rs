@@ -24,6 +24,7 @@ pub struct Config {
     pub engine: EngineConfig,
     pub holds: HoldsConfig,
     pub idempotency: IdempotencyConfig,
+    pub events: EventsConfig,
     pub auth: AuthConfig,
     pub log: LogConfig,
 }
@@ -213,6 +214,31 @@ impl Default for IdempotencyConfig {
     }
 }
 
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// How long live events are kept for consumers that resume (hours).
+    pub retention_h: u64,
+    /// How often a stream looks for events written by other replicas; its
+    /// own replica's writes wake it at once.
+    pub poll_interval_ms: u64,
+    /// Events sent per read of the outbox.
+    pub batch_max: u32,
+    /// Streams open at once; more are refused with 503.
+    pub streams_max: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            retention_h: 72,
+            poll_interval_ms: 1000,
+            batch_max: 500,
+            streams_max: 256,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
@@ -389,6 +415,13 @@ impl Config {
         }
         if self.engine.batch_wait_us > 100_000 {
             bail!("engine.batch_wait_us must be at most 100000 (100 ms): every write under load waits up to it");
+        }
+        positive("events.retention_h", self.events.retention_h)?;
+        positive("events.poll_interval_ms", self.events.poll_interval_ms)?;
+        positive("events.batch_max", u64::from(self.events.batch_max))?;
+        positive("events.streams_max", self.events.streams_max as u64)?;
+        if self.events.batch_max > 10_000 {
+            bail!("events.batch_max must be at most 10000");
         }
         if self.idempotency.retention_h < 24 {
             bail!("idempotency.retention_h must be at least 24: retried writes rely on it");

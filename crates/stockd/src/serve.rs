@@ -31,6 +31,9 @@ pub fn http_config(config: &Config) -> HttpConfig {
         hold_ttl_default: Duration::from_secs(config.holds.default_ttl_s),
         hold_ttl_max: Duration::from_secs(config.holds.max_ttl_s),
         key_cache_ttl: Duration::from_millis(config.server.key_cache_ms),
+        event_poll_interval: Duration::from_millis(config.events.poll_interval_ms),
+        event_batch_max: config.events.batch_max,
+        event_streams_max: config.events.streams_max,
     }
 }
 
@@ -70,6 +73,7 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         RetryKeyPurge {
             retention: Duration::from_secs(config.idempotency.retention_h * 3600),
             interval: Duration::from_secs(config.idempotency.purge_interval_s),
+            event_retention: Duration::from_secs(config.events.retention_h * 3600),
         },
     );
     let app = stock_http::router(AppState::new(store, engine, http_config(&config)));

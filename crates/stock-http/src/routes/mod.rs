@@ -2,6 +2,7 @@
 
 mod alerts;
 pub mod docs;
+mod events;
 mod holds;
 mod inventory;
 mod ledger;
@@ -36,6 +37,7 @@ use crate::AppState;
         (name = "locations", description = "Warehouses"),
         (name = "holds", description = "Stock held for unpaid orders, and orders"),
         (name = "alerts", description = "Low stock, out of stock, back in stock"),
+        (name = "events", description = "Live events"),
         (name = "service", description = "The service itself"),
     )
 )]
@@ -82,6 +84,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::list_alerts))
         .routes(routes!(alerts::ack_alert))
         .routes(routes!(alerts::ignore_alert))
+        .routes(routes!(events::events))
 }
 
 /// Checks a page request against the configured limits.

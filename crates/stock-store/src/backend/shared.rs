@@ -15,7 +15,7 @@ use stock_core::{
     LineRequest, LocationId, Operation, OrderAction, OrderStatus, Role, Transition,
 };
 
-use super::{alerts, holds, runs, BackendStore, Conn, Db, DbRow};
+use super::{alerts, events, holds, runs, BackendStore, Conn, Db, DbRow};
 use crate::model::*;
 use crate::{Store, StoreResult};
 
@@ -1407,6 +1407,26 @@ impl Store for BackendStore {
     async fn alerts(&self, filter: &AlertFilter, page: Page) -> StoreResult<Paged<AlertView>> {
         let mut conn = self.read().await?;
         Ok(alerts::list(&mut conn, filter, page).await?)
+    }
+
+    async fn events(
+        &self,
+        after: i64,
+        kinds: &[EventKind],
+        limit: u32,
+    ) -> StoreResult<Vec<EventView>> {
+        let mut conn = self.read().await?;
+        Ok(events::after(&mut conn, after, kinds, limit).await?)
+    }
+
+    async fn last_event_id(&self) -> StoreResult<i64> {
+        let mut conn = self.read().await?;
+        Ok(events::last_id(&mut conn).await?)
+    }
+
+    async fn purge_events(&self, before_ms: i64) -> StoreResult<u64> {
+        let mut conn = self.writer.acquire().await?;
+        Ok(events::purge(&mut conn, before_ms).await?)
     }
 
     async fn due_holds(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<String>> {

@@ -63,6 +63,8 @@ macro_rules! dialect_no_index {
 
 #[path = "alerts.rs"]
 mod alerts;
+#[path = "events.rs"]
+mod events;
 #[path = "holds.rs"]
 mod holds;
 #[path = "runs.rs"]

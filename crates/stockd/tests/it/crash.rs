@@ -148,5 +148,14 @@ async fn a_killed_server_loses_no_answered_write_and_half_applies_none() {
         outcomes.answered.len() >= cycles * 5,
         "every cycle ran under load"
     );
+    // No event lost and none for a change that was rolled back: the outbox
+    // holds one stock event for every ledger row.
+    let counts = app
+        .fetch_pairs(
+            "SELECT 'ledger', COUNT(*) FROM ledger
+             UNION ALL SELECT 'events', COUNT(*) FROM events WHERE kind = 'stock'",
+        )
+        .await;
+    assert_eq!(counts[0].1, counts[1].1, "{counts:?}");
     app.assert_verified();
 }

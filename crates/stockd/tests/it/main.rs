@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod concurrency;
 mod crash;
+mod events;
 mod helpers;
 mod holds;
 mod idempotency;
