@@ -223,3 +223,42 @@ async fn durability_is_wal_and_full_by_default() {
         }
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn events_follow_changes_and_are_purged_oldest_first() {
+    let (_dir, store) = open().await;
+    for reply in store
+        .execute(vec![create("e", 5), deduct("e", 2), deduct("e", 9)])
+        .await
+    {
+        let _ = reply;
+    }
+    let events = store.events(0, &[], 100).await.unwrap();
+    let stock: Vec<i64> = events
+        .iter()
+        .filter_map(|event| match &event.body {
+            EventBody::Stock(entry) => Some(entry.on_hand_delta),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stock, vec![5, -2], "the refused sale left no event");
+    assert_eq!(
+        store.last_event_id().await.unwrap(),
+        events.last().unwrap().id
+    );
+    let later = store.events(events[0].id, &[], 100).await.unwrap();
+    assert_eq!(later.len(), events.len() - 1);
+    assert_eq!(
+        store
+            .events(0, &[EventKind::Alert], 100)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+
+    assert_eq!(store.purge_events(0).await.unwrap(), 0, "nothing that old");
+    let purged = store.purge_events(now_ms() + 1).await.unwrap();
+    assert_eq!(purged as usize, events.len());
+    assert!(store.events(0, &[], 100).await.unwrap().is_empty());
+}

@@ -12,7 +12,7 @@ CREATE TABLE events (
     created_at  INTEGER NOT NULL
 );
 
-CREATE INDEX events_by_age ON events (created_at);
+-- No index on created_at: old events are purged from the oldest id on.
 
 CREATE TRIGGER events_ledger AFTER INSERT ON ledger BEGIN
     INSERT INTO events (kind, subject, ledger_id, created_at)

@@ -9,81 +9,173 @@
 //! a crossing while one is open raises nothing new. An item created in the
 //! batch had no stock before to cross from: its opening stock raises nothing.
 
+use std::collections::BTreeMap;
+
 use sqlx::Row;
 use stock_core::ItemId;
 
-use super::shared::{corrupt, item_id_at};
-use super::{Conn, DbRow};
+use super::shared::{corrupt, item_id_at, IN_LIST_MAX};
+use super::{Conn, Db, DbRow};
 use crate::model::*;
 
 /// The newest ledger row when a batch begins: the batch's changes come after it.
 pub(crate) async fn ledger_mark(conn: &mut Conn) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM ledger")
-        .fetch_one(&mut *conn)
-        .await
+    // Not MAX(id) inside COALESCE: SQLite answers only a bare MAX from the
+    // index, anything around it scans the whole ledger.
+    let newest: Option<i64> = sqlx::query_scalar("SELECT id FROM ledger ORDER BY id DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(newest.unwrap_or(0))
 }
 
 /// Raises the alerts of the changes written since `mark`, in this transaction.
+/// Ledger rows read per statement while raising a batch's alerts.
+const ROWS_PER_READ: i64 = 10_000;
+
+/// What a batch did to one item's available stock (all locations).
+pub(crate) struct ItemChange {
+    pub item: ItemId,
+    pub name: String,
+    pub min_stock: Option<i64>,
+    pub before: i64,
+    pub after: i64,
+    /// The batch's last ledger row for the item.
+    pub last_id: i64,
+}
+
+/// Raises the alerts of changes a run of sales reports itself.
+pub(crate) async fn raise_changes(
+    conn: &mut Conn,
+    changes: &[ItemChange],
+    default_threshold: i64,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let mut raised = 0;
+    for change in changes {
+        let threshold = change.min_stock.unwrap_or(default_threshold);
+        raised += raise_one(conn, change, threshold, now).await?;
+    }
+    Ok(raised)
+}
+
+/// What a batch did to one item, as its ledger rows tell.
+struct Changed {
+    /// Net change of available stock over the batch.
+    change: i64,
+    /// The batch's last ledger row for the item.
+    last_id: i64,
+    /// The item was created in the batch.
+    created: bool,
+}
+
 pub(crate) async fn raise(
     conn: &mut Conn,
     mark: i64,
     default_threshold: i64,
     now: i64,
 ) -> Result<u64, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT c.item_id, c.change, c.last_id, i.name, COALESCE(i.min_stock, $2),
-            (SELECT CAST(COALESCE(SUM(l.on_hand - l.reserved), 0) AS BIGINT)
-             FROM levels l WHERE l.item_id = c.item_id)
-         FROM (
-            SELECT item_id, CAST(SUM(on_hand_delta - reserved_delta) AS BIGINT) AS change,
-                MAX(id) AS last_id
-            FROM ledger WHERE id > $1 GROUP BY item_id
-         ) c JOIN items i ON i.id = c.item_id
-         WHERE NOT EXISTS (
-            SELECT 1 FROM ledger n WHERE n.item_id = c.item_id AND n.id > $1 AND n.operation = 'init')",
-    )
-    .bind(mark)
-    .bind(default_threshold)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut raised = 0;
-    for row in rows {
-        let change: i64 = row.try_get(1)?;
-        let threshold: i64 = row.try_get(4)?;
-        let after: i64 = row.try_get(5)?;
-        let Some(kind) = AlertKind::crossed(after - change, after, threshold) else {
-            continue;
-        };
-        let item = item_id_at(&row, 0)?;
-        let name: String = row.try_get(3)?;
-        let message = match kind {
-            AlertKind::LowStock => {
-                format!("{name} ({item}): {after} available, at or below {threshold}")
-            }
-            AlertKind::OutOfStock => format!("{name} ({item}) is out of stock"),
-            AlertKind::BackInStock => {
-                format!("{name} ({item}) is back in stock: {after} available")
-            }
-        };
-        raised += sqlx::query(
-            "INSERT INTO alerts (item_id, kind, level, status, available, threshold, ledger_id,
-                message, created_at, updated_at)
-             VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $8)
-             ON CONFLICT (item_id, kind) WHERE status IN ('pending', 'sent') DO NOTHING",
+    // Pages in id order with a LIMIT: a prepared `id > $1` alone may get a
+    // generic plan that scans the whole ledger.
+    let mut changed: BTreeMap<String, Changed> = BTreeMap::new();
+    let mut after = mark;
+    loop {
+        let rows = sqlx::query(
+            "SELECT id, item_id, on_hand_delta - reserved_delta, operation FROM ledger
+             WHERE id > $1 ORDER BY id LIMIT $2",
         )
-        .bind(item.as_str())
-        .bind(kind.as_str())
-        .bind(kind.level())
         .bind(after)
-        .bind(threshold)
-        .bind(row.try_get::<i64, _>(2)?)
-        .bind(message)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+        .bind(ROWS_PER_READ)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in &rows {
+            let id: i64 = row.try_get(0)?;
+            let operation: String = row.try_get(3)?;
+            let entry = changed.entry(row.try_get(1)?).or_insert(Changed {
+                change: 0,
+                last_id: id,
+                created: false,
+            });
+            entry.change += row.try_get::<i64, _>(2)?;
+            entry.last_id = id;
+            entry.created |= operation == "init";
+            after = id;
+        }
+        if (rows.len() as i64) < ROWS_PER_READ {
+            break;
+        }
+    }
+    changed.retain(|_, item| !item.created);
+    let ids: Vec<&String> = changed.keys().collect();
+    let mut raised = 0;
+    for chunk in ids.chunks(IN_LIST_MAX) {
+        let mut query =
+            sqlx::QueryBuilder::<Db>::new("SELECT i.id, i.name, COALESCE(i.min_stock, ");
+        query.push_bind(default_threshold);
+        query.push(
+            "), (SELECT CAST(COALESCE(SUM(l.on_hand - l.reserved), 0) AS BIGINT)
+                 FROM levels l WHERE l.item_id = i.id)
+             FROM items i WHERE i.id IN (",
+        );
+        let mut list = query.separated(", ");
+        for id in chunk {
+            list.push_bind(id.as_str());
+        }
+        query.push(")");
+        for row in query.build().fetch_all(&mut *conn).await? {
+            let item = item_id_at(&row, 0)?;
+            let threshold: i64 = row.try_get(2)?;
+            let after: i64 = row.try_get(3)?;
+            let batch = &changed[item.as_str()];
+            let change = ItemChange {
+                name: row.try_get(1)?,
+                min_stock: Some(threshold),
+                before: after - batch.change,
+                after,
+                last_id: batch.last_id,
+                item,
+            };
+            raised += raise_one(conn, &change, threshold, now).await?;
+        }
     }
     Ok(raised)
+}
+
+async fn raise_one(
+    conn: &mut Conn,
+    change: &ItemChange,
+    threshold: i64,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let Some(kind) = AlertKind::crossed(change.before, change.after, threshold) else {
+        return Ok(0);
+    };
+    let (item, name, after) = (&change.item, &change.name, change.after);
+    let message = match kind {
+        AlertKind::LowStock => {
+            format!("{name} ({item}): {after} available, at or below {threshold}")
+        }
+        AlertKind::OutOfStock => format!("{name} ({item}) is out of stock"),
+        AlertKind::BackInStock => {
+            format!("{name} ({item}) is back in stock: {after} available")
+        }
+    };
+    Ok(sqlx::query(
+        "INSERT INTO alerts (item_id, kind, level, status, available, threshold, ledger_id,
+            message, created_at, updated_at)
+         VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $8)
+         ON CONFLICT (item_id, kind) WHERE status IN ('pending', 'sent') DO NOTHING",
+    )
+    .bind(item.as_str())
+    .bind(kind.as_str())
+    .bind(kind.level())
+    .bind(after)
+    .bind(threshold)
+    .bind(change.last_id)
+    .bind(message)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
 }
 
 /// Acknowledges or ignores an open alert.

@@ -111,16 +111,33 @@ pub(crate) async fn after(
 
 /// The newest event's id, 0 when there is none.
 pub(crate) async fn last_id(conn: &mut Conn) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM events")
-        .fetch_one(&mut *conn)
-        .await
+    let newest: Option<i64> = sqlx::query_scalar("SELECT id FROM events ORDER BY id DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(newest.unwrap_or(0))
 }
 
-/// Forgets events older than `before_ms`; returns how many.
+/// Events deleted per statement while purging, oldest first.
+const PURGE_CHUNK: i64 = 5_000;
+
+/// Forgets events older than `before_ms`; returns how many. Works from the
+/// oldest id on, a chunk at a time, so each statement stays short and no
+/// index on time is needed.
 pub(crate) async fn purge(conn: &mut Conn, before_ms: i64) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query("DELETE FROM events WHERE created_at < $1")
+    let mut purged = 0;
+    loop {
+        let deleted = sqlx::query(
+            "DELETE FROM events WHERE id IN (
+                SELECT id FROM events WHERE created_at < $1 ORDER BY id LIMIT $2)",
+        )
         .bind(before_ms)
+        .bind(PURGE_CHUNK)
         .execute(&mut *conn)
         .await?
-        .rows_affected())
+        .rows_affected();
+        purged += deleted;
+        if deleted < PURGE_CHUNK as u64 {
+            return Ok(purged);
+        }
+    }
 }

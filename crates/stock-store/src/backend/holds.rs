@@ -142,7 +142,7 @@ pub(crate) async fn expire_due_for_items<'a>(
     items: impl IntoIterator<Item = &'a ItemId>,
     meta: &WriteMeta,
     now: i64,
-) -> Result<(), WriteError> {
+) -> Result<usize, WriteError> {
     let items: BTreeSet<&ItemId> = items.into_iter().collect();
     let mut due = BTreeSet::new();
     for chunk in items.into_iter().collect::<Vec<_>>().chunks(IN_LIST_MAX) {
@@ -166,10 +166,11 @@ pub(crate) async fn expire_due_for_items<'a>(
         let ids: Vec<String> = query.build_query_scalar().fetch_all(&mut *conn).await?;
         due.extend(ids);
     }
+    let mut expired = 0;
     for id in due {
-        expire_if_due(conn, &id, meta, now).await?;
+        expired += usize::from(expire_if_due(conn, &id, meta, now).await?);
     }
-    Ok(())
+    Ok(expired)
 }
 
 /// Expires one hold if it is active and past its time; returns whether it did.

@@ -21,6 +21,7 @@ use anyhow::{bail, Context};
 use sqlx::Row;
 use stock_core::{apply_delta, Item, ItemId, Level, LocationId, Operation, Transition};
 
+use super::alerts::ItemChange;
 use super::holds;
 use super::shared::{
     item_from_row, item_id_at, ledger_entry, location_id_at, sync_retry_keys, IN_LIST_MAX,
@@ -37,17 +38,21 @@ pub(crate) fn is_sale(command: &Command) -> bool {
     matches!(command, Command::SyncStock { .. })
 }
 
+/// What a run did: its replies, and what it did to each item's available
+/// stock (`None` when it also expired holds: then only the ledger tells).
+pub(crate) struct Sold {
+    pub replies: Vec<Reply>,
+    pub changes: Option<Vec<ItemChange>>,
+}
+
 /// Runs consecutive sales in a few statements. `None`: the run left nothing
 /// behind in the transaction, and its jobs must run one by one.
-pub(crate) async fn run_sales(
-    conn: &mut Conn,
-    jobs: &[WriteJob],
-) -> anyhow::Result<Option<Vec<Reply>>> {
+pub(crate) async fn run_sales(conn: &mut Conn, jobs: &[WriteJob]) -> anyhow::Result<Option<Sold>> {
     sqlx::query("SAVEPOINT run").execute(&mut *conn).await?;
     match sell(conn, jobs).await {
-        Ok(replies) => {
+        Ok(sold) => {
             sqlx::query("RELEASE run").execute(&mut *conn).await?;
-            Ok(Some(replies))
+            Ok(Some(sold))
         }
         Err(error) => {
             tracing::info!(
@@ -134,6 +139,14 @@ impl Stock {
             .insert((item.clone(), priority, location.clone()));
     }
 
+    /// The item's available stock over all its locations.
+    fn available(&self, id: &ItemId) -> i64 {
+        self.levels
+            .get(id)
+            .map(|levels| levels.values().map(|l| l.level.available()).sum())
+            .unwrap_or(0)
+    }
+
     fn view(&self, id: &ItemId) -> ItemView {
         let (item, created_at_ms, updated_at_ms) = &self.items[id];
         ItemView {
@@ -176,7 +189,7 @@ enum Decision {
     },
 }
 
-async fn sell(conn: &mut Conn, jobs: &[WriteJob]) -> anyhow::Result<Vec<Reply>> {
+async fn sell(conn: &mut Conn, jobs: &[WriteJob]) -> anyhow::Result<Sold> {
     let now = now_ms();
     let sales: Vec<Sale> = jobs.iter().map(Sale::of).collect();
     let item_ids: BTreeSet<&ItemId> = sales.iter().map(|sale| sale.item).collect();
@@ -184,10 +197,15 @@ async fn sell(conn: &mut Conn, jobs: &[WriteJob]) -> anyhow::Result<Vec<Reply>> 
 
     // Due holds on these items give their stock back first, as they would
     // for a sale run on its own.
-    holds::expire_due_for_items(conn, item_ids.iter().copied(), &jobs[0].meta, now)
+    let expired = holds::expire_due_for_items(conn, item_ids.iter().copied(), &jobs[0].meta, now)
         .await
         .map_err(|error| anyhow::anyhow!("expiring due holds: {error:?}"))?;
     let mut stock = read_stock(conn, &item_ids, &location_ids).await?;
+    let available_before: HashMap<ItemId, i64> = stock
+        .items
+        .keys()
+        .map(|id| (id.clone(), stock.available(id)))
+        .collect();
     let mut retried = read_retry_keys(conn, &sales).await?;
     let stored = read_idempotency_keys(conn, &sales).await?;
 
@@ -306,7 +324,28 @@ async fn sell(conn: &mut Conn, jobs: &[WriteJob]) -> anyhow::Result<Vec<Reply>> 
         };
         replies.push(reply);
     }
-    Ok(replies)
+    let changes = (expired == 0).then(|| {
+        let mut last_ids: HashMap<&ItemId, i64> = HashMap::new();
+        for row in &rows {
+            let last = last_ids.entry(sales[row.sale].item).or_insert(row.id);
+            *last = (*last).max(row.id);
+        }
+        last_ids
+            .into_iter()
+            .map(|(id, last_id)| {
+                let (item, ..) = &stock.items[id];
+                ItemChange {
+                    item: id.clone(),
+                    name: item.name.clone(),
+                    min_stock: item.min_stock,
+                    before: available_before[id],
+                    after: stock.available(id),
+                    last_id,
+                }
+            })
+            .collect()
+    });
+    Ok(Sold { replies, changes })
 }
 
 /// One sale against the run's stock, checked in the order a sale run on its

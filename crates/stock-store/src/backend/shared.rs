@@ -80,10 +80,15 @@ impl BackendStore {
         let mut replies = Vec::with_capacity(batch.len());
         let outcome = async {
             let mark = alerts::ledger_mark(&mut conn).await?;
-            self.run_jobs(&mut conn, &batch, &mut replies).await?;
-            alerts::raise(&mut conn, mark, self.low_stock_threshold, now_ms())
-                .await
-                .context("raising alerts")?;
+            let changes = self.run_jobs(&mut conn, &batch, &mut replies).await?;
+            let raised = match changes {
+                Some(changes) => {
+                    alerts::raise_changes(&mut conn, &changes, self.low_stock_threshold, now_ms())
+                        .await
+                }
+                None => alerts::raise(&mut conn, mark, self.low_stock_threshold, now_ms()).await,
+            };
+            raised.context("raising alerts")?;
             Ok::<_, anyhow::Error>(())
         }
         .await;
@@ -106,14 +111,16 @@ impl BackendStore {
     }
 
     /// Runs a batch's jobs in arrival order: each run of consecutive sales
-    /// together (see `runs.rs`), every other job on its own.
+    /// together (see `runs.rs`), every other job on its own. When the batch
+    /// was one run that knows what it did to each item, returns that.
     async fn run_jobs(
         &self,
         conn: &mut Conn,
         batch: &[WriteJob],
         replies: &mut Vec<Reply>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Option<Vec<alerts::ItemChange>>> {
         let mut rest = batch;
+        let mut changes = None;
         while let Some(first) = rest.first() {
             let run = if self.sales_in_runs && runs::is_sale(&first.command) {
                 rest.iter()
@@ -124,7 +131,10 @@ impl BackendStore {
             };
             if run > 0 {
                 if let Some(sold) = runs::run_sales(conn, &rest[..run]).await? {
-                    replies.extend(sold);
+                    replies.extend(sold.replies);
+                    if run == batch.len() {
+                        changes = sold.changes;
+                    }
                     rest = &rest[run..];
                     continue;
                 }
@@ -139,7 +149,7 @@ impl BackendStore {
                 rest = &rest[1..];
             }
         }
-        Ok(())
+        Ok(changes)
     }
 }
 
