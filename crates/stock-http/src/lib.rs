@@ -10,6 +10,7 @@ pub mod error;
 mod extract;
 pub mod idempotency;
 mod routes;
+pub mod signing;
 pub mod stats;
 pub mod trace;
 pub mod wire;
@@ -201,4 +202,38 @@ async fn method_not_allowed() -> ApiError {
         "METHOD_NOT_ALLOWED",
         "this route does not take that method",
     )
+}
+
+/// What an event says, as SSE and webhooks send it: its kind and its data.
+pub fn event_payload(event: &stock_store::EventView) -> (&'static str, serde_json::Value) {
+    use stock_store::EventBody;
+    use wire::{AlertOut, LedgerOut, OrderEventOut, ReservationEventOut};
+    let (kind, data) = match &event.body {
+        EventBody::Stock(entry) => ("stock", serde_json::to_value(LedgerOut::from(entry))),
+        EventBody::Reservation {
+            id,
+            order_id,
+            status,
+        } => (
+            "reservation",
+            serde_json::to_value(ReservationEventOut {
+                reservation_id: id.clone(),
+                order_id: order_id.clone(),
+                status: status.as_str(),
+            }),
+        ),
+        EventBody::Order { id, status } => (
+            "order",
+            serde_json::to_value(OrderEventOut {
+                order_id: id.clone(),
+                status: status.as_str(),
+            }),
+        ),
+        EventBody::Alert { alert, status } => {
+            let mut out = AlertOut::from(alert);
+            out.status = status.as_str();
+            ("alert", serde_json::to_value(out))
+        }
+    };
+    (kind, data.expect("event bodies serialize"))
 }

@@ -830,3 +830,89 @@ pub struct OrderEventOut {
     pub order_id: String,
     pub status: &'static str,
 }
+
+/// Where to push events, signed with `secret`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookRequest {
+    /// `http://` or `https://`.
+    pub url: String,
+    /// 16 to 256 characters; every delivery is signed with it.
+    pub secret: String,
+    /// Kinds to send: `stock`, `reservation`, `order`, `alert`. All when absent.
+    pub events: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookOut {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<&'static str>,
+    /// The last event delivered or given up on.
+    pub last_event_id: i64,
+    /// Failed attempts at the next event.
+    pub attempts: u32,
+    pub created_at: String,
+}
+
+impl From<&stock_store::Webhook> for WebhookOut {
+    fn from(hook: &stock_store::Webhook) -> WebhookOut {
+        WebhookOut {
+            id: hook.id.clone(),
+            url: hook.url.clone(),
+            events: hook.kinds.iter().map(|k| k.as_str()).collect(),
+            last_event_id: hook.cursor,
+            attempts: hook.attempts,
+            created_at: timestamp(hook.created_at_ms),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookListOut {
+    pub webhooks: Vec<WebhookOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryOut {
+    pub id: i64,
+    pub event_id: i64,
+    pub attempt: u32,
+    /// `delivered`, `retrying` or `failed` (given up).
+    pub outcome: &'static str,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    pub created_at: String,
+}
+
+impl From<&stock_store::Delivery> for DeliveryOut {
+    fn from(d: &stock_store::Delivery) -> DeliveryOut {
+        DeliveryOut {
+            id: d.id,
+            event_id: d.event_id,
+            attempt: d.attempt,
+            outcome: d.outcome.as_str(),
+            status_code: d.status_code,
+            error: d.error.clone(),
+            duration_ms: d.duration_ms,
+            created_at: timestamp(d.created_at_ms),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryPageOut {
+    pub deliveries: Vec<DeliveryOut>,
+    pub page: u32,
+    pub page_size: u32,
+    pub total: u64,
+    pub total_pages: u64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryQuery {
+    pub page: Option<u32>,
+    pub page_size: Option<u32>,
+}

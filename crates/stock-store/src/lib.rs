@@ -59,6 +59,31 @@ pub trait Store: Send + Sync + 'static {
     async fn last_event_id(&self) -> StoreResult<i64>;
     /// Forgets events older than `before_ms`; returns how many.
     async fn purge_events(&self, before_ms: i64) -> StoreResult<u64>;
+    async fn create_webhook(
+        &self,
+        id: &str,
+        url: &str,
+        secret: &str,
+        kinds: &[EventKind],
+        cursor: i64,
+    ) -> StoreResult<Webhook>;
+    /// Webhooks not deleted, oldest first.
+    async fn webhooks(&self) -> StoreResult<Vec<Webhook>>;
+    /// `false` when there is no such webhook.
+    async fn delete_webhook(&self, id: &str) -> StoreResult<bool>;
+    /// Takes or renews the lease on every webhook no other process holds;
+    /// returns those `owner` delivers for until `until_ms`.
+    async fn lease_webhooks(&self, owner: &str, until_ms: i64) -> StoreResult<Vec<Webhook>>;
+    /// Logs a delivery attempt and moves the webhook on; `false` (and nothing
+    /// logged) when `owner` no longer holds its lease or it moved already.
+    async fn record_delivery(
+        &self,
+        owner: &str,
+        attempt: &Delivery,
+        next_try_at_ms: i64,
+    ) -> StoreResult<bool>;
+    /// A webhook's delivery attempts, newest first.
+    async fn deliveries(&self, webhook_id: &str, page: Page) -> StoreResult<Paged<Delivery>>;
     /// Alerts, newest first.
     async fn alerts(&self, filter: &AlertFilter, page: Page) -> StoreResult<Paged<AlertView>>;
     /// Ids of active holds due at `now_ms`, soonest first, at most `limit`.

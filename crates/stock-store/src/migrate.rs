@@ -26,6 +26,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "events",
         include_str!("../migrations/sqlite/0004_events.sql"),
     ),
+    (
+        5,
+        "webhooks",
+        include_str!("../migrations/sqlite/0005_webhooks.sql"),
+    ),
 ];
 
 /// Applies every migration newer than the database; returns how many ran.
@@ -123,6 +128,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "events",
         include_str!("../migrations/postgres/0005_events.sql"),
+    ),
+    (
+        6,
+        "webhooks",
+        include_str!("../migrations/postgres/0006_webhooks.sql"),
     ),
 ];
 

@@ -775,3 +775,64 @@ impl EventKind {
         EventKind::ALL.into_iter().find(|k| k.as_str() == raw)
     }
 }
+
+/// Where events are pushed, and how far delivery has got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub id: String,
+    pub url: String,
+    pub secret: String,
+    /// Kinds of events sent; all when empty.
+    pub kinds: Vec<EventKind>,
+    /// The last event delivered or given up on.
+    pub cursor: i64,
+    /// Failed attempts at the event after the cursor.
+    pub attempts: u32,
+    /// When the event after the cursor may be tried again.
+    pub next_try_at_ms: i64,
+    pub created_at_ms: i64,
+}
+
+/// How an attempt to deliver an event ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    /// Failed; it will be tried again.
+    Retrying,
+    /// Failed for the last time; delivery moved on.
+    Failed,
+}
+
+impl DeliveryOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryOutcome::Delivered => "delivered",
+            DeliveryOutcome::Retrying => "retrying",
+            DeliveryOutcome::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<DeliveryOutcome> {
+        [
+            DeliveryOutcome::Delivered,
+            DeliveryOutcome::Retrying,
+            DeliveryOutcome::Failed,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == raw)
+    }
+}
+
+/// One attempt to deliver one event to one webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: i64,
+    pub webhook_id: String,
+    pub event_id: i64,
+    pub attempt: u32,
+    pub outcome: DeliveryOutcome,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    pub created_at_ms: i64,
+}

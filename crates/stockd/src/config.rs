@@ -25,6 +25,7 @@ pub struct Config {
     pub holds: HoldsConfig,
     pub idempotency: IdempotencyConfig,
     pub events: EventsConfig,
+    pub webhooks: WebhooksConfig,
     pub auth: AuthConfig,
     pub log: LogConfig,
 }
@@ -239,6 +240,35 @@ impl Default for EventsConfig {
     }
 }
 
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// How often webhooks are looked at when no write wakes the sender.
+    pub poll_interval_ms: u64,
+    /// How long one process keeps a webhook to itself between rounds.
+    pub lease_ms: u64,
+    /// How long one delivery may take.
+    pub timeout_ms: u64,
+    /// Attempts per event before it is given up on (logged as failed).
+    pub attempts_max: u32,
+    /// The wait after the first failed attempt; it doubles up to retry_max_ms.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            poll_interval_ms: 1000,
+            lease_ms: 30_000,
+            timeout_ms: 10_000,
+            attempts_max: 10,
+            retry_base_ms: 1000,
+            retry_max_ms: 300_000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
@@ -420,6 +450,19 @@ impl Config {
         positive("events.poll_interval_ms", self.events.poll_interval_ms)?;
         positive("events.batch_max", u64::from(self.events.batch_max))?;
         positive("events.streams_max", self.events.streams_max as u64)?;
+        positive("webhooks.poll_interval_ms", self.webhooks.poll_interval_ms)?;
+        positive("webhooks.timeout_ms", self.webhooks.timeout_ms)?;
+        positive(
+            "webhooks.attempts_max",
+            u64::from(self.webhooks.attempts_max),
+        )?;
+        positive("webhooks.retry_base_ms", self.webhooks.retry_base_ms)?;
+        if self.webhooks.lease_ms <= self.webhooks.timeout_ms.saturating_mul(2) {
+            bail!("webhooks.lease_ms must be more than twice webhooks.timeout_ms: a lease must outlast a delivery");
+        }
+        if self.webhooks.retry_max_ms < self.webhooks.retry_base_ms {
+            bail!("webhooks.retry_max_ms must be at least webhooks.retry_base_ms");
+        }
         if self.events.batch_max > 10_000 {
             bail!("events.batch_max must be at most 10000");
         }

@@ -7,6 +7,7 @@ mod config;
 mod demo;
 mod import;
 mod serve;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::sync::Arc;

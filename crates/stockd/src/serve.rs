@@ -76,6 +76,19 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             event_retention: Duration::from_secs(config.events.retention_h * 3600),
         },
     );
+    crate::webhooks::spawn(
+        Arc::clone(&store),
+        engine.commits(),
+        crate::webhooks::Delivering {
+            poll_interval: Duration::from_millis(config.webhooks.poll_interval_ms),
+            lease: Duration::from_millis(config.webhooks.lease_ms),
+            attempt_timeout: Duration::from_millis(config.webhooks.timeout_ms),
+            attempts_max: config.webhooks.attempts_max,
+            retry_base: Duration::from_millis(config.webhooks.retry_base_ms),
+            retry_max: Duration::from_millis(config.webhooks.retry_max_ms),
+            batch_max: config.events.batch_max,
+        },
+    )?;
     let app = stock_http::router(AppState::new(store, engine, http_config(&config)));
     let address = (config.server.host.as_str(), config.server.port);
     let listener = tokio::net::TcpListener::bind(address)

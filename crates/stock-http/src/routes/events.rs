@@ -16,7 +16,7 @@ use super::inventory::item_id;
 use crate::auth::{Authorized, ServiceRole};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
-use crate::wire::{AlertOut, EventsQuery, LedgerOut, OrderEventOut, ReservationEventOut};
+use crate::wire::EventsQuery;
 use crate::AppState;
 
 /// How often an idle stream sends a comment, so that proxies keep it open.
@@ -82,37 +82,11 @@ fn about(event: &EventView, item: &ItemId) -> bool {
 }
 
 fn sse_event(event: &EventView) -> Event {
-    let (kind, data) = match &event.body {
-        EventBody::Stock(entry) => ("stock", serde_json::to_string(&LedgerOut::from(entry))),
-        EventBody::Reservation {
-            id,
-            order_id,
-            status,
-        } => (
-            "reservation",
-            serde_json::to_string(&ReservationEventOut {
-                reservation_id: id.clone(),
-                order_id: order_id.clone(),
-                status: status.as_str(),
-            }),
-        ),
-        EventBody::Order { id, status } => (
-            "order",
-            serde_json::to_string(&OrderEventOut {
-                order_id: id.clone(),
-                status: status.as_str(),
-            }),
-        ),
-        EventBody::Alert { alert, status } => {
-            let mut out = AlertOut::from(alert);
-            out.status = status.as_str();
-            ("alert", serde_json::to_string(&out))
-        }
-    };
+    let (kind, data) = crate::event_payload(event);
     Event::default()
         .id(event.id.to_string())
         .event(kind)
-        .data(data.expect("event bodies serialize"))
+        .data(data.to_string())
 }
 
 /// Live events: every change to stock, every status a reservation, an order

@@ -7,6 +7,7 @@ mod holds;
 mod inventory;
 mod ledger;
 pub mod meta;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -85,6 +86,9 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::ack_alert))
         .routes(routes!(alerts::ignore_alert))
         .routes(routes!(events::events))
+        .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
+        .routes(routes!(webhooks::delete_webhook))
+        .routes(routes!(webhooks::list_deliveries))
 }
 
 /// Checks a page request against the configured limits.

@@ -72,6 +72,8 @@ mod holds;
 mod runs;
 #[path = "shared.rs"]
 mod shared;
+#[path = "webhooks.rs"]
+mod webhooks;
 
 #[derive(Debug, Clone)]
 pub struct PostgresOptions {

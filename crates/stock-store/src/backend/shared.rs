@@ -15,7 +15,7 @@ use stock_core::{
     LineRequest, LocationId, Operation, OrderAction, OrderStatus, Role, Transition,
 };
 
-use super::{alerts, events, holds, runs, BackendStore, Conn, Db, DbRow};
+use super::{alerts, events, holds, runs, webhooks, BackendStore, Conn, Db, DbRow};
 use crate::model::*;
 use crate::{Store, StoreResult};
 
@@ -1437,6 +1437,60 @@ impl Store for BackendStore {
     async fn purge_events(&self, before_ms: i64) -> StoreResult<u64> {
         let mut conn = self.writer.acquire().await?;
         Ok(events::purge(&mut conn, before_ms).await?)
+    }
+
+    async fn create_webhook(
+        &self,
+        id: &str,
+        url: &str,
+        secret: &str,
+        kinds: &[EventKind],
+        cursor: i64,
+    ) -> StoreResult<Webhook> {
+        let mut conn = self.writer.acquire().await?;
+        Ok(webhooks::create(&mut conn, id, url, secret, kinds, cursor, now_ms()).await?)
+    }
+
+    async fn webhooks(&self) -> StoreResult<Vec<Webhook>> {
+        let mut conn = self.read().await?;
+        Ok(webhooks::list(&mut conn).await?)
+    }
+
+    async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
+        let mut conn = self.writer.acquire().await?;
+        Ok(webhooks::delete(&mut conn, id, now_ms()).await?)
+    }
+
+    async fn lease_webhooks(&self, owner: &str, until_ms: i64) -> StoreResult<Vec<Webhook>> {
+        let mut conn = self.writer.acquire().await?;
+        Ok(webhooks::lease(&mut conn, owner, now_ms(), until_ms).await?)
+    }
+
+    async fn record_delivery(
+        &self,
+        owner: &str,
+        attempt: &Delivery,
+        next_try_at_ms: i64,
+    ) -> StoreResult<bool> {
+        let mut conn = self.writer.acquire().await?;
+        sqlx::query(dialect_begin_write!())
+            .execute(&mut *conn)
+            .await?;
+        match webhooks::record(&mut conn, owner, attempt, next_try_at_ms).await {
+            Ok(moved) => {
+                sqlx::query("COMMIT").execute(&mut *conn).await?;
+                Ok(moved)
+            }
+            Err(error) => {
+                sqlx::query("ROLLBACK").execute(&mut *conn).await.ok();
+                Err(error.into())
+            }
+        }
+    }
+
+    async fn deliveries(&self, webhook_id: &str, page: Page) -> StoreResult<Paged<Delivery>> {
+        let mut conn = self.read().await?;
+        Ok(webhooks::deliveries(&mut conn, webhook_id, page).await?)
     }
 
     async fn due_holds(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<String>> {

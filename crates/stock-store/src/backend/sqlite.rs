@@ -71,6 +71,8 @@ mod holds;
 mod runs;
 #[path = "shared.rs"]
 mod shared;
+#[path = "webhooks.rs"]
+mod webhooks;
 
 /// How hard SQLite works to put a commit on disk before it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

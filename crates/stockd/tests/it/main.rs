@@ -13,3 +13,4 @@ mod idempotency;
 mod items;
 mod service;
 mod stock;
+mod webhooks;
