@@ -56,12 +56,20 @@ pub struct Engine {
     counters: Arc<StoreCounters>,
 }
 
+/// Upper bounds of the batch-size histogram: 1, 2, 4, … 8192.
+pub const BATCH_SIZE_BUCKETS: [u64; 14] = [
+    1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192,
+];
+
 /// What the writer has handed to the store since start.
 #[derive(Debug, Default)]
 struct StoreCounters {
     batches: AtomicU64,
     writes: AtomicU64,
     busy_ns: AtomicU64,
+    /// Batches by size: `sizes[i]` counts batches of at most
+    /// `BATCH_SIZE_BUCKETS[i]` writes and more than the bucket before.
+    sizes: [AtomicU64; BATCH_SIZE_BUCKETS.len()],
 }
 
 /// The write path's work so far: batches, writes, and the time the store
@@ -71,6 +79,8 @@ pub struct StoreActivity {
     pub batches: u64,
     pub writes: u64,
     pub busy: Duration,
+    /// Batches by size, per bucket of [`BATCH_SIZE_BUCKETS`] (not cumulative).
+    pub batch_sizes: [u64; BATCH_SIZE_BUCKETS.len()],
 }
 
 impl Engine {
@@ -128,6 +138,7 @@ impl Engine {
             batches: self.counters.batches.load(Ordering::Relaxed),
             writes: self.counters.writes.load(Ordering::Relaxed),
             busy: Duration::from_nanos(self.counters.busy_ns.load(Ordering::Relaxed)),
+            batch_sizes: std::array::from_fn(|i| self.counters.sizes[i].load(Ordering::Relaxed)),
         }
     }
 }
@@ -200,6 +211,11 @@ async fn write_loop(
             "the store answers every command"
         );
         counters.batches.fetch_add(1, Ordering::Relaxed);
+        let bucket = BATCH_SIZE_BUCKETS
+            .iter()
+            .position(|bound| answers.len() as u64 <= *bound)
+            .unwrap_or(BATCH_SIZE_BUCKETS.len() - 1);
+        counters.sizes[bucket].fetch_add(1, Ordering::Relaxed);
         counters
             .writes
             .fetch_add(answers.len() as u64, Ordering::Relaxed);

@@ -1,6 +1,7 @@
 //! Counters for `GET /api/v1/stats/service`.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -16,6 +17,11 @@ pub struct RouteCounters {
     pub server_errors: u64,
 }
 
+/// Upper bounds, in seconds, of the request-duration histogram.
+pub const DURATION_BUCKETS_S: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// Requests and errors by route. Keys are the route table's paths (plus
 /// `unmatched`), so the map cannot grow past the number of routes.
 #[derive(Debug)]
@@ -23,6 +29,13 @@ pub struct ServiceStats {
     pub started: Instant,
     pub started_at_ms: i64,
     routes: Mutex<BTreeMap<(String, String), RouteCounters>>,
+    /// Requests by duration: `durations[i]` counts those within
+    /// `DURATION_BUCKETS_S[i]` and above the bucket before; the last slot
+    /// counts the slower ones.
+    durations: [AtomicU64; DURATION_BUCKETS_S.len() + 1],
+    duration_sum_us: AtomicU64,
+    /// Webhook delivery attempts by outcome: delivered, retrying, failed.
+    pub deliveries: [AtomicU64; 3],
 }
 
 impl ServiceStats {
@@ -31,7 +44,38 @@ impl ServiceStats {
             started: Instant::now(),
             started_at_ms: stock_store::now_ms(),
             routes: Mutex::new(BTreeMap::new()),
+            durations: Default::default(),
+            duration_sum_us: AtomicU64::new(0),
+            deliveries: Default::default(),
         }
+    }
+
+    pub fn record_duration(&self, seconds: f64) {
+        let bucket = DURATION_BUCKETS_S
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(DURATION_BUCKETS_S.len());
+        self.durations[bucket].fetch_add(1, Ordering::Relaxed);
+        self.duration_sum_us
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    /// Requests per duration bucket (not cumulative) and the sum in seconds.
+    pub fn durations(&self) -> ([u64; DURATION_BUCKETS_S.len() + 1], f64) {
+        (
+            std::array::from_fn(|i| self.durations[i].load(Ordering::Relaxed)),
+            self.duration_sum_us.load(Ordering::Relaxed) as f64 / 1e6,
+        )
+    }
+
+    /// Counts one webhook delivery attempt.
+    pub fn record_delivery(&self, outcome: stock_store::DeliveryOutcome) {
+        let slot = match outcome {
+            stock_store::DeliveryOutcome::Delivered => 0,
+            stock_store::DeliveryOutcome::Retrying => 1,
+            stock_store::DeliveryOutcome::Failed => 2,
+        };
+        self.deliveries[slot].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn record(&self, method: &str, route: &str, status: u16) {
@@ -73,7 +117,9 @@ pub async fn count_requests(
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
+    let started = Instant::now();
     let response = next.run(request).await;
     stats.record(&method, &route, response.status().as_u16());
+    stats.record_duration(started.elapsed().as_secs_f64());
     response
 }

@@ -84,6 +84,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// A webhook's delivery attempts, newest first.
     async fn deliveries(&self, webhook_id: &str, page: Page) -> StoreResult<Paged<Delivery>>;
+    /// Counts for metrics: active holds, open alerts, webhooks, the outbox.
+    async fn gauges(&self) -> StoreResult<Gauges>;
     /// Alerts, newest first.
     async fn alerts(&self, filter: &AlertFilter, page: Page) -> StoreResult<Paged<AlertView>>;
     /// Ids of active holds due at `now_ms`, soonest first, at most `limit`.

@@ -836,3 +836,13 @@ pub struct Delivery {
     pub duration_ms: i64,
     pub created_at_ms: i64,
 }
+
+/// What the store holds now, for metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gauges {
+    pub active_holds: u64,
+    /// Open (pending or sent) alerts by kind.
+    pub open_alerts: Vec<(AlertKind, u64)>,
+    pub webhooks: u64,
+    pub last_event_id: i64,
+}

@@ -76,9 +76,11 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             event_retention: Duration::from_secs(config.events.retention_h * 3600),
         },
     );
+    let state = AppState::new(Arc::clone(&store), engine.clone(), http_config(&config));
     crate::webhooks::spawn(
         Arc::clone(&store),
         engine.commits(),
+        Arc::clone(&state.stats),
         crate::webhooks::Delivering {
             poll_interval: Duration::from_millis(config.webhooks.poll_interval_ms),
             lease: Duration::from_millis(config.webhooks.lease_ms),
@@ -89,7 +91,7 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             batch_max: config.events.batch_max,
         },
     )?;
-    let app = stock_http::router(AppState::new(store, engine, http_config(&config)));
+    let app = stock_http::router(state);
     let address = (config.server.host.as_str(), config.server.port);
     let listener = tokio::net::TcpListener::bind(address)
         .await

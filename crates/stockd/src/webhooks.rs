@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use stock_http::signing::{signature, SIGNATURE_HEADER};
+use stock_http::stats::ServiceStats;
 use stock_store::{now_ms, Delivery, DeliveryOutcome, Store, Webhook};
 
 #[derive(Debug, Clone)]
@@ -38,6 +39,7 @@ const ERROR_LENGTH_MAX: usize = 500;
 pub fn spawn(
     store: Arc<dyn Store>,
     mut commits: tokio::sync::watch::Receiver<u64>,
+    stats: Arc<ServiceStats>,
     delivering: Delivering,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let client = reqwest::Client::builder()
@@ -52,7 +54,7 @@ pub fn spawn(
                 Ok(hooks) => {
                     for hook in hooks {
                         if let Err(error) =
-                            deliver(&*store, &client, &owner, &hook, &delivering).await
+                            deliver(&*store, &client, &owner, &hook, &delivering, &stats).await
                         {
                             tracing::warn!(
                                 webhook = hook.id,
@@ -89,6 +91,7 @@ async fn deliver(
     owner: &str,
     hook: &Webhook,
     delivering: &Delivering,
+    stats: &ServiceStats,
 ) -> anyhow::Result<()> {
     if now_ms() < hook.next_try_at_ms {
         return Ok(());
@@ -155,6 +158,7 @@ async fn deliver(
             // Another process took the webhook over, or it was deleted.
             return Ok(());
         }
+        stats.record_delivery(outcome);
         if outcome == DeliveryOutcome::Retrying {
             return Ok(());
         }

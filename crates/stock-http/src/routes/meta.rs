@@ -117,7 +117,222 @@ pub async fn create_location(
 
 /// `GET /health`: no key needed; 503 when the database does not answer.
 pub fn health_route() -> Router<AppState> {
-    Router::new().route("/health", get(health))
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+}
+
+/// Writes one metric's HELP and TYPE lines.
+fn describe(out: &mut String, name: &str, kind: &str, help: &str) {
+    use std::fmt::Write;
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Prometheus metrics (text format 0.0.4), for this process; no key needed.
+async fn metrics(State(state): State<AppState>) -> Response {
+    use std::fmt::Write;
+    let mut out = String::new();
+    describe(
+        &mut out,
+        "stockd_http_requests_total",
+        "counter",
+        "Requests answered, by route and status class.",
+    );
+    for ((method, route), counters) in state.stats.routes() {
+        let ok = counters.requests - counters.client_errors - counters.server_errors;
+        for (class, count) in [
+            ("2xx", ok),
+            ("4xx", counters.client_errors),
+            ("5xx", counters.server_errors),
+        ] {
+            let _ = writeln!(
+                out,
+                "stockd_http_requests_total{{method=\"{method}\",route=\"{route}\",class=\"{class}\"}} {count}"
+            );
+        }
+    }
+    describe(
+        &mut out,
+        "stockd_http_request_duration_seconds",
+        "histogram",
+        "Time to answer a request.",
+    );
+    let (buckets, sum) = state.stats.durations();
+    let mut cumulative = 0;
+    for (bound, count) in crate::stats::DURATION_BUCKETS_S.iter().zip(buckets) {
+        cumulative += count;
+        let _ = writeln!(
+            out,
+            "stockd_http_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+        );
+    }
+    cumulative += buckets[buckets.len() - 1];
+    let _ = writeln!(
+        out,
+        "stockd_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
+    );
+    let _ = writeln!(out, "stockd_http_request_duration_seconds_sum {sum}");
+    let _ = writeln!(
+        out,
+        "stockd_http_request_duration_seconds_count {cumulative}"
+    );
+
+    let latency = state.engine.write_latency();
+    describe(
+        &mut out,
+        "stockd_write_latency_seconds",
+        "summary",
+        "Time from submitting a write to its durable answer, recent writes.",
+    );
+    for (quantile, ms) in [
+        ("0.5", latency.p50_ms),
+        ("0.9", latency.p90_ms),
+        ("0.99", latency.p99_ms),
+    ] {
+        let _ = writeln!(
+            out,
+            "stockd_write_latency_seconds{{quantile=\"{quantile}\"}} {}",
+            ms / 1000.0
+        );
+    }
+    let _ = writeln!(out, "stockd_write_latency_seconds_count {}", latency.count);
+    let activity = state.engine.store_activity();
+    describe(
+        &mut out,
+        "stockd_write_batches_total",
+        "counter",
+        "Write batches (one transaction each).",
+    );
+    let _ = writeln!(out, "stockd_write_batches_total {}", activity.batches);
+    describe(
+        &mut out,
+        "stockd_writes_total",
+        "counter",
+        "Writes committed in batches.",
+    );
+    let _ = writeln!(out, "stockd_writes_total {}", activity.writes);
+    describe(
+        &mut out,
+        "stockd_store_busy_seconds_total",
+        "counter",
+        "Time the store spent running batches.",
+    );
+    let _ = writeln!(
+        out,
+        "stockd_store_busy_seconds_total {}",
+        activity.busy.as_secs_f64()
+    );
+    describe(
+        &mut out,
+        "stockd_write_batch_size",
+        "histogram",
+        "Writes per batch.",
+    );
+    let mut cumulative = 0;
+    for (bound, count) in stock_engine::BATCH_SIZE_BUCKETS
+        .iter()
+        .zip(activity.batch_sizes)
+    {
+        cumulative += count;
+        let _ = writeln!(
+            out,
+            "stockd_write_batch_size_bucket{{le=\"{bound}\"}} {cumulative}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "stockd_write_batch_size_bucket{{le=\"+Inf\"}} {cumulative}"
+    );
+    let _ = writeln!(out, "stockd_write_batch_size_sum {}", activity.writes);
+    let _ = writeln!(out, "stockd_write_batch_size_count {}", activity.batches);
+
+    describe(
+        &mut out,
+        "stockd_webhook_deliveries_total",
+        "counter",
+        "Webhook delivery attempts by this process, by outcome.",
+    );
+    for (slot, outcome) in ["delivered", "retrying", "failed"].into_iter().enumerate() {
+        let count = state.stats.deliveries[slot].load(std::sync::atomic::Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "stockd_webhook_deliveries_total{{outcome=\"{outcome}\"}} {count}"
+        );
+    }
+    describe(
+        &mut out,
+        "stockd_event_streams",
+        "gauge",
+        "Live event streams open on this process.",
+    );
+    let _ = writeln!(
+        out,
+        "stockd_event_streams {}",
+        state.streams.load(std::sync::atomic::Ordering::Relaxed)
+    );
+
+    let up = match state.store.gauges().await {
+        Ok(gauges) => {
+            describe(
+                &mut out,
+                "stockd_holds_active",
+                "gauge",
+                "Holds (reservations) active now.",
+            );
+            let _ = writeln!(out, "stockd_holds_active {}", gauges.active_holds);
+            describe(
+                &mut out,
+                "stockd_alerts_open",
+                "gauge",
+                "Open (pending or sent) alerts, by type.",
+            );
+            for kind in stock_store::AlertKind::ALL {
+                let count = gauges
+                    .open_alerts
+                    .iter()
+                    .find(|(k, _)| *k == kind)
+                    .map_or(0, |(_, c)| *c);
+                let _ = writeln!(
+                    out,
+                    "stockd_alerts_open{{type=\"{}\"}} {count}",
+                    kind.as_str()
+                );
+            }
+            describe(&mut out, "stockd_webhooks", "gauge", "Webhooks registered.");
+            let _ = writeln!(out, "stockd_webhooks {}", gauges.webhooks);
+            describe(
+                &mut out,
+                "stockd_events_last_id",
+                "gauge",
+                "The newest event's id in the outbox.",
+            );
+            let _ = writeln!(out, "stockd_events_last_id {}", gauges.last_event_id);
+            1
+        }
+        Err(error) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "reading gauges for /metrics failed"
+            );
+            0
+        }
+    };
+    describe(
+        &mut out,
+        "stockd_database_up",
+        "gauge",
+        "Whether the database answered this scrape.",
+    );
+    let _ = writeln!(out, "stockd_database_up {up}");
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
 }
 
 async fn health(State(state): State<AppState>) -> Response {

@@ -1493,6 +1493,38 @@ impl Store for BackendStore {
         Ok(webhooks::deliveries(&mut conn, webhook_id, page).await?)
     }
 
+    async fn gauges(&self) -> StoreResult<Gauges> {
+        let mut conn = self.read().await?;
+        // Driven by the index of active holds.
+        let active_holds: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM holds WHERE status = 'active' AND expires_at > -1",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        let rows = sqlx::query(
+            "SELECT kind, COUNT(*) FROM alerts WHERE status IN ('pending', 'sent') GROUP BY kind",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut open_alerts = Vec::new();
+        for row in rows {
+            let kind: String = row.try_get(0)?;
+            let count: i64 = row.try_get(1)?;
+            let kind = AlertKind::parse(&kind).ok_or_else(|| corrupt("alert kind", &kind))?;
+            open_alerts.push((kind, count as u64));
+        }
+        let webhooks: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM webhooks WHERE deleted_at IS NULL")
+                .fetch_one(&mut *conn)
+                .await?;
+        Ok(Gauges {
+            active_holds: active_holds as u64,
+            open_alerts,
+            webhooks: webhooks as u64,
+            last_event_id: events::last_id(&mut conn).await?,
+        })
+    }
+
     async fn due_holds(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<String>> {
         let mut conn = self.read().await?;
         Ok(sqlx::query_scalar(

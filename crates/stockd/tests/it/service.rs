@@ -193,3 +193,82 @@ async fn a_request_that_outlasts_the_timeout_gets_503() {
     assert!(response.starts_with("HTTP/1.1 503"), "{response}");
     assert!(response.contains("\"TIMEOUT\""), "{response}");
 }
+
+/// The value of one sample line in a Prometheus text page.
+fn sample(page: &str, series: &str) -> f64 {
+    page.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{series} is not in:\n{page}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn metrics_count_requests_batches_holds_and_alerts() {
+    let app = spawn_app().await;
+    app.create_item("m1", 2).await;
+    for _ in 0..3 {
+        // The third is refused: there are only two.
+        app.post(
+            ADMIN_KEY,
+            "/api/v1/sync-stock",
+            json!({"product_id": "m1", "delta": -1}),
+        )
+        .await;
+    }
+    app.create_item("m2", 5).await;
+    let (status, _) = app
+        .post(
+            ADMIN_KEY,
+            "/api/v1/reservations",
+            json!({"order_id": "om", "items": [{"product_id": "m2", "quantity": 1}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // No key needed, as scrapers expect.
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let page = response.text().await.unwrap();
+    let route = "route=\"/api/v1/sync-stock\"";
+    assert_eq!(
+        sample(
+            &page,
+            &format!("stockd_http_requests_total{{method=\"POST\",{route},class=\"2xx\"}}")
+        ),
+        2.0
+    );
+    assert_eq!(
+        sample(
+            &page,
+            &format!("stockd_http_requests_total{{method=\"POST\",{route},class=\"4xx\"}}")
+        ),
+        1.0
+    );
+    let writes = sample(&page, "stockd_writes_total");
+    assert!(
+        writes >= 6.0,
+        "two creates, three sales, one hold: {writes}"
+    );
+    assert_eq!(
+        sample(&page, "stockd_write_batch_size_count"),
+        sample(&page, "stockd_write_batches_total")
+    );
+    assert_eq!(
+        sample(&page, "stockd_write_batch_size_bucket{le=\"+Inf\"}"),
+        sample(&page, "stockd_write_batches_total")
+    );
+    assert_eq!(sample(&page, "stockd_holds_active"), 1.0);
+    assert_eq!(
+        sample(&page, "stockd_alerts_open{type=\"out_of_stock\"}"),
+        1.0
+    );
+    assert_eq!(sample(&page, "stockd_alerts_open{type=\"low_stock\"}"), 0.0);
+    assert_eq!(sample(&page, "stockd_database_up"), 1.0);
+    assert!(sample(&page, "stockd_events_last_id") >= 7.0);
+    assert!(sample(&page, "stockd_http_request_duration_seconds_count") >= 6.0);
+}

@@ -283,6 +283,24 @@ async fn events_are_delivered_signed_in_order_with_retries_and_a_log() {
     .collect();
     assert_eq!(outcomes, expected);
 
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "stockd_webhook_deliveries_total{outcome=\"delivered\"} 4",
+        "stockd_webhook_deliveries_total{outcome=\"retrying\"} 4",
+        "stockd_webhook_deliveries_total{outcome=\"failed\"} 1",
+        "stockd_webhooks 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
+    }
+
     let (status, list) = app.get(ADMIN_KEY, "/api/v1/webhooks").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["webhooks"][0]["id"], hook_id.as_str());
