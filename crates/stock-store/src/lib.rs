@@ -57,8 +57,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<EventView>>;
     /// The newest event's id; 0 when there is none.
     async fn last_event_id(&self) -> StoreResult<i64>;
-    /// Forgets events older than `before_ms`; returns how many.
+    /// Forgets events and webhook delivery attempts older than `before_ms`;
+    /// returns how many.
     async fn purge_events(&self, before_ms: i64) -> StoreResult<u64>;
+    /// A pending alert was delivered somewhere: it becomes `sent`.
+    async fn mark_alert_sent(&self, id: i64) -> StoreResult<bool>;
     async fn create_webhook(
         &self,
         id: &str,

@@ -257,8 +257,55 @@ async fn events_follow_changes_and_are_purged_oldest_first() {
         0
     );
 
+    let hook = store
+        .create_webhook("wh_1", "http://127.0.0.1:9/h", "0123456789abcdef", &[], 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.lease_webhooks("me", now_ms() + 60_000).await.unwrap(),
+        vec![hook]
+    );
+    assert!(
+        store
+            .lease_webhooks("other", now_ms() + 60_000)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+    let attempt = Delivery {
+        id: 0,
+        webhook_id: "wh_1".into(),
+        event_id: events[0].id,
+        attempt: 1,
+        outcome: DeliveryOutcome::Delivered,
+        status_code: Some(200),
+        error: None,
+        duration_ms: 1,
+        created_at_ms: now_ms(),
+    };
+    assert!(store.record_delivery("me", &attempt, 0).await.unwrap());
+    assert!(
+        !store.record_delivery("other", &attempt, 0).await.unwrap(),
+        "not its lease"
+    );
+    assert!(
+        !store.record_delivery("me", &attempt, 0).await.unwrap(),
+        "already past it"
+    );
+    let page = Page {
+        number: 1,
+        size: 10,
+    };
+    assert_eq!(store.deliveries("wh_1", page).await.unwrap().total, 1);
+
     assert_eq!(store.purge_events(0).await.unwrap(), 0, "nothing that old");
     let purged = store.purge_events(now_ms() + 1).await.unwrap();
-    assert_eq!(purged as usize, events.len());
+    assert_eq!(
+        purged as usize,
+        events.len() + 1,
+        "the events and the delivery"
+    );
+    assert_eq!(store.deliveries("wh_1", page).await.unwrap().total, 0);
     assert!(store.events(0, &[], 100).await.unwrap().is_empty());
 }

@@ -6,14 +6,15 @@
 //! the cursor on; anything else is logged and tried again after a backoff
 //! that doubles up to a cap, until the attempts run out: then the event is
 //! logged as failed and delivery moves on, so one bad event cannot stop a
-//! webhook for good. Every attempt is in the delivery log.
+//! webhook for good. Every attempt is in the delivery log. An alert whose
+//! event was delivered becomes `sent`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use stock_http::signing::{signature, SIGNATURE_HEADER};
 use stock_http::stats::ServiceStats;
-use stock_store::{now_ms, Delivery, DeliveryOutcome, Store, Webhook};
+use stock_store::{now_ms, AlertStatus, Delivery, DeliveryOutcome, EventBody, Store, Webhook};
 
 #[derive(Debug, Clone)]
 pub struct Delivering {
@@ -159,6 +160,13 @@ async fn deliver(
             return Ok(());
         }
         stats.record_delivery(outcome);
+        if let (DeliveryOutcome::Delivered, EventBody::Alert { alert, status }) =
+            (outcome, &event.body)
+        {
+            if *status == AlertStatus::Pending {
+                store.mark_alert_sent(alert.id).await?;
+            }
+        }
         if outcome == DeliveryOutcome::Retrying {
             return Ok(());
         }

@@ -209,6 +209,19 @@ pub(crate) async fn close(
     Ok(Outcome::Alert(alert))
 }
 
+/// Marks a pending alert as sent (someone was told); `false` if it was not pending.
+pub(crate) async fn mark_sent(conn: &mut Conn, id: i64, now: i64) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE alerts SET status = 'sent', updated_at = $1 WHERE id = $2 AND status = 'pending'",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
 pub(crate) async fn fetch(conn: &mut Conn, id: i64) -> Result<Option<AlertView>, sqlx::Error> {
     let row = sqlx::query("SELECT * FROM alerts WHERE id = $1")
         .bind(id)

@@ -1436,7 +1436,14 @@ impl Store for BackendStore {
 
     async fn purge_events(&self, before_ms: i64) -> StoreResult<u64> {
         let mut conn = self.writer.acquire().await?;
-        Ok(events::purge(&mut conn, before_ms).await?)
+        let events = events::purge(&mut conn, before_ms).await?;
+        let deliveries = webhooks::purge_deliveries(&mut conn, before_ms).await?;
+        Ok(events + deliveries)
+    }
+
+    async fn mark_alert_sent(&self, id: i64) -> StoreResult<bool> {
+        let mut conn = self.writer.acquire().await?;
+        Ok(alerts::mark_sent(&mut conn, id, now_ms()).await?)
     }
 
     async fn create_webhook(

@@ -283,6 +283,42 @@ async fn events_are_delivered_signed_in_order_with_retries_and_a_log() {
     .collect();
     assert_eq!(outcomes, expected);
 
+    // An alert that reached the receiver becomes `sent`.
+    let (status, _) = app
+        .post(
+            ADMIN_KEY,
+            "/api/v1/sync-stock",
+            json!({"product_id": "w1", "delta": -1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let got = delivered(&shared, 6).await;
+    let kinds: Vec<String> = got[4..]
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["stock", "alert"],
+        "the sale to zero, then its alert"
+    );
+    let sent = tokio::time::timeout(DELIVERY_WAIT, async {
+        loop {
+            let (_, alerts) = app.get(ADMIN_KEY, "/api/v1/alerts?type=out_of_stock").await;
+            if alerts["alerts"][0]["status"] == "sent" {
+                return alerts;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(sent.is_ok(), "the delivered alert is marked sent");
+
     let metrics = app
         .client
         .get(app.url("/metrics"))
@@ -292,8 +328,15 @@ async fn events_are_delivered_signed_in_order_with_retries_and_a_log() {
         .text()
         .await
         .unwrap();
+    let delivered_total: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("stockd_webhook_deliveries_total{outcome=\"delivered\"} "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Six, and maybe the `sent` alert event by now.
+    assert!((6..=7).contains(&delivered_total), "{metrics}");
     for line in [
-        "stockd_webhook_deliveries_total{outcome=\"delivered\"} 4",
         "stockd_webhook_deliveries_total{outcome=\"retrying\"} 4",
         "stockd_webhook_deliveries_total{outcome=\"failed\"} 1",
         "stockd_webhooks 1",
