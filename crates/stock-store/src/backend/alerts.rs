@@ -50,8 +50,11 @@ pub(crate) async fn raise_changes(
     default_threshold: i64,
     now: i64,
 ) -> Result<u64, sqlx::Error> {
+    // In the order the changes happened, whichever path reports them.
+    let mut ordered: Vec<&ItemChange> = changes.iter().collect();
+    ordered.sort_by_key(|change| change.last_id);
     let mut raised = 0;
-    for change in changes {
+    for change in ordered {
         let threshold = change.min_stock.unwrap_or(default_threshold);
         raised += raise_one(conn, change, threshold, now).await?;
     }
@@ -106,7 +109,7 @@ pub(crate) async fn raise(
     }
     changed.retain(|_, item| !item.created);
     let ids: Vec<&String> = changed.keys().collect();
-    let mut raised = 0;
+    let mut changes = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(IN_LIST_MAX) {
         let mut query =
             sqlx::QueryBuilder::<Db>::new("SELECT i.id, i.name, COALESCE(i.min_stock, ");
@@ -134,10 +137,10 @@ pub(crate) async fn raise(
                 last_id: batch.last_id,
                 item,
             };
-            raised += raise_one(conn, &change, threshold, now).await?;
+            changes.push(change);
         }
     }
-    Ok(raised)
+    raise_changes(conn, &changes, default_threshold, now).await
 }
 
 async fn raise_one(
