@@ -9,11 +9,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use stock_core::ItemId;
+use stock_core::{ItemId, Role};
 use stock_store::{EventBody, EventKind, EventView};
 
 use super::inventory::item_id;
-use crate::auth::{Authorized, ServiceRole};
+use crate::auth::{Authorized, StorefrontRole};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::wire::EventsQuery;
@@ -90,7 +90,8 @@ fn sse_event(event: &EventView) -> Event {
 }
 
 /// Live events: every change to stock, every status a reservation, an order
-/// or an alert takes, in the order they were committed. Each event's `id` is
+/// or an alert takes, in the order they were committed. Storefront keys get
+/// stock events only; asking them for other types is a 403. Each event's `id` is
 /// its place in the outbox: reconnect with `Last-Event-ID` (or `?after=`) to
 /// resume without a gap, for as long as `events.retention_h` keeps them.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventsQuery),
@@ -99,11 +100,18 @@ fn sse_event(event: &EventView) -> Event {
     security(("api_key" = [])))]
 pub async fn events(
     State(state): State<AppState>,
-    _: Authorized<ServiceRole>,
+    Authorized(caller, _): Authorized<StorefrontRole>,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Response, ApiError> {
-    let kinds = kinds(query.types.as_deref())?;
+    let mut kinds = kinds(query.types.as_deref())?;
+    // Storefront keys read stock, not holds, orders or alerts.
+    if !caller.role.allows(Role::Service) {
+        if kinds.iter().any(|kind| *kind != EventKind::Stock) {
+            caller.require(Role::Service)?;
+        }
+        kinds = vec![EventKind::Stock];
+    }
     let item = query.product_id.as_deref().map(item_id).transpose()?;
     if query.after.is_some_and(|after| after < 0) {
         return Err(ApiError::field(

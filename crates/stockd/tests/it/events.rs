@@ -195,7 +195,9 @@ async fn changes_stream_in_commit_order_and_resume_after_the_last_id() {
 async fn a_bad_stream_request_is_refused() {
     let app = spawn_app().await;
     let storefront = app.key("storefront");
-    let (status, body) = app.get(&storefront, "/api/v1/events").await;
+    let (status, body) = app
+        .get(&storefront, "/api/v1/events?types=stock,alert")
+        .await;
     assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "FORBIDDEN"));
     for query in [
         "?types=everything",
@@ -219,4 +221,46 @@ async fn a_bad_stream_request_is_refused() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_storefront_key_streams_stock_events_only() {
+    let app = spawn_app().await;
+    let storefront = app.key("storefront");
+    let service = app.key("service");
+    app.create_item("e3", 1).await;
+    let response = app
+        .client
+        .get(app.url("/api/v1/events?after=0"))
+        .bearer_auth(&storefront)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut stream = Stream {
+        response,
+        buffer: String::new(),
+    };
+    let (status, _) = app
+        .post(
+            &service,
+            "/api/v1/reservations",
+            hold_body("o-e3", &[("e3", 1)]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = app
+        .post(
+            &service,
+            "/api/v1/sync-stock",
+            json!({"product_id": "e3", "delta": 2}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // The hold's reservation event and the alerts are left out.
+    let events = stream.take(3).await;
+    assert_eq!(
+        summary(&events),
+        vec!["stock init 1", "stock reserve 0", "stock add 2"]
+    );
 }
