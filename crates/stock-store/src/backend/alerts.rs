@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 use stock_core::ItemId;
 
-use super::shared::{corrupt, item_id_at, IN_LIST_MAX};
-use super::{Conn, Db, DbRow};
+use super::shared::{corrupt, fetch_in, item_id_at};
+use super::{Conn, DbRow};
 use crate::model::*;
 
 /// The newest ledger row when a batch begins: the batch's changes come after it.
@@ -43,8 +43,29 @@ pub(crate) struct ItemChange {
     pub last_id: i64,
 }
 
+/// What a batch changed, as far as alerts are concerned.
+pub(crate) enum BatchChanges {
+    /// Reported by the batch itself (a run of sales that knows).
+    Known(Vec<ItemChange>),
+    /// Every ledger row after this mark.
+    InLedgerAfter(i64),
+}
+
+/// Raises the alerts of a batch's changes, in this transaction.
+pub(crate) async fn raise_for(
+    conn: &mut Conn,
+    changes: BatchChanges,
+    default_threshold: i64,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    match changes {
+        BatchChanges::Known(changes) => raise_changes(conn, &changes, default_threshold, now).await,
+        BatchChanges::InLedgerAfter(mark) => raise(conn, mark, default_threshold, now).await,
+    }
+}
+
 /// Raises the alerts of changes a run of sales reports itself.
-pub(crate) async fn raise_changes(
+async fn raise_changes(
     conn: &mut Conn,
     changes: &[ItemChange],
     default_threshold: i64,
@@ -71,7 +92,7 @@ struct Changed {
     created: bool,
 }
 
-pub(crate) async fn raise(
+async fn raise(
     conn: &mut Conn,
     mark: i64,
     default_threshold: i64,
@@ -108,37 +129,30 @@ pub(crate) async fn raise(
         }
     }
     changed.retain(|_, item| !item.created);
-    let ids: Vec<&String> = changed.keys().collect();
-    let mut changes = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(IN_LIST_MAX) {
-        let mut query =
-            sqlx::QueryBuilder::<Db>::new("SELECT i.id, i.name, COALESCE(i.min_stock, ");
-        query.push_bind(default_threshold);
-        query.push(
-            "), (SELECT CAST(COALESCE(SUM(l.on_hand - l.reserved), 0) AS BIGINT)
-                 FROM levels l WHERE l.item_id = i.id)
-             FROM items i WHERE i.id IN (",
-        );
-        let mut list = query.separated(", ");
-        for id in chunk {
-            list.push_bind(id.as_str());
-        }
-        query.push(")");
-        for row in query.build().fetch_all(&mut *conn).await? {
-            let item = item_id_at(&row, 0)?;
-            let threshold: i64 = row.try_get(2)?;
-            let after: i64 = row.try_get(3)?;
-            let batch = &changed[item.as_str()];
-            let change = ItemChange {
-                name: row.try_get(1)?,
-                min_stock: Some(threshold),
-                before: after - batch.change,
-                after,
-                last_id: batch.last_id,
-                item,
-            };
-            changes.push(change);
-        }
+    let ids: Vec<&str> = changed.keys().map(String::as_str).collect();
+    let rows = fetch_in(
+        conn,
+        "SELECT i.id, i.name, i.min_stock,
+            (SELECT CAST(COALESCE(SUM(l.on_hand - l.reserved), 0) AS BIGINT)
+             FROM levels l WHERE l.item_id = i.id)
+         FROM items i WHERE i.id IN ",
+        &ids,
+        "",
+    )
+    .await?;
+    let mut changes = Vec::with_capacity(rows.len());
+    for row in rows {
+        let item = item_id_at(&row, 0)?;
+        let after: i64 = row.try_get(3)?;
+        let batch = &changed[item.as_str()];
+        changes.push(ItemChange {
+            name: row.try_get(1)?,
+            min_stock: row.try_get(2)?,
+            before: after - batch.change,
+            after,
+            last_id: batch.last_id,
+            item,
+        });
     }
     raise_changes(conn, &changes, default_threshold, now).await
 }

@@ -7,7 +7,7 @@ use sqlx::Row;
 use stock_core::{HoldStatus, OrderStatus};
 
 use super::alerts::alert_view;
-use super::shared::{corrupt, ledger_entry};
+use super::shared::{corrupt, fetch_in, ledger_entry, push_list};
 use super::{Conn, Db};
 use crate::model::*;
 
@@ -24,34 +24,50 @@ pub(crate) async fn after(
     );
     query.push_bind(after);
     if !kinds.is_empty() {
-        query.push(" AND kind IN (");
-        let mut list = query.separated(", ");
-        for kind in kinds {
-            list.push_bind(kind.as_str());
-        }
-        query.push(")");
+        query.push(" AND kind IN ");
+        let kinds: Vec<&str> = kinds.iter().map(|kind| kind.as_str()).collect();
+        push_list(&mut query, &kinds);
     }
     query.push(" ORDER BY id LIMIT ");
     query.push_bind(i64::from(limit));
     let rows = query.build().fetch_all(&mut *conn).await?;
 
     // What the events point at, read once per kind.
+    let refs = |kind: &str| -> Vec<String> {
+        rows.iter()
+            .filter(|row| row.try_get::<String, _>(1).is_ok_and(|k| k == kind))
+            .filter_map(|row| row.try_get::<String, _>(2).ok())
+            .collect()
+    };
     let ledger_ids: Vec<i64> = rows
         .iter()
         .filter_map(|row| row.try_get::<Option<i64>, _>(4).ok().flatten())
         .collect();
     let mut entries = HashMap::new();
-    for chunk in ledger_ids.chunks(super::shared::IN_LIST_MAX) {
-        let mut query = sqlx::QueryBuilder::<Db>::new("SELECT * FROM ledger WHERE id IN (");
-        let mut list = query.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
-        }
-        query.push(")");
-        for row in query.build().fetch_all(&mut *conn).await? {
-            let entry = ledger_entry(&row)?;
-            entries.insert(entry.id, entry);
-        }
+    for row in fetch_in(conn, "SELECT * FROM ledger WHERE id IN ", &ledger_ids, "").await? {
+        let entry = ledger_entry(&row)?;
+        entries.insert(entry.id, entry);
+    }
+    let mut hold_orders: HashMap<String, String> = HashMap::new();
+    let hold_ids = refs("reservation");
+    for row in fetch_in(
+        conn,
+        "SELECT id, order_id FROM holds WHERE id IN ",
+        &hold_ids,
+        "",
+    )
+    .await?
+    {
+        hold_orders.insert(row.try_get(0)?, row.try_get(1)?);
+    }
+    let alert_ids: Vec<i64> = refs("alert")
+        .iter()
+        .map(|id| id.parse().map_err(|_| corrupt("alert id", id)))
+        .collect::<Result<_, _>>()?;
+    let mut alerts = HashMap::new();
+    for row in fetch_in(conn, "SELECT * FROM alerts WHERE id IN ", &alert_ids, "").await? {
+        let alert = alert_view(&row)?;
+        alerts.insert(alert.id, alert);
     }
     let mut events = Vec::with_capacity(rows.len());
     for row in rows {
@@ -68,32 +84,25 @@ pub(crate) async fn after(
                 };
                 EventBody::Stock(entry)
             }
-            "reservation" => {
-                let order_id: Option<String> =
-                    sqlx::query_scalar("SELECT order_id FROM holds WHERE id = $1")
-                        .bind(&subject)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                EventBody::Reservation {
-                    order_id: order_id.unwrap_or_default(),
-                    status: HoldStatus::parse(&status)
-                        .ok_or_else(|| corrupt("hold status", &status))?,
-                    id: subject,
-                }
-            }
+            "reservation" => EventBody::Reservation {
+                order_id: hold_orders.get(&subject).cloned().unwrap_or_default(),
+                status: HoldStatus::parse(&status)
+                    .ok_or_else(|| corrupt("hold status", &status))?,
+                id: subject,
+            },
             "order" => EventBody::Order {
                 status: OrderStatus::parse(&status)
                     .ok_or_else(|| corrupt("order status", &status))?,
                 id: subject,
             },
             "alert" => {
-                let alert_id: i64 = subject.parse().map_err(|_| corrupt("alert id", &subject))?;
-                let row = sqlx::query("SELECT * FROM alerts WHERE id = $1")
-                    .bind(alert_id)
-                    .fetch_one(&mut *conn)
-                    .await?;
+                let alert = subject
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|id| alerts.get(&id).cloned())
+                    .ok_or_else(|| corrupt("alert event without its alert", &subject))?;
                 EventBody::Alert {
-                    alert: alert_view(&row)?,
+                    alert,
                     status: AlertStatus::parse(&status)
                         .ok_or_else(|| corrupt("alert status", &status))?,
                 }
@@ -117,24 +126,30 @@ pub(crate) async fn last_id(conn: &mut Conn) -> Result<i64, sqlx::Error> {
     Ok(newest.unwrap_or(0))
 }
 
-/// Events deleted per statement while purging, oldest first.
+/// Rows deleted per statement while purging, oldest first.
 const PURGE_CHUNK: i64 = 5_000;
 
-/// Forgets events older than `before_ms`; returns how many. Works from the
-/// oldest id on, a chunk at a time, so each statement stays short and no
-/// index on time is needed.
-pub(crate) async fn purge(conn: &mut Conn, before_ms: i64) -> Result<u64, sqlx::Error> {
+/// Forgets the rows of `table` (events, webhook deliveries: an `id` that
+/// grows with `created_at`) older than `before_ms`; returns how many. Works
+/// from the oldest id on, a chunk at a time, so each statement stays short
+/// and no index on time is needed.
+pub(crate) async fn purge_oldest(
+    conn: &mut Conn,
+    table: &'static str,
+    before_ms: i64,
+) -> Result<u64, sqlx::Error> {
+    let sql = format!(
+        "DELETE FROM {table} WHERE id IN (
+            SELECT id FROM {table} WHERE created_at < $1 ORDER BY id LIMIT $2)"
+    );
     let mut purged = 0;
     loop {
-        let deleted = sqlx::query(
-            "DELETE FROM events WHERE id IN (
-                SELECT id FROM events WHERE created_at < $1 ORDER BY id LIMIT $2)",
-        )
-        .bind(before_ms)
-        .bind(PURGE_CHUNK)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+        let deleted = sqlx::query(&sql)
+            .bind(before_ms)
+            .bind(PURGE_CHUNK)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
         purged += deleted;
         if deleted < PURGE_CHUNK as u64 {
             return Ok(purged);

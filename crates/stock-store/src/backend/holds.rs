@@ -142,7 +142,19 @@ pub(crate) async fn expire_due_for_items<'a>(
     items: impl IntoIterator<Item = &'a ItemId>,
     meta: &WriteMeta,
     now: i64,
-) -> Result<usize, WriteError> {
+) -> Result<(), WriteError> {
+    for id in due_for_items(conn, items, now).await? {
+        expire_if_due(conn, &id, meta, now).await?;
+    }
+    Ok(())
+}
+
+/// The active holds past their time at `now` that hold any of these items.
+pub(crate) async fn due_for_items<'a>(
+    conn: &mut Conn,
+    items: impl IntoIterator<Item = &'a ItemId>,
+    now: i64,
+) -> Result<BTreeSet<String>, sqlx::Error> {
     let items: BTreeSet<&ItemId> = items.into_iter().collect();
     let mut due = BTreeSet::new();
     for chunk in items.into_iter().collect::<Vec<_>>().chunks(IN_LIST_MAX) {
@@ -166,11 +178,7 @@ pub(crate) async fn expire_due_for_items<'a>(
         let ids: Vec<String> = query.build_query_scalar().fetch_all(&mut *conn).await?;
         due.extend(ids);
     }
-    let mut expired = 0;
-    for id in due {
-        expired += usize::from(expire_if_due(conn, &id, meta, now).await?);
-    }
-    Ok(expired)
+    Ok(due)
 }
 
 /// Expires one hold if it is active and past its time; returns whether it did.

@@ -1,8 +1,29 @@
 //! The backends: the same store on SQLite and on PostgreSQL.
 //!
-//! `shared.rs` and `holds.rs` are compiled once inside each backend module,
+//! `shared.rs`, `runs.rs`, `holds.rs`, `alerts.rs`, `events.rs` and
+//! `webhooks.rs` are compiled once inside each backend module,
 //! which supplies the types and SQL fragments that differ; that is the point,
 //! not an accident, hence the allowance below.
 
 pub mod postgres;
 pub mod sqlite;
+
+/// How a store runs its write batches, the same on both backends.
+pub(crate) struct WritePath {
+    /// Consecutive sales in a batch are decided together (`runs.rs`).
+    pub sales_in_runs: bool,
+    /// Runs of sales that had to run one by one instead.
+    pub runs_undone: std::sync::atomic::AtomicU64,
+    /// The low-stock line of items without a `min_stock` of their own.
+    pub low_stock_threshold: i64,
+}
+
+impl WritePath {
+    pub fn new(low_stock_threshold: i64) -> WritePath {
+        WritePath {
+            sales_in_runs: true,
+            runs_undone: std::sync::atomic::AtomicU64::new(0),
+            low_stock_threshold,
+        }
+    }
+}

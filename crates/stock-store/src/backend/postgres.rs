@@ -103,12 +103,7 @@ impl PostgresOptions {
 pub struct PostgresStore {
     writer: PgPool,
     reader: PgPool,
-    /// Consecutive sales in a batch are decided together (`runs.rs`).
-    sales_in_runs: bool,
-    /// Runs of sales that had to run one by one instead.
-    runs_undone: std::sync::atomic::AtomicU64,
-    /// The low-stock line of items without a `min_stock` of their own.
-    low_stock_threshold: i64,
+    write_path: super::WritePath,
 }
 
 impl PostgresStore {
@@ -135,9 +130,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             writer,
             reader,
-            sales_in_runs: true,
-            runs_undone: Default::default(),
-            low_stock_threshold: options.low_stock_threshold,
+            write_path: super::WritePath::new(options.low_stock_threshold),
         })
     }
 }

@@ -21,10 +21,10 @@ use anyhow::{bail, Context};
 use sqlx::Row;
 use stock_core::{apply_delta, Item, ItemId, Level, LocationId, Operation, Transition};
 
-use super::alerts::ItemChange;
+use super::alerts::{self, BatchChanges, ItemChange};
 use super::holds;
 use super::shared::{
-    item_from_row, item_id_at, ledger_entry, location_id_at, sync_retry_keys, IN_LIST_MAX,
+    fetch_in, item_from_row, item_id_at, ledger_entry, location_id_at, sync_retry_keys, IN_LIST_MAX,
 };
 use super::{Conn, Db};
 use crate::model::*;
@@ -38,11 +38,11 @@ pub(crate) fn is_sale(command: &Command) -> bool {
     matches!(command, Command::SyncStock { .. })
 }
 
-/// What a run did: its replies, and what it did to each item's available
-/// stock (`None` when it also expired holds: then only the ledger tells).
+/// What a run did: its replies, and how to find what it did to each item's
+/// available stock, for alerts.
 pub(crate) struct Sold {
     pub replies: Vec<Reply>,
-    pub changes: Option<Vec<ItemChange>>,
+    pub changes: BatchChanges,
 }
 
 /// Runs consecutive sales in a few statements. `None`: the run left nothing
@@ -196,10 +196,19 @@ async fn sell(conn: &mut Conn, jobs: &[WriteJob]) -> anyhow::Result<Sold> {
     let location_ids: BTreeSet<&LocationId> = sales.iter().map(|sale| sale.location).collect();
 
     // Due holds on these items give their stock back first, as they would
-    // for a sale run on its own.
-    let expired = holds::expire_due_for_items(conn, item_ids.iter().copied(), &jobs[0].meta, now)
-        .await
-        .map_err(|error| anyhow::anyhow!("expiring due holds: {error:?}"))?;
+    // for a sale run on its own. That is rare (the expiry task is quicker),
+    // and then the ledger, not the run, tells what changed.
+    let due = holds::due_for_items(conn, item_ids.iter().copied(), now).await?;
+    let mark = if due.is_empty() {
+        None
+    } else {
+        Some(alerts::ledger_mark(conn).await?)
+    };
+    for id in &due {
+        holds::expire_if_due(conn, id, &jobs[0].meta, now)
+            .await
+            .map_err(|error| anyhow::anyhow!("expiring due hold {id}: {error:?}"))?;
+    }
     let mut stock = read_stock(conn, &item_ids, &location_ids).await?;
     let available_before: HashMap<ItemId, i64> = stock
         .items
@@ -324,28 +333,39 @@ async fn sell(conn: &mut Conn, jobs: &[WriteJob]) -> anyhow::Result<Sold> {
         };
         replies.push(reply);
     }
-    let changes = (expired == 0).then(|| {
-        let mut last_ids: HashMap<&ItemId, i64> = HashMap::new();
-        for row in &rows {
-            let last = last_ids.entry(sales[row.sale].item).or_insert(row.id);
-            *last = (*last).max(row.id);
-        }
-        last_ids
-            .into_iter()
-            .map(|(id, last_id)| {
-                let (item, ..) = &stock.items[id];
-                ItemChange {
-                    item: id.clone(),
-                    name: item.name.clone(),
-                    min_stock: item.min_stock,
-                    before: available_before[id],
-                    after: stock.available(id),
-                    last_id,
-                }
-            })
-            .collect()
-    });
+    let changes = match mark {
+        Some(mark) => BatchChanges::InLedgerAfter(mark),
+        None => BatchChanges::Known(known_changes(&sales, &rows, &stock, &available_before)),
+    };
     Ok(Sold { replies, changes })
+}
+
+/// What the run's sales did to each item they changed.
+fn known_changes(
+    sales: &[Sale],
+    rows: &[NewRow],
+    stock: &Stock,
+    available_before: &HashMap<ItemId, i64>,
+) -> Vec<ItemChange> {
+    let mut last_ids: HashMap<&ItemId, i64> = HashMap::new();
+    for row in rows {
+        let last = last_ids.entry(sales[row.sale].item).or_insert(row.id);
+        *last = (*last).max(row.id);
+    }
+    last_ids
+        .into_iter()
+        .map(|(id, last_id)| {
+            let (item, ..) = &stock.items[id];
+            ItemChange {
+                item: id.clone(),
+                name: item.name.clone(),
+                min_stock: item.min_stock,
+                before: available_before[id],
+                after: stock.available(id),
+                last_id,
+            }
+        })
+        .collect()
 }
 
 /// One sale against the run's stock, checked in the order a sale run on its
@@ -456,19 +476,6 @@ fn entry_of(sales: &[Sale], row: &NewRow, now: i64) -> LedgerEntry {
     }
 }
 
-/// Pushes `(value, value, …)` for an IN list.
-fn push_list<'args, T>(query: &mut sqlx::QueryBuilder<'args, Db>, values: &[T])
-where
-    T: 'args + sqlx::Encode<'args, Db> + sqlx::Type<Db> + Clone,
-{
-    query.push("(");
-    let mut list = query.separated(", ");
-    for value in values {
-        list.push_bind(value.clone());
-    }
-    list.push_unseparated(")");
-}
-
 /// The run's items (locked), all their levels, and its locations.
 async fn read_stock(
     conn: &mut Conn,
@@ -482,49 +489,56 @@ async fn read_stock(
         changed: BTreeSet::new(),
     };
     let item_ids: Vec<&str> = item_ids.iter().map(|id| id.as_str()).collect();
-    for chunk in item_ids.chunks(IN_LIST_MAX) {
-        let mut query = sqlx::QueryBuilder::<Db>::new("SELECT * FROM items WHERE id IN ");
-        push_list(&mut query, chunk);
-        query.push(dialect_lock!());
-        for row in query.build().fetch_all(&mut *conn).await? {
-            let (item, created, updated) = item_from_row(&row)?;
-            stock
-                .items
-                .insert(item.id.clone(), (item, created, updated));
-        }
-        let mut query = sqlx::QueryBuilder::<Db>::new(
-            "SELECT l.item_id, l.location_id, l.on_hand, l.reserved, l.version, l.updated_at, o.priority
-             FROM levels l JOIN locations o ON o.id = l.location_id WHERE l.item_id IN ",
-        );
-        push_list(&mut query, chunk);
-        for row in query.build().fetch_all(&mut *conn).await? {
-            let location = location_id_at(&row, 1)?;
-            let level = LocationLevel {
-                location: location.clone(),
-                level: Level {
-                    on_hand: row.try_get(2)?,
-                    reserved: row.try_get(3)?,
-                    version: row.try_get(4)?,
-                },
-                updated_at_ms: row.try_get(5)?,
-            };
-            stock
-                .levels
-                .entry(item_id_at(&row, 0)?)
-                .or_default()
-                .insert((row.try_get(6)?, location), level);
-        }
+    let rows = fetch_in(
+        conn,
+        "SELECT * FROM items WHERE id IN ",
+        &item_ids,
+        dialect_lock!(),
+    )
+    .await?;
+    for row in rows {
+        let (item, created, updated) = item_from_row(&row)?;
+        stock
+            .items
+            .insert(item.id.clone(), (item, created, updated));
+    }
+    let rows = fetch_in(
+        conn,
+        "SELECT l.item_id, l.location_id, l.on_hand, l.reserved, l.version, l.updated_at, o.priority
+         FROM levels l JOIN locations o ON o.id = l.location_id WHERE l.item_id IN ",
+        &item_ids,
+        "",
+    )
+    .await?;
+    for row in rows {
+        let location = location_id_at(&row, 1)?;
+        let level = LocationLevel {
+            location: location.clone(),
+            level: Level {
+                on_hand: row.try_get(2)?,
+                reserved: row.try_get(3)?,
+                version: row.try_get(4)?,
+            },
+            updated_at_ms: row.try_get(5)?,
+        };
+        stock
+            .levels
+            .entry(item_id_at(&row, 0)?)
+            .or_default()
+            .insert((row.try_get(6)?, location), level);
     }
     let location_ids: Vec<&str> = location_ids.iter().map(|id| id.as_str()).collect();
-    for chunk in location_ids.chunks(IN_LIST_MAX) {
-        let mut query =
-            sqlx::QueryBuilder::<Db>::new("SELECT id, priority FROM locations WHERE id IN ");
-        push_list(&mut query, chunk);
-        for row in query.build().fetch_all(&mut *conn).await? {
-            stock
-                .locations
-                .insert(location_id_at(&row, 0)?, row.try_get(1)?);
-        }
+    let rows = fetch_in(
+        conn,
+        "SELECT id, priority FROM locations WHERE id IN ",
+        &location_ids,
+        "",
+    )
+    .await?;
+    for row in rows {
+        stock
+            .locations
+            .insert(location_id_at(&row, 0)?, row.try_get(1)?);
     }
     Ok(stock)
 }
@@ -539,19 +553,20 @@ async fn read_retry_keys(
         .flat_map(|sale| sale.retry_keys.iter().map(String::as_str))
         .collect();
     let keys: Vec<&str> = keys.into_iter().collect();
+    let rows = fetch_in(
+        conn,
+        "SELECT k.retry_key, g.* FROM sync_retry_keys k JOIN ledger g ON g.id = k.ledger_id
+         WHERE k.retry_key IN ",
+        &keys,
+        "",
+    )
+    .await?;
     let mut found = HashMap::new();
-    for chunk in keys.chunks(IN_LIST_MAX) {
-        let mut query = sqlx::QueryBuilder::<Db>::new(
-            "SELECT k.retry_key, g.* FROM sync_retry_keys k JOIN ledger g ON g.id = k.ledger_id
-             WHERE k.retry_key IN ",
+    for row in rows {
+        found.insert(
+            row.try_get("retry_key")?,
+            Entry::Stored(Box::new(ledger_entry(&row)?)),
         );
-        push_list(&mut query, chunk);
-        for row in query.build().fetch_all(&mut *conn).await? {
-            found.insert(
-                row.try_get("retry_key")?,
-                Entry::Stored(Box::new(ledger_entry(&row)?)),
-            );
-        }
     }
     Ok(found)
 }

@@ -15,6 +15,7 @@ use stock_core::{
     LineRequest, LocationId, Operation, OrderAction, OrderStatus, Role, Transition,
 };
 
+use super::alerts::BatchChanges;
 use super::{alerts, events, holds, runs, webhooks, BackendStore, Conn, Db, DbRow};
 use crate::model::*;
 use crate::{Store, StoreResult};
@@ -45,13 +46,15 @@ impl BackendStore {
     /// Runs every sale on its own, never in a run: the reference the runs
     /// are tested against.
     pub fn one_sale_at_a_time(mut self) -> BackendStore {
-        self.sales_in_runs = false;
+        self.write_path.sales_in_runs = false;
         self
     }
 
     /// How many runs of sales were undone and run one by one since start.
     pub fn runs_undone(&self) -> u64 {
-        self.runs_undone.load(std::sync::atomic::Ordering::Relaxed)
+        self.write_path
+            .runs_undone
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn read(&self) -> StoreResult<PoolConnection<Db>> {
@@ -79,16 +82,35 @@ impl BackendStore {
         }
         let mut replies = Vec::with_capacity(batch.len());
         let outcome = async {
-            let mark = alerts::ledger_mark(&mut conn).await?;
-            let changes = self.run_jobs(&mut conn, &batch, &mut replies).await?;
-            let raised = match changes {
-                Some(changes) => {
-                    alerts::raise_changes(&mut conn, &changes, self.low_stock_threshold, now_ms())
-                        .await
+            // A batch of sales only, the common case under load, is one run
+            // that reports its own changes: no ledger mark, no ledger scan.
+            let changes = if self.write_path.sales_in_runs
+                && batch.iter().all(|job| runs::is_sale(&job.command))
+            {
+                match runs::run_sales(&mut conn, &batch).await? {
+                    Some(sold) => {
+                        replies.extend(sold.replies);
+                        sold.changes
+                    }
+                    None => {
+                        let mark = alerts::ledger_mark(&mut conn).await?;
+                        self.run_one_by_one(&mut conn, &batch, &mut replies).await?;
+                        BatchChanges::InLedgerAfter(mark)
+                    }
                 }
-                None => alerts::raise(&mut conn, mark, self.low_stock_threshold, now_ms()).await,
+            } else {
+                let mark = alerts::ledger_mark(&mut conn).await?;
+                self.run_jobs(&mut conn, &batch, &mut replies).await?;
+                BatchChanges::InLedgerAfter(mark)
             };
-            raised.context("raising alerts")?;
+            alerts::raise_for(
+                &mut conn,
+                changes,
+                self.write_path.low_stock_threshold,
+                now_ms(),
+            )
+            .await
+            .context("raising alerts")?;
             Ok::<_, anyhow::Error>(())
         }
         .await;
@@ -111,50 +133,89 @@ impl BackendStore {
     }
 
     /// Runs a batch's jobs in arrival order: each run of consecutive sales
-    /// together (see `runs.rs`), every other job on its own. When the batch
-    /// was one run that knows what it did to each item, returns that.
+    /// together (see `runs.rs`), every other job on its own.
     async fn run_jobs(
         &self,
         conn: &mut Conn,
         batch: &[WriteJob],
         replies: &mut Vec<Reply>,
-    ) -> anyhow::Result<Option<Vec<alerts::ItemChange>>> {
+    ) -> anyhow::Result<()> {
         let mut rest = batch;
-        let mut changes = None;
         while let Some(first) = rest.first() {
-            let run = if self.sales_in_runs && runs::is_sale(&first.command) {
+            let run = if self.write_path.sales_in_runs {
                 rest.iter()
                     .take_while(|job| runs::is_sale(&job.command))
                     .count()
             } else {
                 0
             };
-            if run > 0 {
-                if let Some(sold) = runs::run_sales(conn, &rest[..run]).await? {
-                    replies.extend(sold.replies);
-                    if run == batch.len() {
-                        changes = sold.changes;
-                    }
-                    rest = &rest[run..];
-                    continue;
-                }
-                self.runs_undone
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                for job in &rest[..run] {
-                    replies.push(run_job(conn, job).await?);
-                }
-                rest = &rest[run..];
-            } else {
+            if run == 0 {
                 replies.push(run_job(conn, first).await?);
                 rest = &rest[1..];
+                continue;
             }
+            match runs::run_sales(conn, &rest[..run]).await? {
+                Some(sold) => replies.extend(sold.replies),
+                None => self.run_one_by_one(conn, &rest[..run], replies).await?,
+            }
+            rest = &rest[run..];
         }
-        Ok(changes)
+        Ok(())
+    }
+
+    /// Runs the sales of a run that was undone, each on its own.
+    async fn run_one_by_one(
+        &self,
+        conn: &mut Conn,
+        sales: &[WriteJob],
+        replies: &mut Vec<Reply>,
+    ) -> anyhow::Result<()> {
+        self.write_path
+            .runs_undone
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for job in sales {
+            replies.push(run_job(conn, job).await?);
+        }
+        Ok(())
     }
 }
 
 /// The most values one `IN (…)` list binds.
 pub(crate) const IN_LIST_MAX: usize = 500;
+
+/// Pushes `(value, value, …)` for an IN list.
+pub(crate) fn push_list<'args, T>(query: &mut sqlx::QueryBuilder<'args, Db>, values: &[T])
+where
+    T: 'args + sqlx::Encode<'args, Db> + sqlx::Type<Db> + Clone,
+{
+    query.push("(");
+    let mut list = query.separated(", ");
+    for value in values {
+        list.push_bind(value.clone());
+    }
+    list.push_unseparated(")");
+}
+
+/// The rows of `select … IN (values) suffix`, at most [`IN_LIST_MAX`]
+/// values a statement. `select` ends with `IN `.
+pub(crate) async fn fetch_in<'v, T>(
+    conn: &mut Conn,
+    select: &str,
+    values: &'v [T],
+    suffix: &str,
+) -> Result<Vec<DbRow>, sqlx::Error>
+where
+    T: 'v + sqlx::Encode<'v, Db> + sqlx::Type<Db> + Clone + Send + Sync,
+{
+    let mut rows = Vec::new();
+    for chunk in values.chunks(IN_LIST_MAX) {
+        let mut query = sqlx::QueryBuilder::<Db>::new(select);
+        push_list(&mut query, chunk);
+        query.push(suffix);
+        rows.extend(query.build().fetch_all(&mut *conn).await?);
+    }
+    Ok(rows)
+}
 
 /// How often a write that lost a deadlock to another writer is tried.
 const WRITE_ATTEMPTS_MAX: u32 = 3;
@@ -1436,8 +1497,8 @@ impl Store for BackendStore {
 
     async fn purge_events(&self, before_ms: i64) -> StoreResult<u64> {
         let mut conn = self.writer.acquire().await?;
-        let events = events::purge(&mut conn, before_ms).await?;
-        let deliveries = webhooks::purge_deliveries(&mut conn, before_ms).await?;
+        let events = events::purge_oldest(&mut conn, "events", before_ms).await?;
+        let deliveries = events::purge_oldest(&mut conn, "webhook_deliveries", before_ms).await?;
         Ok(events + deliveries)
     }
 

@@ -122,12 +122,7 @@ impl SqliteOptions {
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    /// Consecutive sales in a batch are decided together (`runs.rs`).
-    sales_in_runs: bool,
-    /// Runs of sales that had to run one by one instead.
-    runs_undone: std::sync::atomic::AtomicU64,
-    /// The low-stock line of items without a `min_stock` of their own.
-    low_stock_threshold: i64,
+    write_path: super::WritePath,
 }
 
 impl SqliteStore {
@@ -161,9 +156,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer,
             reader,
-            sales_in_runs: true,
-            runs_undone: Default::default(),
-            low_stock_threshold: options.low_stock_threshold,
+            write_path: super::WritePath::new(options.low_stock_threshold),
         })
     }
 }

@@ -198,26 +198,3 @@ pub(crate) async fn deliveries(
         page,
     })
 }
-
-/// Rows deleted per statement while purging the delivery log.
-const PURGE_CHUNK: i64 = 5_000;
-
-/// Forgets delivery attempts older than `before_ms`, oldest first.
-pub(crate) async fn purge_deliveries(conn: &mut Conn, before_ms: i64) -> Result<u64, sqlx::Error> {
-    let mut purged = 0;
-    loop {
-        let deleted = sqlx::query(
-            "DELETE FROM webhook_deliveries WHERE id IN (
-                SELECT id FROM webhook_deliveries WHERE created_at < $1 ORDER BY id LIMIT $2)",
-        )
-        .bind(before_ms)
-        .bind(PURGE_CHUNK)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        purged += deleted;
-        if deleted < PURGE_CHUNK as u64 {
-            return Ok(purged);
-        }
-    }
-}
