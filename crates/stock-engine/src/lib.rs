@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use stock_core::ItemId;
 use stock_store::{Command, Reply, Store, WriteError, WriteJob, WriteMeta};
 use tokio::sync::{mpsc, oneshot};
 
@@ -38,6 +39,35 @@ impl Default for EngineConfig {
             batch_ops_max: 1024,
             batch_wait: Duration::ZERO,
         }
+    }
+}
+
+/// Runs after every durable batch and before its answers go out: what a
+/// write-through cache needs to be never behind an answered write.
+#[async_trait::async_trait]
+pub trait AfterCommit: Send + Sync + 'static {
+    /// `named` are the items the batches' commands named whose change may
+    /// leave no ledger row (an item's details); every change of stock is in
+    /// the outbox. When batches commit faster than this runs, one call
+    /// covers several. It must bound its own time: answers wait for it.
+    async fn committed(&self, named: Vec<ItemId>);
+}
+
+/// A committed batch whose answers wait for [`AfterCommit`].
+struct Committed {
+    named: Vec<ItemId>,
+    replies: Vec<Reply>,
+    answers: Vec<oneshot::Sender<Reply>>,
+}
+
+/// The items a command names whose change may write no ledger row.
+fn named_items(command: &Command) -> Option<ItemId> {
+    match command {
+        Command::CreateItem { item, .. } | Command::ImportItem { item, .. } => {
+            Some(item.id.clone())
+        }
+        Command::UpdateItem { id, .. } => Some(id.clone()),
+        _ => None,
     }
 }
 
@@ -86,17 +116,33 @@ pub struct StoreActivity {
 impl Engine {
     /// Starts the writer task on the current tokio runtime.
     pub fn start(store: Arc<dyn Store>, config: EngineConfig) -> Engine {
+        Engine::start_with(store, config, None)
+    }
+
+    /// Starts the writer; with `after_commit`, every batch's answers wait
+    /// until it has seen the batch.
+    pub fn start_with(
+        store: Arc<dyn Store>,
+        config: EngineConfig,
+        after_commit: Option<Arc<dyn AfterCommit>>,
+    ) -> Engine {
         assert!(config.queue_depth_max > 0);
         assert!(config.batch_ops_max > 0);
         let (sender, receiver) = mpsc::channel(config.queue_depth_max);
         let counters = Arc::new(StoreCounters::default());
         let (committed, commits) = tokio::sync::watch::channel(0);
+        let publisher = after_commit.map(|hook| {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            tokio::spawn(publish_loop(hook, receiver));
+            sender
+        });
         tokio::spawn(write_loop(
             store,
             receiver,
             config,
             Arc::clone(&counters),
             committed,
+            publisher,
         ));
         Engine {
             sender,
@@ -178,6 +224,7 @@ async fn write_loop(
     config: EngineConfig,
     counters: Arc<StoreCounters>,
     committed: tokio::sync::watch::Sender<u64>,
+    publisher: Option<mpsc::UnboundedSender<Committed>>,
 ) {
     let batch_ops_max = config.batch_ops_max;
     let mut pending = Vec::with_capacity(batch_ops_max);
@@ -194,6 +241,13 @@ async fn write_loop(
         }
         previous_batch = pending.len();
         let (jobs, answers): (Vec<_>, Vec<_>) = pending.drain(..).map(|p| (p.job, p.reply)).unzip();
+        let named: Vec<ItemId> = match publisher {
+            Some(_) => jobs
+                .iter()
+                .filter_map(|job| named_items(&job.command))
+                .collect(),
+            None => Vec::new(),
+        };
         // The batch runs as a task of its own, so that a panic in it fails
         // this batch's writes and not the write path.
         let batch_store = Arc::clone(&store);
@@ -222,12 +276,54 @@ async fn write_loop(
         let busy_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         counters.busy_ns.fetch_add(busy_ns, Ordering::Relaxed);
         committed.send_modify(|batches| *batches += 1);
-        for (reply, answer) in replies.into_iter().zip(answers) {
-            // A caller that gave up (timeout, closed connection) no longer listens.
-            let _ = answer.send(reply);
+        match &publisher {
+            Some(publisher) => {
+                let batch = Committed {
+                    named,
+                    replies,
+                    answers,
+                };
+                if let Err(unsent) = publisher.send(batch) {
+                    answer_all(vec![unsent.0]);
+                }
+            }
+            None => answer(replies, answers),
         }
     }
     tracing::info!("the write path stopped: every engine handle was dropped");
+}
+
+fn answer(replies: Vec<Reply>, answers: Vec<oneshot::Sender<Reply>>) {
+    for (reply, answer) in replies.into_iter().zip(answers) {
+        // A caller that gave up (timeout, closed connection) no longer listens.
+        let _ = answer.send(reply);
+    }
+}
+
+fn answer_all(batches: Vec<Committed>) {
+    for batch in batches {
+        answer(batch.replies, batch.answers);
+    }
+}
+
+/// Batches committed while the hook ran are seen together, in one call.
+const PUBLISH_BATCHES_MAX: usize = 256;
+
+async fn publish_loop(
+    hook: Arc<dyn AfterCommit>,
+    mut receiver: mpsc::UnboundedReceiver<Committed>,
+) {
+    let mut batches = Vec::with_capacity(PUBLISH_BATCHES_MAX);
+    while receiver.recv_many(&mut batches, PUBLISH_BATCHES_MAX).await > 0 {
+        let mut named: Vec<ItemId> = batches
+            .iter()
+            .flat_map(|b| b.named.iter().cloned())
+            .collect();
+        named.sort();
+        named.dedup();
+        hook.committed(named).await;
+        answer_all(std::mem::take(&mut batches));
+    }
 }
 
 #[cfg(test)]

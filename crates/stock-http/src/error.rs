@@ -199,6 +199,10 @@ impl From<&WriteError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "ALERT_CLOSED", error.to_string())
                     .with_details(json!({ "alert_id": id, "status": status.as_str() }))
             }
+            WriteError::DiffClosed { id, status } => {
+                ApiError::new(StatusCode::CONFLICT, "DIFF_CLOSED", error.to_string())
+                    .with_details(json!({ "diff_id": id, "status": status.as_str() }))
+            }
             WriteError::Internal(error) => ApiError::internal(error),
         }
     }

@@ -6,9 +6,12 @@
 //! what comes back; they decide nothing about stock themselves.
 
 pub mod auth;
+pub mod cache;
 pub mod error;
 mod extract;
+pub mod health;
 pub mod idempotency;
+pub mod resp;
 mod routes;
 pub mod signing;
 pub mod stats;
@@ -60,6 +63,8 @@ pub struct HttpConfig {
     pub event_batch_max: u32,
     /// Event streams open at once; more get 503.
     pub event_streams_max: usize,
+    /// The health checker and the repair of what it finds.
+    pub health: health::HealthSettings,
 }
 
 impl Default for HttpConfig {
@@ -78,6 +83,7 @@ impl Default for HttpConfig {
             event_poll_interval: Duration::from_secs(1),
             event_batch_max: 500,
             event_streams_max: 256,
+            health: health::HealthSettings::default(),
         }
     }
 }
@@ -93,6 +99,8 @@ pub struct AppState {
     pub keys: Arc<auth::KeyCache>,
     /// Event streams open now.
     pub streams: Arc<std::sync::atomic::AtomicUsize>,
+    /// The Redis read cache, when configured.
+    pub cache: Option<Arc<cache::Cache>>,
 }
 
 impl AppState {
@@ -105,6 +113,26 @@ impl AppState {
             config: Arc::new(config),
             stats: Arc::new(ServiceStats::new()),
             in_flight: Arc::new(InFlight::default()),
+            cache: None,
+        }
+    }
+
+    /// Serves storefront reads from this cache.
+    pub fn with_cache(mut self, cache: Arc<cache::Cache>) -> AppState {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// Items as storefront reads return them: from the cache when there is
+    /// one and it is up, else from the database. In `ids` order; unknown
+    /// items are left out.
+    pub(crate) async fn read_items(
+        &self,
+        ids: &[stock_core::ItemId],
+    ) -> anyhow::Result<Vec<stock_store::ItemView>> {
+        match &self.cache {
+            Some(cache) => cache.items(ids).await,
+            None => self.store.items(ids).await,
         }
     }
 

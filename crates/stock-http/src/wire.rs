@@ -389,6 +389,10 @@ pub struct LatencyOut {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ServiceStatsOut {
+    /// `POST /api/v1/sync-stock` on this process since start.
+    pub sync_stock: SyncStatsOut,
+    /// The cache health checker, over every run (all replicas).
+    pub health: HealthStatsOut,
     pub version: &'static str,
     pub started_at: String,
     pub uptime_seconds: u64,
@@ -398,6 +402,28 @@ pub struct ServiceStatsOut {
     pub routes: Vec<RouteStatsOut>,
     /// Writes from submission to durable commit, over the last 10,000.
     pub write_latency: LatencyOut,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SyncStatsOut {
+    pub requests: u64,
+    /// Answered 2xx.
+    pub succeeded: u64,
+    /// `succeeded / requests`; null before the first.
+    pub success_rate: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthStatsOut {
+    pub runs: u64,
+    pub diffs_found: u64,
+    pub diffs_pending: u64,
+    pub auto_fixed: u64,
+    pub auto_fix_failed: u64,
+    /// `auto_fixed / (auto_fixed + auto_fix_failed)`; null before the first try.
+    pub auto_fix_success_rate: Option<f64>,
+    /// `up`, `warming` or `down`; null without Redis.
+    pub cache: Option<&'static str>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -742,10 +768,10 @@ pub struct TransferRequest {
 pub struct AlertOut {
     pub id: i64,
     pub product_id: String,
-    /// `low_stock`, `out_of_stock` or `back_in_stock`.
+    /// `low_stock`, `out_of_stock`, `back_in_stock` or `diff_alert`.
     #[serde(rename = "type")]
     pub kind: &'static str,
-    /// `warning` (low stock), `error` (out of stock) or `info` (back in stock).
+    /// `warning` (low stock, diff), `error` (out of stock) or `info` (back in stock).
     pub level: &'static str,
     /// `pending` or `sent` (open), `acknowledged` or `ignored` (closed).
     pub status: &'static str,
@@ -754,8 +780,8 @@ pub struct AlertOut {
     pub available: i64,
     /// The line it crossed: the item's `min_stock`, else the service's threshold.
     pub threshold: i64,
-    /// The ledger row of the change that raised it.
-    pub log_id: i64,
+    /// The ledger row of the change that raised it; none for a diff alert.
+    pub log_id: Option<i64>,
     /// Who acknowledged or ignored it.
     pub handled_by: Option<String>,
     pub created_at: String,

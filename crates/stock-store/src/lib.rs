@@ -91,6 +91,16 @@ pub trait Store: Send + Sync + 'static {
     async fn gauges(&self) -> StoreResult<Gauges>;
     /// Alerts, newest first.
     async fn alerts(&self, filter: &AlertFilter, page: Page) -> StoreResult<Paged<AlertView>>;
+    /// What the health checker found: its last run, totals, pending diffs
+    /// (newest first, at most `pending_max`).
+    async fn health_report(&self, pending_max: u32) -> StoreResult<HealthReport>;
+    async fn diff(&self, id: i64) -> StoreResult<Option<DiffView>>;
+    /// The items whose stock changed after outbox event `after`, reading at
+    /// most `limit` events.
+    async fn changed_items_after(&self, after: i64, limit: u32) -> StoreResult<ChangedItems>;
+    /// Item ids after `after` in id order, at most `limit`: the whole
+    /// catalogue, a page at a time.
+    async fn item_ids_after(&self, after: Option<&ItemId>, limit: u32) -> StoreResult<Vec<ItemId>>;
     /// Ids of active holds due at `now_ms`, soonest first, at most `limit`.
     async fn due_holds(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<String>>;
 

@@ -31,6 +31,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "webhooks",
         include_str!("../migrations/sqlite/0005_webhooks.sql"),
     ),
+    (
+        6,
+        "health",
+        include_str!("../migrations/sqlite/0006_health.sql"),
+    ),
 ];
 
 /// Applies every migration newer than the database; returns how many ran.
@@ -133,6 +138,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "webhooks",
         include_str!("../migrations/postgres/0006_webhooks.sql"),
+    ),
+    (
+        7,
+        "health",
+        include_str!("../migrations/postgres/0007_health.sql"),
     ),
 ];
 

@@ -150,13 +150,17 @@ pub enum AlertKind {
     OutOfStock,
     /// Available rose above zero from zero or below.
     BackInStock,
+    /// The health checker found the cache and the database apart by more
+    /// than the alert threshold.
+    DiffAlert,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 3] = [
+    pub const ALL: [AlertKind; 4] = [
         AlertKind::LowStock,
         AlertKind::OutOfStock,
         AlertKind::BackInStock,
+        AlertKind::DiffAlert,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -164,6 +168,7 @@ impl AlertKind {
             AlertKind::LowStock => "low_stock",
             AlertKind::OutOfStock => "out_of_stock",
             AlertKind::BackInStock => "back_in_stock",
+            AlertKind::DiffAlert => "diff_alert",
         }
     }
 
@@ -177,6 +182,7 @@ impl AlertKind {
             AlertKind::LowStock => "warning",
             AlertKind::OutOfStock => "error",
             AlertKind::BackInStock => "info",
+            AlertKind::DiffAlert => "warning",
         }
     }
 
@@ -240,8 +246,8 @@ pub struct AlertView {
     /// The item's available stock (all locations) right after the change.
     pub available: i64,
     pub threshold: i64,
-    /// The ledger row of the change that raised it.
-    pub ledger_id: i64,
+    /// The ledger row of the change that raised it; none for a diff alert.
+    pub ledger_id: Option<i64>,
     pub message: String,
     /// The operator who acknowledged or ignored it.
     pub handled_by: Option<String>,
@@ -506,6 +512,17 @@ pub enum Command {
         id: i64,
         status: AlertStatus,
     },
+    /// Records what a health check found: its run, a pending diff per item
+    /// apart by more than the tolerance, a diff alert per item apart by more
+    /// than the alert threshold.
+    RecordHealthRun(HealthRunRecord),
+    /// Repairs a pending diff: `UseDb` says the cache was rewritten from the
+    /// database; `UseRedis` makes the database's available stock equal the
+    /// cache's value with a `sync` ledger row at the default location.
+    FixDiff {
+        id: i64,
+        fix: DiffFix,
+    },
     /// Expires these holds if they are still active and due at `now_ms`.
     ExpireHolds {
         ids: Vec<String>,
@@ -576,6 +593,15 @@ pub enum Outcome {
         entries: Vec<LedgerEntry>,
     },
     Alert(AlertView),
+    HealthRun {
+        run: HealthRunView,
+        /// The diffs this run left pending or fixed, one per item found apart.
+        diffs: Vec<DiffView>,
+    },
+    DiffFixed {
+        diff: DiffView,
+        entries: Vec<LedgerEntry>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -619,6 +645,11 @@ pub enum WriteError {
         id: i64,
         status: AlertStatus,
     },
+    /// The diff was fixed or ignored before.
+    DiffClosed {
+        id: i64,
+        status: DiffStatus,
+    },
     /// The store failed; nothing the caller did.
     Internal(anyhow::Error),
 }
@@ -636,6 +667,9 @@ impl fmt::Display for WriteError {
             WriteError::OrderState { id, refused } => write!(f, "order {id}: {refused}"),
             WriteError::AlertClosed { id, status } => {
                 write!(f, "alert {id} is already {}", status.as_str())
+            }
+            WriteError::DiffClosed { id, status } => {
+                write!(f, "diff {id} is already {}", status.as_str())
             }
             WriteError::Internal(error) => write!(f, "internal error: {error:#}"),
         }
@@ -841,8 +875,138 @@ pub struct Delivery {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Gauges {
     pub active_holds: u64,
+    /// Diffs the health checker found that nobody has fixed yet.
+    pub pending_diffs: u64,
     /// Open (pending or sent) alerts by kind.
     pub open_alerts: Vec<(AlertKind, u64)>,
     pub webhooks: u64,
     pub last_event_id: i64,
+}
+
+/// Where a cache-vs-database difference is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DiffStatus {
+    Pending,
+    Fixed,
+    Ignored,
+}
+
+impl DiffStatus {
+    pub const ALL: [DiffStatus; 3] = [DiffStatus::Pending, DiffStatus::Fixed, DiffStatus::Ignored];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiffStatus::Pending => "pending",
+            DiffStatus::Fixed => "fixed",
+            DiffStatus::Ignored => "ignored",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<DiffStatus> {
+        DiffStatus::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+/// How a diff is repaired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffFix {
+    /// The database is right; the cache was rewritten from it.
+    UseDb,
+    /// The cache is right: the database's available stock becomes this.
+    UseRedis { cache_value: i64 },
+}
+
+impl DiffFix {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiffFix::UseDb => "use_db",
+            DiffFix::UseRedis { .. } => "use_redis",
+        }
+    }
+}
+
+/// An item whose cached available stock is not the database's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthFinding {
+    pub item: ItemId,
+    pub db_value: i64,
+    pub cache_value: i64,
+    /// The cache was rewritten from the database during the run (auto-fix).
+    pub fixed_in_cache: bool,
+    /// An auto-fix was tried and failed.
+    pub fix_failed: bool,
+}
+
+/// One health check, as the checker reports it to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthRunRecord {
+    /// `schedule` or `manual`.
+    pub trigger: &'static str,
+    pub checked: u64,
+    /// Items with no cached value (filled, not counted as diffs).
+    pub missing: u64,
+    /// Items apart by more than the tolerance.
+    pub findings: Vec<HealthFinding>,
+    /// A finding apart by more than this raises a diff alert.
+    pub alert_threshold: i64,
+    /// Why the run stopped early, if it did.
+    pub error: Option<String>,
+    pub started_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthRunView {
+    pub id: i64,
+    pub trigger: String,
+    pub checked: u64,
+    pub missing: u64,
+    pub diffs_found: u64,
+    pub alerts_raised: u64,
+    pub auto_fixed: u64,
+    pub auto_fix_failed: u64,
+    pub error: Option<String>,
+    pub operator: String,
+    pub started_at_ms: i64,
+    pub finished_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiffView {
+    pub id: i64,
+    pub item: ItemId,
+    pub run_id: i64,
+    pub db_value: i64,
+    pub cache_value: i64,
+    /// `cache_value - db_value`.
+    pub diff: i64,
+    pub status: DiffStatus,
+    pub fix_type: Option<String>,
+    pub fixed_by: Option<String>,
+    pub fixed_at_ms: Option<i64>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// What the health checker has done so far, over every run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthReport {
+    pub last_run: Option<HealthRunView>,
+    pub runs: u64,
+    pub diffs_found: u64,
+    pub auto_fixed: u64,
+    pub auto_fix_failed: u64,
+    /// Pending diffs, newest first, at most the page asked for.
+    pub pending: Vec<DiffView>,
+    pub pending_total: u64,
+}
+
+/// Items whose stock changed, read from the outbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangedItems {
+    /// Each once, in the order of their first change.
+    pub items: Vec<ItemId>,
+    /// Read on from here next time.
+    pub newest_event_id: i64,
+    /// False when the limit stopped the read: there are more.
+    pub complete: bool,
 }

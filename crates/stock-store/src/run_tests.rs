@@ -324,7 +324,7 @@ async fn alerts(store: &dyn Store) -> Vec<String> {
         .map(|mut alert| {
             alert.created_at_ms = 0;
             alert.updated_at_ms = 0;
-            alert.ledger_id = shown_id(alert.ledger_id);
+            alert.ledger_id = alert.ledger_id.map(shown_id);
             format!("{alert:?}")
         })
         .collect()

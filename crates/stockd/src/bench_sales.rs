@@ -21,12 +21,11 @@ use anyhow::{bail, Context};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use stock_core::{Item, ItemId, ItemStatus, LocationId, Role};
 use stock_engine::{Engine, EngineConfig};
+use stock_http::resp::Connection as Resp;
 use stock_store::{
     Command, ItemPatch, PostgresOptions, PostgresStore, Reply, SqliteOptions, SqliteStore,
     StockSet, Store, WriteMeta,
 };
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
 /// The most PostgreSQL connections one variant opens (the server allows 100).
@@ -946,108 +945,5 @@ impl Drop for FsyncRedis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Just enough of Redis's protocol for the benchmark.
-struct Resp {
-    reader: BufReader<TcpStream>,
-}
-
-#[derive(Debug)]
-enum Value {
-    Text(String),
-    Integer(i64),
-    Array(Vec<Value>),
-    Null,
-}
-
-impl Value {
-    fn text(self) -> anyhow::Result<String> {
-        match self {
-            Value::Text(text) => Ok(text),
-            Value::Null => Ok("0".to_owned()),
-            other => bail!("expected text from Redis, got {other:?}"),
-        }
-    }
-
-    fn integer(self) -> anyhow::Result<i64> {
-        match self {
-            Value::Integer(n) => Ok(n),
-            other => bail!("expected an integer from Redis, got {other:?}"),
-        }
-    }
-
-    fn array(self) -> anyhow::Result<Vec<Value>> {
-        match self {
-            Value::Array(values) => Ok(values),
-            other => bail!("expected an array from Redis, got {other:?}"),
-        }
-    }
-}
-
-impl Resp {
-    async fn connect(address: &str) -> anyhow::Result<Resp> {
-        let stream = TcpStream::connect(address)
-            .await
-            .with_context(|| format!("connecting to Redis at {address}"))?;
-        stream.set_nodelay(true)?;
-        Ok(Resp {
-            reader: BufReader::new(stream),
-        })
-    }
-
-    async fn command(&mut self, args: &[&str]) -> anyhow::Result<Value> {
-        let mut request = format!("*{}\r\n", args.len()).into_bytes();
-        for arg in args {
-            request.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-            request.extend_from_slice(arg.as_bytes());
-            request.extend_from_slice(b"\r\n");
-        }
-        self.reader.get_mut().write_all(&request).await?;
-        self.read_value().await
-    }
-
-    async fn read_line(&mut self) -> anyhow::Result<String> {
-        let mut line = String::new();
-        anyhow::ensure!(
-            self.reader.read_line(&mut line).await? > 0,
-            "Redis closed the connection"
-        );
-        Ok(line.trim_end_matches("\r\n").to_owned())
-    }
-
-    fn read_value(
-        &mut self,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<Value>> + Send + '_>>
-    {
-        Box::pin(async move {
-            let line = self.read_line().await?;
-            let (kind, rest) = line.split_at(1);
-            match kind {
-                "+" => Ok(Value::Text(rest.to_owned())),
-                "-" => bail!("Redis: {rest}"),
-                ":" => Ok(Value::Integer(rest.parse()?)),
-                "$" => {
-                    let length: i64 = rest.parse()?;
-                    if length < 0 {
-                        return Ok(Value::Null);
-                    }
-                    let mut data = vec![0u8; length as usize + 2];
-                    self.reader.read_exact(&mut data).await?;
-                    data.truncate(length as usize);
-                    Ok(Value::Text(String::from_utf8(data)?))
-                }
-                "*" => {
-                    let count: i64 = rest.parse()?;
-                    let mut values = Vec::with_capacity(count.max(0) as usize);
-                    for _ in 0..count.max(0) {
-                        values.push(self.read_value().await?);
-                    }
-                    Ok(Value::Array(values))
-                }
-                other => bail!("unexpected reply from Redis: {other}{rest}"),
-            }
-        })
     }
 }

@@ -18,8 +18,8 @@ use serde_yaml_ng::{Mapping, Value};
 pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
-    /// The Redis section. Read, but not used by this version.
-    pub redis: Option<Value>,
+    /// The Redis read cache: on when `url` or `host` is set.
+    pub redis: RedisConfig,
     pub inventory: InventoryConfig,
     pub engine: EngineConfig,
     pub holds: HoldsConfig,
@@ -134,10 +134,146 @@ pub struct InventoryConfig {
     pub low_stock_report_items_max: u32,
     pub page_size_default: u32,
     pub page_size_max: u32,
-    /// The cache health checker. Read, but not used by this version.
-    pub health_check: Option<Value>,
-    /// Cache drift repair. Read, but not used by this version.
-    pub compensation: Option<Value>,
+    /// The scheduled comparison of the Redis cache with the database.
+    pub health_check: HealthCheckConfig,
+    /// Repair of what the health checker finds.
+    pub compensation: CompensationConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// `redis://[:password@]host[:port][/db]`; wins over host, port, db, password.
+    pub url: Option<String>,
+    pub host: Option<String>,
+    pub port: u16,
+    pub db: u32,
+    pub password: Option<String>,
+    /// The key holding an item's available stock; `{product_id}` is its id.
+    pub key_format: String,
+    /// The hash holding an item as reads return it.
+    pub view_key_format: String,
+    /// Every call to Redis; slower counts as Redis being down.
+    pub timeout_ms: u64,
+    pub pool_size: usize,
+    /// How often a down cache tries Redis again.
+    pub retry_interval_ms: u64,
+    /// Items per pipeline when the cache is filled or checked.
+    pub fill_batch: u32,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: None,
+            host: None,
+            port: 6379,
+            db: 0,
+            password: None,
+            key_format: "seckill:stock:{product_id}".into(),
+            view_key_format: "stockd:item:{product_id}".into(),
+            timeout_ms: 200,
+            pool_size: 8,
+            retry_interval_ms: 1000,
+            fill_batch: 500,
+        }
+    }
+}
+
+impl RedisConfig {
+    /// Where Redis is, if the cache is on.
+    pub fn address(&self) -> anyhow::Result<Option<stock_http::resp::RedisAddress>> {
+        if let Some(url) = &self.url {
+            return stock_http::resp::RedisAddress::parse(url)
+                .context("redis.url")
+                .map(Some);
+        }
+        Ok(self
+            .host
+            .as_ref()
+            .map(|host| stock_http::resp::RedisAddress {
+                host: host.clone(),
+                port: self.port,
+                db: self.db,
+                password: self.password.clone().filter(|p| !p.is_empty()),
+            }))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthCheckConfig {
+    pub enable: bool,
+    /// How often the checker runs: `300s`, `5m`, `1h`, `500ms` or seconds.
+    #[serde(deserialize_with = "duration_text")]
+    pub interval: String,
+    /// Differences up to this are not recorded.
+    pub tolerance: i64,
+    /// Differences beyond this raise a diff alert.
+    pub alert_threshold: i64,
+}
+
+impl Default for HealthCheckConfig {
+    fn default() -> Self {
+        HealthCheckConfig {
+            enable: true,
+            interval: "300s".into(),
+            tolerance: 10,
+            alert_threshold: 50,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompensationConfig {
+    /// Whether diffs may be repaired at all (by hand or automatically).
+    pub enable: bool,
+    /// Repair diffs as they are found by rewriting the cache from the database.
+    pub auto_fix: bool,
+    /// Automatic repair only for differences up to this.
+    pub max_fix_amount: i64,
+}
+
+impl Default for CompensationConfig {
+    fn default() -> Self {
+        CompensationConfig {
+            enable: true,
+            auto_fix: false,
+            max_fix_amount: 1000,
+        }
+    }
+}
+
+/// A duration given as text (`300s`) or as a number of seconds.
+fn duration_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    match Value::deserialize(deserializer)? {
+        Value::String(text) => Ok(text),
+        Value::Number(n) => Ok(format!("{n}s")),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a duration such as 300s, not {other:?}"
+        ))),
+    }
+}
+
+/// `500ms`, `300s`, `5m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> anyhow::Result<std::time::Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .with_context(|| format!("{text:?} is not a duration such as 300s"))?;
+    let ms = match unit {
+        "ms" => number,
+        "" | "s" => number.saturating_mul(1000),
+        "m" => number.saturating_mul(60_000),
+        "h" => number.saturating_mul(3_600_000),
+        other => bail!("{text:?}: unknown unit {other:?} (ms, s, m or h)"),
+    };
+    Ok(std::time::Duration::from_millis(ms))
 }
 
 impl Default for InventoryConfig {
@@ -148,8 +284,8 @@ impl Default for InventoryConfig {
             low_stock_report_items_max: 1000,
             page_size_default: 20,
             page_size_max: 100,
-            health_check: None,
-            compensation: None,
+            health_check: HealthCheckConfig::default(),
+            compensation: CompensationConfig::default(),
         }
     }
 }
@@ -299,6 +435,7 @@ impl Default for LogConfig {
 pub struct Flags {
     pub port: Option<u16>,
     pub database: Option<String>,
+    pub redis: Option<String>,
 }
 
 /// Short environment names and the keys they set.
@@ -306,6 +443,7 @@ const ENV_ALIASES: &[(&str, &[&str])] = &[
     ("STOCKD_PORT", &["server", "port"]),
     ("STOCKD_HOST", &["server", "host"]),
     ("STOCKD_DATABASE_URL", &["database", "url"]),
+    ("STOCKD_REDIS_URL", &["redis", "url"]),
     ("STOCKD_ADMIN_KEY", &["auth", "admin_key"]),
     ("STOCKD_LOG_FORMAT", &["log", "format"]),
     ("STOCKD_LOG", &["log", "level"]),
@@ -351,6 +489,9 @@ pub fn resolve(
     }
     if let Some(url) = &flags.database {
         config.database.url = Some(url.clone());
+    }
+    if let Some(url) = &flags.redis {
+        config.redis.url = Some(url.clone());
     }
     config.check()?;
     Ok(config)
@@ -484,6 +625,40 @@ impl Config {
             },
         )?;
         self.database_target()?;
+        self.redis.address()?;
+        positive("redis.timeout_ms", self.redis.timeout_ms)?;
+        positive("redis.pool_size", self.redis.pool_size as u64)?;
+        positive("redis.retry_interval_ms", self.redis.retry_interval_ms)?;
+        positive("redis.fill_batch", u64::from(self.redis.fill_batch))?;
+        if self.redis.fill_batch > 10_000 {
+            bail!("redis.fill_batch must be at most 10000");
+        }
+        if self.redis.pool_size > 256 {
+            bail!("redis.pool_size must be at most 256");
+        }
+        for (name, format) in [
+            ("redis.key_format", &self.redis.key_format),
+            ("redis.view_key_format", &self.redis.view_key_format),
+        ] {
+            if !format.contains("{product_id}") {
+                bail!("{name} must contain {{product_id}}, not {format:?}");
+            }
+        }
+        if self.redis.key_format == self.redis.view_key_format {
+            bail!("redis.key_format and redis.view_key_format must differ");
+        }
+        let interval = parse_duration(&self.inventory.health_check.interval)
+            .context("inventory.health_check.interval")?;
+        if interval < std::time::Duration::from_secs(1) {
+            bail!("inventory.health_check.interval must be at least 1s");
+        }
+        let health = &self.inventory.health_check;
+        if health.tolerance < 0 || health.alert_threshold < 0 {
+            bail!("inventory.health_check.tolerance and alert_threshold must not be negative");
+        }
+        if self.inventory.compensation.max_fix_amount < 0 {
+            bail!("inventory.compensation.max_fix_amount must not be negative");
+        }
         Ok(())
     }
 
@@ -505,17 +680,8 @@ impl Config {
     /// Options that were read but that this version does not act on.
     pub fn unused_options(&self) -> Vec<&'static str> {
         let mut unused = Vec::new();
-        if self.redis.is_some() {
-            unused.push("redis");
-        }
         if self.server.grpc_port.is_some() {
             unused.push("server.grpc_port");
-        }
-        if self.inventory.health_check.is_some() {
-            unused.push("inventory.health_check");
-        }
-        if self.inventory.compensation.is_some() {
-            unused.push("inventory.compensation");
         }
         unused
     }
@@ -618,6 +784,40 @@ inventory:
 "#;
 
     #[test]
+    fn redis_is_on_with_a_url_and_durations_read_as_people_write_them() {
+        let config = resolve(
+            None,
+            &env(&[
+                ("STOCKD_REDIS_URL", "redis://:pw@cache:6380/3"),
+                ("STOCKD_INVENTORY__HEALTH_CHECK__INTERVAL", "2m"),
+                ("STOCKD_INVENTORY__COMPENSATION__AUTO_FIX", "true"),
+            ]),
+            &Flags::default(),
+        )
+        .unwrap();
+        let redis = config.redis.address().unwrap().unwrap();
+        assert_eq!(
+            (redis.port, redis.db, redis.password.as_deref()),
+            (6380, 3, Some("pw"))
+        );
+        assert!(config.inventory.compensation.auto_fix);
+        assert_eq!(
+            parse_duration(&config.inventory.health_check.interval).unwrap(),
+            std::time::Duration::from_secs(120)
+        );
+        assert_eq!(parse_duration("750ms").unwrap().as_millis(), 750);
+        assert_eq!(parse_duration("2").unwrap().as_secs(), 2);
+        let file = "inventory:\n  health_check:\n    interval: 60\n";
+        let config = resolve(Some(file), &[], &Flags::default()).unwrap();
+        assert_eq!(config.inventory.health_check.interval, "60s");
+        let config = resolve(None, &[], &Flags::default()).unwrap();
+        assert!(
+            config.redis.address().unwrap().is_none(),
+            "no Redis unless asked"
+        );
+    }
+
+    #[test]
     fn defaults_need_no_file() {
         let config = resolve(None, &[], &Flags::default()).unwrap();
         assert_eq!(config.server.port, 8083);
@@ -637,10 +837,18 @@ inventory:
             config.database_target().unwrap(),
             DatabaseTarget::Sqlite("/var/lib/stockd/inventory.db".into())
         );
+        assert_eq!(config.unused_options(), ["server.grpc_port"]);
+        let redis = config.redis.address().unwrap().unwrap();
         assert_eq!(
-            config.unused_options(),
-            ["redis", "server.grpc_port", "inventory.health_check"]
+            (redis.host.as_str(), redis.port, redis.db),
+            ("redis", 6379, 2)
         );
+        assert!(config.inventory.health_check.enable);
+        assert_eq!(
+            parse_duration(&config.inventory.health_check.interval).unwrap(),
+            std::time::Duration::from_secs(300)
+        );
+        assert_eq!(config.redis.key_format, "seckill:stock:{product_id}");
     }
 
     #[test]
@@ -658,6 +866,7 @@ inventory:
         let flags = Flags {
             port: Some(9200),
             database: Some("sqlite://flag.db".into()),
+            redis: Some("redis://flag:6379".into()),
         };
         let vars = env(&[
             ("STOCKD_PORT", "9100"),
@@ -665,6 +874,7 @@ inventory:
         ]);
         let config = resolve(Some(file), &vars, &flags).unwrap();
         assert_eq!(config.server.port, 9200);
+        assert_eq!(config.redis.address().unwrap().unwrap().host, "flag");
         assert_eq!(
             config.database_target().unwrap(),
             DatabaseTarget::Sqlite("flag.db".into())
@@ -730,6 +940,17 @@ inventory:
         check("", &[("STOCKD_IDEMPOTENCY__RETENTION_H", "1")]);
         check("", &[("STOCKD_DATABASE_URL", "mysql://x")]);
         check("", &[("STOCKD_LOG_FORMAT", "xml")]);
+        check("", &[("STOCKD_REDIS_URL", "http://cache")]);
+        check("", &[("STOCKD_REDIS__KEY_FORMAT", "stock")]);
+        check(
+            "",
+            &[("STOCKD_INVENTORY__HEALTH_CHECK__INTERVAL", "5 parsecs")],
+        );
+        check("", &[("STOCKD_INVENTORY__HEALTH_CHECK__INTERVAL", "0s")]);
+        check(
+            "",
+            &[("STOCKD_INVENTORY__COMPENSATION__MAX_FIX_AMOUNT", "-1")],
+        );
         check("- a list", &[]);
     }
 }

@@ -49,6 +49,10 @@ enum Command {
         /// Fill an empty database with sample items.
         #[arg(long)]
         demo: bool,
+        /// Serve storefront reads from this Redis: redis://[:password@]host[:port][/db]
+        /// (also STOCKD_REDIS_URL or `redis:` in config.yaml).
+        #[arg(long, value_name = "URL")]
+        redis: Option<String>,
     },
     /// Create or upgrade the database schema, then exit.
     Migrate,
@@ -171,15 +175,16 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
-    let port = match &cli.command {
-        Command::Serve { port, .. } => *port,
-        _ => None,
+    let (port, redis) = match &cli.command {
+        Command::Serve { port, redis, .. } => (*port, redis.clone()),
+        _ => (None, None),
     };
     let config = load_config(
         &cli,
         Flags {
             port,
             database: cli.database.clone(),
+            redis,
         },
     )?;
     init_logging(&config, matches!(cli.command, Command::Serve { .. }))?;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use stock_core::Role;
 use stock_engine::{spawn_hold_expiry, spawn_retry_key_purge, Engine, HoldExpiry, RetryKeyPurge};
+use stock_http::cache::{Cache, CacheConfig};
 use stock_http::{generate_key, hash_secret, AppState, HttpConfig};
 use stock_store::Store;
 use tokio::sync::Notify;
@@ -34,7 +35,38 @@ pub fn http_config(config: &Config) -> HttpConfig {
         event_poll_interval: Duration::from_millis(config.events.poll_interval_ms),
         event_batch_max: config.events.batch_max,
         event_streams_max: config.events.streams_max,
+        health: stock_http::health::HealthSettings {
+            enable: config.inventory.health_check.enable,
+            interval: crate::config::parse_duration(&config.inventory.health_check.interval)
+                .expect("checked when the configuration was read"),
+            tolerance: config.inventory.health_check.tolerance,
+            alert_threshold: config.inventory.health_check.alert_threshold,
+            compensation: config.inventory.compensation.enable,
+            auto_fix: config.inventory.compensation.auto_fix,
+            max_fix_amount: config.inventory.compensation.max_fix_amount,
+            ..stock_http::health::HealthSettings::default()
+        },
     }
+}
+
+/// The Redis read cache, when one is configured.
+pub fn cache(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<Option<Arc<Cache>>> {
+    let Some(address) = config.redis.address()? else {
+        return Ok(None);
+    };
+    let redis = &config.redis;
+    Ok(Some(Cache::new(
+        Arc::clone(store),
+        CacheConfig {
+            address,
+            key_format: redis.key_format.clone(),
+            view_key_format: redis.view_key_format.clone(),
+            timeout: Duration::from_millis(redis.timeout_ms),
+            pool_size: redis.pool_size,
+            retry_interval: Duration::from_millis(redis.retry_interval_ms),
+            fill_batch: redis.fill_batch,
+        },
+    )))
 }
 
 pub fn engine_config(config: &Config) -> stock_engine::EngineConfig {
@@ -56,7 +88,19 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     let durability = store.durability().await?;
     tracing::info!(journal_mode = %durability.journal_mode, synchronous = %durability.synchronous, "database open");
     bootstrap_admin_key(store.as_ref(), config.auth.admin_key.as_deref()).await?;
-    let engine = Engine::start(Arc::clone(&store), engine_config(&config));
+    let cache = cache(&config, &store)?;
+    let engine = Engine::start_with(
+        Arc::clone(&store),
+        engine_config(&config),
+        cache
+            .clone()
+            .map(|cache| cache as Arc<dyn stock_engine::AfterCommit>),
+    );
+    if let Some(cache) = &cache {
+        tracing::info!(redis = %cache.config().address.shown(), key_format = %cache.config().key_format,
+            "storefront reads are served from Redis once it is filled");
+        cache.spawn_healer();
+    }
     if demo {
         demo::fill(store.as_ref(), &engine).await?;
     }
@@ -76,7 +120,11 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             event_retention: Duration::from_secs(config.events.retention_h * 3600),
         },
     );
-    let state = AppState::new(Arc::clone(&store), engine.clone(), http_config(&config));
+    let mut state = AppState::new(Arc::clone(&store), engine.clone(), http_config(&config));
+    if let Some(cache) = cache {
+        state = state.with_cache(cache);
+    }
+    stock_http::health::spawn_health_checker(state.clone());
     crate::webhooks::spawn(
         Arc::clone(&store),
         engine.commits(),

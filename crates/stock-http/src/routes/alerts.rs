@@ -29,7 +29,10 @@ pub async fn list_alerts(
         .as_deref()
         .map(|raw| {
             AlertKind::parse(raw).ok_or_else(|| {
-                ApiError::field("type", "must be low_stock, out_of_stock or back_in_stock")
+                ApiError::field(
+                    "type",
+                    "must be low_stock, out_of_stock, back_in_stock or diff_alert",
+                )
             })
         })
         .transpose()?;

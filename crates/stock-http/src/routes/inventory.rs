@@ -144,9 +144,9 @@ pub async fn get_item(
 ) -> Result<Json<ItemOut>, ApiError> {
     let id = item_id(&product_id)?;
     let view = state
-        .store
-        .item(&id)
+        .read_items(std::slice::from_ref(&id))
         .await?
+        .pop()
         .ok_or_else(|| ApiError::not_found(format!("item {id} not found")))?;
     Ok(Json(ItemOut::from_view(&view, threshold(&state))))
 }
@@ -238,7 +238,7 @@ pub async fn batch(
             format!("names {twice} twice"),
         ));
     }
-    let views = state.store.items(&ids).await?;
+    let views = state.read_items(&ids).await?;
     let found: HashSet<&ItemId> = views.iter().map(|view| &view.item.id).collect();
     Ok(Json(BatchOut {
         not_found: ids
@@ -348,7 +348,7 @@ pub async fn check(
 ) -> Result<Json<CheckOut>, ApiError> {
     let lines = lines(&body.items)?;
     let ids: Vec<ItemId> = lines.iter().map(|(id, ..)| id.clone()).collect();
-    let views = state.store.items(&ids).await?;
+    let views = state.read_items(&ids).await?;
     let missing: Vec<&str> = ids
         .iter()
         .filter(|id| !views.iter().any(|v| &v.item.id == *id))

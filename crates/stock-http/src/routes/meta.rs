@@ -59,7 +59,30 @@ pub async fn service_stats(
         })
         .collect();
     let latency = state.engine.write_latency();
+    let sync = routes
+        .iter()
+        .find(|r| r.method == "POST" && r.route == "/api/v1/sync-stock");
+    let sync_stock = SyncStatsOut {
+        requests: sync.map_or(0, |r| r.requests),
+        succeeded: sync.map_or(0, |r| r.requests - r.client_errors - r.server_errors),
+        success_rate: sync
+            .filter(|r| r.requests > 0)
+            .map(|r| (r.requests - r.client_errors - r.server_errors) as f64 / r.requests as f64),
+    };
+    let report = state.store.health_report(0).await?;
+    let tried = report.auto_fixed + report.auto_fix_failed;
+    let health = HealthStatsOut {
+        runs: report.runs,
+        diffs_found: report.diffs_found,
+        diffs_pending: report.pending_total,
+        auto_fixed: report.auto_fixed,
+        auto_fix_failed: report.auto_fix_failed,
+        auto_fix_success_rate: (tried > 0).then(|| report.auto_fixed as f64 / tried as f64),
+        cache: state.cache.as_ref().map(|cache| cache.state().as_str()),
+    };
     Ok(Json(ServiceStatsOut {
+        sync_stock,
+        health,
         version: VERSION,
         started_at: timestamp(state.stats.started_at_ms),
         uptime_seconds: state.stats.started.elapsed().as_secs(),
@@ -272,6 +295,42 @@ async fn metrics(State(state): State<AppState>) -> Response {
         state.streams.load(std::sync::atomic::Ordering::Relaxed)
     );
 
+    if let Some(cache) = &state.cache {
+        let counters = cache.counters();
+        describe(
+            &mut out,
+            "stockd_cache_up",
+            "gauge",
+            "Whether storefront reads are served from Redis (0 while it is down or filling).",
+        );
+        let up = u8::from(cache.state() == crate::cache::CacheState::Up);
+        let _ = writeln!(out, "stockd_cache_up {up}");
+        for (name, help, value) in [
+            (
+                "stockd_cache_hits_total",
+                "Items read from Redis.",
+                counters.hits,
+            ),
+            (
+                "stockd_cache_misses_total",
+                "Items Redis did not hold, read from the database.",
+                counters.misses,
+            ),
+            (
+                "stockd_cache_errors_total",
+                "Calls to Redis that failed.",
+                counters.errors,
+            ),
+            (
+                "stockd_cache_writes_total",
+                "Items written to Redis.",
+                counters.writes,
+            ),
+        ] {
+            describe(&mut out, name, "counter", help);
+            let _ = writeln!(out, "{name} {value}");
+        }
+    }
     let up = match state.store.gauges().await {
         Ok(gauges) => {
             describe(
@@ -299,6 +358,13 @@ async fn metrics(State(state): State<AppState>) -> Response {
                     kind.as_str()
                 );
             }
+            describe(
+                &mut out,
+                "stockd_diffs_pending",
+                "gauge",
+                "Cache-vs-database diffs found by the health checker and not yet fixed.",
+            );
+            let _ = writeln!(out, "stockd_diffs_pending {}", gauges.pending_diffs);
             describe(&mut out, "stockd_webhooks", "gauge", "Webhooks registered.");
             let _ = writeln!(out, "stockd_webhooks {}", gauges.webhooks);
             describe(

@@ -3,6 +3,7 @@
 mod alerts;
 pub mod docs;
 mod events;
+mod health;
 mod holds;
 mod inventory;
 mod ledger;
@@ -39,6 +40,7 @@ use crate::AppState;
         (name = "holds", description = "Stock held for unpaid orders, and orders"),
         (name = "alerts", description = "Low stock, out of stock, back in stock"),
         (name = "events", description = "Live events"),
+        (name = "health", description = "The Redis cache checked against the database"),
         (name = "service", description = "The service itself"),
     )
 )]
@@ -89,6 +91,9 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
         .routes(routes!(webhooks::delete_webhook))
         .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(health::health_check))
+        .routes(routes!(health::trigger))
+        .routes(routes!(health::fix))
 }
 
 /// Checks a page request against the configured limits.

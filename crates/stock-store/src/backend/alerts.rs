@@ -175,6 +175,7 @@ async fn raise_one(
         AlertKind::BackInStock => {
             format!("{name} ({item}) is back in stock: {after} available")
         }
+        AlertKind::DiffAlert => unreachable!("a change of stock raises no diff alert"),
     };
     Ok(sqlx::query(
         "INSERT INTO alerts (item_id, kind, level, status, available, threshold, ledger_id,

@@ -16,7 +16,7 @@ use stock_core::{
 };
 
 use super::alerts::BatchChanges;
-use super::{alerts, events, holds, runs, webhooks, BackendStore, Conn, Db, DbRow};
+use super::{alerts, events, health, holds, runs, webhooks, BackendStore, Conn, Db, DbRow};
 use crate::model::*;
 use crate::{Store, StoreResult};
 
@@ -548,6 +548,8 @@ async fn apply(
             holds::step_hold(conn, id, HoldAction::Release, 0, reason, meta, now).await
         }
         Command::CloseAlert { id, status } => alerts::close(conn, *id, *status, meta, now).await,
+        Command::RecordHealthRun(record) => health::record_run(conn, record, meta, now).await,
+        Command::FixDiff { id, fix } => health::fix(conn, *id, *fix, meta, now).await,
         Command::ExpireHolds { ids, now_ms } => holds::expire_holds(conn, ids, meta, *now_ms).await,
         Command::CreateOrder {
             id,
@@ -1480,6 +1482,32 @@ impl Store for BackendStore {
         Ok(alerts::list(&mut conn, filter, page).await?)
     }
 
+    async fn health_report(&self, pending_max: u32) -> StoreResult<HealthReport> {
+        let mut conn = self.read().await?;
+        Ok(health::report(&mut conn, pending_max).await?)
+    }
+
+    async fn diff(&self, id: i64) -> StoreResult<Option<DiffView>> {
+        let mut conn = self.read().await?;
+        Ok(health::fetch(&mut conn, id).await?)
+    }
+
+    async fn changed_items_after(&self, after: i64, limit: u32) -> StoreResult<ChangedItems> {
+        let mut conn = self.read().await?;
+        let (items, newest_event_id, events) =
+            health::changed_items_after(&mut conn, after, limit).await?;
+        Ok(ChangedItems {
+            items,
+            newest_event_id,
+            complete: events < limit as usize,
+        })
+    }
+
+    async fn item_ids_after(&self, after: Option<&ItemId>, limit: u32) -> StoreResult<Vec<ItemId>> {
+        let mut conn = self.read().await?;
+        Ok(health::item_ids_after(&mut conn, after, limit).await?)
+    }
+
     async fn events(
         &self,
         after: i64,
@@ -1585,8 +1613,13 @@ impl Store for BackendStore {
             sqlx::query_scalar("SELECT COUNT(*) FROM webhooks WHERE deleted_at IS NULL")
                 .fetch_one(&mut *conn)
                 .await?;
+        let pending_diffs: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM diffs WHERE status = 'pending'")
+                .fetch_one(&mut *conn)
+                .await?;
         Ok(Gauges {
             active_holds: active_holds as u64,
+            pending_diffs: pending_diffs as u64,
             open_alerts,
             webhooks: webhooks as u64,
             last_event_id: events::last_id(&mut conn).await?,

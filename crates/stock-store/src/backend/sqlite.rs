@@ -65,6 +65,8 @@ macro_rules! dialect_no_index {
 mod alerts;
 #[path = "events.rs"]
 mod events;
+#[path = "health.rs"]
+mod health;
 #[path = "holds.rs"]
 mod holds;
 #[path = "runs.rs"]

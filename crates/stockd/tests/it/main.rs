@@ -3,6 +3,7 @@
 mod alerts;
 mod auth;
 mod bad_input;
+mod cache;
 mod cli;
 mod concurrency;
 mod crash;
