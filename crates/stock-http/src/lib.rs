@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod cache;
+pub mod channels;
 pub mod error;
 mod extract;
 pub mod health;
@@ -65,6 +66,8 @@ pub struct HttpConfig {
     pub event_streams_max: usize,
     /// The health checker and the repair of what it finds.
     pub health: health::HealthSettings,
+    /// Channel sync.
+    pub channels: channels::ChannelSettings,
 }
 
 impl Default for HttpConfig {
@@ -84,6 +87,7 @@ impl Default for HttpConfig {
             event_batch_max: 500,
             event_streams_max: 256,
             health: health::HealthSettings::default(),
+            channels: channels::ChannelSettings::default(),
         }
     }
 }
@@ -101,6 +105,8 @@ pub struct AppState {
     pub streams: Arc<std::sync::atomic::AtomicUsize>,
     /// The Redis read cache, when configured.
     pub cache: Option<Arc<cache::Cache>>,
+    /// For pushes to channels (no redirects followed; each push has its own timeout).
+    pub http: reqwest::Client,
 }
 
 impl AppState {
@@ -114,6 +120,10 @@ impl AppState {
             stats: Arc::new(ServiceStats::new()),
             in_flight: Arc::new(InFlight::default()),
             cache: None,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("an HTTP client"),
         }
     }
 

@@ -36,6 +36,8 @@ pub struct ServiceStats {
     duration_sum_us: AtomicU64,
     /// Webhook delivery attempts by outcome: delivered, retrying, failed.
     pub deliveries: [AtomicU64; 3],
+    /// Channel listings by sync outcome: synced, skipped, failed.
+    pub channel_listings: [AtomicU64; 3],
 }
 
 impl ServiceStats {
@@ -47,6 +49,7 @@ impl ServiceStats {
             durations: Default::default(),
             duration_sum_us: AtomicU64::new(0),
             deliveries: Default::default(),
+            channel_listings: Default::default(),
         }
     }
 
@@ -76,6 +79,18 @@ impl ServiceStats {
             stock_store::DeliveryOutcome::Failed => 2,
         };
         self.deliveries[slot].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts what one channel sync did.
+    pub fn record_channel_sync(&self, report: &crate::channels::SyncReport) {
+        self.channel_listings[0].fetch_add(report.synced, Ordering::Relaxed);
+        self.channel_listings[1].fetch_add(report.skipped, Ordering::Relaxed);
+        self.channel_listings[2].fetch_add(report.failures.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Channel listings synced, skipped and failed since start.
+    pub fn channel_listings(&self) -> [u64; 3] {
+        std::array::from_fn(|i| self.channel_listings[i].load(Ordering::Relaxed))
     }
 
     pub fn record(&self, method: &str, route: &str, status: u16) {

@@ -391,6 +391,8 @@ pub struct LatencyOut {
 pub struct ServiceStatsOut {
     /// `POST /api/v1/sync-stock` on this process since start.
     pub sync_stock: SyncStatsOut,
+    /// Channel syncs on this process since start, by listing.
+    pub channel_sync: ChannelSyncStatsOut,
     /// The cache health checker, over every run (all replicas).
     pub health: HealthStatsOut,
     pub version: &'static str,
@@ -410,6 +412,16 @@ pub struct SyncStatsOut {
     /// Answered 2xx.
     pub succeeded: u64,
     /// `succeeded / requests`; null before the first.
+    pub success_rate: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelSyncStatsOut {
+    pub synced: u64,
+    /// Already showing their sellable quantity.
+    pub skipped: u64,
+    pub failed: u64,
+    /// `synced / (synced + failed)`; null before the first.
     pub success_rate: Option<f64>,
 }
 

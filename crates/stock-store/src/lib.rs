@@ -17,7 +17,7 @@ pub use backend::sqlite::{SqliteOptions, SqliteStore, SqliteSynchronous};
 pub use model::*;
 
 use async_trait::async_trait;
-use stock_core::{ItemId, Role};
+use stock_core::{ItemId, LocationId, Role};
 
 /// Result type of store calls that can fail only by IO.
 pub type StoreResult<T> = Result<T, anyhow::Error>;
@@ -91,6 +91,35 @@ pub trait Store: Send + Sync + 'static {
     async fn gauges(&self) -> StoreResult<Gauges>;
     /// Alerts, newest first.
     async fn alerts(&self, filter: &AlertFilter, page: Page) -> StoreResult<Paged<AlertView>>;
+    /// Creates a channel or changes where a sync pushes to.
+    async fn put_channel(
+        &self,
+        id: &str,
+        endpoint: Option<&str>,
+        secret: Option<&str>,
+    ) -> StoreResult<Channel>;
+    async fn channel(&self, id: &str) -> StoreResult<Option<Channel>>;
+    /// Every channel's id.
+    async fn channels(&self) -> StoreResult<Vec<String>>;
+    /// Links a listing to an item (creating a channel that reads through the
+    /// API if there is none); the item and location must exist.
+    async fn put_listing(
+        &self,
+        channel: &str,
+        listing_id: &str,
+        item: &ItemId,
+        location: Option<&LocationId>,
+        buffer: i64,
+    ) -> StoreResult<Listing>;
+    async fn delete_listing(&self, channel: &str, listing_id: &str) -> StoreResult<bool>;
+    /// A channel's listings by listing id; only those of `items` when given.
+    async fn listings(&self, channel: &str, items: Option<&[ItemId]>) -> StoreResult<Vec<Listing>>;
+    async fn record_publish(
+        &self,
+        channel: &str,
+        listing_id: &str,
+        outcome: &PublishOutcome,
+    ) -> StoreResult<()>;
     /// What the health checker found: its last run, totals, pending diffs
     /// (newest first, at most `pending_max`).
     async fn health_report(&self, pending_max: u32) -> StoreResult<HealthReport>;

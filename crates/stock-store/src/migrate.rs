@@ -36,6 +36,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "health",
         include_str!("../migrations/sqlite/0006_health.sql"),
     ),
+    (
+        7,
+        "channels",
+        include_str!("../migrations/sqlite/0007_channels.sql"),
+    ),
 ];
 
 /// Applies every migration newer than the database; returns how many ran.
@@ -143,6 +148,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "health",
         include_str!("../migrations/postgres/0007_health.sql"),
+    ),
+    (
+        8,
+        "channels",
+        include_str!("../migrations/postgres/0008_channels.sql"),
     ),
 ];
 

@@ -1010,3 +1010,39 @@ pub struct ChangedItems {
     /// False when the limit stopped the read: there are more.
     pub complete: bool,
 }
+
+/// A shop's storefront on another platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    pub id: String,
+    /// Where a sync pushes quantities; `None`: the channel reads them.
+    pub endpoint: Option<String>,
+    pub secret: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// A channel's listing, linked to a warehouse item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    pub channel: String,
+    pub listing_id: String,
+    pub item: ItemId,
+    /// Sellable stock is counted here only; `None`: every location.
+    pub location: Option<LocationId>,
+    /// Held back from the channel: it is offered available minus this.
+    pub buffer: i64,
+    pub published_quantity: Option<i64>,
+    pub published_at_ms: Option<i64>,
+    pub last_attempt_at_ms: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// What one publication of a listing came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishOutcome {
+    Published(i64),
+    Failed(String),
+}

@@ -26,6 +26,7 @@ pub struct Config {
     pub idempotency: IdempotencyConfig,
     pub events: EventsConfig,
     pub webhooks: WebhooksConfig,
+    pub channels: ChannelsConfig,
     pub auth: AuthConfig,
     pub log: LogConfig,
 }
@@ -405,6 +406,30 @@ impl Default for WebhooksConfig {
     }
 }
 
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChannelsConfig {
+    /// How often every channel is synced (seconds); 0: only on request.
+    pub sync_interval_s: u64,
+    /// One push to a channel's endpoint.
+    pub push_timeout_ms: u64,
+    /// Pushes to one channel in flight at once.
+    pub push_concurrency: usize,
+    /// Listings one channel may have.
+    pub listings_max: usize,
+}
+
+impl Default for ChannelsConfig {
+    fn default() -> Self {
+        ChannelsConfig {
+            sync_interval_s: 300,
+            push_timeout_ms: 5000,
+            push_concurrency: 8,
+            listings_max: 10_000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
@@ -655,6 +680,18 @@ impl Config {
         let health = &self.inventory.health_check;
         if health.tolerance < 0 || health.alert_threshold < 0 {
             bail!("inventory.health_check.tolerance and alert_threshold must not be negative");
+        }
+        positive("channels.push_timeout_ms", self.channels.push_timeout_ms)?;
+        positive(
+            "channels.push_concurrency",
+            self.channels.push_concurrency as u64,
+        )?;
+        positive("channels.listings_max", self.channels.listings_max as u64)?;
+        if self.channels.push_concurrency > 64 {
+            bail!("channels.push_concurrency must be at most 64");
+        }
+        if self.channels.listings_max > 100_000 {
+            bail!("channels.listings_max must be at most 100000");
         }
         if self.inventory.compensation.max_fix_amount < 0 {
             bail!("inventory.compensation.max_fix_amount must not be negative");

@@ -46,6 +46,13 @@ pub fn http_config(config: &Config) -> HttpConfig {
             max_fix_amount: config.inventory.compensation.max_fix_amount,
             ..stock_http::health::HealthSettings::default()
         },
+        channels: stock_http::channels::ChannelSettings {
+            push_timeout: Duration::from_millis(config.channels.push_timeout_ms),
+            push_concurrency: config.channels.push_concurrency,
+            listings_max: config.channels.listings_max,
+            sync_interval: (config.channels.sync_interval_s > 0)
+                .then(|| Duration::from_secs(config.channels.sync_interval_s)),
+        },
     }
 }
 
@@ -125,6 +132,7 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         state = state.with_cache(cache);
     }
     stock_http::health::spawn_health_checker(state.clone());
+    stock_http::channels::spawn_channel_sync(state.clone());
     crate::webhooks::spawn(
         Arc::clone(&store),
         engine.commits(),

@@ -24,7 +24,7 @@ fn reference(field: &str, raw: &str) -> Result<String, ApiError> {
         .map_err(|error| ApiError::field(field, error))
 }
 
-fn ttl_ms(state: &AppState, ttl_seconds: Option<u64>) -> Result<i64, ApiError> {
+pub(crate) fn ttl_ms(state: &AppState, ttl_seconds: Option<u64>) -> Result<i64, ApiError> {
     let ttl = match ttl_seconds {
         None => state.config.hold_ttl_default,
         Some(0) => return Err(ApiError::field("ttl_seconds", "must be at least 1")),
@@ -109,7 +109,7 @@ fn hold_step_render() -> Render {
     })
 }
 
-fn order_render() -> Render {
+pub(crate) fn order_render() -> Render {
     render_with(|outcome| match outcome {
         Outcome::Order { order, replayed } => (
             created(*replayed),

@@ -80,8 +80,16 @@ pub async fn service_stats(
         auto_fix_success_rate: (tried > 0).then(|| report.auto_fixed as f64 / tried as f64),
         cache: state.cache.as_ref().map(|cache| cache.state().as_str()),
     };
+    let [synced, skipped, failed] = state.stats.channel_listings();
+    let channel_sync = ChannelSyncStatsOut {
+        synced,
+        skipped,
+        failed,
+        success_rate: (synced + failed > 0).then(|| synced as f64 / (synced + failed) as f64),
+    };
     Ok(Json(ServiceStatsOut {
         sync_stock,
+        channel_sync,
         health,
         version: VERSION,
         started_at: timestamp(state.stats.started_at_ms),
@@ -281,6 +289,21 @@ async fn metrics(State(state): State<AppState>) -> Response {
         let _ = writeln!(
             out,
             "stockd_webhook_deliveries_total{{outcome=\"{outcome}\"}} {count}"
+        );
+    }
+    describe(
+        &mut out,
+        "stockd_channel_listings_total",
+        "counter",
+        "Channel listings handled by syncs on this process, by outcome.",
+    );
+    for (outcome, count) in ["synced", "skipped", "failed"]
+        .into_iter()
+        .zip(state.stats.channel_listings())
+    {
+        let _ = writeln!(
+            out,
+            "stockd_channel_listings_total{{outcome=\"{outcome}\"}} {count}"
         );
     }
     describe(

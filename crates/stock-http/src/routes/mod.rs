@@ -1,6 +1,7 @@
 //! Route handlers, grouped by what they serve.
 
 mod alerts;
+mod channels;
 pub mod docs;
 mod events;
 mod health;
@@ -8,7 +9,7 @@ mod holds;
 mod inventory;
 mod ledger;
 pub mod meta;
-mod webhooks;
+pub(crate) mod webhooks;
 
 use std::sync::Arc;
 
@@ -41,6 +42,7 @@ use crate::AppState;
         (name = "alerts", description = "Low stock, out of stock, back in stock"),
         (name = "events", description = "Live events"),
         (name = "health", description = "The Redis cache checked against the database"),
+        (name = "channels", description = "Shop listings on other platforms, kept in step with the warehouse"),
         (name = "service", description = "The service itself"),
     )
 )]
@@ -94,6 +96,13 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(health::health_check))
         .routes(routes!(health::trigger))
         .routes(routes!(health::fix))
+        .routes(routes!(channels::list_channels))
+        .routes(routes!(channels::put_channel))
+        .routes(routes!(channels::link_listing, channels::list_listings))
+        .routes(routes!(channels::unlink_listing))
+        .routes(routes!(channels::sync))
+        .routes(routes!(channels::status))
+        .routes(routes!(channels::place_order))
 }
 
 /// Checks a page request against the configured limits.

@@ -17,12 +17,12 @@ use crate::AppState;
 /// The longest webhook URL accepted.
 const URL_LENGTH_MAX: usize = 2048;
 /// A secret's length bounds, in characters.
-const SECRET_LENGTH_MIN: usize = 16;
-const SECRET_LENGTH_MAX: usize = 256;
+pub(crate) const SECRET_LENGTH_MIN: usize = 16;
+pub(crate) const SECRET_LENGTH_MAX: usize = 256;
 /// The most webhooks a service keeps.
 const WEBHOOKS_MAX: usize = 100;
 
-fn checked_url(url: &str) -> Result<String, ApiError> {
+pub(crate) fn checked_url(url: &str) -> Result<String, ApiError> {
     let url = url.trim();
     let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
     let host = url.split_once("://").map(|(_, rest)| rest).unwrap_or("");

@@ -16,7 +16,9 @@ use stock_core::{
 };
 
 use super::alerts::BatchChanges;
-use super::{alerts, events, health, holds, runs, webhooks, BackendStore, Conn, Db, DbRow};
+use super::{
+    alerts, channels, events, health, holds, runs, webhooks, BackendStore, Conn, Db, DbRow,
+};
 use crate::model::*;
 use crate::{Store, StoreResult};
 
@@ -1480,6 +1482,67 @@ impl Store for BackendStore {
     async fn alerts(&self, filter: &AlertFilter, page: Page) -> StoreResult<Paged<AlertView>> {
         let mut conn = self.read().await?;
         Ok(alerts::list(&mut conn, filter, page).await?)
+    }
+
+    async fn put_channel(
+        &self,
+        id: &str,
+        endpoint: Option<&str>,
+        secret: Option<&str>,
+    ) -> StoreResult<Channel> {
+        let mut conn = self.writer.acquire().await?;
+        Ok(channels::put_channel(&mut conn, id, endpoint, secret, now_ms()).await?)
+    }
+
+    async fn channel(&self, id: &str) -> StoreResult<Option<Channel>> {
+        let mut conn = self.read().await?;
+        Ok(channels::channel(&mut conn, id).await?)
+    }
+
+    async fn channels(&self) -> StoreResult<Vec<String>> {
+        let mut conn = self.read().await?;
+        Ok(channels::channels(&mut conn).await?)
+    }
+
+    async fn put_listing(
+        &self,
+        channel: &str,
+        listing_id: &str,
+        item: &ItemId,
+        location: Option<&LocationId>,
+        buffer: i64,
+    ) -> StoreResult<Listing> {
+        let mut conn = self.writer.acquire().await?;
+        Ok(channels::put_listing(
+            &mut conn,
+            channel,
+            listing_id,
+            item,
+            location,
+            buffer,
+            now_ms(),
+        )
+        .await?)
+    }
+
+    async fn delete_listing(&self, channel: &str, listing_id: &str) -> StoreResult<bool> {
+        let mut conn = self.writer.acquire().await?;
+        Ok(channels::delete_listing(&mut conn, channel, listing_id).await?)
+    }
+
+    async fn listings(&self, channel: &str, items: Option<&[ItemId]>) -> StoreResult<Vec<Listing>> {
+        let mut conn = self.read().await?;
+        Ok(channels::listings(&mut conn, channel, items).await?)
+    }
+
+    async fn record_publish(
+        &self,
+        channel: &str,
+        listing_id: &str,
+        outcome: &PublishOutcome,
+    ) -> StoreResult<()> {
+        let mut conn = self.writer.acquire().await?;
+        Ok(channels::record_publish(&mut conn, channel, listing_id, outcome, now_ms()).await?)
     }
 
     async fn health_report(&self, pending_max: u32) -> StoreResult<HealthReport> {

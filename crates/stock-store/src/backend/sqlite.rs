@@ -63,6 +63,8 @@ macro_rules! dialect_no_index {
 
 #[path = "alerts.rs"]
 mod alerts;
+#[path = "channels.rs"]
+mod channels;
 #[path = "events.rs"]
 mod events;
 #[path = "health.rs"]

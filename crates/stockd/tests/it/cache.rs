@@ -603,3 +603,33 @@ async fn losing_redis_mid_load_loses_nothing_and_the_cache_heals() {
     assert_eq!(stats["sync_stock"]["requests"], 160, "{stats}");
     assert_eq!(stats["sync_stock"]["success_rate"], 1.0, "{stats}");
 }
+
+#[tokio::test]
+async fn the_health_check_runs_on_its_schedule() {
+    let keys = Keys::new(MACHINE_REDIS);
+    let app = with_cache(
+        &keys,
+        &[
+            ("STOCKD_INVENTORY__HEALTH_CHECK__INTERVAL", "1s"),
+            ("STOCKD_INVENTORY__HEALTH_CHECK__TOLERANCE", "0"),
+        ],
+    )
+    .await;
+    create(&app, "s", 5).await;
+    keys.set("s", 4).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let report = health(&app).await;
+        if report["pending_total"] == 1 {
+            assert_eq!(report["last_run"]["trigger"], "schedule", "{report}");
+            assert_eq!(report["last_run"]["operator"], "health-check", "{report}");
+            assert_eq!(report["pending_diffs"][0]["product_id"], "s");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no scheduled run found the diff: {report}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

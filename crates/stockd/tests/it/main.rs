@@ -4,6 +4,7 @@ mod alerts;
 mod auth;
 mod bad_input;
 mod cache;
+mod channels;
 mod cli;
 mod concurrency;
 mod crash;
