@@ -12,6 +12,7 @@ pub mod error;
 mod extract;
 pub mod health;
 pub mod idempotency;
+pub mod nats;
 pub mod resp;
 mod routes;
 pub mod signing;

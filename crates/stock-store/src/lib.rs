@@ -91,6 +91,10 @@ pub trait Store: Send + Sync + 'static {
     async fn gauges(&self) -> StoreResult<Gauges>;
     /// Alerts, newest first.
     async fn alerts(&self, filter: &AlertFilter, page: Page) -> StoreResult<Paged<AlertView>>;
+    /// How far the outbox sink `name` has published; `initial` the first time.
+    async fn sink_cursor(&self, name: &str, initial: i64) -> StoreResult<i64>;
+    /// Moves the sink's cursor forward (never back).
+    async fn advance_sink_cursor(&self, name: &str, cursor: i64) -> StoreResult<()>;
     /// Creates a channel or changes where a sync pushes to.
     async fn put_channel(
         &self,

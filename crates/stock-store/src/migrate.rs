@@ -41,6 +41,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "channels",
         include_str!("../migrations/sqlite/0007_channels.sql"),
     ),
+    (
+        8,
+        "sinks",
+        include_str!("../migrations/sqlite/0008_sinks.sql"),
+    ),
 ];
 
 /// Applies every migration newer than the database; returns how many ran.
@@ -153,6 +158,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "channels",
         include_str!("../migrations/postgres/0008_channels.sql"),
+    ),
+    (
+        9,
+        "sinks",
+        include_str!("../migrations/postgres/0009_sinks.sql"),
     ),
 ];
 

@@ -27,6 +27,7 @@ pub struct Config {
     pub events: EventsConfig,
     pub webhooks: WebhooksConfig,
     pub channels: ChannelsConfig,
+    pub nats: NatsConfig,
     pub auth: AuthConfig,
     pub log: LogConfig,
 }
@@ -430,6 +431,33 @@ impl Default for ChannelsConfig {
     }
 }
 
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NatsConfig {
+    /// `nats://host[:port]`: events also go to JetStream when set.
+    pub url: Option<String>,
+    /// The stream (created when missing) that keeps them.
+    pub stream: String,
+    /// Events go to `<subject_prefix>.<type>`.
+    pub subject_prefix: String,
+    /// Every call to NATS.
+    pub timeout_ms: u64,
+    /// The wait after a failure.
+    pub retry_interval_ms: u64,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        NatsConfig {
+            url: None,
+            stream: "STOCKD_EVENTS".into(),
+            subject_prefix: "stockd".into(),
+            timeout_ms: 2000,
+            retry_interval_ms: 1000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
@@ -469,6 +497,7 @@ const ENV_ALIASES: &[(&str, &[&str])] = &[
     ("STOCKD_HOST", &["server", "host"]),
     ("STOCKD_DATABASE_URL", &["database", "url"]),
     ("STOCKD_REDIS_URL", &["redis", "url"]),
+    ("STOCKD_NATS_URL", &["nats", "url"]),
     ("STOCKD_ADMIN_KEY", &["auth", "admin_key"]),
     ("STOCKD_LOG_FORMAT", &["log", "format"]),
     ("STOCKD_LOG", &["log", "level"]),
@@ -680,6 +709,29 @@ impl Config {
         let health = &self.inventory.health_check;
         if health.tolerance < 0 || health.alert_threshold < 0 {
             bail!("inventory.health_check.tolerance and alert_threshold must not be negative");
+        }
+        if let Some(url) = &self.nats.url {
+            stock_http::nats::address(url).context("nats.url")?;
+        }
+        positive("nats.timeout_ms", self.nats.timeout_ms)?;
+        positive("nats.retry_interval_ms", self.nats.retry_interval_ms)?;
+        let token = |text: &str| {
+            !text.is_empty()
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
+        if !token(&self.nats.stream) {
+            bail!(
+                "nats.stream must be letters, digits, - and _, not {:?}",
+                self.nats.stream
+            );
+        }
+        if !self.nats.subject_prefix.split('.').all(token) {
+            bail!(
+                "nats.subject_prefix must be dot-separated tokens of letters, digits, - and _, not {:?}",
+                self.nats.subject_prefix
+            );
         }
         positive("channels.push_timeout_ms", self.channels.push_timeout_ms)?;
         positive(
@@ -978,6 +1030,8 @@ inventory:
         check("", &[("STOCKD_DATABASE_URL", "mysql://x")]);
         check("", &[("STOCKD_LOG_FORMAT", "xml")]);
         check("", &[("STOCKD_REDIS_URL", "http://cache")]);
+        check("", &[("STOCKD_NATS_URL", "nats://u:p@bus")]);
+        check("", &[("STOCKD_NATS__SUBJECT_PREFIX", "stock.>")]);
         check("", &[("STOCKD_REDIS__KEY_FORMAT", "stock")]);
         check(
             "",

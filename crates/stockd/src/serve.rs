@@ -147,6 +147,23 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             batch_max: config.events.batch_max,
         },
     )?;
+    if let Some(url) = &config.nats.url {
+        let address = stock_http::nats::address(url)?;
+        tracing::info!(nats = %address, stream = %config.nats.stream, "events also go to NATS JetStream");
+        crate::nats_sink::spawn(
+            Arc::clone(&store),
+            engine.commits(),
+            crate::nats_sink::NatsSink {
+                address,
+                stream: config.nats.stream.clone(),
+                subject_prefix: config.nats.subject_prefix.clone(),
+                timeout: Duration::from_millis(config.nats.timeout_ms),
+                poll_interval: Duration::from_millis(config.events.poll_interval_ms),
+                retry_interval: Duration::from_millis(config.nats.retry_interval_ms),
+                batch_max: config.events.batch_max,
+            },
+        );
+    }
     let app = stock_http::router(state);
     let address = (config.server.host.as_str(), config.server.port);
     let listener = tokio::net::TcpListener::bind(address)

@@ -1484,6 +1484,38 @@ impl Store for BackendStore {
         Ok(alerts::list(&mut conn, filter, page).await?)
     }
 
+    async fn sink_cursor(&self, name: &str, initial: i64) -> StoreResult<i64> {
+        let mut conn = self.writer.acquire().await?;
+        sqlx::query(
+            "INSERT INTO sink_cursors (name, cursor, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(initial)
+        .bind(now_ms())
+        .execute(&mut *conn)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT cursor FROM sink_cursors WHERE name = $1")
+                .bind(name)
+                .fetch_one(&mut *conn)
+                .await?,
+        )
+    }
+
+    async fn advance_sink_cursor(&self, name: &str, cursor: i64) -> StoreResult<()> {
+        let mut conn = self.writer.acquire().await?;
+        sqlx::query(
+            "UPDATE sink_cursors SET cursor = $1, updated_at = $2 WHERE name = $3 AND cursor < $1",
+        )
+        .bind(cursor)
+        .bind(now_ms())
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
     async fn put_channel(
         &self,
         id: &str,

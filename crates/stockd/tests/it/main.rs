@@ -13,6 +13,7 @@ mod helpers;
 mod holds;
 mod idempotency;
 mod items;
+mod nats;
 mod service;
 mod stock;
 mod webhooks;
