@@ -45,8 +45,11 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut connection: Option<Connection> = None;
+        // Read from the database at start and after a failure; kept in
+        // memory between rounds, so an idle round writes nothing.
+        let mut cursor: Option<i64> = None;
         loop {
-            match round(&*store, &mut connection, &sink).await {
+            match round(&*store, &mut connection, &mut cursor, &sink).await {
                 Ok(true) => continue, // a full batch: there may be more
                 Ok(false) => {
                     tokio::select! {
@@ -56,6 +59,7 @@ pub fn spawn(
                 }
                 Err(error) => {
                     connection = None;
+                    cursor = None;
                     tracing::warn!(nats = %sink.address, error = %format!("{error:#}"),
                         "publishing events to NATS failed; trying again");
                     tokio::time::sleep(sink.retry_interval).await;
@@ -94,11 +98,19 @@ async fn connect(sink: &NatsSink) -> anyhow::Result<Connection> {
 async fn round(
     store: &dyn Store,
     connection: &mut Option<Connection>,
+    kept: &mut Option<i64>,
     sink: &NatsSink,
 ) -> anyhow::Result<bool> {
     let name = cursor_name(sink);
-    let initial = store.last_event_id().await?;
-    let cursor = store.sink_cursor(&name, initial).await?;
+    let cursor = match *kept {
+        Some(cursor) => cursor,
+        None => {
+            let initial = store.last_event_id().await?;
+            let cursor = store.sink_cursor(&name, initial).await?;
+            *kept = Some(cursor);
+            cursor
+        }
+    };
     let events = store.events(cursor, &[], sink.batch_max).await?;
     if events.is_empty() {
         return Ok(false);
@@ -142,5 +154,6 @@ async fn round(
         published = event.id;
     }
     store.advance_sink_cursor(&name, published).await?;
+    *kept = Some(published);
     Ok(events.len() as u32 >= sink.batch_max)
 }
