@@ -45,6 +45,9 @@ pub struct CacheConfig {
     pub retry_interval: Duration,
     /// Items written per pipeline when the cache is filled.
     pub fill_batch: u32,
+    /// How often an up cache also follows the outbox on its own, for
+    /// commits whose replica could not write them through.
+    pub follow_interval: Duration,
 }
 
 impl CacheConfig {
@@ -57,6 +60,7 @@ impl CacheConfig {
             pool_size: 8,
             retry_interval: Duration::from_secs(1),
             fill_batch: 500,
+            follow_interval: Duration::from_secs(1),
         }
     }
 }
@@ -193,20 +197,18 @@ impl Cache {
     /// drops the connection and takes the cache down.
     pub async fn run(&self, commands: Vec<Vec<String>>) -> anyhow::Result<Vec<Value>> {
         let slot = self.next_slot.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        // Waiting for a busy connection is not Redis being slow: only the
+        // call itself is timed (each holder is bounded by the timeout).
+        let mut connection = self.slots[slot].lock().await;
         let result = tokio::time::timeout(self.config.timeout, async {
-            let mut connection = self.slots[slot].lock().await;
             if connection.is_none() {
                 *connection = Some(Connection::open(&self.config.address).await?);
             }
-            let replies = connection
+            connection
                 .as_mut()
                 .expect("connected above")
                 .pipeline(&commands)
-                .await;
-            if replies.is_err() {
-                *connection = None;
-            }
-            replies
+                .await
         })
         .await
         .unwrap_or_else(|_| {
@@ -215,6 +217,11 @@ impl Cache {
                 self.config.timeout.as_millis()
             ))
         });
+        if result.is_err() {
+            // Out of step (a reply may still be on its way): never reused.
+            *connection = None;
+        }
+        drop(connection);
         if let Err(error) = &result {
             // A connection that timed out mid-reply is out of step: failed()
             // drops it with the other idle ones.
@@ -426,7 +433,16 @@ impl Cache {
         tokio::spawn(async move {
             loop {
                 if cache.state() == CacheState::Up {
-                    cache.wake.notified().await;
+                    tokio::select! {
+                        () = cache.wake.notified() => {}
+                        () = tokio::time::sleep(cache.config.follow_interval) => {
+                            if let Err(error) = cache.follow(Vec::new()).await {
+                                if cache.state() != CacheState::Down {
+                                    cache.failed(&error);
+                                }
+                            }
+                        }
+                    }
                     continue;
                 }
                 match cache.fill().await {

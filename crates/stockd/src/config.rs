@@ -162,6 +162,8 @@ pub struct RedisConfig {
     pub retry_interval_ms: u64,
     /// Items per pipeline when the cache is filled or checked.
     pub fill_batch: u32,
+    /// How often the cache follows other replicas' commits on its own.
+    pub follow_interval_ms: u64,
 }
 
 impl Default for RedisConfig {
@@ -178,6 +180,7 @@ impl Default for RedisConfig {
             pool_size: 8,
             retry_interval_ms: 1000,
             fill_batch: 500,
+            follow_interval_ms: 1000,
         }
     }
 }
@@ -684,6 +687,7 @@ impl Config {
         positive("redis.pool_size", self.redis.pool_size as u64)?;
         positive("redis.retry_interval_ms", self.redis.retry_interval_ms)?;
         positive("redis.fill_batch", u64::from(self.redis.fill_batch))?;
+        positive("redis.follow_interval_ms", self.redis.follow_interval_ms)?;
         if self.redis.fill_batch > 10_000 {
             bail!("redis.fill_batch must be at most 10000");
         }

@@ -72,6 +72,7 @@ pub fn cache(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<Option<A
             pool_size: redis.pool_size,
             retry_interval: Duration::from_millis(redis.retry_interval_ms),
             fill_batch: redis.fill_batch,
+            follow_interval: Duration::from_millis(redis.follow_interval_ms),
         },
     )))
 }

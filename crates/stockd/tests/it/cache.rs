@@ -633,3 +633,33 @@ async fn the_health_check_runs_on_its_schedule() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn a_replica_that_cannot_reach_redis_is_followed_by_one_that_can() {
+    let keys = Keys::new(MACHINE_REDIS);
+    let up = with_cache(&keys, &[]).await;
+    create(&up, "shared", 100).await;
+    // The second replica's Redis is a closed port: it stays down and writes
+    // nothing through; the first one follows its commits from the outbox.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut env = keys.env();
+    env[0].1 = format!("redis://127.0.0.1:{closed}");
+    let down = spawn_with(Spawn {
+        extra_env: env,
+        shared_database: Some(up.database_url.clone()),
+        ..Spawn::default()
+    })
+    .await;
+    assert_eq!(sync(&down, "shared", -30).await, StatusCode::OK);
+    assert_eq!(health(&down).await["cache"]["state"], "down");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while keys.get("shared").await != Some(70) {
+        assert!(Instant::now() < deadline, "the up replica never followed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(available(&up, "shared").await, 70);
+}
