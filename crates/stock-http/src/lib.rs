@@ -5,6 +5,7 @@
 //! turn it into a `stock_store::Command`, hand it to the engine and render
 //! what comes back; they decide nothing about stock themselves.
 
+pub mod admin;
 pub mod auth;
 pub mod cache;
 pub mod channels;
@@ -69,6 +70,8 @@ pub struct HttpConfig {
     pub health: health::HealthSettings,
     /// Channel sync.
     pub channels: channels::ChannelSettings,
+    /// How long an admin console sign-in lasts.
+    pub admin_session_ttl: Duration,
 }
 
 impl Default for HttpConfig {
@@ -89,6 +92,7 @@ impl Default for HttpConfig {
             event_streams_max: 256,
             health: health::HealthSettings::default(),
             channels: channels::ChannelSettings::default(),
+            admin_session_ttl: Duration::from_secs(8 * 3600),
         }
     }
 }
@@ -211,6 +215,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::meta::health_route())
         .merge(routes::docs::docs_routes(openapi))
+        .merge(admin::routes())
         .merge(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -145,6 +145,9 @@ pub trait Store: Send + Sync + 'static {
         secret_hash: &str,
     ) -> StoreResult<ApiKey>;
     async fn keys(&self) -> StoreResult<Vec<ApiKey>>;
+    /// A live (not revoked) key and the hash of its secret: what signs the
+    /// admin console's sessions, so that revoking the key ends them.
+    async fn live_key_with_hash(&self, id: &str) -> StoreResult<Option<(ApiKey, String)>>;
     /// Marks a key revoked; `false` if no such key or already revoked.
     async fn revoke_key(&self, id: &str) -> StoreResult<bool>;
     /// The live (not revoked) key with this secret hash.

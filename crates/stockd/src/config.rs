@@ -28,6 +28,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub channels: ChannelsConfig,
     pub nats: NatsConfig,
+    pub admin: AdminConfig,
     pub auth: AuthConfig,
     pub log: LogConfig,
 }
@@ -461,6 +462,21 @@ impl Default for NatsConfig {
     }
 }
 
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// How long a sign-in to the admin console lasts (seconds).
+    pub session_ttl_s: u64,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            session_ttl_s: 8 * 3600,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
@@ -736,6 +752,10 @@ impl Config {
                 "nats.subject_prefix must be dot-separated tokens of letters, digits, - and _, not {:?}",
                 self.nats.subject_prefix
             );
+        }
+        positive("admin.session_ttl_s", self.admin.session_ttl_s)?;
+        if self.admin.session_ttl_s > 7 * 24 * 3600 {
+            bail!("admin.session_ttl_s must be at most 604800 (7 days)");
         }
         positive("channels.push_timeout_ms", self.channels.push_timeout_ms)?;
         positive(

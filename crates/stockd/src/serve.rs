@@ -46,6 +46,7 @@ pub fn http_config(config: &Config) -> HttpConfig {
             max_fix_amount: config.inventory.compensation.max_fix_amount,
             ..stock_http::health::HealthSettings::default()
         },
+        admin_session_ttl: Duration::from_secs(config.admin.session_ttl_s),
         channels: stock_http::channels::ChannelSettings {
             push_timeout: Duration::from_millis(config.channels.push_timeout_ms),
             push_concurrency: config.channels.push_concurrency,

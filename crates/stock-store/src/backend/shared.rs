@@ -1763,6 +1763,18 @@ impl Store for BackendStore {
         Ok(rows.iter().map(api_key).collect::<Result<_, _>>()?)
     }
 
+    async fn live_key_with_hash(&self, id: &str) -> StoreResult<Option<(ApiKey, String)>> {
+        let mut conn = self.read().await?;
+        let row = sqlx::query("SELECT * FROM api_keys WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(match row {
+            Some(row) => Some((api_key(&row)?, row.try_get("secret_hash")?)),
+            None => None,
+        })
+    }
+
     async fn revoke_key(&self, id: &str) -> StoreResult<bool> {
         let mut conn = self.writer.acquire().await?;
         let done =

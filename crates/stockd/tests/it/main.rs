@@ -1,5 +1,6 @@
 //! Integration tests: the real `stockd` binary, over HTTP and on the command line.
 
+mod admin;
 mod alerts;
 mod auth;
 mod bad_input;

@@ -1,0 +1,400 @@
+//! The admin console in a real browser: headless Chromium driven through
+//! chromedriver (WebDriver), on a phone-sized window. Screenshots of each
+//! page go to `target/tmp/admin-screenshots/`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, TestApp, ADMIN_KEY};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    client: reqwest::Client,
+    shots: PathBuf,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        assert!(
+            std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists(),
+            "Chromium and chromedriver are needed (Debian: chromium, chromium-driver; scripts/test installs them)"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(response) = client.get(format!("{base}/status")).send().await {
+                let status: Value = response.json().await.unwrap_or_default();
+                if status["value"]["ready"] == true {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not get ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=390,844",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            },
+        }}});
+        let created: Value = client
+            .post(format!("{base}/session"))
+            .json(&capabilities)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
+            .to_owned();
+        let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("admin-screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        Browser {
+            driver,
+            base,
+            session,
+            client,
+            shots,
+            _profile: profile,
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut request = self.client.request(method, url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let reply: Value = request.send().await.unwrap().json().await.unwrap();
+        reply["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})))
+            .await;
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        found[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {found}"))
+            .to_owned()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/value"),
+            Some(json!({"text": text})),
+        )
+        .await;
+    }
+
+    async fn click(&self, css: &str) {
+        let element = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let element = self.find(css).await;
+        self.call(
+            reqwest::Method::GET,
+            &format!("/element/{element}/text"),
+            None,
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    async fn source(&self) -> String {
+        self.call(reqwest::Method::GET, "/source", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    async fn url(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let bytes = base64_decode(png.as_str().expect("a screenshot"));
+        assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
+        std::fs::write(self.shots.join(format!("{name}.png")), bytes).unwrap();
+    }
+
+    async fn quit(self) {
+        self.call(reqwest::Method::DELETE, "", None).await;
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("not base64: {c}"),
+        }
+    };
+    let clean: Vec<u8> = text.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
+    let mut out = Vec::with_capacity(clean.len() / 4 * 3);
+    for chunk in clean.chunks(4) {
+        let pad = chunk.iter().filter(|c| **c == b'=').count();
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= if *c == b'=' { 0 } else { value(*c) } << (18 - 6 * i);
+        }
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    out
+}
+
+async fn ledger_reasons(app: &TestApp, item: &str) -> Vec<(String, i64, String)> {
+    let (status, body) = app
+        .get(ADMIN_KEY, &format!("/api/v1/inventory/{item}/logs"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["logs"]
+        .as_array()
+        .or_else(|| body["entries"].as_array())
+        .unwrap_or_else(|| panic!("ledger rows in {body}"))
+        .iter()
+        .map(|row| {
+            (
+                row["reason"].as_str().unwrap_or_default().to_owned(),
+                row["delta"].as_i64().unwrap(),
+                row["operator"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sign_in_adjust_and_revoke_in_a_real_browser() {
+    let app = spawn_app().await;
+    app.create_item("tea", 10).await;
+    let browser = Browser::start().await;
+
+    // Nothing is reachable without signing in.
+    browser.goto(&app.url("/admin/items/tea")).await;
+    assert!(browser.url().await.ends_with("/admin/login"));
+    browser.screenshot("login").await;
+    browser.type_into("#key", "sk_not_a_key_at_all_0000").await;
+    browser.click("#sign-in").await;
+    assert!(browser
+        .text("#error")
+        .await
+        .contains("not a live admin key"));
+    browser.type_into("#key", ADMIN_KEY).await;
+    browser.click("#sign-in").await;
+    assert!(
+        browser.url().await.ends_with("/admin"),
+        "{}",
+        browser.url().await
+    );
+    assert_eq!(browser.text("#items-total b").await, "1");
+    browser.screenshot("dashboard").await;
+
+    browser.goto(&app.url("/admin/items?q=te")).await;
+    assert!(browser.text("#items").await.contains("tea"));
+    browser.screenshot("items").await;
+
+    // An adjustment shows the ledger row it wrote.
+    browser.goto(&app.url("/admin/items/tea")).await;
+    browser.type_into("#delta", "-3").await;
+    browser
+        .type_into("#reason", "broken in the stockroom")
+        .await;
+    browser.click("#apply").await;
+    let done = browser.text("#done").await;
+    let ledger_id: i64 = done.rsplit('#').next().unwrap().trim().parse().unwrap();
+    let row = browser.text(&format!("#ledger-{ledger_id}")).await;
+    assert!(
+        row.contains("-3") && row.contains("broken in the stockroom"),
+        "{row}"
+    );
+    assert_eq!(browser.text("#item-available").await, "7");
+    browser.screenshot("item").await;
+    let rows = ledger_reasons(&app, "tea").await;
+    assert!(
+        rows.iter()
+            .any(|(reason, delta, _)| reason == "broken in the stockroom" && *delta == -3),
+        "{rows:?}"
+    );
+    // A refusal is shown and changes nothing.
+    browser.type_into("#delta", "-100").await;
+    browser.type_into("#reason", "too many").await;
+    browser.click("#apply").await;
+    assert!(browser.text("#error").await.contains("INSUFFICIENT_STOCK"));
+    assert_eq!(browser.text("#item-available").await, "7");
+
+    // A key is shown once, works, and stops working once revoked.
+    browser.goto(&app.url("/admin/keys")).await;
+    browser.type_into("#key-name", "till 2").await;
+    browser.click("#create-key").await;
+    let secret = browser.text("#new-secret").await;
+    let key_id = browser.text("#new-key-id").await;
+    let (status, _) = app.get(&secret, "/api/v1/inventory/tea").await;
+    assert_eq!(status, StatusCode::OK);
+    browser.screenshot("keys").await;
+    browser.click(&format!("#revoke-{key_id}")).await;
+    assert!(browser
+        .text(&format!("#key-{key_id}"))
+        .await
+        .contains("revoked"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // The API trusts a found key for server.key_cache_ms (1 s).
+        let (status, _) = app.get(&secret, "/api/v1/inventory/tea").await;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the revoked key still works");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Both languages.
+    browser.click("#lang").await;
+    assert!(browser.source().await.contains("概览"));
+    browser.screenshot("dashboard-zh").await;
+    browser.click("#lang").await;
+    assert!(browser.source().await.contains("Dashboard"));
+
+    browser.click("#sign-out").await;
+    assert!(browser.url().await.ends_with("/admin/login"));
+    browser.goto(&app.url("/admin")).await;
+    assert!(browser.url().await.ends_with("/admin/login"));
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_strict_and_forms_need_their_token() {
+    let app = spawn_app().await;
+    app.create_item("tea", 10).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client.get(app.url("/admin")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/admin/login");
+    let service = app.key("service");
+    let refused = client
+        .post(app.url("/admin/login"))
+        .form(&[("key", service.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        StatusCode::UNAUTHORIZED,
+        "only admin keys sign in"
+    );
+    let signed_in = client
+        .post(app.url("/admin/login"))
+        .form(&[("key", ADMIN_KEY)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/admin"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let page = client
+        .get(app.url("/admin/items/tea"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    // A form without its token (another site's, say) changes nothing.
+    let forged = client
+        .post(app.url("/admin/items/tea/adjust"))
+        .header("cookie", &session)
+        .form(&[("delta", "-5"), ("reason", "forged"), ("csrf", "0123")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let (_, item) = app.get(ADMIN_KEY, "/api/v1/inventory/tea").await;
+    assert_eq!(item["available"], 10);
+    // A tampered session is no session.
+    let tampered = session.replace(".", ".0");
+    let response = client
+        .get(app.url("/admin"))
+        .header("cookie", tampered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}
