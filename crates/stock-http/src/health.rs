@@ -186,6 +186,69 @@ async fn compare(
     }
 }
 
+/// Checks that diff `id` may be repaired now and does the cache's part:
+/// `use_db` rewrites the cache from the database; `use_redis` reads the
+/// cache's value for the store to take. The caller then runs `FixDiff`.
+pub async fn prepare_fix(
+    state: &AppState,
+    id: i64,
+    use_redis: bool,
+) -> Result<stock_store::DiffFix, ApiError> {
+    use axum::http::StatusCode;
+    use stock_store::{DiffFix, DiffStatus};
+    if !state.config.health.compensation {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "COMPENSATION_DISABLED",
+            "inventory.compensation.enable is off: diffs are not repaired here",
+        ));
+    }
+    let Some(cache) = state.cache.as_ref() else {
+        return Err(cache_not_configured());
+    };
+    let diff = state
+        .store
+        .diff(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("diff {id} not found")))?;
+    if diff.status != DiffStatus::Pending {
+        return Err(ApiError::from(stock_store::WriteError::DiffClosed {
+            id,
+            status: diff.status,
+        }));
+    }
+    let unavailable = |error: anyhow::Error| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "CACHE_UNAVAILABLE",
+            format!("Redis could not be reached: {error:#}"),
+        )
+    };
+    if cache.state() == CacheState::Down {
+        return Err(unavailable(anyhow::anyhow!("the cache is down")));
+    }
+    if use_redis {
+        let entry = cache
+            .entries(std::slice::from_ref(&diff.item))
+            .await
+            .map_err(unavailable)?
+            .pop()
+            .expect("one entry per id");
+        let Some(cache_value) = entry.value else {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "CACHE_VALUE_MISSING",
+                format!("Redis holds no value for item {}", diff.item),
+            ));
+        };
+        Ok(DiffFix::UseRedis { cache_value })
+    } else {
+        let views = state.store.items(std::slice::from_ref(&diff.item)).await?;
+        cache.write(&views, true).await.map_err(unavailable)?;
+        Ok(DiffFix::UseDb)
+    }
+}
+
 pub(crate) fn cache_not_configured() -> ApiError {
     ApiError::new(
         axum::http::StatusCode::CONFLICT,

@@ -6,15 +6,14 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use stock_store::{Command, DiffFix, DiffStatus, DiffView, HealthRunView, Outcome, Render};
+use stock_store::{Command, DiffView, HealthRunView, Outcome, Render};
 use utoipa::ToSchema;
 
 use super::{render, to_json};
 use crate::auth::{AdminRole, Authorized, ServiceRole, Writer};
-use crate::cache::CacheState;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::health::{cache_not_configured, run_check};
+use crate::health::run_check;
 use crate::wire::{timestamp, LedgerOut};
 use crate::AppState;
 
@@ -274,57 +273,7 @@ pub async fn fix(
         "use_redis" => true,
         _ => return Err(ApiError::field("fix_type", "must be use_db or use_redis")),
     };
-    if !state.config.health.compensation {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "COMPENSATION_DISABLED",
-            "inventory.compensation.enable is off: diffs are not repaired here",
-        ));
-    }
-    let Some(cache) = state.cache.as_ref() else {
-        return Err(cache_not_configured());
-    };
-    let diff = state
-        .store
-        .diff(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("diff {id} not found")))?;
-    if diff.status != DiffStatus::Pending {
-        return Err(ApiError::from(stock_store::WriteError::DiffClosed {
-            id,
-            status: diff.status,
-        }));
-    }
-    let unavailable = |error: anyhow::Error| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "CACHE_UNAVAILABLE",
-            format!("Redis could not be reached: {error:#}"),
-        )
-    };
-    if cache.state() == CacheState::Down {
-        return Err(unavailable(anyhow::anyhow!("the cache is down")));
-    }
-    let fix = if use_redis {
-        let entry = cache
-            .entries(std::slice::from_ref(&diff.item))
-            .await
-            .map_err(unavailable)?
-            .pop()
-            .expect("one entry per id");
-        let Some(cache_value) = entry.value else {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "CACHE_VALUE_MISSING",
-                format!("Redis holds no value for item {}", diff.item),
-            ));
-        };
-        DiffFix::UseRedis { cache_value }
-    } else {
-        let views = state.store.items(std::slice::from_ref(&diff.item)).await?;
-        cache.write(&views, true).await.map_err(unavailable)?;
-        DiffFix::UseDb
-    };
+    let fix = crate::health::prepare_fix(&state, id, use_redis).await?;
     Ok(state
         .write(Command::FixDiff { id, fix }, writer, fix_render())
         .await)

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, TestApp, ADMIN_KEY};
+use crate::cache::{cache_up, Keys, MACHINE_REDIS};
+use crate::helpers::{spawn_app, spawn_with, Spawn, TestApp, ADMIN_KEY};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -80,6 +81,13 @@ impl Browser {
             .as_str()
             .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
             .to_owned();
+        // Finding an element waits for it (a submitted form's next page).
+        client
+            .post(format!("{base}/session/{session}/timeouts"))
+            .json(&json!({"implicit": 10_000}))
+            .send()
+            .await
+            .unwrap();
         let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("admin-screenshots");
         std::fs::create_dir_all(&shots).unwrap();
         Browser {
@@ -152,6 +160,35 @@ impl Browser {
         .as_str()
         .unwrap_or_default()
         .to_owned()
+    }
+
+    /// Waits until the element's text contains `wanted` (the page after a
+    /// form may still be loading), and returns the text.
+    async fn wait_text(&self, css: &str, wanted: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let element = self
+                .call(
+                    reqwest::Method::POST,
+                    "/element",
+                    Some(json!({"using": "css selector", "value": css})),
+                )
+                .await;
+            if let Some(element) = element[ELEMENT].as_str() {
+                let text = self
+                    .call(
+                        reqwest::Method::GET,
+                        &format!("/element/{element}/text"),
+                        None,
+                    )
+                    .await;
+                if let Some(text) = text.as_str().filter(|text| text.contains(wanted)) {
+                    return text.to_owned();
+                }
+            }
+            assert!(Instant::now() < deadline, "{css} never said {wanted:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn source(&self) -> String {
@@ -235,9 +272,16 @@ async fn ledger_reasons(app: &TestApp, item: &str) -> Vec<(String, i64, String)>
 }
 
 #[tokio::test]
-async fn sign_in_adjust_and_revoke_in_a_real_browser() {
-    let app = spawn_app().await;
+async fn sign_in_adjust_fix_simulate_and_revoke_in_a_real_browser() {
+    let keys = Keys::new(MACHINE_REDIS);
+    let app = spawn_with(Spawn {
+        extra_env: keys.env(),
+        ..Spawn::default()
+    })
+    .await;
+    cache_up(&app).await;
     app.create_item("tea", 10).await;
+    app.create_item("cup", 4).await;
     let browser = Browser::start().await;
 
     // Nothing is reachable without signing in.
@@ -252,12 +296,8 @@ async fn sign_in_adjust_and_revoke_in_a_real_browser() {
         .contains("not a live admin key"));
     browser.type_into("#key", ADMIN_KEY).await;
     browser.click("#sign-in").await;
-    assert!(
-        browser.url().await.ends_with("/admin"),
-        "{}",
-        browser.url().await
-    );
-    assert_eq!(browser.text("#items-total b").await, "1");
+    browser.wait_text("#items-total b", "2").await;
+    assert!(browser.url().await.ends_with("/admin"));
     browser.screenshot("dashboard").await;
 
     browser.goto(&app.url("/admin/items?q=te")).await;
@@ -290,8 +330,89 @@ async fn sign_in_adjust_and_revoke_in_a_real_browser() {
     browser.type_into("#delta", "-100").await;
     browser.type_into("#reason", "too many").await;
     browser.click("#apply").await;
-    assert!(browser.text("#error").await.contains("INSUFFICIENT_STOCK"));
+    browser.wait_text("#error", "INSUFFICIENT_STOCK").await;
     assert_eq!(browser.text("#item-available").await, "7");
+
+    // A diff found by a check is fixed from its page.
+    keys.set("tea", 25).await;
+    browser.goto(&app.url("/admin/health")).await;
+    browser.click("#trigger").await;
+    assert!(
+        browser.text("#done").await.contains("1 / 2"),
+        "one diff of two items"
+    );
+    let diffs = browser.text("#diffs").await;
+    assert!(diffs.contains("tea") && diffs.contains("25"), "{diffs}");
+    browser.screenshot("health").await;
+    let source = browser.source().await;
+    let diff_id = source
+        .split("id=\"use-db-")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a use-db button")
+        .to_owned();
+    browser.click(&format!("#use-db-{diff_id}")).await;
+    browser.wait_text("#done", "use_db").await;
+    assert_eq!(
+        keys.get("tea").await,
+        Some(7),
+        "Redis rewritten from the database"
+    );
+    assert!(!browser
+        .source()
+        .await
+        .contains(&format!("id=\"diff-{diff_id}\"")));
+
+    // Simulate an order: place it, watch the hold, pay it, watch the deduction.
+    browser.goto(&app.url("/admin/simulate")).await;
+    browser.screenshot("simulate").await;
+    browser.click("#item0 option[value='cup']").await;
+    let quantity = browser.find("#quantity0").await;
+    browser
+        .call(
+            reqwest::Method::POST,
+            &format!("/element/{quantity}/clear"),
+            Some(json!({})),
+        )
+        .await;
+    browser.type_into("#quantity0", "4").await;
+    browser.click("#place").await;
+    browser.wait_text("#order-status", "pending").await;
+    let level = browser.text("#level-cup").await;
+    assert!(
+        level.ends_with("4 4 0"),
+        "on hand 4, reserved 4, available 0: {level}"
+    );
+    browser.click("#pay").await;
+    browser.wait_text("#order-status", "paid").await;
+    let level = browser.text("#level-cup").await;
+    assert!(
+        level.ends_with("0 0 0"),
+        "on hand 0, reserved 0, available 0: {level}"
+    );
+    browser.screenshot("simulate-paid").await;
+    browser.goto(&app.url("/admin/orders")).await;
+    assert!(browser.text("#orders").await.contains("paid"));
+    browser.screenshot("orders").await;
+
+    // The hold took cup out of stock: the alert is acknowledged here.
+    browser.goto(&app.url("/admin/alerts")).await;
+    let alerts = browser.text("#alerts").await;
+    assert!(alerts.contains("out_of_stock"), "{alerts}");
+    browser.screenshot("alerts").await;
+    let source = browser.source().await;
+    let alert_id = source
+        .split("id=\"ack-")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("an acknowledge button")
+        .to_owned();
+    browser.click(&format!("#ack-{alert_id}")).await;
+    browser.wait_text("#done", "acknowledged").await;
+    let (_, alert) = app
+        .get(ADMIN_KEY, "/api/v1/alerts?status=acknowledged")
+        .await;
+    assert_eq!(alert["alerts"][0]["id"].to_string(), alert_id, "{alert}");
 
     // A key is shown once, works, and stops working once revoked.
     browser.goto(&app.url("/admin/keys")).await;
@@ -320,13 +441,13 @@ async fn sign_in_adjust_and_revoke_in_a_real_browser() {
 
     // Both languages.
     browser.click("#lang").await;
-    assert!(browser.source().await.contains("概览"));
+    browser.wait_text("nav", "概览").await;
     browser.screenshot("dashboard-zh").await;
     browser.click("#lang").await;
-    assert!(browser.source().await.contains("Dashboard"));
+    browser.wait_text("nav", "Dashboard").await;
 
     browser.click("#sign-out").await;
-    assert!(browser.url().await.ends_with("/admin/login"));
+    browser.wait_text("#sign-in", "Sign in").await;
     browser.goto(&app.url("/admin")).await;
     assert!(browser.url().await.ends_with("/admin/login"));
     browser.quit().await;

@@ -10,16 +10,16 @@ use stock_http::resp::{Connection, Value as Reply};
 
 use crate::helpers::{code, spawn_app, spawn_with, Spawn, TestApp, ADMIN_KEY};
 
-const MACHINE_REDIS: &str = "127.0.0.1:6379";
+pub(crate) const MACHINE_REDIS: &str = "127.0.0.1:6379";
 
 /// Keys of one test on a Redis server, deleted when dropped.
-struct Keys {
+pub(crate) struct Keys {
     address: String,
     prefix: String,
 }
 
 impl Keys {
-    fn new(address: &str) -> Keys {
+    pub(crate) fn new(address: &str) -> Keys {
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Keys {
@@ -37,7 +37,7 @@ impl Keys {
     }
 
     /// What `stockd serve` needs to use this Redis with these keys.
-    fn env(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("STOCKD_REDIS_URL", format!("redis://{}", self.address)),
             (
@@ -59,7 +59,7 @@ impl Keys {
         connection.command(args).await.expect("a Redis command")
     }
 
-    async fn get(&self, id: &str) -> Option<i64> {
+    pub(crate) async fn get(&self, id: &str) -> Option<i64> {
         match self.command(&["GET", &self.number(id)]).await {
             Reply::Null => None,
             Reply::Text(text) => Some(text.parse().expect("a number")),
@@ -67,7 +67,7 @@ impl Keys {
         }
     }
 
-    async fn set(&self, id: &str, value: i64) {
+    pub(crate) async fn set(&self, id: &str, value: i64) {
         self.command(&["SET", &self.number(id), &value.to_string()])
             .await;
     }
@@ -170,7 +170,7 @@ async fn health(app: &TestApp) -> Value {
 }
 
 /// Waits (polling, with a deadline) until the cache serves reads.
-async fn cache_up(app: &TestApp) {
+pub(crate) async fn cache_up(app: &TestApp) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let body = health(app).await;

@@ -7,6 +7,8 @@
 //! sessions. Every form carries a CSRF token derived the same way from the
 //! session's nonce. Labels come in English and Simplified Chinese.
 
+mod ops;
+
 use std::fmt::Write as _;
 
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -46,6 +48,26 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/items/{id}/adjust", post(adjust))
         .route("/admin/keys", get(keys).post(create_key))
         .route("/admin/keys/{id}/revoke", post(revoke_key))
+        .route("/admin/health", get(ops::health))
+        .route("/admin/health/trigger", post(ops::trigger))
+        .route("/admin/health/fix/{id}", post(ops::fix))
+        .route("/admin/alerts", get(ops::alerts))
+        .route("/admin/alerts/{id}/{action}", post(ops::close_alert))
+        .route("/admin/orders", get(ops::orders))
+        .route("/admin/orders/{id}", get(ops::order))
+        .route("/admin/orders/{id}/{step}", post(ops::order_step))
+        .route("/admin/simulate", get(ops::simulate).post(ops::place))
+}
+
+/// The page for something that is not there.
+fn not_found(session: &Session, what: &str) -> Response {
+    let lang = session.lang;
+    let body = format!("<h1>{}</h1><p>{}</p>", t(lang, "not_found"), esc(what));
+    (
+        StatusCode::NOT_FOUND,
+        page(lang, t(lang, "not_found"), Some(session), &body),
+    )
+        .into_response()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +149,35 @@ fn t(lang: Lang, key: &str) -> &'static str {
         "live" => ("live", "有效"),
         "created" => ("Created", "创建时间"),
         "language" => ("中文", "English"),
+        "health" => ("Cache health", "缓存健康"),
+        "cache" => ("Redis cache", "Redis 缓存"),
+        "not_configured" => ("not configured", "未配置"),
+        "last_run" => ("Last check", "最近检查"),
+        "checked" => ("checked", "已检查"),
+        "diffs_found" => ("diffs", "差异"),
+        "auto_fixed" => ("auto-fixed", "自动修复"),
+        "run_check" => ("Run a check now", "立即检查"),
+        "use_db" => ("Use the database", "以数据库为准"),
+        "use_redis" => ("Use Redis", "以 Redis 为准"),
+        "db_stock" => ("Database", "数据库"),
+        "redis_stock" => ("Redis", "Redis"),
+        "alerts" => ("Alerts", "预警"),
+        "ack" => ("Acknowledge", "确认"),
+        "ignore" => ("Ignore", "忽略"),
+        "type" => ("Type", "类型"),
+        "message" => ("Message", "内容"),
+        "orders" => ("Orders", "订单"),
+        "order" => ("Order", "订单"),
+        "all" => ("All", "全部"),
+        "lines" => ("Lines", "明细"),
+        "hold" => ("Hold", "预占"),
+        "expires" => ("expires", "到期"),
+        "quantity" => ("Quantity", "数量"),
+        "pay" => ("Pay", "支付"),
+        "cancel" => ("Cancel", "取消"),
+        "cancel_paid" => ("Cancel and return the stock", "取消并退回库存"),
+        "simulate" => ("Simulate an order", "模拟下单"),
+        "place_order" => ("Place the order", "下单"),
         "bad_form" => (
             "The form was stale or not from this console; nothing changed.",
             "表单已过期或来源不对，未做任何修改。",
@@ -239,11 +290,15 @@ impl FromRequestParts<AppState> for Session {
 fn page(lang: Lang, title: &str, session: Option<&Session>, body: &str) -> Html<String> {
     let nav = match session {
         Some(session) => format!(
-            r#"<nav><a href="/admin">{}</a><a href="/admin/items">{}</a><a href="/admin/keys">{}</a>
+            r#"<nav><a href="/admin">{}</a><a href="/admin/items">{}</a><a href="/admin/orders">{}</a><a href="/admin/simulate">{}</a><a href="/admin/alerts">{}</a><a href="/admin/health">{}</a><a href="/admin/keys">{}</a>
 <form method="post" action="/admin/logout" class="inline"><input type="hidden" name="csrf" value="{}"><button id="sign-out">{}</button></form>
 <a href="/admin/lang/{}" id="lang">{}</a></nav>"#,
             t(lang, "dashboard"),
             t(lang, "items"),
+            t(lang, "orders"),
+            t(lang, "simulate"),
+            t(lang, "alerts"),
+            t(lang, "health"),
             t(lang, "keys"),
             session.csrf,
             t(lang, "sign_out"),
