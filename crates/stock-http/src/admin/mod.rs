@@ -8,6 +8,7 @@
 //! session's nonce. Labels come in English and Simplified Chinese.
 
 mod ops;
+mod stock;
 
 use std::fmt::Write as _;
 
@@ -46,6 +47,10 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/items", get(items))
         .route("/admin/items/{id}", get(item))
         .route("/admin/items/{id}/adjust", post(adjust))
+        .route("/admin/items/new", post(stock::create))
+        .route("/admin/items/{id}/edit", post(stock::edit))
+        .route("/admin/items/{id}/count", post(stock::count))
+        .route("/admin/items/{id}/transfer", post(stock::transfer))
         .route("/admin/keys", get(keys).post(create_key))
         .route("/admin/keys/{id}/revoke", post(revoke_key))
         .route("/admin/health", get(ops::health))
@@ -134,7 +139,19 @@ fn t(lang: Lang, key: &str) -> &'static str {
         "after" => ("After", "变更后"),
         "operator" => ("Operator", "操作人"),
         "time" => ("Time", "时间"),
-        "written" => ("Written: ledger row", "已写入流水"),
+        "written" => ("Written:", "已写入："),
+        "new_item" => ("Create an item", "新建商品"),
+        "opening_stock" => ("Opening stock", "期初库存"),
+        "min_stock" => ("Low-stock line (min_stock)", "预警线（min_stock）"),
+        "max_stock" => ("max_stock", "库存上限（max_stock）"),
+        "edit" => ("Edit details", "修改信息"),
+        "save" => ("Save", "保存"),
+        "count" => ("Set after a count", "盘点后设置库存"),
+        "counted" => ("Counted on hand", "盘点数量"),
+        "counted_version" => ("Version counted against", "盘点时的版本"),
+        "transfer" => ("Transfer between locations", "仓库间调拨"),
+        "from" => ("From", "调出"),
+        "to" => ("To", "调入"),
         "refused" => ("Refused", "被拒绝"),
         "not_found" => ("Not found", "未找到"),
         "create_key" => ("Create a key", "创建 Key"),
@@ -479,6 +496,7 @@ async fn dashboard(
 pub struct ItemsQuery {
     q: Option<String>,
     page: Option<u32>,
+    error: Option<String>,
 }
 
 async fn items(
@@ -547,9 +565,24 @@ async fn items(
         );
     }
     let body = format!(
-        r#"<h1>{}</h1><form method="get" action="/admin/items"><input name="q" id="q" value="{}"> <button>{}</button></form>
-<table id="items"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{rows}</table><p>{paging}</p>"#,
+        r#"<h1>{}</h1>{}<form method="get" action="/admin/items"><input name="q" id="q" value="{}"> <button>{}</button></form>
+<table id="items"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{rows}</table><p>{paging}</p>
+<h2>{}</h2><form method="post" action="/admin/items/new"><input type="hidden" name="csrf" value="{}">
+<label>{} <input name="product_id" id="new-id" maxlength="64" required></label>
+<label>{} <input name="name" id="new-name" maxlength="200" required></label>
+<label>{} <input name="stock" id="new-stock" type="number" min="0" value="0"></label>
+<label>{} <input name="min_stock" id="new-min" type="number" min="0"></label>
+<button id="create-item">{}</button></form>"#,
         t(lang, "items"),
+        query
+            .error
+            .as_deref()
+            .map(|e| format!(
+                r#"<p class="bad" id="error">{}: {}</p>"#,
+                t(lang, "refused"),
+                esc(e)
+            ))
+            .unwrap_or_default(),
         esc(q.as_deref().unwrap_or_default()),
         t(lang, "search"),
         t(lang, "product_id"),
@@ -558,13 +591,20 @@ async fn items(
         t(lang, "on_hand"),
         t(lang, "reserved"),
         t(lang, "available"),
+        t(lang, "new_item"),
+        session.csrf,
+        t(lang, "product_id"),
+        t(lang, "name"),
+        t(lang, "opening_stock"),
+        t(lang, "min_stock"),
+        t(lang, "create"),
     );
     Ok(page(lang, t(lang, "items"), Some(&session), &body))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct ItemQuery {
-    done: Option<i64>,
+    done: Option<String>,
     error: Option<String>,
 }
 
@@ -588,11 +628,12 @@ async fn item(
     };
     let item_id = view.item.id.as_str();
     let mut message = String::new();
-    if let Some(done) = query.done {
+    if let Some(done) = &query.done {
         let _ = write!(
             message,
-            r#"<p class="ok" id="done">{} #{done}</p>"#,
-            t(lang, "written")
+            r#"<p class="ok" id="done">{} {}</p>"#,
+            t(lang, "written"),
+            esc(done)
         );
     }
     if let Some(error) = &query.error {
@@ -646,6 +687,7 @@ async fn item(
             timestamp(entry.created_at_ms)
         );
     }
+    let forms = item_forms(&state, &session, &view).await?;
     let body = format!(
         r#"<h1>{} <small>{}</small></h1>{message}
 <p>{}: <b id="item-available">{}</b> · {}: {} · {}: {}</p>
@@ -653,7 +695,7 @@ async fn item(
 <h2>{}</h2><form method="post" action="/admin/items/{}/adjust"><input type="hidden" name="csrf" value="{}">
 <label>{} <input name="delta" id="delta" type="number" required></label>
 <label>{} <input name="reason" id="reason" maxlength="{REASON_LENGTH_MAX}" required></label>
-<button id="apply">{}</button></form>
+<button id="apply">{}</button></form>{forms}
 <h2>{}</h2><table id="ledger"><tr><th>#</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{rows}</table>"#,
         esc(&view.item.name),
         esc(item_id),
@@ -685,6 +727,85 @@ async fn item(
         t(lang, "time"),
     );
     Ok(page(lang, &view.item.name, Some(&session), &body).into_response())
+}
+
+/// The item page's forms beyond the adjustment: count, transfer, edit.
+async fn item_forms(
+    state: &AppState,
+    session: &Session,
+    view: &stock_store::ItemView,
+) -> Result<String, ApiError> {
+    let lang = session.lang;
+    let id = url_text(view.item.id.as_str());
+    let csrf = &session.csrf;
+    let locations = state.store.locations().await?;
+    let options: String = locations
+        .iter()
+        .map(|l| format!(r#"<option value="{0}">{0}</option>"#, esc(l.id.as_str())))
+        .collect();
+    let default_version = view
+        .levels
+        .iter()
+        .find(|l| l.location == LocationId::default_location())
+        .map_or(0, |l| l.level.version);
+    let statuses: String = ["active", "inactive", "locked"]
+        .iter()
+        .map(|s| {
+            let selected = if view.item.status.as_str() == *s {
+                " selected"
+            } else {
+                ""
+            };
+            format!("<option{selected}>{s}</option>")
+        })
+        .collect();
+    Ok(format!(
+        r#"<h2>{}</h2><form method="post" action="/admin/items/{id}/count"><input type="hidden" name="csrf" value="{csrf}">
+<label>{} <select name="location" id="count-location">{options}</select></label>
+<label>{} <input name="on_hand" id="count-on-hand" type="number" min="0" required></label>
+<label>{} <input name="version" id="count-version" type="number" value="{default_version}" required></label>
+<label>{} <input name="reason" id="count-reason" maxlength="{REASON_LENGTH_MAX}"></label>
+<button id="count">{}</button></form>
+<h2>{}</h2><form method="post" action="/admin/items/{id}/transfer"><input type="hidden" name="csrf" value="{csrf}">
+<label>{} <select name="source" id="transfer-source">{options}</select></label>
+<label>{} <select name="target" id="transfer-target">{options}</select></label>
+<label>{} <input name="quantity" id="transfer-quantity" type="number" min="1" required></label>
+<label>{} <input name="reason" id="transfer-reason" maxlength="{REASON_LENGTH_MAX}"></label>
+<button id="transfer">{}</button></form>
+<h2>{}</h2><form method="post" action="/admin/items/{id}/edit"><input type="hidden" name="csrf" value="{csrf}">
+<label>{} <input name="name" id="edit-name" value="{}" maxlength="200"></label>
+<label>{} <select name="status" id="edit-status">{statuses}</select></label>
+<label>{} <input name="min_stock" id="edit-min" type="number" min="0" value="{}"></label>
+<label>{} <input name="max_stock" id="edit-max" type="number" min="0" value="{}"></label>
+<button id="save">{}</button></form>"#,
+        t(lang, "count"),
+        t(lang, "location"),
+        t(lang, "counted"),
+        t(lang, "counted_version"),
+        t(lang, "reason"),
+        t(lang, "apply"),
+        t(lang, "transfer"),
+        t(lang, "from"),
+        t(lang, "to"),
+        t(lang, "quantity"),
+        t(lang, "reason"),
+        t(lang, "apply"),
+        t(lang, "edit"),
+        t(lang, "name"),
+        esc(&view.item.name),
+        t(lang, "status"),
+        t(lang, "min_stock"),
+        view.item
+            .min_stock
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
+        t(lang, "max_stock"),
+        view.item
+            .max_stock
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
+        t(lang, "save"),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -743,7 +864,10 @@ async fn adjust(
         idempotency: None,
     };
     match state.engine.submit(command, meta).await {
-        Reply::Fresh(Ok(Outcome::Synced { entry, .. })) => back(format!("done={}", entry.id)),
+        Reply::Fresh(Ok(Outcome::Synced { entry, .. })) => back(format!(
+            "done={}",
+            url_text(&format!("ledger #{}", entry.id))
+        )),
         Reply::Fresh(Err(error)) => {
             let error = ApiError::from(error);
             back(format!(

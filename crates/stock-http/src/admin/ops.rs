@@ -20,7 +20,7 @@ use crate::wire::timestamp;
 use crate::AppState;
 
 /// Runs a command as the signed-in admin.
-async fn submit(
+pub(super) async fn submit(
     state: &AppState,
     session: &Session,
     command: Command,
@@ -40,7 +40,7 @@ async fn submit(
 }
 
 /// Where to go after a form: `to`, with what happened.
-fn after(to: &str, result: Result<String, ApiError>) -> Response {
+pub(super) fn after(to: &str, result: Result<String, ApiError>) -> Response {
     let separator = if to.contains('?') { '&' } else { '?' };
     match result {
         Ok(done) => redirect(&format!("{to}{separator}done={}", url_text(&done))),

@@ -337,10 +337,7 @@ async fn sign_in_adjust_fix_simulate_and_revoke_in_a_real_browser() {
     keys.set("tea", 25).await;
     browser.goto(&app.url("/admin/health")).await;
     browser.click("#trigger").await;
-    assert!(
-        browser.text("#done").await.contains("1 / 2"),
-        "one diff of two items"
-    );
+    browser.wait_text("#done", "1 / 2").await; // one diff of two items
     let diffs = browser.text("#diffs").await;
     assert!(diffs.contains("tea") && diffs.contains("25"), "{diffs}");
     browser.screenshot("health").await;
@@ -424,10 +421,9 @@ async fn sign_in_adjust_fix_simulate_and_revoke_in_a_real_browser() {
     assert_eq!(status, StatusCode::OK);
     browser.screenshot("keys").await;
     browser.click(&format!("#revoke-{key_id}")).await;
-    assert!(browser
-        .text(&format!("#key-{key_id}"))
-        .await
-        .contains("revoked"));
+    browser
+        .wait_text(&format!("#key-{key_id}"), "revoked")
+        .await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         // The API trusts a found key for server.key_cache_ms (1 s).
@@ -518,4 +514,104 @@ async fn the_session_cookie_is_strict_and_forms_need_their_token() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn stock_actions_each_show_the_ledger_rows_they_wrote() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .post(
+            ADMIN_KEY,
+            "/api/v1/locations",
+            json!({"id": "north", "name": "North warehouse"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/admin/login")).await;
+    browser.type_into("#key", ADMIN_KEY).await;
+    browser.click("#sign-in").await;
+    browser.wait_text("#items-total b", "0").await;
+
+    // Create an item with opening stock.
+    browser.goto(&app.url("/admin/items")).await;
+    browser.type_into("#new-id", "mug").await;
+    browser.type_into("#new-name", "Blue mug").await;
+    let stock = browser.find("#new-stock").await;
+    browser
+        .call(
+            reqwest::Method::POST,
+            &format!("/element/{stock}/clear"),
+            Some(json!({})),
+        )
+        .await;
+    browser.type_into("#new-stock", "12").await;
+    browser.click("#create-item").await;
+    browser.wait_text("#done", "ledger #").await;
+    assert_eq!(browser.text("#item-available").await, "12");
+
+    // Set after a count, against the version shown.
+    browser.type_into("#count-on-hand", "10").await;
+    browser.type_into("#count-reason", "yearly count").await;
+    browser.click("#count").await;
+    let done = browser.wait_text("#done", "ledger #").await;
+    let id = done.rsplit('#').next().unwrap().trim().to_owned();
+    let row = browser.text(&format!("#ledger-{id}")).await;
+    assert!(
+        row.contains("set") && row.contains("-2") && row.contains("yearly count"),
+        "{row}"
+    );
+    // The same version again is stale: refused, nothing written.
+    browser.type_into("#count-on-hand", "3").await;
+    let version = browser.find("#count-version").await;
+    browser
+        .call(
+            reqwest::Method::POST,
+            &format!("/element/{version}/clear"),
+            Some(json!({})),
+        )
+        .await;
+    browser.type_into("#count-version", "1").await;
+    browser.click("#count").await;
+    browser.wait_text("#error", "VERSION_CONFLICT").await;
+    assert_eq!(browser.text("#item-available").await, "10");
+
+    // Transfer to the second warehouse: two rows.
+    browser
+        .click("#transfer-target option[value='north']")
+        .await;
+    browser.type_into("#transfer-quantity", "4").await;
+    browser.click("#transfer").await;
+    let done = browser.wait_text("#done", "ledger #").await;
+    assert_eq!(done.matches('#').count(), 2, "{done}");
+    let levels = browser.text("#levels").await;
+    assert!(levels.contains("north 4 0 4"), "{levels}");
+    assert!(levels.contains("default 6 0 6"), "{levels}");
+
+    // Edit details: no ledger row.
+    let name = browser.find("#edit-name").await;
+    browser
+        .call(
+            reqwest::Method::POST,
+            &format!("/element/{name}/clear"),
+            Some(json!({})),
+        )
+        .await;
+    browser.type_into("#edit-name", "Navy mug").await;
+    browser.click("#save").await;
+    browser.wait_text("#done", "saved").await;
+    assert!(browser.text("h1").await.contains("Navy mug"));
+    browser.screenshot("item-actions").await;
+    let (_, item) = app.get(ADMIN_KEY, "/api/v1/inventory/mug").await;
+    assert_eq!(
+        (item["name"].as_str(), item["on_hand"].as_i64()),
+        (Some("Navy mug"), Some(10))
+    );
+    let verify = app.cli(&["verify"]);
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    browser.quit().await;
 }
