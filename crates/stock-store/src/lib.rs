@@ -145,6 +145,9 @@ pub trait Store: Send + Sync + 'static {
         secret_hash: &str,
     ) -> StoreResult<ApiKey>;
     async fn keys(&self) -> StoreResult<Vec<ApiKey>>;
+    /// Units sold (deducted or committed) and held, per `bucket_ms` since
+    /// `since_ms`; buckets with nothing are left out.
+    async fn ledger_activity(&self, since_ms: i64, bucket_ms: i64) -> StoreResult<Vec<Activity>>;
     /// A live (not revoked) key and the hash of its secret: what signs the
     /// admin console's sessions, so that revoking the key ends them.
     async fn live_key_with_hash(&self, id: &str) -> StoreResult<Option<(ApiKey, String)>>;

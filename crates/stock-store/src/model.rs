@@ -1046,3 +1046,13 @@ pub enum PublishOutcome {
     Published(i64),
     Failed(String),
 }
+
+/// What the ledger shows for one span of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Activity {
+    pub from_ms: i64,
+    /// Units deducted or committed (sold).
+    pub sold: i64,
+    /// Units newly held.
+    pub held: i64,
+}

@@ -7,6 +7,8 @@
 //! sessions. Every form carries a CSRF token derived the same way from the
 //! session's nonce. Labels come in English and Simplified Chinese.
 
+mod channels;
+mod live;
 mod ops;
 mod stock;
 
@@ -34,6 +36,8 @@ const SESSION_COOKIE: &str = "stockd_admin";
 const LANG_COOKIE: &str = "stockd_lang";
 /// Rows on a page of items, and ledger rows on an item's page.
 const ROWS_PER_PAGE: u32 = 20;
+/// Ledger rows drawn in an item's chart.
+const CHART_ROWS: u32 = 100;
 /// The longest reason an adjustment may give.
 const REASON_LENGTH_MAX: usize = 500;
 
@@ -62,6 +66,11 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/orders/{id}", get(ops::order))
         .route("/admin/orders/{id}/{step}", post(ops::order_step))
         .route("/admin/simulate", get(ops::simulate).post(ops::place))
+        .route("/admin/events", get(live::events))
+        .route("/admin/channels", get(channels::list))
+        .route("/admin/channels/{channel}", get(channels::show))
+        .route("/admin/channels/{channel}/sync", post(channels::sync))
+        .route("/admin/channels/{channel}/listings", post(channels::link))
 }
 
 /// The page for something that is not there.
@@ -167,6 +176,26 @@ fn t(lang: Lang, key: &str) -> &'static str {
         "created" => ("Created", "创建时间"),
         "language" => ("中文", "English"),
         "health" => ("Cache health", "缓存健康"),
+        "activity" => (
+            "Sold and held per hour, last 24 hours",
+            "近 24 小时每小时售出与预占",
+        ),
+        "sold" => ("sold", "售出"),
+        "held" => ("held", "预占"),
+        "peak" => ("peak", "峰值"),
+        "stock_over_time" => ("On hand over its recent changes", "近期变动中的账面库存"),
+        "channels" => ("Channels", "渠道"),
+        "channel" => ("Channel", "渠道"),
+        "mode" => ("Mode", "方式"),
+        "listing" => ("Listing", "渠道商品"),
+        "buffer" => ("Buffer", "安全库存"),
+        "published" => ("Published", "已发布"),
+        "sellable" => ("Sellable now", "当前可售"),
+        "differs" => ("Differs", "不一致"),
+        "sync_now" => ("Sync now", "立即同步"),
+        "link" => ("Link a listing", "关联渠道商品"),
+        "yes" => ("yes", "是"),
+        "no" => ("no", "否"),
         "cache" => ("Redis cache", "Redis 缓存"),
         "not_configured" => ("not configured", "未配置"),
         "last_run" => ("Last check", "最近检查"),
@@ -272,6 +301,8 @@ pub struct Session {
     pub key: ApiKey,
     pub csrf: String,
     pub lang: Lang,
+    /// The newest outbox id before the page was read: it shows at least that.
+    pub seen: i64,
 }
 
 fn redirect(to: &str) -> Response {
@@ -300,14 +331,20 @@ impl FromRequestParts<AppState> for Session {
             return Err(redirect("/admin/login"));
         }
         let csrf = mac(&secret_hash, &format!("csrf:{nonce}"))[..32].to_owned();
-        Ok(Session { key, csrf, lang })
+        let seen = live::seen(state).await;
+        Ok(Session {
+            key,
+            csrf,
+            lang,
+            seen,
+        })
     }
 }
 
 fn page(lang: Lang, title: &str, session: Option<&Session>, body: &str) -> Html<String> {
     let nav = match session {
         Some(session) => format!(
-            r#"<nav><a href="/admin">{}</a><a href="/admin/items">{}</a><a href="/admin/orders">{}</a><a href="/admin/simulate">{}</a><a href="/admin/alerts">{}</a><a href="/admin/health">{}</a><a href="/admin/keys">{}</a>
+            r#"<nav><a href="/admin">{}</a><a href="/admin/items">{}</a><a href="/admin/orders">{}</a><a href="/admin/simulate">{}</a><a href="/admin/alerts">{}</a><a href="/admin/health">{}</a><a href="/admin/channels">{}</a><a href="/admin/keys">{}</a>
 <form method="post" action="/admin/logout" class="inline"><input type="hidden" name="csrf" value="{}"><button id="sign-out">{}</button></form>
 <a href="/admin/lang/{}" id="lang">{}</a></nav>"#,
             t(lang, "dashboard"),
@@ -316,6 +353,7 @@ fn page(lang: Lang, title: &str, session: Option<&Session>, body: &str) -> Html<
             t(lang, "simulate"),
             t(lang, "alerts"),
             t(lang, "health"),
+            t(lang, "channels"),
             t(lang, "keys"),
             session.csrf,
             t(lang, "sign_out"),
@@ -332,11 +370,13 @@ fn page(lang: Lang, title: &str, session: Option<&Session>, body: &str) -> Html<
         r#"<!doctype html><html lang="{}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{} · {}</title><style>{STYLE}</style></head>
-<body><header><strong>{}</strong>{nav}</header><main>{body}</main></body></html>"#,
+<body data-seen="{}"><header><strong>{}</strong>{nav}</header><main>{body}</main>{}</body></html>"#,
         lang.code(),
         esc(title),
         t(lang, "title"),
+        session.map_or(0, |s| s.seen),
         t(lang, "title"),
+        live::script_for(session),
     ))
 }
 
@@ -473,8 +513,15 @@ async fn dashboard(
         .await?;
     let gauges = state.store.gauges().await?;
     let open_alerts: u64 = gauges.open_alerts.iter().map(|(_, n)| n).sum();
+    const HOURS: i64 = 24;
+    let now = stock_store::now_ms();
+    let activity = state
+        .store
+        .ledger_activity(now - HOURS * 3_600_000, 3_600_000)
+        .await?;
+    let chart = live::activity_chart(lang, &activity, now, HOURS);
     let body = format!(
-        r#"<h1>{}</h1><div class="cards">{}{}{}{}{}{}{}{}</div>"#,
+        r#"<h1>{}</h1><div class="cards">{}{}{}{}{}{}{}{}</div>{chart}"#,
         t(lang, "dashboard"),
         card(t(lang, "items_total"), stats.items, "items-total"),
         card(t(lang, "on_hand"), stats.on_hand, "on-hand"),
@@ -667,12 +714,13 @@ async fn item(
             },
             Page {
                 number: 1,
-                size: ROWS_PER_PAGE,
+                size: CHART_ROWS,
             },
         )
         .await?;
+    let chart = live::stock_chart(lang, &view, &ledger.rows);
     let mut rows = String::new();
-    for entry in &ledger.rows {
+    for entry in ledger.rows.iter().take(ROWS_PER_PAGE as usize) {
         let _ = write!(
             rows,
             r#"<tr id="ledger-{}"><td>{}</td><td>{}</td><td>{}</td><td>{:+}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
@@ -690,7 +738,7 @@ async fn item(
     let forms = item_forms(&state, &session, &view).await?;
     let body = format!(
         r#"<h1>{} <small>{}</small></h1>{message}
-<p>{}: <b id="item-available">{}</b> · {}: {} · {}: {}</p>
+<p>{}: <b id="item-available">{}</b> · {}: {} · {}: {}</p>{chart}
 <h2>{}</h2><table id="levels"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{levels}</table>
 <h2>{}</h2><form method="post" action="/admin/items/{}/adjust"><input type="hidden" name="csrf" value="{}">
 <label>{} <input name="delta" id="delta" type="number" required></label>

@@ -59,7 +59,7 @@ pub struct Flash {
     order: Option<String>,
 }
 
-fn flash(lang: super::Lang, flash: &Flash) -> String {
+pub(super) fn flash(lang: super::Lang, flash: &Flash) -> String {
     let mut out = String::new();
     if let Some(done) = &flash.done {
         let _ = write!(out, r#"<p class="ok" id="done">{}</p>"#, esc(done));

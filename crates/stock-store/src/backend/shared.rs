@@ -1763,6 +1763,30 @@ impl Store for BackendStore {
         Ok(rows.iter().map(api_key).collect::<Result<_, _>>()?)
     }
 
+    async fn ledger_activity(&self, since_ms: i64, bucket_ms: i64) -> StoreResult<Vec<Activity>> {
+        let mut conn = self.read().await?;
+        let rows = sqlx::query(
+            "SELECT CAST(created_at / $2 AS BIGINT) AS bucket,
+                CAST(COALESCE(SUM(CASE WHEN operation IN ('deduct', 'commit') THEN -on_hand_delta ELSE 0 END), 0) AS BIGINT) AS sold,
+                CAST(COALESCE(SUM(CASE WHEN operation = 'reserve' THEN reserved_delta ELSE 0 END), 0) AS BIGINT) AS held
+             FROM ledger WHERE created_at >= $1 GROUP BY CAST(created_at / $2 AS BIGINT) ORDER BY bucket",
+        )
+        .bind(since_ms)
+        .bind(bucket_ms)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let bucket: i64 = row.try_get("bucket")?;
+            out.push(Activity {
+                from_ms: bucket * bucket_ms,
+                sold: row.try_get("sold")?,
+                held: row.try_get("held")?,
+            });
+        }
+        Ok(out)
+    }
+
     async fn live_key_with_hash(&self, id: &str) -> StoreResult<Option<(ApiKey, String)>> {
         let mut conn = self.read().await?;
         let row = sqlx::query("SELECT * FROM api_keys WHERE id = $1 AND revoked_at IS NULL")

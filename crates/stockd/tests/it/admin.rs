@@ -615,3 +615,62 @@ async fn stock_actions_each_show_the_ledger_rows_they_wrote() {
     );
     browser.quit().await;
 }
+
+#[tokio::test]
+async fn open_pages_follow_changes_and_channels_sync_from_the_console() {
+    let app = spawn_app().await;
+    app.create_item("tea", 10).await;
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/admin/login")).await;
+    browser.type_into("#key", ADMIN_KEY).await;
+    browser.click("#sign-in").await;
+    browser.wait_text("#items-total b", "1").await;
+    browser.find("#activity-chart").await;
+
+    // A sale through the API shows on the open page without a reload.
+    browser.goto(&app.url("/admin/items/tea")).await;
+    browser.find("#stock-chart").await;
+    let (status, _) = app
+        .post(
+            ADMIN_KEY,
+            "/api/v1/sync-stock",
+            json!({"product_id": "tea", "delta": -1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    browser.wait_text("#item-available", "9").await;
+    let refreshed = browser
+        .call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": "return document.body.dataset.refreshed || '0'", "args": []})),
+        )
+        .await;
+    assert_ne!(
+        refreshed,
+        json!("0"),
+        "the page was refreshed in place, not reloaded"
+    );
+
+    // Channels: link, sync, and see published against sellable.
+    let (status, body) = app
+        .post(
+            ADMIN_KEY,
+            "/api/v1/channels/mini/listings",
+            json!({"listing_id": "t1", "product_id": "tea", "buffer": 2}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    browser.goto(&app.url("/admin/channels")).await;
+    browser.click("#channel-mini").await;
+    browser.wait_text("#listings", "t1").await;
+    browser.click("#sync").await;
+    browser.wait_text("#done", "synced 1").await;
+    let row = browser.text("#listing-t1").await;
+    assert!(
+        row.contains("tea 2 7 7"),
+        "buffer 2, published 7, sellable 7: {row}"
+    );
+    browser.screenshot("channels").await;
+    browser.quit().await;
+}
