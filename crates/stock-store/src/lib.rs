@@ -148,6 +148,9 @@ pub trait Store: Send + Sync + 'static {
     /// Units sold (deducted or committed) and held, per `bucket_ms` since
     /// `since_ms`; buckets with nothing are left out.
     async fn ledger_activity(&self, since_ms: i64, bucket_ms: i64) -> StoreResult<Vec<Activity>>;
+    /// A console user; `false` when the name is taken.
+    async fn create_user(&self, name: &str, password_hash: &str) -> StoreResult<bool>;
+    async fn user_password_hash(&self, name: &str) -> StoreResult<Option<String>>;
     /// A live (not revoked) key and the hash of its secret: what signs the
     /// admin console's sessions, so that revoking the key ends them.
     async fn live_key_with_hash(&self, id: &str) -> StoreResult<Option<(ApiKey, String)>>;

@@ -46,6 +46,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "sinks",
         include_str!("../migrations/sqlite/0008_sinks.sql"),
     ),
+    (
+        9,
+        "users",
+        include_str!("../migrations/sqlite/0009_users.sql"),
+    ),
 ];
 
 /// Applies every migration newer than the database; returns how many ran.
@@ -163,6 +168,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "sinks",
         include_str!("../migrations/postgres/0009_sinks.sql"),
+    ),
+    (
+        10,
+        "users",
+        include_str!("../migrations/postgres/0010_users.sql"),
     ),
 ];
 

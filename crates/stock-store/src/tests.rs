@@ -11,7 +11,7 @@ async fn open() -> (tempfile::TempDir, SqliteStore) {
     let store = SqliteStore::open(&SqliteOptions::new(dir.path().join("t.db")))
         .await
         .unwrap();
-    assert_eq!(store.migrate().await.unwrap(), 8);
+    assert_eq!(store.migrate().await.unwrap(), 9);
     assert_eq!(store.migrate().await.unwrap(), 0, "migrations run once");
     (dir, store)
 }

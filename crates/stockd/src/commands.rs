@@ -89,6 +89,32 @@ pub async fn create_key(config: &Config, role: Role, name: &str) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
+pub async fn create_user(config: &Config, name: &str) -> anyhow::Result<ExitCode> {
+    use stock_http::admin::password;
+    let name = name.trim();
+    anyhow::ensure!(
+        stock_http::admin::valid_user_name(name),
+        "--name must be 1 to 64 letters, digits, - or _"
+    );
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let secret = line.trim_end_matches(['\r', '\n']);
+    anyhow::ensure!(
+        (password::LENGTH_MIN..=password::LENGTH_MAX).contains(&secret.chars().count()),
+        "the password (first line of standard input) must be {} to {} characters",
+        password::LENGTH_MIN,
+        password::LENGTH_MAX
+    );
+    let store = open_store(config).await?;
+    let hash = password::hash(secret);
+    if !store.create_user(name, &hash).await? {
+        eprintln!("stockd: a user named {name:?} exists already");
+        return Ok(ExitCode::from(1));
+    }
+    println!("Created console user {name:?}: sign in at /admin with this name and password.");
+    Ok(ExitCode::SUCCESS)
+}
+
 fn age(key: &ApiKey) -> String {
     let days = (now_ms() - key.created_at_ms) / 86_400_000;
     format!("{days}d")

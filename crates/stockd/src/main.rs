@@ -64,6 +64,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// People who sign in to the admin console with a name and a password.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// Measure the write path; prints a Markdown table.
     Bench {
         #[command(subcommand)]
@@ -143,6 +148,16 @@ enum KeysCommand {
     Revoke { id: String },
 }
 
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Create a console user (an admin). The password is read from the
+    /// first line of standard input, so it stays out of the shell history.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum RoleArg {
     Admin,
@@ -200,6 +215,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             KeysCommand::List => commands::list_keys(&config).await,
             KeysCommand::Revoke { id } => commands::revoke_key(&config, &id).await,
         },
+        Command::Users {
+            command: UsersCommand::Create { name },
+        } => commands::create_user(&config, &name).await,
         Command::Import { file, dry_run } => import::import(&config, &file, dry_run).await,
         Command::Bench {
             command:

@@ -10,6 +10,7 @@
 mod channels;
 mod live;
 mod ops;
+pub mod password;
 mod stock;
 
 use std::fmt::Write as _;
@@ -67,6 +68,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/orders/{id}/{step}", post(ops::order_step))
         .route("/admin/simulate", get(ops::simulate).post(ops::place))
         .route("/admin/events", get(live::events))
+        .route("/admin/holds/{id}", get(ops::hold))
+        .route("/admin/holds/{id}/release", post(ops::release))
         .route("/admin/channels", get(channels::list))
         .route("/admin/channels/{channel}", get(channels::show))
         .route("/admin/channels/{channel}/sync", post(channels::sync))
@@ -220,6 +223,7 @@ fn t(lang: Lang, key: &str) -> &'static str {
         "expires" => ("expires", "到期"),
         "quantity" => ("Quantity", "数量"),
         "pay" => ("Pay", "支付"),
+        "release" => ("Release", "释放"),
         "cancel" => ("Cancel", "取消"),
         "cancel_paid" => ("Cancel and return the stock", "取消并退回库存"),
         "simulate" => ("Simulate an order", "模拟下单"),
@@ -323,7 +327,7 @@ impl FromRequestParts<AppState> for Session {
         if expires * 1000 < stock_store::now_ms() {
             return Err(redirect("/admin/login"));
         }
-        let Ok(Some((key, secret_hash))) = state.store.live_key_with_hash(key_id).await else {
+        let Some((key, secret_hash)) = signer(state, key_id).await else {
             return Err(redirect("/admin/login"));
         };
         let expected = mac(&secret_hash, &format!("session:{key_id}.{expires}.{nonce}"));
@@ -396,6 +400,35 @@ code{background:#f0f4f8;padding:.2rem .4rem;word-break:break-all}";
 pub struct LoginForm {
     #[serde(default)]
     key: String,
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// A console user's name: letters, digits, `-` and `_`, at most 64.
+pub fn valid_user_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Who a session token's first field names, and the secret that signs it.
+async fn signer(state: &AppState, id: &str) -> Option<(ApiKey, String)> {
+    if let Some(name) = id.strip_prefix("u-") {
+        let hash = state.store.user_password_hash(name).await.ok()??;
+        let key = ApiKey {
+            id: format!("user:{name}"),
+            name: name.to_owned(),
+            role: Role::Admin,
+            created_at_ms: 0,
+            revoked_at_ms: None,
+        };
+        return Some((key, hash));
+    }
+    state.store.live_key_with_hash(id).await.ok()?
 }
 
 async fn login_page(parts: Parts) -> Html<String> {
@@ -414,10 +447,16 @@ fn login_form(lang: Lang, failed: bool) -> Html<String> {
         None,
         &format!(
             r#"<h1>{}</h1>{error}<form method="post" action="/admin/login">
-<label>{} <input type="password" name="key" id="key" autocomplete="off" required></label>
+<label>{} <input type="password" name="key" id="key" autocomplete="off"></label>
+<p>{}</p>
+<label>{} <input name="user" id="user" autocomplete="username"></label>
+<label>{} <input type="password" name="password" id="password" autocomplete="current-password"></label>
 <button id="sign-in">{}</button></form>"#,
             t(lang, "sign_in"),
             t(lang, "admin_key"),
+            t(lang, "or_user"),
+            t(lang, "user"),
+            t(lang, "password"),
             t(lang, "sign_in")
         ),
     )
@@ -429,21 +468,46 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let lang = Lang::from_parts(&parts);
-    let hash = hash_secret(form.key.trim());
-    let key = match state.store.key_by_hash(&hash).await {
-        Ok(Some(key)) if key.role == Role::Admin => key,
-        Ok(_) => return (StatusCode::UNAUTHORIZED, login_form(lang, true)).into_response(),
-        Err(error) => return ApiError::internal(&error).into_response(),
+    let user = form.user.trim();
+    let (subject, hash) = if user.is_empty() {
+        let hash = hash_secret(form.key.trim());
+        match state.store.key_by_hash(&hash).await {
+            Ok(Some(key)) if key.role == Role::Admin => (key.id, hash),
+            Ok(_) => return (StatusCode::UNAUTHORIZED, login_form(lang, true)).into_response(),
+            Err(error) => return ApiError::internal(&error).into_response(),
+        }
+    } else {
+        let stored = if valid_user_name(user) {
+            match state.store.user_password_hash(user).await {
+                Ok(stored) => stored,
+                Err(error) => return ApiError::internal(&error).into_response(),
+            }
+        } else {
+            None
+        };
+        // The slow hash runs off the async threads.
+        let password = form.password.clone();
+        let checked = match stored.clone() {
+            Some(stored) => {
+                tokio::task::spawn_blocking(move || password::verify(&password, &stored))
+                    .await
+                    .unwrap_or(false)
+            }
+            None => false,
+        };
+        match (checked, stored) {
+            (true, Some(stored)) => (format!("u-{user}"), stored),
+            _ => return (StatusCode::UNAUTHORIZED, login_form(lang, true)).into_response(),
+        }
     };
     let ttl_s = state.config.admin_session_ttl.as_secs() as i64;
     let expires = stock_store::now_ms() / 1000 + ttl_s;
     let nonce = random_id(16);
-    let signature = mac(&hash, &format!("session:{}.{expires}.{nonce}", key.id));
+    let signature = mac(&hash, &format!("session:{subject}.{expires}.{nonce}"));
     let cookie = format!(
-        "{SESSION_COOKIE}={}.{expires}.{nonce}.{signature}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={ttl_s}",
-        key.id
+        "{SESSION_COOKIE}={subject}.{expires}.{nonce}.{signature}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={ttl_s}"
     );
-    tracing::info!(key = %key.id, "signed in to the admin console");
+    tracing::info!(who = %subject, "signed in to the admin console");
     (
         StatusCode::SEE_OTHER,
         [(LOCATION, "/admin".to_owned()), (SET_COOKIE, cookie)],

@@ -444,7 +444,11 @@ pub async fn order(
         t(lang, "status"),
         status.as_str(),
         t(lang, "hold"),
-        esc(&order.hold.id),
+        format!(
+            r#"<a href="/admin/holds/{}" id="hold-link">{}</a>"#,
+            url_text(&order.hold.id),
+            esc(&order.hold.id)
+        ),
         order.hold.status_at(now).as_str(),
         t(lang, "expires"),
         timestamp(order.hold.expires_at_ms),
@@ -671,4 +675,76 @@ pub async fn place(
         Ok(_) => redirect(&format!("/admin/simulate?order={}", url_text(&id))),
         Err(error) => after("/admin/simulate", Err(error)),
     }
+}
+
+pub async fn hold(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Query(query): Query<Flash>,
+) -> Result<Response, ApiError> {
+    let lang = session.lang;
+    let Some(hold) = state.store.hold(&id).await? else {
+        return Ok(super::not_found(&session, &id));
+    };
+    let status = hold.status_at(stock_store::now_ms());
+    let mut lines = String::new();
+    for line in &hold.lines {
+        let _ = write!(
+            lines,
+            r#"<tr><td><a href="/admin/items/{}">{}</a></td><td>{}</td><td>{}</td></tr>"#,
+            url_text(line.item.as_str()),
+            esc(line.item.as_str()),
+            esc(line.location.as_str()),
+            line.quantity
+        );
+    }
+    let release = if status == stock_core::HoldStatus::Active {
+        button(
+            &format!("/admin/holds/{}/release", url_text(&hold.id)),
+            &session.csrf,
+            "release",
+            t(lang, "release"),
+            &[],
+        )
+    } else {
+        String::new()
+    };
+    let body = format!(
+        r#"<h1>{} {}</h1>{}<p>{}: <b id="hold-status">{}</b> · {}: <a href="/admin/orders/{}">{}</a> · {} {}</p><p>{release}</p>
+<table id="lines"><tr><th>{}</th><th>{}</th><th>{}</th></tr>{lines}</table>"#,
+        t(lang, "hold"),
+        esc(&hold.id),
+        flash(lang, &query),
+        t(lang, "status"),
+        status.as_str(),
+        t(lang, "order"),
+        url_text(&hold.order_id),
+        esc(&hold.order_id),
+        t(lang, "expires"),
+        timestamp(hold.expires_at_ms),
+        t(lang, "product_id"),
+        t(lang, "location"),
+        t(lang, "quantity"),
+    );
+    Ok(page(lang, t(lang, "hold"), Some(&session), &body).into_response())
+}
+
+pub async fn release(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !same(&form.csrf, &session.csrf) {
+        return stale(&session);
+    }
+    let command = Command::ReleaseHold {
+        id: id.clone(),
+        reason: Some("released in the admin console".to_owned()),
+    };
+    let result = submit(&state, &session, command)
+        .await
+        .map(|_| format!("{id}: released"));
+    after(&format!("/admin/holds/{}", url_text(&id)), result)
 }

@@ -1787,6 +1787,31 @@ impl Store for BackendStore {
         Ok(out)
     }
 
+    async fn create_user(&self, name: &str, password_hash: &str) -> StoreResult<bool> {
+        let mut conn = self.writer.acquire().await?;
+        Ok(sqlx::query(
+            "INSERT INTO admin_users (name, password_hash, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(password_hash)
+        .bind(now_ms())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    async fn user_password_hash(&self, name: &str) -> StoreResult<Option<String>> {
+        let mut conn = self.read().await?;
+        Ok(
+            sqlx::query_scalar("SELECT password_hash FROM admin_users WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *conn)
+                .await?,
+        )
+    }
+
     async fn live_key_with_hash(&self, id: &str) -> StoreResult<Option<(ApiKey, String)>> {
         let mut conn = self.read().await?;
         let row = sqlx::query("SELECT * FROM api_keys WHERE id = $1 AND revoked_at IS NULL")

@@ -505,6 +505,87 @@ async fn the_session_cookie_is_strict_and_forms_need_their_token() {
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     let (_, item) = app.get(ADMIN_KEY, "/api/v1/inventory/tea").await;
     assert_eq!(item["available"], 10);
+    // A console user with a password, made on the command line.
+    let create_user = |password: &str| {
+        use std::io::Write as _;
+        let mut child = crate::helpers::stockd_command(app.dir.path())
+            .args([
+                "users",
+                "create",
+                "--name",
+                "ana",
+                "--database",
+                &app.database_url,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    assert!(
+        !create_user("short").status.success(),
+        "passwords of 12 characters or more"
+    );
+    let made = create_user("a long enough passphrase");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let wrong = client
+        .post(app.url("/admin/login"))
+        .form(&[("user", "ana"), ("password", "a long enough passphrasE")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let ana = client
+        .post(app.url("/admin/login"))
+        .form(&[("user", "ana"), ("password", "a long enough passphrase")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ana.status(), StatusCode::SEE_OTHER);
+    let ana_session = ana.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = client
+        .get(app.url("/admin/items/tea"))
+        .header("cookie", &ana_session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let adjusted = client
+        .post(app.url("/admin/items/tea/adjust"))
+        .header("cookie", &ana_session)
+        .form(&[
+            ("delta", "-1"),
+            ("reason", "by ana"),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(adjusted.status(), StatusCode::SEE_OTHER);
+    let (_, ledger) = app.get(ADMIN_KEY, "/api/v1/inventory/tea/logs").await;
+    assert!(ledger.to_string().contains("user:ana"), "{ledger}");
+
     // A tampered session is no session.
     let tampered = session.replace(".", ".0");
     let response = client
@@ -672,5 +753,23 @@ async fn open_pages_follow_changes_and_channels_sync_from_the_console() {
         "buffer 2, published 7, sellable 7: {row}"
     );
     browser.screenshot("channels").await;
+
+    // An order's hold, released from its page.
+    let (status, body) = app
+        .post(
+            ADMIN_KEY,
+            "/api/v1/orders",
+            json!({"order_id": "web-1", "items": [{"product_id": "tea", "quantity": 2}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    browser.goto(&app.url("/admin/orders/web-1")).await;
+    browser.screenshot("order").await;
+    browser.click("#hold-link").await;
+    browser.wait_text("#hold-status", "active").await;
+    browser.click("#release").await;
+    browser.wait_text("#hold-status", "released").await;
+    let (_, item) = app.get(ADMIN_KEY, "/api/v1/inventory/tea").await;
+    assert_eq!(item["reserved"], 0, "{item}");
     browser.quit().await;
 }
