@@ -435,6 +435,11 @@ pub async fn order(
     } else {
         String::new()
     };
+    let hold_link = format!(
+        r#"<a href="/admin/holds/{}" id="hold-link">{}</a>"#,
+        url_text(&order.hold.id),
+        esc(&order.hold.id)
+    );
     let body = format!(
         r#"<h1>{} {}</h1>{}<p>{}: <b id="order-status">{}</b> · {}: {} ({}, {} {})</p><p>{actions}</p>
 <table id="lines"><tr><th>{}</th><th>{}</th><th>{}</th></tr>{lines}</table>"#,
@@ -444,11 +449,7 @@ pub async fn order(
         t(lang, "status"),
         status.as_str(),
         t(lang, "hold"),
-        format!(
-            r#"<a href="/admin/holds/{}" id="hold-link">{}</a>"#,
-            url_text(&order.hold.id),
-            esc(&order.hold.id)
-        ),
+        hold_link,
         order.hold.status_at(now).as_str(),
         t(lang, "expires"),
         timestamp(order.hold.expires_at_ms),
