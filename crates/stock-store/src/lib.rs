@@ -45,6 +45,12 @@ pub trait Store: Send + Sync + 'static {
     /// every level whose reserved quantity differs from its active holds.
     async fn verify(&self) -> StoreResult<VerifyReport>;
 
+    /// Holds, newest first, of one status (as stored) or all.
+    async fn holds(
+        &self,
+        status: Option<stock_core::HoldStatus>,
+        page: Page,
+    ) -> StoreResult<Paged<HoldView>>;
     async fn hold(&self, id: &str) -> StoreResult<Option<HoldView>>;
     async fn order(&self, id: &str) -> StoreResult<Option<OrderView>>;
     async fn orders(&self, filter: &OrderFilter, page: Page) -> StoreResult<Paged<OrderView>>;

@@ -25,7 +25,7 @@ use axum::{Form, Router};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
-use stock_core::{ItemId, LocationId, Role};
+use stock_core::{ItemId, ItemStatus, LocationId, Role};
 use stock_store::{ApiKey, Command, ItemFilter, LedgerFilter, Outcome, Page, Reply, WriteMeta};
 
 use crate::auth::{generate_key, hash_secret, random_id};
@@ -35,6 +35,7 @@ use crate::AppState;
 
 const SESSION_COOKIE: &str = "stockd_admin";
 const LANG_COOKIE: &str = "stockd_lang";
+const LOGIN_COOKIE: &str = "stockd_login";
 /// Rows on a page of items, and ledger rows on an item's page.
 const ROWS_PER_PAGE: u32 = 20;
 /// Ledger rows drawn in an item's chart.
@@ -68,6 +69,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/orders/{id}/{step}", post(ops::order_step))
         .route("/admin/simulate", get(ops::simulate).post(ops::place))
         .route("/admin/events", get(live::events))
+        .route("/admin/holds", get(ops::holds))
         .route("/admin/holds/{id}", get(ops::hold))
         .route("/admin/holds/{id}/release", post(ops::release))
         .route("/admin/channels", get(channels::list))
@@ -117,9 +119,17 @@ fn t(lang: Lang, key: &str) -> &'static str {
         "sign_out" => ("Sign out", "退出"),
         "admin_key" => ("Admin API key", "管理员 API Key"),
         "bad_key" => (
-            "That key is not a live admin key.",
-            "该 Key 不是有效的管理员 Key。",
+            "That is not a live admin key, nor a user with that password.",
+            "该 Key 不是有效的管理员 Key，或用户名与密码不对。",
         ),
+        "or_user" => ("or", "或"),
+        "user" => ("User", "用户名"),
+        "password" => ("Password", "密码"),
+        "all_statuses" => ("all statuses", "全部状态"),
+        "only_low" => ("low stock only", "仅低库存"),
+        "only_out" => ("out of stock only", "仅缺货"),
+        "filter" => ("Filter", "筛选"),
+        "holds" => ("Holds", "预占"),
         "dashboard" => ("Dashboard", "概览"),
         "items" => ("Items", "商品"),
         "keys" => ("API keys", "API Key"),
@@ -209,7 +219,7 @@ fn t(lang: Lang, key: &str) -> &'static str {
         "use_db" => ("Use the database", "以数据库为准"),
         "use_redis" => ("Use Redis", "以 Redis 为准"),
         "db_stock" => ("Database", "数据库"),
-        "redis_stock" => ("Redis", "Redis"),
+        "redis_stock" => ("Redis", "Redis 中的值"),
         "alerts" => ("Alerts", "预警"),
         "ack" => ("Acknowledge", "确认"),
         "ignore" => ("Ignore", "忽略"),
@@ -348,12 +358,13 @@ impl FromRequestParts<AppState> for Session {
 fn page(lang: Lang, title: &str, session: Option<&Session>, body: &str) -> Html<String> {
     let nav = match session {
         Some(session) => format!(
-            r#"<nav><a href="/admin">{}</a><a href="/admin/items">{}</a><a href="/admin/orders">{}</a><a href="/admin/simulate">{}</a><a href="/admin/alerts">{}</a><a href="/admin/health">{}</a><a href="/admin/channels">{}</a><a href="/admin/keys">{}</a>
+            r#"<nav><a href="/admin">{}</a><a href="/admin/items">{}</a><a href="/admin/orders">{}</a><a href="/admin/holds">{}</a><a href="/admin/simulate">{}</a><a href="/admin/alerts">{}</a><a href="/admin/health">{}</a><a href="/admin/channels">{}</a><a href="/admin/keys">{}</a>
 <form method="post" action="/admin/logout" class="inline"><input type="hidden" name="csrf" value="{}"><button id="sign-out">{}</button></form>
 <a href="/admin/lang/{}" id="lang">{}</a></nav>"#,
             t(lang, "dashboard"),
             t(lang, "items"),
             t(lang, "orders"),
+            t(lang, "holds"),
             t(lang, "simulate"),
             t(lang, "alerts"),
             t(lang, "health"),
@@ -399,6 +410,8 @@ code{background:#f0f4f8;padding:.2rem .4rem;word-break:break-all}";
 #[derive(Debug, Deserialize, Default)]
 pub struct LoginForm {
     #[serde(default)]
+    login_token: String,
+    #[serde(default)]
     key: String,
     #[serde(default)]
     user: String,
@@ -431,22 +444,28 @@ async fn signer(state: &AppState, id: &str) -> Option<(ApiKey, String)> {
     state.store.live_key_with_hash(id).await.ok()?
 }
 
-async fn login_page(parts: Parts) -> Html<String> {
-    login_form(Lang::from_parts(&parts), false)
+async fn login_page(parts: Parts) -> Response {
+    login_form(&parts, StatusCode::OK, None)
 }
 
-fn login_form(lang: Lang, failed: bool) -> Html<String> {
-    let error = if failed {
-        format!(r#"<p class="bad" id="error">{}</p>"#, t(lang, "bad_key"))
-    } else {
-        String::new()
+/// The sign-in page, with a fresh login token: a random value both in a
+/// SameSite=Strict cookie and in the form, so that another site cannot sign
+/// a browser in (its form could not carry the cookie's value).
+fn login_form(parts: &Parts, status: StatusCode, error: Option<&str>) -> Response {
+    let lang = Lang::from_parts(parts);
+    let token = random_id(16);
+    let cookie =
+        format!("{LOGIN_COOKIE}={token}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=3600");
+    let error = match error {
+        Some(key) => format!(r#"<p class="bad" id="error">{}</p>"#, t(lang, key)),
+        None => String::new(),
     };
-    page(
+    let html = page(
         lang,
         t(lang, "sign_in"),
         None,
         &format!(
-            r#"<h1>{}</h1>{error}<form method="post" action="/admin/login">
+            r#"<h1>{}</h1>{error}<form method="post" action="/admin/login"><input type="hidden" name="login_token" value="{token}">
 <label>{} <input type="password" name="key" id="key" autocomplete="off"></label>
 <p>{}</p>
 <label>{} <input name="user" id="user" autocomplete="username"></label>
@@ -459,7 +478,8 @@ fn login_form(lang: Lang, failed: bool) -> Html<String> {
             t(lang, "password"),
             t(lang, "sign_in")
         ),
-    )
+    );
+    (status, [(SET_COOKIE, cookie)], html).into_response()
 }
 
 async fn login(
@@ -467,13 +487,16 @@ async fn login(
     parts: Parts,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let lang = Lang::from_parts(&parts);
+    let token = cookie(&parts, LOGIN_COOKIE).unwrap_or_default();
+    if token.is_empty() || !same(&token, &form.login_token) {
+        return login_form(&parts, StatusCode::FORBIDDEN, Some("bad_form"));
+    }
     let user = form.user.trim();
     let (subject, hash) = if user.is_empty() {
         let hash = hash_secret(form.key.trim());
         match state.store.key_by_hash(&hash).await {
             Ok(Some(key)) if key.role == Role::Admin => (key.id, hash),
-            Ok(_) => return (StatusCode::UNAUTHORIZED, login_form(lang, true)).into_response(),
+            Ok(_) => return login_form(&parts, StatusCode::UNAUTHORIZED, Some("bad_key")),
             Err(error) => return ApiError::internal(&error).into_response(),
         }
     } else {
@@ -497,7 +520,7 @@ async fn login(
         };
         match (checked, stored) {
             (true, Some(stored)) => (format!("u-{user}"), stored),
-            _ => return (StatusCode::UNAUTHORIZED, login_form(lang, true)).into_response(),
+            _ => return login_form(&parts, StatusCode::UNAUTHORIZED, Some("bad_key")),
         }
     };
     let ttl_s = state.config.admin_session_ttl.as_secs() as i64;
@@ -608,6 +631,8 @@ pub struct ItemsQuery {
     q: Option<String>,
     page: Option<u32>,
     error: Option<String>,
+    status: Option<String>,
+    stock: Option<String>,
 }
 
 async fn items(
@@ -623,10 +648,12 @@ async fn items(
         .map(str::trim)
         .filter(|q| !q.is_empty())
         .map(|q| q.chars().take(100).collect::<String>());
+    let status = query.status.as_deref().and_then(ItemStatus::parse);
+    let stock = query.stock.as_deref().unwrap_or_default();
     let filter = ItemFilter {
-        status: None,
-        low_stock: false,
-        out_of_stock: false,
+        status,
+        low_stock: stock == "low",
+        out_of_stock: stock == "out",
         query: q.clone(),
         location: None,
         low_stock_threshold: state.config.low_stock_threshold,
@@ -657,7 +684,31 @@ async fn items(
         );
     }
     let pages = paged.total.div_ceil(u64::from(ROWS_PER_PAGE)).max(1);
-    let q_param = q.as_deref().map(url_text).unwrap_or_default();
+    let q_param = format!(
+        "{}&status={}&stock={}",
+        q.as_deref().map(url_text).unwrap_or_default(),
+        status.map_or("", ItemStatus::as_str),
+        url_text(stock)
+    );
+    let selected = |on: bool| if on { " selected" } else { "" };
+    let status_options: String = ["active", "inactive", "locked"]
+        .iter()
+        .map(|s| {
+            format!(
+                "<option{}>{s}</option>",
+                selected(status.map(ItemStatus::as_str) == Some(*s))
+            )
+        })
+        .collect();
+    let filters = format!(
+        r#"<select name="status" id="filter-status"><option value="">{}</option>{status_options}</select>
+<select name="stock" id="filter-stock"><option value="">—</option><option value="low"{}>{}</option><option value="out"{}>{}</option></select>"#,
+        t(lang, "all_statuses"),
+        selected(stock == "low"),
+        t(lang, "only_low"),
+        selected(stock == "out"),
+        t(lang, "only_out"),
+    );
     let mut paging = format!("{} {number} / {pages}", t(lang, "page"));
     if number > 1 {
         let _ = write!(
@@ -676,7 +727,7 @@ async fn items(
         );
     }
     let body = format!(
-        r#"<h1>{}</h1>{}<form method="get" action="/admin/items"><input name="q" id="q" value="{}"> <button>{}</button></form>
+        r#"<h1>{}</h1>{}<form method="get" action="/admin/items"><input name="q" id="q" value="{}"> {filters} <button id="filter">{}</button></form>
 <table id="items"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{rows}</table><p>{paging}</p>
 <h2>{}</h2><form method="post" action="/admin/items/new"><input type="hidden" name="csrf" value="{}">
 <label>{} <input name="product_id" id="new-id" maxlength="64" required></label>
@@ -1121,4 +1172,42 @@ async fn revoke_key(
         tracing::info!(key = %id, by = %session.key.id, "an API key was revoked in the admin console");
     }
     Ok(redirect("/admin/keys"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every label a page asks for exists in both languages.
+    #[test]
+    fn every_label_is_translated() {
+        let sources = [
+            include_str!("mod.rs"),
+            include_str!("ops.rs"),
+            include_str!("stock.rs"),
+            include_str!("channels.rs"),
+            include_str!("live.rs"),
+        ];
+        let mut keys = Vec::new();
+        for source in sources {
+            for marker in ["t(lang, \"", "t(session.lang, \""] {
+                for rest in source.split(marker).skip(1) {
+                    if let Some(key) = rest.split('"').next() {
+                        keys.push(key.to_owned());
+                    }
+                }
+            }
+        }
+        assert!(keys.len() > 50, "found {} labels", keys.len());
+        for key in &keys {
+            for lang in [Lang::En, Lang::Zh] {
+                assert_ne!(t(lang, key), "?", "{key:?} has no {lang:?} text");
+            }
+            assert_ne!(
+                t(Lang::En, key),
+                t(Lang::Zh, key),
+                "{key:?} is the same in both"
+            );
+        }
+    }
 }

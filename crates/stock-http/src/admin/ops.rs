@@ -749,3 +749,65 @@ pub async fn release(
         .map(|_| format!("{id}: released"));
     after(&format!("/admin/holds/{}", url_text(&id)), result)
 }
+
+pub async fn holds(
+    State(state): State<AppState>,
+    session: Session,
+    Query(query): Query<Flash>,
+) -> Result<Html<String>, ApiError> {
+    let lang = session.lang;
+    let status = query
+        .status
+        .as_deref()
+        .and_then(stock_core::HoldStatus::parse);
+    let paged = state
+        .store
+        .holds(
+            status,
+            Page {
+                number: 1,
+                size: ROWS_PER_PAGE * 5,
+            },
+        )
+        .await?;
+    let now = stock_store::now_ms();
+    let mut rows = String::new();
+    for hold in &paged.rows {
+        let lines: Vec<String> = hold
+            .lines
+            .iter()
+            .map(|l| format!("{} × {}", esc(l.item.as_str()), l.quantity))
+            .collect();
+        let _ = write!(
+            rows,
+            r#"<tr id="hold-{}"><td><a href="/admin/holds/{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+            esc(&hold.id),
+            url_text(&hold.id),
+            esc(&hold.id),
+            esc(&hold.order_id),
+            hold.status_at(now).as_str(),
+            lines.join(", "),
+            timestamp(hold.expires_at_ms),
+        );
+    }
+    let mut filters = String::new();
+    for status in ["active", "committed", "released", "expired"] {
+        let _ = write!(
+            filters,
+            r#" <a href="/admin/holds?status={status}">{status}</a>"#
+        );
+    }
+    let body = format!(
+        r#"<h1>{} ({})</h1><p><a href="/admin/holds">{}</a>{filters}</p>
+<table id="holds"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{rows}</table>"#,
+        t(lang, "holds"),
+        paged.total,
+        t(lang, "all"),
+        t(lang, "hold"),
+        t(lang, "order"),
+        t(lang, "status"),
+        t(lang, "lines"),
+        t(lang, "expires"),
+    );
+    Ok(page(lang, t(lang, "holds"), Some(&session), &body))
+}

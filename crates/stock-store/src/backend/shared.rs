@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 use sqlx::Row;
 use stock_core::{
-    apply_delta, apply_lines, set_on_hand, HoldAction, Item, ItemId, ItemStatus, Level,
+    apply_delta, apply_lines, set_on_hand, HoldAction, HoldStatus, Item, ItemId, ItemStatus, Level,
     LineRequest, LocationId, Operation, OrderAction, OrderStatus, Role, Transition,
 };
 
@@ -1425,6 +1425,36 @@ impl Store for BackendStore {
         .await;
         sqlx::query("COMMIT").execute(&mut *conn).await?;
         Ok(result?)
+    }
+
+    async fn holds(&self, status: Option<HoldStatus>, page: Page) -> StoreResult<Paged<HoldView>> {
+        let mut conn = self.read().await?;
+        let status = status.map(HoldStatus::as_str);
+        let total: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM holds WHERE $1 IS NULL OR status = $1")
+                .bind(status)
+                .fetch_one(&mut *conn)
+                .await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM holds WHERE $1 IS NULL OR status = $1
+             ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+        )
+        .bind(status)
+        .bind(i64::from(page.size))
+        .bind(page.offset())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut rows = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some((hold, _)) = holds::fetch_hold(&mut conn, &id, holds::Access::Read).await? {
+                rows.push(hold);
+            }
+        }
+        Ok(Paged {
+            rows,
+            total: total as u64,
+            page,
+        })
     }
 
     async fn hold(&self, id: &str) -> StoreResult<Option<HoldView>> {

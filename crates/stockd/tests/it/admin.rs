@@ -449,6 +449,38 @@ async fn sign_in_adjust_fix_simulate_and_revoke_in_a_real_browser() {
     browser.quit().await;
 }
 
+/// Signs in as a browser would: the login page's token cookie and field, then the form.
+async fn console_sign_in(
+    client: &reqwest::Client,
+    app: &TestApp,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let page = client.get(app.url("/admin/login")).send().await.unwrap();
+    let cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let html = page.text().await.unwrap();
+    let token = html
+        .split("name=\"login_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let mut form: Vec<(&str, &str)> = fields.to_vec();
+    form.push(("login_token", &token));
+    client
+        .post(app.url("/admin/login"))
+        .header("cookie", cookie)
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn the_session_cookie_is_strict_and_forms_need_their_token() {
     let app = spawn_app().await;
@@ -460,24 +492,27 @@ async fn the_session_cookie_is_strict_and_forms_need_their_token() {
     let response = client.get(app.url("/admin")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(response.headers()["location"], "/admin/login");
-    let service = app.key("service");
-    let refused = client
-        .post(app.url("/admin/login"))
-        .form(&[("key", service.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        refused.status(),
-        StatusCode::UNAUTHORIZED,
-        "only admin keys sign in"
-    );
-    let signed_in = client
+    // Another site's sign-in form has no login token: refused.
+    let forged = client
         .post(app.url("/admin/login"))
         .form(&[("key", ADMIN_KEY)])
         .send()
         .await
         .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert!(!forged
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .any(|c| c.to_str().unwrap().starts_with("stockd_admin=")));
+    let service = app.key("service");
+    let refused = console_sign_in(&client, &app, &[("key", service.as_str())]).await;
+    assert_eq!(
+        refused.status(),
+        StatusCode::UNAUTHORIZED,
+        "only admin keys sign in"
+    );
+    let signed_in = console_sign_in(&client, &app, &[("key", ADMIN_KEY)]).await;
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     let cookie = signed_in.headers()["set-cookie"]
         .to_str()
@@ -535,19 +570,19 @@ async fn the_session_cookie_is_strict_and_forms_need_their_token() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let wrong = client
-        .post(app.url("/admin/login"))
-        .form(&[("user", "ana"), ("password", "a long enough passphrasE")])
-        .send()
-        .await
-        .unwrap();
+    let wrong = console_sign_in(
+        &client,
+        &app,
+        &[("user", "ana"), ("password", "a long enough passphrasE")],
+    )
+    .await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    let ana = client
-        .post(app.url("/admin/login"))
-        .form(&[("user", "ana"), ("password", "a long enough passphrase")])
-        .send()
-        .await
-        .unwrap();
+    let ana = console_sign_in(
+        &client,
+        &app,
+        &[("user", "ana"), ("password", "a long enough passphrase")],
+    )
+    .await;
     assert_eq!(ana.status(), StatusCode::SEE_OTHER);
     let ana_session = ana.headers()["set-cookie"]
         .to_str()
@@ -630,6 +665,15 @@ async fn stock_actions_each_show_the_ledger_rows_they_wrote() {
     browser.click("#create-item").await;
     browser.wait_text("#done", "ledger #").await;
     assert_eq!(browser.text("#item-available").await, "12");
+
+    // Filters: mug is active and in stock.
+    browser
+        .goto(&app.url("/admin/items?status=active&stock="))
+        .await;
+    browser.wait_text("#items", "mug").await;
+    browser.goto(&app.url("/admin/items?stock=out")).await;
+    assert!(!browser.text("#items").await.contains("mug"));
+    browser.goto(&app.url("/admin/items/mug")).await;
 
     // Set after a count, against the version shown.
     browser.type_into("#count-on-hand", "10").await;
@@ -763,6 +807,9 @@ async fn open_pages_follow_changes_and_channels_sync_from_the_console() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    browser.goto(&app.url("/admin/holds?status=active")).await;
+    browser.wait_text("#holds", "web-1").await;
+    browser.screenshot("holds").await;
     browser.goto(&app.url("/admin/orders/web-1")).await;
     browser.screenshot("order").await;
     browser.click("#hold-link").await;
