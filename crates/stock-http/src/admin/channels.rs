@@ -150,10 +150,14 @@ pub async fn sync(
             .await?
             .ok_or_else(|| ApiError::not_found(format!("channel {id} not found")))?;
         let report = sync_channel(&state, &channel, None).await?;
+        let lang = session.lang;
         Ok(format!(
-            "synced {}, skipped {}, failed {}",
+            "{} {}, {} {}, {} {}",
+            t(lang, "synced"),
             report.synced,
+            t(lang, "skipped"),
             report.skipped,
+            t(lang, "failed"),
             report.failures.len()
         ))
     }

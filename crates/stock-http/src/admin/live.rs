@@ -111,12 +111,13 @@ pub(super) fn activity_chart(lang: Lang, activity: &[Activity], now_ms: i64, hou
     format!(
         r##"<figure><svg id="activity-chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="img" aria-label="{}">
 <line x1="0" y1="{}" x2="{WIDTH}" y2="{}" stroke="#999"/>{bars}
-<text x="0" y="{HEIGHT}" font-size="11">-{hours}h</text><text x="{}" y="{HEIGHT}" font-size="11">now</text></svg>
+<text x="0" y="{HEIGHT}" font-size="11">-{hours}h</text><text x="{}" y="{HEIGHT}" font-size="11">{}</text></svg>
 <figcaption><span style="color:#2680c2">■</span> {} <span style="color:#f0b429">■</span> {} ({} {peak})</figcaption></figure>"##,
         t(lang, "activity"),
         HEIGHT - 20,
         HEIGHT - 20,
         WIDTH - 24,
+        t(lang, "now"),
         t(lang, "sold"),
         t(lang, "held"),
         t(lang, "peak"),

@@ -198,7 +198,15 @@ pub async fn trigger(
     }
     let result = crate::health::run_check(&state, "manual", &session.key.id)
         .await
-        .map(|(run, _)| format!("#{}: {} / {}", run.id, run.diffs_found, run.checked));
+        .map(|(run, _)| {
+            format!(
+                "{} #{}: {} / {}",
+                t(session.lang, "check_done"),
+                run.id,
+                run.diffs_found,
+                run.checked
+            )
+        });
     after("/admin/health", result)
 }
 
@@ -227,7 +235,12 @@ pub async fn fix(
         };
         let fix = crate::health::prepare_fix(&state, id, use_redis).await?;
         match submit(&state, &session, Command::FixDiff { id, fix }).await? {
-            Outcome::DiffFixed { diff, .. } => Ok(format!("#{} {}", diff.id, form.fix_type)),
+            Outcome::DiffFixed { diff, .. } => Ok(format!(
+                "{} #{} ({})",
+                t(session.lang, "fixed"),
+                diff.id,
+                form.fix_type
+            )),
             other => Err(ApiError::internal(&anyhow::anyhow!("unexpected {other:?}"))),
         }
     }
@@ -316,7 +329,7 @@ pub async fn close_alert(
     };
     let result = submit(&state, &session, Command::CloseAlert { id, status })
         .await
-        .map(|_| format!("#{id} {}", status.as_str()));
+        .map(|_| format!("{} #{id} ({})", t(session.lang, "closed"), status.as_str()));
     after("/admin/alerts", result)
 }
 
@@ -477,9 +490,14 @@ pub async fn order_step(
             reason: Some("cancelled in the admin console".to_owned()),
         }
     };
-    let result = submit(&state, &session, command)
-        .await
-        .map(|_| format!("{id}: {step}"));
+    let result = submit(&state, &session, command).await.map(|_| {
+        let done = if step == "pay" {
+            "paid_done"
+        } else {
+            "cancelled_done"
+        };
+        format!("{id}: {}", t(session.lang, done))
+    });
     let back = match form.back.as_deref() {
         Some("simulate") => format!("/admin/simulate?order={}", url_text(&id)),
         _ => format!("/admin/orders/{}", url_text(&id)),
@@ -746,7 +764,7 @@ pub async fn release(
     };
     let result = submit(&state, &session, command)
         .await
-        .map(|_| format!("{id}: released"));
+        .map(|_| format!("{id}: {}", t(session.lang, "released_done")));
     after(&format!("/admin/holds/{}", url_text(&id)), result)
 }
 

@@ -48,8 +48,8 @@ fn location(form: &Fields, name: &str) -> Result<LocationId, ApiError> {
     LocationId::parse(field(form, name)).map_err(|error| ApiError::field(name, error))
 }
 
-/// "ledger rows #3, #4" for what a command wrote.
-fn written(outcome: &Outcome) -> String {
+/// "ledger #3, #4" for what a command wrote.
+fn written(lang: super::Lang, outcome: &Outcome) -> String {
     let ids: Vec<String> = match outcome {
         Outcome::Item { entries, .. } | Outcome::Transferred { entries, .. } => {
             entries.iter().map(|e| format!("#{}", e.id)).collect()
@@ -57,9 +57,9 @@ fn written(outcome: &Outcome) -> String {
         _ => Vec::new(),
     };
     if ids.is_empty() {
-        "saved".to_owned()
+        super::t(lang, "saved").to_owned()
     } else {
-        format!("ledger {}", ids.join(", "))
+        format!("{} {}", super::t(lang, "ledger_rows"), ids.join(", "))
     }
 }
 
@@ -105,7 +105,7 @@ pub async fn create(
             opening_stock: stock,
         };
         let outcome = submit(&state, &session, command).await?;
-        Ok((id, written(&outcome)))
+        Ok((id, written(session.lang, &outcome)))
     }
     .await;
     match result {
@@ -162,7 +162,7 @@ pub async fn edit(
             },
         )
         .await?;
-        Ok(written(&outcome))
+        Ok(written(session.lang, &outcome))
     }
     .await;
     after(&back, result)
@@ -195,7 +195,10 @@ pub async fn count(
             patch: ItemPatch::default(),
             set_stock: Some(set),
         };
-        Ok(written(&submit(&state, &session, command).await?))
+        Ok(written(
+            session.lang,
+            &submit(&state, &session, command).await?,
+        ))
     }
     .await;
     after(&back, result)
@@ -223,7 +226,10 @@ pub async fn transfer(
             quantity,
             reason: text(&form, "reason", 500)?,
         };
-        Ok(written(&submit(&state, &session, command).await?))
+        Ok(written(
+            session.lang,
+            &submit(&state, &session, command).await?,
+        ))
     }
     .await;
     after(&back, result)
