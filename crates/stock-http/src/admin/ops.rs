@@ -59,6 +59,23 @@ pub struct Flash {
     order: Option<String>,
 }
 
+/// "tea × 2, cup × 1" for a hold's lines.
+fn line_summary(lines: &[stock_store::HoldLine]) -> String {
+    lines
+        .iter()
+        .map(|l| format!("{} × {}", esc(l.item.as_str()), l.quantity))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Links that list a page's rows of one status each.
+fn status_links(base: &str, statuses: &[&str]) -> String {
+    statuses
+        .iter()
+        .map(|status| format!(r#" <a href="{base}?status={status}">{status}</a>"#))
+        .collect()
+}
+
 pub(super) fn flash(lang: super::Lang, flash: &Flash) -> String {
     let mut out = String::new();
     if let Some(done) = &flash.done {
@@ -356,12 +373,6 @@ pub async fn orders(
     let now = stock_store::now_ms();
     let mut rows = String::new();
     for order in &paged.rows {
-        let lines: Vec<String> = order
-            .hold
-            .lines
-            .iter()
-            .map(|l| format!("{} × {}", esc(l.item.as_str()), l.quantity))
-            .collect();
         let _ = write!(
             rows,
             r#"<tr id="order-{}"><td><a href="/admin/orders/{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
@@ -369,17 +380,14 @@ pub async fn orders(
             url_text(&order.id),
             esc(&order.id),
             order.status_at(now).as_str(),
-            lines.join(", "),
+            line_summary(&order.hold.lines),
             timestamp(order.created_at_ms),
         );
     }
-    let mut filters = String::new();
-    for status in ["pending", "paid", "cancelled", "expired"] {
-        let _ = write!(
-            filters,
-            r#" <a href="/admin/orders?status={status}">{status}</a>"#
-        );
-    }
+    let filters = status_links(
+        "/admin/orders",
+        &["pending", "paid", "cancelled", "expired"],
+    );
     let body = format!(
         r#"<h1>{} ({})</h1>{}<p><a href="/admin/orders">{}</a>{filters}</p>
 <table id="orders"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{rows}</table>"#,
@@ -791,11 +799,6 @@ pub async fn holds(
     let now = stock_store::now_ms();
     let mut rows = String::new();
     for hold in &paged.rows {
-        let lines: Vec<String> = hold
-            .lines
-            .iter()
-            .map(|l| format!("{} × {}", esc(l.item.as_str()), l.quantity))
-            .collect();
         let _ = write!(
             rows,
             r#"<tr id="hold-{}"><td><a href="/admin/holds/{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
@@ -804,17 +807,14 @@ pub async fn holds(
             esc(&hold.id),
             esc(&hold.order_id),
             hold.status_at(now).as_str(),
-            lines.join(", "),
+            line_summary(&hold.lines),
             timestamp(hold.expires_at_ms),
         );
     }
-    let mut filters = String::new();
-    for status in ["active", "committed", "released", "expired"] {
-        let _ = write!(
-            filters,
-            r#" <a href="/admin/holds?status={status}">{status}</a>"#
-        );
-    }
+    let filters = status_links(
+        "/admin/holds",
+        &["active", "committed", "released", "expired"],
+    );
     let body = format!(
         r#"<h1>{} ({})</h1><p><a href="/admin/holds">{}</a>{filters}</p>
 <table id="holds"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{rows}</table>"#,

@@ -114,34 +114,53 @@ pub async fn create(
     }
 }
 
+/// Runs a form on one item's page: check its token, build the command from
+/// the fields, submit it, and go back to the item saying what it wrote.
+async fn on_item(
+    state: &AppState,
+    session: &Session,
+    id: &str,
+    form: &Fields,
+    build: impl FnOnce(ItemId, &Fields) -> Result<Command, ApiError>,
+) -> Response {
+    if let Some(refused) = checked(session, form) {
+        return refused;
+    }
+    let result = async {
+        let item = ItemId::parse(id).map_err(|error| ApiError::field("product_id", error))?;
+        let command = build(item, form)?;
+        Ok(written(
+            session.lang,
+            &submit(state, session, command).await?,
+        ))
+    }
+    .await;
+    after(&format!("/admin/items/{}", url_text(id)), result)
+}
+
 pub async fn edit(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
     Form(form): Form<Fields>,
 ) -> Response {
-    if let Some(refused) = checked(&session, &form) {
-        return refused;
-    }
-    let back = format!("/admin/items/{}", url_text(&id));
-    let result = async {
-        let id = ItemId::parse(&id).map_err(|error| ApiError::field("product_id", error))?;
+    on_item(&state, &session, &id, &form, |id, form| {
         let status =
-            match field(&form, "status") {
+            match field(form, "status") {
                 "" => None,
                 raw => Some(ItemStatus::parse(raw).ok_or_else(|| {
                     ApiError::field("status", "must be active, inactive or locked")
                 })?),
             };
         let bound = |name: &str| -> Result<Option<Option<i64>>, ApiError> {
-            let value = number(&form, name)?;
+            let value = number(form, name)?;
             if value.is_some_and(|v| v < 0) {
                 return Err(ApiError::field(name, "must not be negative"));
             }
             Ok(Some(value))
         };
         let patch = ItemPatch {
-            name: text(&form, "name", 200)?,
+            name: text(form, "name", 200)?,
             status,
             min_stock: bound("min_stock")?,
             max_stock: bound("max_stock")?,
@@ -152,20 +171,13 @@ pub async fn edit(
                 return Err(ApiError::field("min_stock", "must not be above max_stock"));
             }
         }
-        let outcome = submit(
-            &state,
-            &session,
-            Command::UpdateItem {
-                id,
-                patch,
-                set_stock: None,
-            },
-        )
-        .await?;
-        Ok(written(session.lang, &outcome))
-    }
-    .await;
-    after(&back, result)
+        Ok(Command::UpdateItem {
+            id,
+            patch,
+            set_stock: None,
+        })
+    })
+    .await
 }
 
 pub async fn count(
@@ -174,34 +186,23 @@ pub async fn count(
     Path(id): Path<String>,
     Form(form): Form<Fields>,
 ) -> Response {
-    if let Some(refused) = checked(&session, &form) {
-        return refused;
-    }
-    let back = format!("/admin/items/{}", url_text(&id));
-    let result = async {
-        let id = ItemId::parse(&id).map_err(|error| ApiError::field("product_id", error))?;
+    on_item(&state, &session, &id, &form, |id, form| {
         let on_hand =
-            number(&form, "on_hand")?.ok_or_else(|| ApiError::field("on_hand", "is needed"))?;
+            number(form, "on_hand")?.ok_or_else(|| ApiError::field("on_hand", "is needed"))?;
         let expected_version =
-            number(&form, "version")?.ok_or_else(|| ApiError::field("version", "is needed"))?;
-        let set = StockSet {
-            location: location(&form, "location")?,
-            on_hand,
-            expected_version,
-            reason: text(&form, "reason", 500)?,
-        };
-        let command = Command::UpdateItem {
+            number(form, "version")?.ok_or_else(|| ApiError::field("version", "is needed"))?;
+        Ok(Command::UpdateItem {
             id,
             patch: ItemPatch::default(),
-            set_stock: Some(set),
-        };
-        Ok(written(
-            session.lang,
-            &submit(&state, &session, command).await?,
-        ))
-    }
-    .await;
-    after(&back, result)
+            set_stock: Some(StockSet {
+                location: location(form, "location")?,
+                on_hand,
+                expected_version,
+                reason: text(form, "reason", 500)?,
+            }),
+        })
+    })
+    .await
 }
 
 pub async fn transfer(
@@ -210,27 +211,17 @@ pub async fn transfer(
     Path(id): Path<String>,
     Form(form): Form<Fields>,
 ) -> Response {
-    if let Some(refused) = checked(&session, &form) {
-        return refused;
-    }
-    let back = format!("/admin/items/{}", url_text(&id));
-    let result = async {
-        let item = ItemId::parse(&id).map_err(|error| ApiError::field("product_id", error))?;
-        let quantity = number(&form, "quantity")?
+    on_item(&state, &session, &id, &form, |item, form| {
+        let quantity = number(form, "quantity")?
             .filter(|q| *q >= 1)
             .ok_or_else(|| ApiError::field("quantity", "must be at least 1"))?;
-        let command = Command::Transfer {
+        Ok(Command::Transfer {
             item,
-            source: location(&form, "source")?,
-            target: location(&form, "target")?,
+            source: location(form, "source")?,
+            target: location(form, "target")?,
             quantity,
-            reason: text(&form, "reason", 500)?,
-        };
-        Ok(written(
-            session.lang,
-            &submit(&state, &session, command).await?,
-        ))
-    }
-    .await;
-    after(&back, result)
+            reason: text(form, "reason", 500)?,
+        })
+    })
+    .await
 }

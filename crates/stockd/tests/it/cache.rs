@@ -185,17 +185,6 @@ pub(crate) async fn cache_up(app: &TestApp) {
     }
 }
 
-async fn create(app: &TestApp, id: &str, stock: i64) {
-    let (status, body) = app
-        .post(
-            ADMIN_KEY,
-            "/api/v1/inventory",
-            json!({"product_id": id, "name": format!("Item {id}"), "stock": stock}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-}
-
 async fn sync(app: &TestApp, id: &str, delta: i64) -> StatusCode {
     app.post(
         ADMIN_KEY,
@@ -204,12 +193,6 @@ async fn sync(app: &TestApp, id: &str, delta: i64) -> StatusCode {
     )
     .await
     .0
-}
-
-async fn available(app: &TestApp, id: &str) -> i64 {
-    let (status, body) = app.get(ADMIN_KEY, &format!("/api/v1/inventory/{id}")).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["available"].as_i64().unwrap()
 }
 
 async fn with_cache(keys: &Keys, extra: &[(&'static str, &str)]) -> TestApp {
@@ -228,7 +211,7 @@ async fn with_cache(keys: &Keys, extra: &[(&'static str, &str)]) -> TestApp {
 async fn every_answered_write_is_already_in_redis_and_reads_come_from_it() {
     let keys = Keys::new(MACHINE_REDIS);
     let app = with_cache(&keys, &[]).await;
-    create(&app, "tea", 10).await;
+    app.create_item("tea", 10).await;
     assert_eq!(keys.get("tea").await, Some(10), "written before the answer");
 
     assert_eq!(sync(&app, "tea", -3).await, StatusCode::OK);
@@ -279,7 +262,7 @@ async fn every_answered_write_is_already_in_redis_and_reads_come_from_it() {
     assert_ne!(planted, json);
     keys.command(&["HSET", &keys.view("tea"), "view", &planted])
         .await;
-    assert_eq!(available(&app, "tea").await, 999);
+    assert_eq!(app.available("tea").await, 999);
     let (_, batch) = app
         .post(
             ADMIN_KEY,
@@ -299,17 +282,13 @@ async fn every_answered_write_is_already_in_redis_and_reads_come_from_it() {
     // Writes are decided by the database, never by the cache.
     assert_eq!(sync(&app, "tea", -8).await, StatusCode::CONFLICT);
     assert_eq!(sync(&app, "tea", -7).await, StatusCode::OK);
-    assert_eq!(
-        available(&app, "tea").await,
-        0,
-        "the next commit rewrote it"
-    );
+    assert_eq!(app.available("tea").await, 0, "the next commit rewrote it");
     assert_eq!(keys.get("tea").await, Some(0));
 
     // A key nobody wrote is a miss, read from the database and filled.
     keys.command(&["DEL", &keys.view("tea"), &keys.number("tea")])
         .await;
-    assert_eq!(available(&app, "tea").await, 0);
+    assert_eq!(app.available("tea").await, 0);
     assert_eq!(keys.get("tea").await, Some(0));
     let cache = &health(&app).await["cache"];
     assert!(cache["hits"].as_u64().unwrap() >= 3, "{cache}");
@@ -328,7 +307,7 @@ async fn the_health_check_records_diffs_raises_alerts_and_repairs_them() {
     )
     .await;
     for (id, stock) in [("a", 10), ("b", 20), ("c", 30), ("d", 40)] {
-        create(&app, id, stock).await;
+        app.create_item(id, stock).await;
     }
     keys.set("a", 11).await; // within the tolerance
     keys.set("b", 27).await; // beyond the alert threshold
@@ -412,7 +391,7 @@ async fn the_health_check_records_diffs_raises_alerts_and_repairs_them() {
     let entry = &fixed["entries"][0];
     assert_eq!(entry["operation"], "sync", "{fixed}");
     assert_eq!(entry["delta"], 3, "{fixed}");
-    assert_eq!(available(&app, "c").await, 33);
+    assert_eq!(app.available("c").await, 33);
     assert_eq!(keys.get("c").await, Some(33));
     let verify = app.cli(&["verify"]);
     assert!(
@@ -491,8 +470,8 @@ async fn auto_fix_repairs_the_cache_only_within_the_maximum() {
         ],
     )
     .await;
-    create(&app, "x", 10).await;
-    create(&app, "y", 10).await;
+    app.create_item("x", 10).await;
+    app.create_item("y", 10).await;
     keys.set("x", 13).await;
     keys.set("y", 60).await;
     let (status, result) = app
@@ -512,11 +491,7 @@ async fn auto_fix_repairs_the_cache_only_within_the_maximum() {
     assert_eq!(report["pending_diffs"][0]["product_id"], "y");
     let (_, stats) = app.get(ADMIN_KEY, "/api/v1/stats/service").await;
     assert_eq!(stats["health"]["auto_fix_success_rate"], 1.0, "{stats}");
-    assert_eq!(
-        available(&app, "y").await,
-        10,
-        "the database was not touched"
-    );
+    assert_eq!(app.available("y").await, 10, "the database was not touched");
 }
 
 #[tokio::test]
@@ -538,7 +513,7 @@ async fn losing_redis_mid_load_loses_nothing_and_the_cache_heals() {
     let mut redis = OwnRedis::start().await;
     let keys = Keys::new(&redis.address());
     let app = with_cache(&keys, &[]).await;
-    create(&app, "hot", 10_000).await;
+    app.create_item("hot", 10_000).await;
 
     let mut sold = 0i64;
     let load = |app: &TestApp| {
@@ -575,7 +550,7 @@ async fn losing_redis_mid_load_loses_nothing_and_the_cache_heals() {
     sold += load(&app).await;
     assert_eq!(health(&app).await["cache"]["state"], "down");
     assert_eq!(
-        available(&app, "hot").await,
+        app.available("hot").await,
         10_000 - sold,
         "reads go to the database"
     );
@@ -589,7 +564,7 @@ async fn losing_redis_mid_load_loses_nothing_and_the_cache_heals() {
         Some(10_000 - sold),
         "healed and followed"
     );
-    assert_eq!(available(&app, "hot").await, 10_000 - sold);
+    assert_eq!(app.available("hot").await, 10_000 - sold);
     let cache = &health(&app).await["cache"];
     assert!(cache["errors"].as_u64().unwrap() >= 1, "{cache}");
     assert!(cache["fills"].as_u64().unwrap() >= 2, "{cache}");
@@ -615,7 +590,7 @@ async fn the_health_check_runs_on_its_schedule() {
         ],
     )
     .await;
-    create(&app, "s", 5).await;
+    app.create_item("s", 5).await;
     keys.set("s", 4).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -638,7 +613,7 @@ async fn the_health_check_runs_on_its_schedule() {
 async fn a_replica_that_cannot_reach_redis_is_followed_by_one_that_can() {
     let keys = Keys::new(MACHINE_REDIS);
     let up = with_cache(&keys, &[]).await;
-    create(&up, "shared", 100).await;
+    up.create_item("shared", 100).await;
     // The second replica's Redis is a closed port: it stays down and writes
     // nothing through; the first one follows its commits from the outbox.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
@@ -661,5 +636,5 @@ async fn a_replica_that_cannot_reach_redis_is_followed_by_one_that_can() {
         assert!(Instant::now() < deadline, "the up replica never followed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(available(&up, "shared").await, 70);
+    assert_eq!(up.available("shared").await, 70);
 }

@@ -62,17 +62,6 @@ async fn app() -> TestApp {
     spawn_with(Spawn::with_env("STOCKD_CHANNELS__SYNC_INTERVAL_S", "0")).await
 }
 
-async fn create(app: &TestApp, id: &str, stock: i64) {
-    let (status, body) = app
-        .post(
-            ADMIN_KEY,
-            "/api/v1/inventory",
-            json!({"product_id": id, "name": format!("Item {id}"), "stock": stock}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-}
-
 async fn link(app: &TestApp, channel: &str, listing: &str, item: &str, buffer: i64) {
     let (status, body) = app
         .post(
@@ -128,8 +117,8 @@ fn pushes(received: &Received) -> Vec<(String, i64)> {
 async fn a_sync_pushes_only_the_sellable_quantity_and_reports_each_failure() {
     let app = app().await;
     let (endpoint, received) = channel_server().await;
-    create(&app, "tea", 50).await;
-    create(&app, "cup", 10).await;
+    app.create_item("tea", 50).await;
+    app.create_item("cup", 10).await;
     // Held stock is not sellable: 3 of the cups are held.
     let (status, body) = app
         .post(
@@ -260,7 +249,7 @@ async fn a_sync_pushes_only_the_sellable_quantity_and_reports_each_failure() {
 async fn an_order_through_a_listing_holds_warehouse_stock_and_the_listing_follows() {
     let app = app().await;
     let (endpoint, received) = channel_server().await;
-    create(&app, "tea", 20).await;
+    app.create_item("tea", 20).await;
     link(&app, "mini", "t1", "tea", 2).await;
     link(&app, "pos", "t9", "tea", 0).await; // another channel, read through the API
     app.put(
@@ -330,7 +319,7 @@ async fn an_order_through_a_listing_holds_warehouse_stock_and_the_listing_follow
 #[tokio::test]
 async fn bad_channel_requests_are_refused_and_change_nothing() {
     let app = app().await;
-    create(&app, "tea", 5).await;
+    app.create_item("tea", 5).await;
     let post = |path: &'static str, body: Value| {
         let app = &app;
         async move { app.post(ADMIN_KEY, path, body).await }
@@ -441,7 +430,7 @@ async fn bad_channel_requests_are_refused_and_change_nothing() {
 async fn the_scheduled_sync_publishes_without_being_asked() {
     let app = spawn_with(Spawn::with_env("STOCKD_CHANNELS__SYNC_INTERVAL_S", "1")).await;
     let (endpoint, received) = channel_server().await;
-    create(&app, "tea", 9).await;
+    app.create_item("tea", 9).await;
     link(&app, "tmall", "t", "tea", 1).await;
     app.put(
         ADMIN_KEY,
