@@ -18,6 +18,6 @@ pub use ids::{IdError, ItemId, LocationId, ID_LENGTH_MAX};
 pub use level::{Item, ItemStatus, Level, LevelState, Operation};
 pub use role::Role;
 pub use rules::{
-    allocate, apply_delta, apply_lines, commit, give_back, release, reserve, set_on_hand, transfer,
-    LineChange, LineRequest, Shortage, StockError, Transition, LINES_MAX,
+    allocate, apply_delta, apply_lines, commit, give_back, release, reserve, set_on_hand,
+    sync_on_hand, transfer, LineChange, LineRequest, Shortage, StockError, Transition, LINES_MAX,
 };

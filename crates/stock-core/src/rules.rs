@@ -221,6 +221,42 @@ pub fn set_on_hand(
     })
 }
 
+/// Takes the on-hand quantity to `target`, the figure a supplier reports for
+/// stock it keeps; `None` when the level is there already, so nothing need
+/// be written. An item without backorder keeps what is held: on hand goes no
+/// lower than reserved, and the caller reports the part of the figure that
+/// could not be applied. Allowed whatever the item's status: a sync records
+/// a fact about stock elsewhere, it neither sells nor restocks.
+pub fn sync_on_hand(
+    item: &Item,
+    level: &Level,
+    target: i64,
+) -> Result<Option<Transition>, StockError> {
+    if target < 0 {
+        return Err(StockError::InvalidChange {
+            item: item.id.clone(),
+            reason: "a supplier's stock is never below zero",
+        });
+    }
+    let on_hand = if item.allow_backorder {
+        target
+    } else {
+        target.max(level.reserved)
+    };
+    if on_hand == level.on_hand {
+        return Ok(None);
+    }
+    let after = Level {
+        on_hand,
+        reserved: level.reserved,
+        version: next_version(item, level)?,
+    };
+    Ok(Some(Transition {
+        before: *level,
+        after,
+    }))
+}
+
 fn positive(item: &Item, quantity: i64) -> Result<(), StockError> {
     if quantity <= 0 {
         return Err(StockError::InvalidChange {
@@ -721,6 +757,71 @@ mod tests {
         );
         assert!(set_on_hand(&item("a"), &level(5, 4), 3, 3).is_err());
         assert!(set_on_hand(&item("a"), &level(5, 0), -1, 3).is_err());
+    }
+
+    #[test]
+    fn a_sync_takes_on_hand_to_the_supplier_figure() {
+        let a = item("a");
+        let check = |level: Level, target: i64, expect: Option<(i64, i64)>| {
+            let got = sync_on_hand(&a, &level, target).unwrap();
+            assert_eq!(
+                got.map(|t| (t.after.on_hand, t.after.reserved)),
+                expect,
+                "{level:?} to {target}"
+            );
+            if let Some(transition) = got {
+                assert_eq!(transition.before, level);
+                assert_eq!(transition.after.version, level.version + 1);
+            }
+        };
+        check(level(5, 0), 9, Some((9, 0)));
+        check(level(5, 0), 0, Some((0, 0)));
+        check(level(5, 2), 5, None);
+        check(level(0, 0), 0, None);
+        check(level(5, 3), 1, Some((3, 3)));
+        check(level(3, 3), 1, None);
+        check(level(1, 3), 0, Some((3, 3)));
+    }
+
+    #[test]
+    fn a_sync_goes_below_reserved_only_with_backorder() {
+        let mut backordered = item("a");
+        backordered.allow_backorder = true;
+        let got = sync_on_hand(&backordered, &level(5, 3), 1)
+            .unwrap()
+            .unwrap();
+        assert_eq!((got.after.on_hand, got.after.reserved), (1, 3));
+        assert_eq!(got.after.available(), -2);
+    }
+
+    #[test]
+    fn a_sync_records_a_fact_whatever_the_status() {
+        for status in ItemStatus::ALL {
+            let mut a = item("a");
+            a.status = status;
+            assert!(
+                sync_on_hand(&a, &level(5, 0), 2).unwrap().is_some(),
+                "{status:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_sync_refuses_a_negative_figure_and_overflow() {
+        assert!(matches!(
+            sync_on_hand(&item("a"), &level(5, 0), -1),
+            Err(StockError::InvalidChange { .. })
+        ));
+        let worn = Level {
+            on_hand: 5,
+            reserved: 0,
+            version: i64::MAX,
+        };
+        assert!(matches!(
+            sync_on_hand(&item("a"), &worn, 6),
+            Err(StockError::Overflow { .. })
+        ));
+        assert_eq!(sync_on_hand(&item("a"), &worn, 5), Ok(None));
     }
 
     #[test]

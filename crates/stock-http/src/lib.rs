@@ -18,6 +18,7 @@ pub mod resp;
 mod routes;
 pub mod signing;
 pub mod stats;
+pub mod suppliers;
 pub mod trace;
 pub mod wire;
 
@@ -112,6 +113,8 @@ pub struct AppState {
     pub cache: Option<Arc<cache::Cache>>,
     /// For pushes to channels (no redirects followed; each push has its own timeout).
     pub http: reqwest::Client,
+    /// The configured suppliers (none by default).
+    pub suppliers: suppliers::Suppliers,
 }
 
 impl AppState {
@@ -125,11 +128,18 @@ impl AppState {
             stats: Arc::new(ServiceStats::new()),
             in_flight: Arc::new(InFlight::default()),
             cache: None,
+            suppliers: suppliers::Suppliers::default(),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("an HTTP client"),
         }
+    }
+
+    /// Asks these suppliers: their stock, and before orders of linked items.
+    pub fn with_suppliers(mut self, suppliers: suppliers::Suppliers) -> AppState {
+        self.suppliers = suppliers;
+        self
     }
 
     /// Serves storefront reads from this cache.

@@ -1,5 +1,8 @@
 //! Request and response bodies: the only types that derive serde for the wire.
 
+mod supplier;
+pub use supplier::*;
+
 use std::fmt;
 
 use serde::de::{self, Deserializer, Visitor};
@@ -623,6 +626,9 @@ pub struct CreateReservationRequest {
     pub items: Vec<HoldLineIn>,
     /// How long the hold lasts; the configured default if absent.
     pub ttl_seconds: Option<u64>,
+    /// The customer's region, for items whose supplier is asked before an
+    /// order; the configured default region if absent.
+    pub region: Option<RegionIn>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -688,6 +694,9 @@ pub struct CreateOrderRequest {
     pub items: Vec<HoldLineIn>,
     /// How long an unpaid order holds its stock; the configured default if absent.
     pub ttl_seconds: Option<u64>,
+    /// The customer's region, for items whose supplier is asked before an
+    /// order; the configured default region if absent.
+    pub region: Option<RegionIn>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

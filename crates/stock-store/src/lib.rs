@@ -130,6 +130,29 @@ pub trait Store: Send + Sync + 'static {
         listing_id: &str,
         outcome: &PublishOutcome,
     ) -> StoreResult<()>;
+    /// Links an item (which the caller found to exist) to a supplier's
+    /// product code, or changes its link; `CodeTaken` when the code is
+    /// linked to another item. A link moved to another product forgets the
+    /// last figure of the old one.
+    async fn put_supplier_link(
+        &self,
+        item: &ItemId,
+        supplier: &str,
+        product_code: &str,
+        check_before_order: bool,
+    ) -> StoreResult<PutSupplierLink>;
+    async fn supplier_link(&self, item: &ItemId) -> StoreResult<Option<SupplierLink>>;
+    async fn supplier_link_by_code(
+        &self,
+        supplier: &str,
+        product_code: &str,
+    ) -> StoreResult<Option<SupplierLink>>;
+    /// A supplier's links, by item id.
+    async fn supplier_links(&self, supplier: &str) -> StoreResult<Vec<SupplierLink>>;
+    /// The links of these items (those that have one), by item id.
+    async fn supplier_links_for(&self, items: &[ItemId]) -> StoreResult<Vec<SupplierLink>>;
+    /// `false` when the item had no link.
+    async fn delete_supplier_link(&self, item: &ItemId) -> StoreResult<bool>;
     /// What the health checker found: its last run, totals, pending diffs
     /// (newest first, at most `pending_max`).
     async fn health_report(&self, pending_max: u32) -> StoreResult<HealthReport>;

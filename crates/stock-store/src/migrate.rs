@@ -51,6 +51,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "users",
         include_str!("../migrations/sqlite/0009_users.sql"),
     ),
+    (
+        10,
+        "suppliers",
+        include_str!("../migrations/sqlite/0010_suppliers.sql"),
+    ),
 ];
 
 /// Applies every migration newer than the database; returns how many ran.
@@ -173,6 +178,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "users",
         include_str!("../migrations/postgres/0010_users.sql"),
+    ),
+    (
+        11,
+        "suppliers",
+        include_str!("../migrations/postgres/0011_suppliers.sql"),
     ),
 ];
 

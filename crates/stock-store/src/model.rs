@@ -550,6 +550,20 @@ pub enum Command {
         quantity: i64,
         reason: Option<String>,
     },
+    /// Writes a supplier's figure (`stock`, for region `county_code`) into
+    /// the item's on-hand quantity at the supplier's location, creating the
+    /// location if missing; a `sync` ledger row when the level moves. Held
+    /// stock stays held: without backorder on hand goes no lower than
+    /// reserved. The item's link to the supplier records the figure either way.
+    SyncSupplierStock {
+        item: ItemId,
+        location: LocationId,
+        location_name: String,
+        location_priority: i64,
+        stock: i64,
+        supplier: String,
+        county_code: String,
+    },
 }
 
 /// What a command did.
@@ -601,6 +615,13 @@ pub enum Outcome {
     DiffFixed {
         diff: DiffView,
         entries: Vec<LedgerEntry>,
+    },
+    /// `entry` is none when the level was at the figure already; `shortfall`
+    /// is how far the figure was below what is held and could not be applied.
+    SupplierSynced {
+        view: ItemView,
+        entry: Option<LedgerEntry>,
+        shortfall: i64,
     },
 }
 
@@ -1045,6 +1066,32 @@ pub struct Listing {
 pub enum PublishOutcome {
     Published(i64),
     Failed(String),
+}
+
+/// An item whose stock lives at a supplier, under the supplier's product code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupplierLink {
+    pub item: ItemId,
+    pub supplier: String,
+    pub product_code: String,
+    /// Ask the supplier for its stock before an order is taken.
+    pub check_before_order: bool,
+    /// The supplier's last figure, and the region (county code) it was for.
+    pub last_stock: Option<i64>,
+    pub last_county_code: Option<String>,
+    pub last_synced_at_ms: Option<i64>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// What linking an item to a supplier's product code came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutSupplierLink {
+    Linked(SupplierLink),
+    /// The supplier's product code is already linked to this other item.
+    CodeTaken {
+        item: ItemId,
+    },
 }
 
 /// What the ledger shows for one span of time.

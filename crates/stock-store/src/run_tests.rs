@@ -97,7 +97,7 @@ fn seen(reply: Reply) -> String {
     }
 }
 
-fn on_postgres() -> bool {
+pub(crate) fn on_postgres() -> bool {
     std::env::var("STOCKD_TEST_DATABASE").as_deref() == Ok("postgres")
 }
 
@@ -175,13 +175,13 @@ fn job(op: &Op, n: usize) -> WriteJob {
 }
 
 /// One store under test, on either backend.
-enum Under {
+pub(crate) enum Under {
     Sqlite(SqliteStore),
     Postgres(PostgresStore, String),
 }
 
 impl Under {
-    fn store(&self) -> &dyn Store {
+    pub(crate) fn store(&self) -> &dyn Store {
         match self {
             Under::Sqlite(store) => store,
             Under::Postgres(store, _) => store,
@@ -195,7 +195,7 @@ impl Under {
         }
     }
 
-    async fn drop_database(self) {
+    pub(crate) async fn drop_database(self) {
         if let Under::Postgres(store, name) = self {
             drop(store);
             let mut admin = postgres_admin().await;
@@ -207,12 +207,12 @@ impl Under {
     }
 }
 
-fn postgres_base() -> String {
+pub(crate) fn postgres_base() -> String {
     std::env::var("STOCKD_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
-async fn postgres_admin() -> sqlx::PgConnection {
+pub(crate) async fn postgres_admin() -> sqlx::PgConnection {
     use sqlx::Connection;
     sqlx::PgConnection::connect(&format!("{}/postgres", postgres_base()))
         .await

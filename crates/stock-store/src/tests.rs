@@ -1,8 +1,10 @@
-//! The store on a real SQLite file: batches, savepoints and idempotency claims.
+//! The store on a real SQLite file: batches, savepoints and idempotency claims;
+//! and supplier links and syncs on either backend (PostgreSQL with
+//! `STOCKD_TEST_DATABASE=postgres`, each test on a database of its own).
 
 use std::sync::Arc;
 
-use stock_core::{Item, ItemId, ItemStatus, LocationId, Operation, StockError};
+use stock_core::{Item, ItemId, ItemStatus, Level, LocationId, Operation, StockError};
 
 use crate::*;
 
@@ -11,7 +13,7 @@ async fn open() -> (tempfile::TempDir, SqliteStore) {
     let store = SqliteStore::open(&SqliteOptions::new(dir.path().join("t.db")))
         .await
         .unwrap();
-    assert_eq!(store.migrate().await.unwrap(), 9);
+    assert_eq!(store.migrate().await.unwrap(), 10);
     assert_eq!(store.migrate().await.unwrap(), 0, "migrations run once");
     (dir, store)
 }
@@ -352,4 +354,592 @@ async fn a_run_that_expires_holds_judges_alerts_from_before_the_expiry() {
         kinds,
         vec![(AlertKind::OutOfStock, 0), (AlertKind::BackInStock, 4)]
     );
+}
+
+// ---------------------------------------------------------------------------
+// Supplier links and syncs, on either backend.
+
+/// A migrated store on the backend `STOCKD_TEST_DATABASE` names.
+async fn open_either() -> (tempfile::TempDir, crate::run_tests::Under) {
+    use crate::run_tests::{on_postgres, postgres_admin, postgres_base, Under};
+    let dir = tempfile::tempdir().unwrap();
+    let under = if on_postgres() {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let database = format!(
+            "stockd_store_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let mut admin = postgres_admin().await;
+        sqlx::query(&format!("CREATE DATABASE {database}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let options = PostgresOptions::new(format!("{}/{database}", postgres_base()));
+        Under::Postgres(PostgresStore::open(&options).await.unwrap(), database)
+    } else {
+        let options = SqliteOptions::new(dir.path().join("t.db"));
+        Under::Sqlite(SqliteStore::open(&options).await.unwrap())
+    };
+    let expected = if on_postgres() { 11 } else { 10 };
+    assert_eq!(under.store().migrate().await.unwrap(), expected);
+    (dir, under)
+}
+
+fn item_with(raw: &str, min_stock: Option<i64>, allow_backorder: bool) -> Item {
+    Item {
+        id: id(raw),
+        name: raw.into(),
+        status: ItemStatus::Active,
+        min_stock,
+        max_stock: None,
+        allow_backorder,
+    }
+}
+
+fn create_item(item: Item, stock: i64) -> WriteJob {
+    job(Command::CreateItem {
+        item,
+        location: LocationId::default_location(),
+        opening_stock: stock,
+    })
+}
+
+fn warehouse() -> LocationId {
+    LocationId::parse("acme-wh").unwrap()
+}
+
+fn supplier_sync(raw: &str, stock: i64) -> WriteJob {
+    job(Command::SyncSupplierStock {
+        item: id(raw),
+        location: warehouse(),
+        location_name: "Acme warehouse".into(),
+        location_priority: 5,
+        stock,
+        supplier: "acme".into(),
+        county_code: "110000".into(),
+    })
+}
+
+/// Runs one command in a batch of its own and returns what it did.
+async fn run(store: &dyn Store, job: WriteJob) -> Result<Outcome, WriteError> {
+    let mut replies = store.execute(vec![job]).await;
+    assert_eq!(replies.len(), 1);
+    match replies.remove(0) {
+        Reply::Fresh(result) => result,
+        other => panic!("no idempotency key, no replay: {other:?}"),
+    }
+}
+
+async fn applied(store: &dyn Store, job: WriteJob) -> Outcome {
+    run(store, job).await.unwrap()
+}
+
+/// What a supplier sync answered: the level at the supplier's location, its
+/// ledger row, the shortfall.
+async fn synced(store: &dyn Store, raw: &str, stock: i64) -> (Level, Option<LedgerEntry>, i64) {
+    match applied(store, supplier_sync(raw, stock)).await {
+        Outcome::SupplierSynced {
+            view,
+            entry,
+            shortfall,
+        } => {
+            let level = view.level_at(&warehouse()).map(|l| l.level);
+            (level.unwrap_or_default(), entry, shortfall)
+        }
+        other => panic!("a supplier sync yields SupplierSynced, not {other:?}"),
+    }
+}
+
+async fn ledger_rows(store: &dyn Store, raw: &str) -> Vec<LedgerEntry> {
+    let filter = LedgerFilter {
+        item: Some(id(raw)),
+        ..LedgerFilter::default()
+    };
+    let page = Page {
+        number: 1,
+        size: 100,
+    };
+    store.ledger(&filter, page).await.unwrap().rows
+}
+
+async fn link(store: &dyn Store, raw: &str) -> SupplierLink {
+    store.supplier_link(&id(raw)).await.unwrap().unwrap()
+}
+
+fn linked(put: PutSupplierLink) -> SupplierLink {
+    match put {
+        PutSupplierLink::Linked(link) => link,
+        other => panic!("expected a link, got {other:?}"),
+    }
+}
+
+fn items_of(links: &[SupplierLink]) -> Vec<&str> {
+    links.iter().map(|link| link.item.as_str()).collect()
+}
+
+#[tokio::test]
+async fn supplier_links_are_put_found_listed_and_deleted() {
+    let (_dir, under) = open_either().await;
+    let store = under.store();
+    for raw in ["a", "b", "c"] {
+        applied(store, create(raw, 1)).await;
+    }
+    let before = now_ms();
+    let a = linked(
+        store
+            .put_supplier_link(&id("a"), "acme", "P-1", false)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        (
+            a.item.as_str(),
+            a.supplier.as_str(),
+            a.product_code.as_str()
+        ),
+        ("a", "acme", "P-1")
+    );
+    assert!(!a.check_before_order);
+    assert_eq!(
+        (
+            a.last_stock,
+            a.last_county_code.as_deref(),
+            a.last_synced_at_ms
+        ),
+        (None, None, None)
+    );
+    assert!(a.created_at_ms >= before && a.updated_at_ms == a.created_at_ms);
+    assert_eq!(link(store, "a").await, a);
+    assert_eq!(
+        store.supplier_link_by_code("acme", "P-1").await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        store.supplier_link_by_code("acme", "P-2").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.supplier_link_by_code("other", "P-1").await.unwrap(),
+        None
+    );
+    assert_eq!(store.supplier_link(&id("b")).await.unwrap(), None);
+
+    assert_eq!(
+        store
+            .put_supplier_link(&id("b"), "acme", "P-1", true)
+            .await
+            .unwrap(),
+        PutSupplierLink::CodeTaken { item: id("a") },
+        "the code is a's"
+    );
+    assert_eq!(
+        store.supplier_link(&id("b")).await.unwrap(),
+        None,
+        "nothing written"
+    );
+    linked(
+        store
+            .put_supplier_link(&id("b"), "acme", "P-2", true)
+            .await
+            .unwrap(),
+    );
+    linked(
+        store
+            .put_supplier_link(&id("c"), "other", "P-1", false)
+            .await
+            .unwrap(),
+    );
+    let again = linked(
+        store
+            .put_supplier_link(&id("a"), "acme", "P-1", true)
+            .await
+            .unwrap(),
+    );
+    assert!(again.check_before_order, "a link is changed in place");
+    assert_eq!(again.created_at_ms, a.created_at_ms);
+
+    assert_eq!(
+        items_of(&store.supplier_links("acme").await.unwrap()),
+        ["a", "b"]
+    );
+    assert_eq!(
+        items_of(&store.supplier_links("other").await.unwrap()),
+        ["c"]
+    );
+    assert!(store.supplier_links("nobody").await.unwrap().is_empty());
+    let wanted = [id("c"), id("ghost"), id("a"), id("c")];
+    assert_eq!(
+        items_of(&store.supplier_links_for(&wanted).await.unwrap()),
+        ["a", "c"]
+    );
+    assert!(store.supplier_links_for(&[]).await.unwrap().is_empty());
+
+    assert!(store.delete_supplier_link(&id("a")).await.unwrap());
+    assert!(!store.delete_supplier_link(&id("a")).await.unwrap());
+    assert_eq!(store.supplier_link(&id("a")).await.unwrap(), None);
+    let moved = linked(
+        store
+            .put_supplier_link(&id("b"), "acme", "P-1", false)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        moved.product_code, "P-1",
+        "a's code is free once a's link is gone"
+    );
+    assert_eq!(
+        items_of(&store.supplier_links("acme").await.unwrap()),
+        ["b"]
+    );
+    under.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_supplier_sync_writes_its_figure_once() {
+    let (_dir, under) = open_either().await;
+    let store = under.store();
+    applied(store, create("s", 3)).await;
+    linked(
+        store
+            .put_supplier_link(&id("s"), "acme", "P-1", false)
+            .await
+            .unwrap(),
+    );
+    let events_before = store.last_event_id().await.unwrap();
+
+    let (level, entry, shortfall) = synced(store, "s", 20).await;
+    assert_eq!((level.on_hand, level.reserved, shortfall), (20, 0, 0));
+    let entry = entry.expect("the level moved");
+    assert_eq!(entry.operation, Operation::Sync);
+    assert_eq!(entry.location, warehouse());
+    assert_eq!(
+        (
+            entry.on_hand_before,
+            entry.on_hand_after,
+            entry.on_hand_delta
+        ),
+        (0, 20, 20)
+    );
+    assert_eq!(
+        entry.reason.as_deref(),
+        Some("supplier acme: 20 for 110000")
+    );
+    let location = store
+        .locations()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.id == warehouse())
+        .expect("the sync made the supplier's location");
+    assert_eq!(
+        (location.name.as_str(), location.priority),
+        ("Acme warehouse", 5)
+    );
+    let stock_events: Vec<LedgerEntry> = store
+        .events(events_before, &[EventKind::Stock], 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|event| match event.body {
+            EventBody::Stock(entry) => Some(entry),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        stock_events,
+        vec![entry.clone()],
+        "one stock event, its ledger row"
+    );
+    let first = link(store, "s").await;
+    assert_eq!(first.last_stock, Some(20));
+    assert_eq!(first.last_county_code.as_deref(), Some("110000"));
+    let synced_at = first.last_synced_at_ms.expect("the sync was recorded");
+    assert!(synced_at >= entry.created_at_ms);
+
+    let view = store.item(&id("s")).await.unwrap().unwrap();
+    let (level, again, shortfall) = synced(store, "s", 20).await;
+    assert_eq!((level.on_hand, again, shortfall), (20, None, 0));
+    assert_eq!(ledger_rows(store, "s").await.len(), 2, "init and one sync");
+    assert_eq!(
+        store.item(&id("s")).await.unwrap().unwrap().version(),
+        view.version(),
+        "nothing written, no version moved"
+    );
+    assert_eq!(
+        store.last_event_id().await.unwrap(),
+        stock_events.len() as i64 + events_before,
+        "no event either"
+    );
+    let second = link(store, "s").await;
+    assert!(
+        second.last_synced_at_ms.unwrap() >= synced_at,
+        "recorded again"
+    );
+
+    // The location exists now: a sync that names it otherwise leaves it be.
+    let renamed = job(Command::SyncSupplierStock {
+        item: id("s"),
+        location: warehouse(),
+        location_name: "Renamed".into(),
+        location_priority: 9,
+        stock: 7,
+        supplier: "acme".into(),
+        county_code: "310000".into(),
+    });
+    applied(store, renamed).await;
+    let location = store
+        .locations()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.id == warehouse())
+        .unwrap();
+    assert_eq!(
+        (location.name.as_str(), location.priority),
+        ("Acme warehouse", 5)
+    );
+    let third = link(store, "s").await;
+    assert_eq!(
+        (third.last_stock, third.last_county_code.as_deref()),
+        (Some(7), Some("310000"))
+    );
+    let view = store.item(&id("s")).await.unwrap().unwrap();
+    assert_eq!(
+        view.on_hand(),
+        3 + 7,
+        "the default location's stock is its own"
+    );
+
+    // Linked again to the same product: the last figure stays; to another: gone.
+    let same = linked(
+        store
+            .put_supplier_link(&id("s"), "acme", "P-1", true)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(same.last_stock, Some(7));
+    let other = linked(
+        store
+            .put_supplier_link(&id("s"), "acme", "P-9", true)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        (
+            other.last_stock,
+            other.last_county_code,
+            other.last_synced_at_ms
+        ),
+        (None, None, None)
+    );
+    // A sync of another supplier's figure is not recorded on this link.
+    let foreign = job(Command::SyncSupplierStock {
+        item: id("s"),
+        location: LocationId::parse("other-wh").unwrap(),
+        location_name: "Other".into(),
+        location_priority: 6,
+        stock: 1,
+        supplier: "other".into(),
+        county_code: "110000".into(),
+    });
+    applied(store, foreign).await;
+    assert_eq!(link(store, "s").await.last_stock, None);
+    assert!(store.verify().await.unwrap().is_clean());
+    under.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_supplier_sync_below_what_is_held_keeps_the_hold() {
+    let (_dir, under) = open_either().await;
+    let store = under.store();
+    applied(store, create("h", 0)).await;
+    applied(store, create_item(item_with("back", None, true), 0)).await;
+    synced(store, "h", 10).await;
+    synced(store, "back", 10).await;
+    for (raw, hold) in [("h", "hold-h"), ("back", "hold-back")] {
+        let hold = job(Command::CreateHold {
+            id: hold.into(),
+            order_id: format!("order-{hold}"),
+            lines: vec![HoldLineRequest {
+                item: id(raw),
+                location: Some(warehouse()),
+                quantity: 6,
+            }],
+            ttl_ms: 600_000,
+        });
+        applied(store, hold).await;
+    }
+
+    let (level, entry, shortfall) = synced(store, "h", 2).await;
+    assert_eq!(
+        (level.on_hand, level.reserved),
+        (6, 6),
+        "held stock stays held"
+    );
+    assert_eq!((level.available(), shortfall), (0, 4));
+    let entry = entry.expect("on hand fell to what is held");
+    assert_eq!((entry.on_hand_before, entry.on_hand_after), (10, 6));
+    assert_eq!(entry.reason.as_deref(), Some("supplier acme: 2 for 110000"));
+
+    let (level, entry, shortfall) = synced(store, "h", 1).await;
+    assert_eq!((level.on_hand, entry, shortfall), (6, None, 5));
+
+    let (level, _, shortfall) = synced(store, "back", 2).await;
+    assert_eq!(
+        (level.on_hand, level.available(), shortfall),
+        (2, -4, 0),
+        "backorder lets on hand fall below what is held"
+    );
+
+    let report = store.verify().await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.active_holds, 2);
+    under.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_supplier_sync_raises_alerts_like_any_change() {
+    let (_dir, under) = open_either().await;
+    let store = under.store();
+    // Apart: an item created in a batch raises no alert in it.
+    applied(store, create_item(item_with("m", Some(5), false), 0)).await;
+    let (_, into_stock, _) = synced(store, "m", 20).await;
+    let (_, low, _) = synced(store, "m", 3).await;
+    let (_, out, _) = synced(store, "m", 0).await;
+    let page = Page {
+        number: 1,
+        size: 10,
+    };
+    let filter = AlertFilter {
+        item: Some(id("m")),
+        ..AlertFilter::default()
+    };
+    let alerts = store.alerts(&filter, page).await.unwrap().rows;
+    let seen: Vec<(AlertKind, i64, Option<i64>)> = alerts
+        .iter()
+        .rev()
+        .map(|alert| (alert.kind, alert.available, alert.ledger_id))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (AlertKind::BackInStock, 20, into_stock.map(|e| e.id)),
+            (AlertKind::LowStock, 3, low.map(|e| e.id)),
+            (AlertKind::OutOfStock, 0, out.map(|e| e.id)),
+        ]
+    );
+    assert_eq!(
+        store
+            .events(0, &[EventKind::Alert], 100)
+            .await
+            .unwrap()
+            .len(),
+        3,
+        "each alert reached the outbox"
+    );
+    under.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_supplier_sync_is_refused_whole() {
+    let (_dir, under) = open_either().await;
+    let store = under.store();
+    let refused = run(store, supplier_sync("ghost", 5)).await;
+    assert!(
+        matches!(&refused, Err(WriteError::NotFound { entity: "item", .. })),
+        "{refused:?}"
+    );
+    applied(store, create("n", 1)).await;
+    let refused = run(store, supplier_sync("n", -1)).await;
+    assert!(
+        matches!(
+            &refused,
+            Err(WriteError::Stock(StockError::InvalidChange { .. }))
+        ),
+        "{refused:?}"
+    );
+    let locations = store.locations().await.unwrap();
+    assert!(
+        locations.iter().all(|l| l.id != warehouse()),
+        "a refused sync makes no location"
+    );
+    // A locked item takes a sync: it records a fact, it sells nothing.
+    let lock = job(Command::UpdateItem {
+        id: id("n"),
+        patch: ItemPatch {
+            status: Some(ItemStatus::Locked),
+            ..ItemPatch::default()
+        },
+        set_stock: None,
+    });
+    applied(store, lock).await;
+    let (level, entry, _) = synced(store, "n", 4).await;
+    assert_eq!(level.on_hand, 4);
+    assert!(entry.is_some());
+    assert!(store.verify().await.unwrap().is_clean());
+    under.drop_database().await;
+}
+
+/// Another writer links the code while `put_supplier_link` is on its way: on
+/// PostgreSQL the link trips the unique index (the other writer's row was
+/// not there to read yet), on SQLite it waits for the other's write lock and
+/// then reads the other's row. `CodeTaken` either way, and nothing written.
+#[tokio::test]
+async fn a_code_linked_meanwhile_by_another_writer_is_taken() {
+    use crate::run_tests::{postgres_base, Under};
+    use sqlx::Connection;
+    let (dir, under) = open_either().await;
+    let store = under.store();
+    applied(store, create("a", 1)).await;
+    applied(store, create("b", 1)).await;
+    const LINK_B: &str = "INSERT INTO supplier_links (item_id, supplier, product_code,
+        check_before_order, created_at, updated_at) VALUES ('b', 'acme', 'P-1', FALSE, 0, 0)";
+    let a = id("a");
+    let put = store.put_supplier_link(&a, "acme", "P-1", false);
+    let put = match &under {
+        Under::Sqlite(_) => {
+            let url = format!("sqlite://{}", dir.path().join("t.db").display());
+            let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut other)
+                .await
+                .unwrap();
+            sqlx::query(LINK_B).execute(&mut other).await.unwrap();
+            let commit = async {
+                tokio::task::yield_now().await;
+                sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+            };
+            tokio::join!(put, commit).0
+        }
+        Under::Postgres(_, database) => {
+            let url = format!("{}/{database}", postgres_base());
+            let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+            let mut watch = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+            sqlx::query(LINK_B).execute(&mut other).await.unwrap();
+            let commit = async {
+                // Until the put waits on the other's row in the unique index.
+                loop {
+                    let waiting: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM pg_stat_activity
+                         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                    )
+                    .fetch_one(&mut watch)
+                    .await
+                    .unwrap();
+                    if waiting > 0 {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+            };
+            tokio::join!(put, commit).0
+        }
+    };
+    assert_eq!(put.unwrap(), PutSupplierLink::CodeTaken { item: id("b") });
+    assert_eq!(store.supplier_link(&id("a")).await.unwrap(), None);
+    assert_eq!(link(store, "b").await.product_code, "P-1");
+    under.drop_database().await;
 }

@@ -7,11 +7,16 @@
 //! names: `STOCKD_PORT`, `STOCKD_DATABASE_URL`, `STOCKD_ADMIN_KEY`,
 //! `STOCKD_LOG_FORMAT`.
 
+mod suppliers;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use serde_yaml_ng::{Mapping, Value};
+
+pub use suppliers::{RegionsConfig, SecretText, SupplierConfig, SupplierSyncConfig};
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -31,6 +36,10 @@ pub struct Config {
     pub admin: AdminConfig,
     pub auth: AuthConfig,
     pub log: LogConfig,
+    /// Turning addresses into region codes.
+    pub regions: RegionsConfig,
+    /// Suppliers whose stock API is asked, by name.
+    pub suppliers: BTreeMap<String, SupplierConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -574,9 +583,19 @@ pub fn resolve(
 /// where the default is one (`STOCKD_PORT=8083`), a string everywhere else,
 /// so that an all-digit admin key or file name stays a string.
 fn typed(defaults: &Value, path: &[String], raw: &str) -> Value {
-    let default = path
-        .iter()
-        .try_fold(defaults, |node, key| node.get(key.as_str()));
+    let supplier_defaults;
+    let default = match path {
+        // `suppliers.<name>.<key>`: every supplier has the same defaults.
+        [section, _, rest @ ..] if section == "suppliers" && !rest.is_empty() => {
+            supplier_defaults =
+                serde_yaml_ng::to_value(SupplierConfig::default()).expect("the defaults serialize");
+            rest.iter()
+                .try_fold(&supplier_defaults, |node, key| node.get(key.as_str()))
+        }
+        _ => path
+            .iter()
+            .try_fold(defaults, |node, key| node.get(key.as_str())),
+    };
     match (default, serde_yaml_ng::from_str::<Value>(raw)) {
         (Some(Value::Number(_)), Ok(value @ Value::Number(_))) => value,
         (Some(Value::Bool(_)), Ok(value @ Value::Bool(_))) => value,
@@ -753,6 +772,7 @@ impl Config {
                 self.nats.subject_prefix
             );
         }
+        suppliers::check(&self.regions, &self.suppliers)?;
         positive("admin.session_ttl_s", self.admin.session_ttl_s)?;
         if self.admin.session_ttl_s > 7 * 24 * 3600 {
             bail!("admin.session_ttl_s must be at most 604800 (7 days)");
@@ -773,6 +793,11 @@ impl Config {
             bail!("inventory.compensation.max_fix_amount must not be negative");
         }
         Ok(())
+    }
+
+    /// The configured suppliers, ready to call.
+    pub fn build_suppliers(&self) -> anyhow::Result<stock_http::suppliers::Suppliers> {
+        suppliers::suppliers(&self.regions, &self.suppliers)
     }
 
     /// The database to open, from `database.url` or `database.driver`.
@@ -1067,5 +1092,80 @@ inventory:
             &[("STOCKD_INVENTORY__COMPENSATION__MAX_FIX_AMOUNT", "-1")],
         );
         check("- a list", &[]);
+    }
+
+    const SUPPLIER: &str = "suppliers:
+  haier:
+    base_url: https://openplat.example/
+    token_url: https://openplat.example/oauth2/auth
+    client_id: shop-1
+    client_secret: s3cret-value
+    customer_code: C100
+    sync: {enable: true, interval: 30m, county_code: \"440305\"}
+";
+
+    #[test]
+    fn a_supplier_is_read_from_the_file_and_the_environment() {
+        let config = resolve(
+            Some(SUPPLIER),
+            &env(&[
+                // All digits, as secrets and codes often are: still text.
+                ("STOCKD_SUPPLIERS__HAIER__CLIENT_SECRET", "12345678"),
+                ("STOCKD_SUPPLIERS__HAIER__TIMEOUT_MS", "1500"),
+                ("STOCKD_SUPPLIERS__HAIER__RETRY__ATTEMPTS_MAX", "5"),
+                ("STOCKD_REGIONS__DEFAULT_COUNTY_CODE", "310101"),
+            ]),
+            &Flags::default(),
+        )
+        .unwrap();
+        let haier = &config.suppliers["haier"];
+        assert_eq!(haier.client_secret.0, "12345678");
+        assert_eq!((haier.timeout_ms, haier.retry.attempts_max), (1500, 5));
+        assert_eq!(haier.source, "JSH-B", "a default");
+        assert_eq!(config.regions.default_county_code, "310101");
+        assert!(
+            !format!("{config:?}").contains("12345678"),
+            "secrets are not printed"
+        );
+        let suppliers = config.build_suppliers().unwrap();
+        let entry = suppliers.get("haier").unwrap();
+        assert_eq!(entry.location.as_str(), "supplier-haier");
+        assert_eq!(
+            entry.sync.interval,
+            Some(std::time::Duration::from_secs(1800))
+        );
+        assert_eq!(entry.sync.county_code, "440305");
+        assert!(!format!("{entry:?}").contains("12345678"));
+        // Without a file, no supplier at all.
+        let bare = resolve(None, &[], &Flags::default()).unwrap();
+        assert!(bare.build_suppliers().unwrap().is_empty());
+    }
+
+    #[test]
+    fn supplier_mistakes_are_refused() {
+        let check = |vars: &[(&str, &str)]| {
+            let result = resolve(Some(SUPPLIER), &env(vars), &Flags::default());
+            assert!(result.is_err(), "{vars:?}");
+        };
+        check(&[("STOCKD_SUPPLIERS__HAIER__KIND", "acme")]);
+        check(&[("STOCKD_SUPPLIERS__HAIER__BASE_URL", "ftp://x")]);
+        check(&[("STOCKD_SUPPLIERS__HAIER__CLIENT_SECRET", "")]);
+        check(&[("STOCKD_SUPPLIERS__HAIER__TIMEOUT_MS", "0")]);
+        check(&[("STOCKD_SUPPLIERS__HAIER__RETRY__ATTEMPTS_MAX", "0")]);
+        check(&[("STOCKD_SUPPLIERS__HAIER__RETRY__ATTEMPTS_MAX", "11")]);
+        check(&[("STOCKD_SUPPLIERS__HAIER__BREAKER__FAILURES_MAX", "0")]);
+        check(&[("STOCKD_SUPPLIERS__HAIER__SYNC__INTERVAL", "0s")]);
+        check(&[("STOCKD_SUPPLIERS__HAIER__SYNC__COUNTY_CODE", "4403")]);
+        check(&[("STOCKD_SUPPLIERS__HAIER__SYNC__CONCURRENCY", "0")]);
+        check(&[("STOCKD_SUPPLIERS__HAIER__LOCATION", "no spaces please")]);
+        check(&[("STOCKD_SUPPLIERS__HAIER__CLIENT", "typo")]);
+        check(&[("STOCKD_REGIONS__DEFAULT_COUNTY_CODE", "beijing")]);
+        check(&[("STOCKD_SUPPLIERS__HAIER__PRODUCTS_PAGE_SIZE", "1000")]);
+        let bad_name = resolve(
+            Some(&SUPPLIER.replace("haier:", "Haier Co:")),
+            &[],
+            &Flags::default(),
+        );
+        assert!(bad_name.is_err());
     }
 }

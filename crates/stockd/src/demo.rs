@@ -45,8 +45,9 @@ const SAMPLES: &[(&str, &str, i64, i64)] = &[
     ("5008", "Goji berries 250 g / 枸杞", 52, 15),
 ];
 
-/// Adds the sample items, but only to a database with no items at all.
-pub async fn fill(store: &dyn Store, engine: &Engine) -> anyhow::Result<()> {
+/// Adds the sample items, but only to a database with no items at all;
+/// says whether it did.
+pub async fn fill(store: &dyn Store, engine: &Engine) -> anyhow::Result<bool> {
     let existing = store
         .list_items(&ItemFilter::default(), Page { number: 1, size: 1 })
         .await?;
@@ -55,7 +56,7 @@ pub async fn fill(store: &dyn Store, engine: &Engine) -> anyhow::Result<()> {
             items = existing.total,
             "--demo adds nothing: the database already has items"
         );
-        return Ok(());
+        return Ok(false);
     }
     for (id, name, stock, min_stock) in SAMPLES {
         let item = Item {
@@ -85,5 +86,70 @@ pub async fn fill(store: &dyn Store, engine: &Engine) -> anyhow::Result<()> {
         }
     }
     println!("Added {} sample items (--demo).", SAMPLES.len());
+    Ok(true)
+}
+
+/// The mock supplier's products that the demo sells, each as an item of
+/// its own linked to the product and asked about before an order.
+const SUPPLIER_SAMPLES_MAX: usize = 3;
+
+/// Adds a few of the mock supplier's products as items (no stock of their
+/// own), links them, and syncs their stock from the mock once.
+pub async fn fill_supplier(
+    store: &dyn Store,
+    engine: &Engine,
+    entry: &stock_http::suppliers::SupplierEntry,
+    products: &[stock_supplier::protocol::ProductData],
+) -> anyhow::Result<()> {
+    for product in products.iter().take(SUPPLIER_SAMPLES_MAX) {
+        let id =
+            ItemId::parse(&product.product_code).context("a mock product code as an item id")?;
+        let item = Item {
+            id: id.clone(),
+            name: product.product_name.clone(),
+            status: ItemStatus::Active,
+            min_stock: Some(5),
+            max_stock: None,
+            allow_backorder: false,
+        };
+        let command = Command::CreateItem {
+            item,
+            location: LocationId::default_location(),
+            opening_stock: 0,
+        };
+        let meta = WriteMeta {
+            operator: "demo".into(),
+            trace_id: None,
+            idempotency: None,
+        };
+        if let Reply::Fresh(Err(error)) = engine.submit(command, meta).await {
+            return Err(anyhow::anyhow!("{error}")).context("adding a supplier sample item");
+        }
+        store
+            .put_supplier_link(&id, entry.api.name(), &product.product_code, true)
+            .await?;
+    }
+    let request = stock_http::suppliers::SyncRequest {
+        county_code: entry.sync.county_code.clone(),
+        concurrency: entry.sync.concurrency,
+        ..Default::default()
+    };
+    let summary = stock_http::suppliers::sync_supplier(
+        engine,
+        store,
+        entry,
+        &request,
+        "demo",
+        &stock_http::suppliers::Quiet,
+    )
+    .await
+    .map_err(|error| anyhow::anyhow!("{error}"))
+    .context("syncing the demo's supplier items")?;
+    println!(
+        "Linked {} items to the mock supplier and synced them ({} updated).",
+        products.len().min(SUPPLIER_SAMPLES_MAX),
+        summary.updated
+    );
+    stock_http::suppliers::record_sync(entry, summary);
     Ok(())
 }

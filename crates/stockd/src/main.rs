@@ -8,6 +8,7 @@ mod demo;
 mod import;
 mod nats_sink;
 mod serve;
+mod supplier;
 mod webhooks;
 
 use std::path::PathBuf;
@@ -74,6 +75,19 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// A supplier's stock: sync it into the linked items.
+    Supplier {
+        #[command(subcommand)]
+        command: SupplierCommand,
+    },
+    /// Serve a mock supplier (the Haier-style stock API with sample
+    /// products), to try suppliers without credentials.
+    MockSupplier {
+        #[arg(long, default_value_t = 8090)]
+        port: u16,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+    },
     /// Import items with their stock from a CSV file.
     ///
     /// Columns: product_id,name,stock and optionally min_stock, max_stock,
@@ -130,6 +144,33 @@ enum BenchCommand {
         /// Only the variants whose name contains one of these words (e.g. `V1,engine`).
         #[arg(long, value_delimiter = ',')]
         variants: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SupplierCommand {
+    /// Ask the supplier for the stock of every linked item (of a category
+    /// or brand, if given) and write each figure at the supplier's
+    /// location. Exits 1 if any item failed.
+    Sync {
+        /// The supplier (`suppliers.<name>`); may be left out when only one is configured.
+        #[arg(long)]
+        supplier: Option<String>,
+        /// The region (6-digit code); default: the supplier's sync region.
+        #[arg(long)]
+        county_code: Option<String>,
+        /// Only the supplier's products of this category (e.g. 冰箱).
+        #[arg(long)]
+        category: Option<String>,
+        /// Only the supplier's products of this brand (e.g. 海尔).
+        #[arg(long)]
+        brand: Option<String>,
+        /// Ask and report, but write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Supplier calls in flight at once; default: the supplier's sync.concurrency.
+        #[arg(long)]
+        concurrency: Option<usize>,
     },
 }
 
@@ -219,6 +260,28 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             command: UsersCommand::Create { name },
         } => commands::create_user(&config, &name).await,
         Command::Import { file, dry_run } => import::import(&config, &file, dry_run).await,
+        Command::Supplier {
+            command:
+                SupplierCommand::Sync {
+                    supplier,
+                    county_code,
+                    category,
+                    brand,
+                    dry_run,
+                    concurrency,
+                },
+        } => {
+            let args = supplier::SyncArgs {
+                supplier,
+                county_code,
+                category,
+                brand,
+                dry_run,
+                concurrency,
+            };
+            supplier::sync(&config, args).await
+        }
+        Command::MockSupplier { port, host } => supplier::mock(&host, port).await,
         Command::Bench {
             command:
                 BenchCommand::Holds {

@@ -86,7 +86,54 @@ pub fn engine_config(config: &Config) -> stock_engine::EngineConfig {
     }
 }
 
-pub async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
+/// The supplier `--demo` configures: the mock, served in this process.
+pub const DEMO_SUPPLIER: &str = "mock";
+
+/// With `--demo`, starts the mock supplier on loopback and configures it as
+/// the supplier `mock` (unless a supplier of that name is configured).
+async fn demo_supplier(
+    config: &mut Config,
+) -> anyhow::Result<Option<stock_supplier::mock::MockSupplier>> {
+    if config.suppliers.contains_key(DEMO_SUPPLIER) {
+        return Ok(None);
+    }
+    let mock = stock_supplier::mock::MockSupplier::new(Default::default());
+    let address = mock
+        .clone()
+        .spawn(([127, 0, 0, 1], 0).into())
+        .await
+        .context("starting the mock supplier")?;
+    let base = format!("http://{address}");
+    config.suppliers.insert(
+        DEMO_SUPPLIER.to_owned(),
+        crate::config::SupplierConfig {
+            base_url: base.clone(),
+            token_url: format!("{base}/oauth2/token"),
+            client_id: stock_supplier::mock::MOCK_CLIENT_ID.to_owned(),
+            client_secret: crate::config::SecretText(
+                stock_supplier::mock::MOCK_CLIENT_SECRET.to_owned(),
+            ),
+            customer_code: stock_supplier::mock::MOCK_CUSTOMER_CODE.to_owned(),
+            location_name: Some("Mock supplier".to_owned()),
+            sync: crate::config::SupplierSyncConfig {
+                enable: true,
+                interval: "5m".to_owned(),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    );
+    println!("Mock supplier (--demo) at {base}, configured as supplier {DEMO_SUPPLIER:?}.");
+    Ok(Some(mock))
+}
+
+pub async fn serve(mut config: Config, demo: bool) -> anyhow::Result<ExitCode> {
+    let mock = if demo {
+        demo_supplier(&mut config).await?
+    } else {
+        None
+    };
+    let suppliers = config.build_suppliers()?;
     for option in config.unused_options() {
         tracing::warn!(
             option,
@@ -110,8 +157,14 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             "storefront reads are served from Redis once it is filled");
         cache.spawn_healer();
     }
-    if demo {
-        demo::fill(store.as_ref(), &engine).await?;
+    if demo && demo::fill(store.as_ref(), &engine).await? {
+        if let (Some(mock), Some(entry)) = (&mock, suppliers.get(DEMO_SUPPLIER)) {
+            demo::fill_supplier(store.as_ref(), &engine, entry, &mock.products()).await?;
+        }
+    }
+    for entry in suppliers.entries() {
+        tracing::info!(supplier = %entry.api.name(), location = %entry.location,
+            sync_interval_s = entry.sync.interval.map(|i| i.as_secs()), "supplier configured");
     }
     spawn_hold_expiry(
         Arc::clone(&store),
@@ -133,6 +186,8 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     if let Some(cache) = cache {
         state = state.with_cache(cache);
     }
+    state = state.with_suppliers(suppliers);
+    stock_http::suppliers::spawn_supplier_sync(state.clone());
     stock_http::health::spawn_health_checker(state.clone());
     stock_http::channels::spawn_channel_sync(state.clone());
     crate::webhooks::spawn(

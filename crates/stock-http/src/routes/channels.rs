@@ -409,6 +409,8 @@ pub struct ChannelOrderRequest {
     pub order_id: String,
     pub items: Vec<ChannelOrderLineIn>,
     pub ttl_seconds: Option<u64>,
+    /// The customer's region, for items whose supplier is asked before an order.
+    pub region: Option<crate::wire::RegionIn>,
 }
 
 /// Place an order through a channel's listings: it holds warehouse stock
@@ -474,11 +476,18 @@ pub async fn place_order(
         });
     }
     let order_id = name("order_id", &body.order_id)?;
+    let ttl_ms = super::holds::ttl_ms(&state, body.ttl_seconds)?;
+    let region = crate::suppliers::RegionInput::from(&body.region.unwrap_or_default());
+    if super::holds::needs_supplier_check(&state, &region)
+        && state.store.order(&order_id).await?.is_none()
+    {
+        crate::suppliers::check_before_order(&state, &lines, &region).await?;
+    }
     let command = Command::CreateOrder {
         id: order_id,
         hold_id: format!("rsv_{}", random_id(12)),
         lines,
-        ttl_ms: super::holds::ttl_ms(&state, body.ttl_seconds)?,
+        ttl_ms,
     };
     let items: Vec<ItemId> = body
         .items

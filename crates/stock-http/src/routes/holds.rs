@@ -14,6 +14,7 @@ use super::{optional_text, page, render, render_with, to_json, total_pages, REAS
 use crate::auth::{random_id, AdminRole, Authorized, ServiceRole, Writer};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
+use crate::suppliers::{self, RegionInput};
 use crate::wire::*;
 use crate::AppState;
 
@@ -83,6 +84,13 @@ fn hold_lines(items: &[HoldLineIn]) -> Result<Vec<HoldLineRequest>, ApiError> {
     Ok(lines)
 }
 
+/// Whether an order or hold may need its supplier asked first: only when a
+/// supplier is configured (a region given without one is still checked for
+/// form, so a bad county code is a 400 either way).
+pub(crate) fn needs_supplier_check(state: &AppState, region: &RegionInput) -> bool {
+    !state.suppliers.is_empty() || !region.is_empty()
+}
+
 /// 201 for what a create made now, 200 for a retry that found it made.
 fn created(replayed: bool) -> StatusCode {
     if replayed {
@@ -131,7 +139,8 @@ fn order_step_render() -> Render {
 #[utoipa::path(post, path = "/api/v1/reservations", tag = "holds", request_body = CreateReservationRequest,
     responses((status = 201, body = ReservationOut), (status = 200, description = "a retry: the first result", body = ReservationOut),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "INSUFFICIENT_STOCK", body = ErrorBody), (status = 422, body = ErrorBody)),
+        (status = 409, description = "INSUFFICIENT_STOCK, or SUPPLIER_INSUFFICIENT_STOCK for an item its supplier is asked about", body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 502, description = "SUPPLIER_AUTH_FAILED, SUPPLIER_UNAVAILABLE, …", body = ErrorBody), (status = 504, description = "SUPPLIER_TIMEOUT", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn create_reservation(
     State(state): State<AppState>,
@@ -142,11 +151,20 @@ pub async fn create_reservation(
         Some(raw) => reference("reservation_id", raw)?,
         None => format!("rsv_{}", random_id(12)),
     };
+    let order_id = reference("order_id", &body.order_id)?;
+    let lines = hold_lines(&body.items)?;
+    let ttl_ms = ttl_ms(&state, body.ttl_seconds)?;
+    // A retry of a hold that exists replays its first answer: the supplier
+    // is asked only the first time.
+    let region = RegionInput::from(&body.region.unwrap_or_default());
+    if needs_supplier_check(&state, &region) && state.store.hold(&id).await?.is_none() {
+        suppliers::check_before_order(&state, &lines, &region).await?;
+    }
     let command = Command::CreateHold {
         id,
-        order_id: reference("order_id", &body.order_id)?,
-        lines: hold_lines(&body.items)?,
-        ttl_ms: ttl_ms(&state, body.ttl_seconds)?,
+        order_id,
+        lines,
+        ttl_ms,
     };
     Ok(state.write(command, writer, hold_render()).await)
 }
@@ -228,18 +246,26 @@ pub async fn release_reservation(
 #[utoipa::path(post, path = "/api/v1/orders", tag = "holds", request_body = CreateOrderRequest,
     responses((status = 201, body = OrderOut), (status = 200, description = "a retry: the first result", body = OrderOut),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "INSUFFICIENT_STOCK", body = ErrorBody), (status = 422, body = ErrorBody)),
+        (status = 409, description = "INSUFFICIENT_STOCK, or SUPPLIER_INSUFFICIENT_STOCK for an item its supplier is asked about", body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 502, description = "SUPPLIER_AUTH_FAILED, SUPPLIER_UNAVAILABLE, …", body = ErrorBody), (status = 504, description = "SUPPLIER_TIMEOUT", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn create_order(
     State(state): State<AppState>,
     writer: Writer<ServiceRole>,
     ApiJson(body): ApiJson<CreateOrderRequest>,
 ) -> Result<Response, ApiError> {
+    let id = reference("order_id", &body.order_id)?;
+    let lines = hold_lines(&body.items)?;
+    let ttl_ms = ttl_ms(&state, body.ttl_seconds)?;
+    let region = RegionInput::from(&body.region.unwrap_or_default());
+    if needs_supplier_check(&state, &region) && state.store.order(&id).await?.is_none() {
+        suppliers::check_before_order(&state, &lines, &region).await?;
+    }
     let command = Command::CreateOrder {
-        id: reference("order_id", &body.order_id)?,
+        id,
         hold_id: format!("rsv_{}", random_id(12)),
-        lines: hold_lines(&body.items)?,
-        ttl_ms: ttl_ms(&state, body.ttl_seconds)?,
+        lines,
+        ttl_ms,
     };
     Ok(state.write(command, writer, order_render()).await)
 }

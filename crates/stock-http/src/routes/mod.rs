@@ -9,6 +9,7 @@ mod holds;
 mod inventory;
 mod ledger;
 pub mod meta;
+mod suppliers;
 pub(crate) mod webhooks;
 
 use std::sync::Arc;
@@ -43,6 +44,7 @@ use crate::AppState;
         (name = "events", description = "Live events"),
         (name = "health", description = "The Redis cache checked against the database"),
         (name = "channels", description = "Shop listings on other platforms, kept in step with the warehouse"),
+        (name = "suppliers", description = "Stock that lives at a supplier: region codes, the supplier's figures, syncs"),
         (name = "service", description = "The service itself"),
     )
 )]
@@ -103,6 +105,19 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(channels::sync))
         .routes(routes!(channels::status))
         .routes(routes!(channels::place_order))
+        .routes(routes!(suppliers::list_suppliers))
+        .routes(routes!(suppliers::resolve_region))
+        .routes(routes!(suppliers::supplier_stock))
+        .routes(routes!(suppliers::supplier_products))
+        .routes(routes!(suppliers::supplier_prices))
+        .routes(routes!(suppliers::supplier_balance))
+        .routes(routes!(suppliers::supplier_logistics))
+        .routes(routes!(
+            suppliers::link_supplier,
+            suppliers::get_supplier_link,
+            suppliers::unlink_supplier
+        ))
+        .routes(routes!(suppliers::sync_supplier_stock))
 }
 
 /// Checks a page request against the configured limits.

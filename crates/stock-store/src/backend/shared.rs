@@ -17,7 +17,8 @@ use stock_core::{
 
 use super::alerts::BatchChanges;
 use super::{
-    alerts, channels, events, health, holds, runs, webhooks, BackendStore, Conn, Db, DbRow,
+    alerts, channels, events, health, holds, runs, suppliers, webhooks, BackendStore, Conn, Db,
+    DbRow,
 };
 use crate::model::*;
 use crate::{Store, StoreResult};
@@ -583,6 +584,26 @@ async fn apply(
                 now,
             )
             .await
+        }
+        Command::SyncSupplierStock {
+            item,
+            location,
+            location_name,
+            location_priority,
+            stock,
+            supplier,
+            county_code,
+        } => {
+            let figure = suppliers::SupplierFigure {
+                item,
+                location,
+                location_name,
+                location_priority: *location_priority,
+                stock: *stock,
+                supplier,
+                county_code,
+            };
+            suppliers::sync_stock(conn, &figure, meta, now).await
         }
         Command::CreateLocation { id, name, priority } => {
             if location_exists(conn, id).await? {
@@ -1605,6 +1626,55 @@ impl Store for BackendStore {
     ) -> StoreResult<()> {
         let mut conn = self.writer.acquire().await?;
         Ok(channels::record_publish(&mut conn, channel, listing_id, outcome, now_ms()).await?)
+    }
+
+    async fn put_supplier_link(
+        &self,
+        item: &ItemId,
+        supplier: &str,
+        product_code: &str,
+        check_before_order: bool,
+    ) -> StoreResult<PutSupplierLink> {
+        let mut conn = self.writer.acquire().await?;
+        suppliers::put_link(
+            &mut conn,
+            item,
+            supplier,
+            product_code,
+            check_before_order,
+            now_ms(),
+        )
+        .await
+        .context("linking an item to a supplier")
+    }
+
+    async fn supplier_link(&self, item: &ItemId) -> StoreResult<Option<SupplierLink>> {
+        let mut conn = self.read().await?;
+        Ok(suppliers::link(&mut conn, item).await?)
+    }
+
+    async fn supplier_link_by_code(
+        &self,
+        supplier: &str,
+        product_code: &str,
+    ) -> StoreResult<Option<SupplierLink>> {
+        let mut conn = self.read().await?;
+        Ok(suppliers::link_by_code(&mut conn, supplier, product_code).await?)
+    }
+
+    async fn supplier_links(&self, supplier: &str) -> StoreResult<Vec<SupplierLink>> {
+        let mut conn = self.read().await?;
+        Ok(suppliers::links(&mut conn, supplier).await?)
+    }
+
+    async fn supplier_links_for(&self, items: &[ItemId]) -> StoreResult<Vec<SupplierLink>> {
+        let mut conn = self.read().await?;
+        Ok(suppliers::links_for(&mut conn, items).await?)
+    }
+
+    async fn delete_supplier_link(&self, item: &ItemId) -> StoreResult<bool> {
+        let mut conn = self.writer.acquire().await?;
+        Ok(suppliers::delete_link(&mut conn, item).await?)
     }
 
     async fn health_report(&self, pending_max: u32) -> StoreResult<HealthReport> {

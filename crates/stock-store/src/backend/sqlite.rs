@@ -75,6 +75,8 @@ mod holds;
 mod runs;
 #[path = "shared.rs"]
 mod shared;
+#[path = "suppliers.rs"]
+mod suppliers;
 #[path = "webhooks.rs"]
 mod webhooks;
 

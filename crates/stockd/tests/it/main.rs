@@ -17,4 +17,5 @@ mod items;
 mod nats;
 mod service;
 mod stock;
+mod suppliers;
 mod webhooks;

@@ -1,0 +1,20 @@
+-- Items whose stock lives at a supplier: each is linked to one supplier's
+-- product code, and a sync writes the supplier's figure into the item's
+-- level at a location of the supplier's. The link keeps the last figure
+-- the supplier gave, for which region, and when.
+
+CREATE TABLE supplier_links (
+    item_id             TEXT PRIMARY KEY NOT NULL REFERENCES items (id),
+    supplier            TEXT NOT NULL,
+    product_code        TEXT NOT NULL,
+    -- Ask the supplier for its stock before an order is taken.
+    check_before_order  INTEGER NOT NULL DEFAULT 0 CHECK (check_before_order IN (0, 1)),
+    last_stock          INTEGER CHECK (last_stock >= 0),
+    last_county_code    TEXT,
+    last_synced_at      INTEGER,
+    created_at          INTEGER NOT NULL,
+    updated_at          INTEGER NOT NULL
+);
+
+-- One item per product code of a supplier.
+CREATE UNIQUE INDEX supplier_links_by_code ON supplier_links (supplier, product_code);
