@@ -236,19 +236,12 @@ impl HaierSupplier {
         header: &Secret,
     ) -> Result<T, Failure> {
         let url = format!("{}{path}", self.config.base_url);
-        let response = self
+        let request = self
             .http
             .post(&url)
             .header(reqwest::header::AUTHORIZATION, header.expose())
-            .json(body)
-            .send()
-            .await
-            .map_err(|error| self.transport(error))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| self.transport(error))?;
+            .json(body);
+        let (status, bytes) = self.exchange(request).await?;
         if status == StatusCode::UNAUTHORIZED {
             return Err(Failure::Unauthorized);
         }
@@ -322,6 +315,23 @@ impl HaierSupplier {
         text
     }
 
+    /// Sends a request and reads its whole answer, within the call's timeout.
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> SupplierResult<(StatusCode, axum::body::Bytes)> {
+        let response = request
+            .send()
+            .await
+            .map_err(|error| self.transport(error))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| self.transport(error))?;
+        Ok((status, bytes))
+    }
+
     fn transport(&self, error: reqwest::Error) -> SupplierError {
         if error.is_timeout() {
             return SupplierError::Timeout {
@@ -364,18 +374,8 @@ impl HaierSupplier {
             ("client_id", self.config.client_id.as_str()),
             ("client_secret", self.config.client_secret.expose()),
         ];
-        let response = self
-            .http
-            .post(&self.config.token_url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|error| self.transport(error))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| self.transport(error))?;
+        let request = self.http.post(&self.config.token_url).form(&form);
+        let (status, bytes) = self.exchange(request).await?;
         if status.is_server_error() {
             return Err(SupplierError::Unavailable {
                 supplier: self.name(),

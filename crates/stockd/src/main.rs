@@ -152,26 +152,7 @@ enum SupplierCommand {
     /// Ask the supplier for the stock of every linked item (of a category
     /// or brand, if given) and write each figure at the supplier's
     /// location. Exits 1 if any item failed.
-    Sync {
-        /// The supplier (`suppliers.<name>`); may be left out when only one is configured.
-        #[arg(long)]
-        supplier: Option<String>,
-        /// The region (6-digit code); default: the supplier's sync region.
-        #[arg(long)]
-        county_code: Option<String>,
-        /// Only the supplier's products of this category (e.g. 冰箱).
-        #[arg(long)]
-        category: Option<String>,
-        /// Only the supplier's products of this brand (e.g. 海尔).
-        #[arg(long)]
-        brand: Option<String>,
-        /// Ask and report, but write nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Supplier calls in flight at once; default: the supplier's sync.concurrency.
-        #[arg(long)]
-        concurrency: Option<usize>,
-    },
+    Sync(supplier::SyncArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -261,26 +242,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         } => commands::create_user(&config, &name).await,
         Command::Import { file, dry_run } => import::import(&config, &file, dry_run).await,
         Command::Supplier {
-            command:
-                SupplierCommand::Sync {
-                    supplier,
-                    county_code,
-                    category,
-                    brand,
-                    dry_run,
-                    concurrency,
-                },
-        } => {
-            let args = supplier::SyncArgs {
-                supplier,
-                county_code,
-                category,
-                brand,
-                dry_run,
-                concurrency,
-            };
-            supplier::sync(&config, args).await
-        }
+            command: SupplierCommand::Sync(args),
+        } => supplier::sync(&config, args).await,
         Command::MockSupplier { port, host } => supplier::mock(&host, port).await,
         Command::Bench {
             command:

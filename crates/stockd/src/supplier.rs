@@ -17,13 +17,26 @@ use crate::config::Config;
 use crate::open_existing_store;
 use crate::serve::engine_config;
 
-/// What `stockd supplier sync` was asked.
+/// What `stockd supplier sync` is asked.
+#[derive(Debug, clap::Args)]
 pub struct SyncArgs {
+    /// The supplier (`suppliers.<name>`); may be left out when only one is configured.
+    #[arg(long)]
     pub supplier: Option<String>,
+    /// The region (6-digit code); default: the supplier's sync region.
+    #[arg(long)]
     pub county_code: Option<String>,
+    /// Only the supplier's products of this category (e.g. 冰箱).
+    #[arg(long)]
     pub category: Option<String>,
+    /// Only the supplier's products of this brand (e.g. 海尔).
+    #[arg(long)]
     pub brand: Option<String>,
+    /// Ask and report, but write nothing.
+    #[arg(long)]
     pub dry_run: bool,
+    /// Supplier calls in flight at once; default: the supplier's sync.concurrency.
+    #[arg(long)]
     pub concurrency: Option<usize>,
 }
 
@@ -60,7 +73,7 @@ fn progress_bar() -> ProgressBar {
         ProgressBar::hidden()
     };
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} items, {per_sec}, {eta} left")
+        ProgressStyle::with_template("{bar:40} {pos}/{len} items ({percent}%), {elapsed} so far, {eta} left")
             .expect("a valid progress template"),
     );
     bar

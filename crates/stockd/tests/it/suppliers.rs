@@ -660,32 +660,16 @@ async fn an_order_asks_the_supplier_for_the_customers_region_first() {
     assert_eq!(app.available("kettle").await, 50);
 
     // Enough in Beijing: placed. Its retry is not asked about again.
-    let (status, body) = app
-        .post(
-            &service,
-            "/api/v1/orders",
-            order(
-                "o3",
-                "fridge",
-                2,
-                json!({"province": "北京", "district": "东城区"}),
-            ),
-        )
-        .await;
+    let beijing = order(
+        "o3",
+        "fridge",
+        2,
+        json!({"province": "北京", "district": "东城区"}),
+    );
+    let (status, body) = app.post(&service, "/api/v1/orders", beijing.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let calls = mock.mock.counters().api_calls;
-    let (status, _) = app
-        .post(
-            &service,
-            "/api/v1/orders",
-            order(
-                "o3",
-                "fridge",
-                2,
-                json!({"province": "北京", "district": "东城区"}),
-            ),
-        )
-        .await;
+    let (status, _) = app.post(&service, "/api/v1/orders", beijing).await;
     assert_eq!(status, StatusCode::OK, "a retry answers with the order");
     assert_eq!(mock.mock.counters().api_calls, calls);
 
