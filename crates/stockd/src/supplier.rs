@@ -73,8 +73,10 @@ fn progress_bar() -> ProgressBar {
         ProgressBar::hidden()
     };
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} items ({percent}%), {elapsed} so far, {eta} left")
-            .expect("a valid progress template"),
+        ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} items ({percent}%), {elapsed} so far, {eta} left",
+        )
+        .expect("a valid progress template"),
     );
     bar
 }
