@@ -13,7 +13,7 @@ use stock_engine::Engine;
 use stock_store::{
     Command, HoldLineRequest, ItemView, LedgerEntry, Outcome, Reply, Store, SupplierLink, WriteMeta,
 };
-use stock_supplier::regions::{is_county_code, MatchedLevel, RegionQuery, Regions};
+use stock_supplier::regions::{is_county_code, RegionQuery, Regions};
 use stock_supplier::{ProductQuery, StockQuote, Supplier, SupplierError};
 
 use crate::error::ApiError;
@@ -166,7 +166,7 @@ impl RegionInput {
         let found = Regions::builtin().resolve(&query, default_code);
         Ok(Some(ResolvedRegion {
             county_code: found.county_code,
-            matched_level: level_name(found.matched_level),
+            matched_level: found.matched_level.as_str(),
             province: found.province,
             city: found.city,
             district: found.district,
@@ -220,10 +220,6 @@ impl RegionInput {
         }
         Ok(())
     }
-}
-
-fn level_name(level: MatchedLevel) -> &'static str {
-    level.as_str()
 }
 
 /// What a supplier call's failure is to a caller of stockd.

@@ -119,6 +119,17 @@ async fn the_openapi_document_covers_the_api_and_docs_are_served() {
         ("/api/v1/logs", "get"),
         ("/api/v1/stats/inventory", "get"),
         ("/api/v1/stats/service", "get"),
+        ("/api/v1/regions/resolve", "get"),
+        ("/api/v1/suppliers", "get"),
+        ("/api/v1/suppliers/{supplier}/stock", "get"),
+        ("/api/v1/suppliers/{supplier}/products", "get"),
+        ("/api/v1/suppliers/{supplier}/prices", "get"),
+        ("/api/v1/suppliers/{supplier}/balance", "get"),
+        ("/api/v1/suppliers/{supplier}/logistics", "get"),
+        ("/api/v1/inventory/{product_id}/supplier", "put"),
+        ("/api/v1/inventory/{product_id}/supplier", "get"),
+        ("/api/v1/inventory/{product_id}/supplier", "delete"),
+        ("/api/v1/inventory/{product_id}/sync-supplier-stock", "post"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
