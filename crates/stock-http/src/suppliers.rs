@@ -633,13 +633,21 @@ pub struct SupplierShortage {
 /// linked with `check_before_order`, for the customer's region (the default
 /// region when the caller named none). Refuses with 409
 /// `SUPPLIER_INSUFFICIENT_STOCK` naming every short line, or with the
-/// supplier's failure (502/503/504). Lines of other items are not asked about.
+/// supplier's failure (502/503/504). Lines of other items are not asked
+/// about, and nothing is asked without a configured supplier; a bad region
+/// is a 400 either way. `placed` says whether the order or hold exists
+/// already: a retry replays its first answer, so its supplier is asked only
+/// the first time (and that is looked up only when someone would be asked).
 pub async fn check_before_order(
     state: &AppState,
     lines: &[HoldLineRequest],
     region: &RegionInput,
+    placed: impl std::future::Future<Output = anyhow::Result<bool>>,
 ) -> Result<(), ApiError> {
     let resolved = region.resolve(&state.suppliers.default_county_code)?;
+    if state.suppliers.is_empty() {
+        return Ok(());
+    }
     let items: Vec<ItemId> = lines.iter().map(|line| line.item.clone()).collect();
     let links = state.store.supplier_links_for(&items).await?;
     let asked: Vec<(i64, SupplierLink)> = lines
@@ -651,7 +659,7 @@ pub async fn check_before_order(
             Some((line.quantity, link.clone()))
         })
         .collect();
-    if asked.is_empty() {
+    if asked.is_empty() || placed.await? {
         return Ok(());
     }
     let county_code = resolved

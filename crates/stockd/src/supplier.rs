@@ -8,9 +8,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use stock_engine::Engine;
-use stock_http::suppliers::{
-    record_sync, sync_supplier, ItemSync, ItemSyncResult, SyncProgress, SyncRequest,
-};
+use stock_http::suppliers::{sync_supplier, ItemSync, ItemSyncResult, SyncProgress, SyncRequest};
 use stock_supplier::regions::is_county_code;
 
 use crate::config::Config;
@@ -174,9 +172,7 @@ pub async fn sync(config: &Config, args: SyncArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let failed = summary.failed() > 0;
-    record_sync(entry, summary);
-    Ok(if failed {
+    Ok(if summary.failed() > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -478,11 +478,8 @@ pub async fn place_order(
     let order_id = name("order_id", &body.order_id)?;
     let ttl_ms = super::holds::ttl_ms(&state, body.ttl_seconds)?;
     let region = crate::suppliers::RegionInput::from(&body.region.unwrap_or_default());
-    if super::holds::needs_supplier_check(&state, &region)
-        && state.store.order(&order_id).await?.is_none()
-    {
-        crate::suppliers::check_before_order(&state, &lines, &region).await?;
-    }
+    let placed = async { Ok(state.store.order(&order_id).await?.is_some()) };
+    crate::suppliers::check_before_order(&state, &lines, &region, placed).await?;
     let command = Command::CreateOrder {
         id: order_id,
         hold_id: format!("rsv_{}", random_id(12)),

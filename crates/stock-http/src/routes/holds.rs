@@ -84,13 +84,6 @@ fn hold_lines(items: &[HoldLineIn]) -> Result<Vec<HoldLineRequest>, ApiError> {
     Ok(lines)
 }
 
-/// Whether an order or hold may need its supplier asked first: only when a
-/// supplier is configured (a region given without one is still checked for
-/// form, so a bad county code is a 400 either way).
-pub(crate) fn needs_supplier_check(state: &AppState, region: &RegionInput) -> bool {
-    !state.suppliers.is_empty() || !region.is_empty()
-}
-
 /// 201 for what a create made now, 200 for a retry that found it made.
 fn created(replayed: bool) -> StatusCode {
     if replayed {
@@ -154,12 +147,9 @@ pub async fn create_reservation(
     let order_id = reference("order_id", &body.order_id)?;
     let lines = hold_lines(&body.items)?;
     let ttl_ms = ttl_ms(&state, body.ttl_seconds)?;
-    // A retry of a hold that exists replays its first answer: the supplier
-    // is asked only the first time.
     let region = RegionInput::from(&body.region.unwrap_or_default());
-    if needs_supplier_check(&state, &region) && state.store.hold(&id).await?.is_none() {
-        suppliers::check_before_order(&state, &lines, &region).await?;
-    }
+    let placed = async { Ok(state.store.hold(&id).await?.is_some()) };
+    suppliers::check_before_order(&state, &lines, &region, placed).await?;
     let command = Command::CreateHold {
         id,
         order_id,
@@ -258,9 +248,8 @@ pub async fn create_order(
     let lines = hold_lines(&body.items)?;
     let ttl_ms = ttl_ms(&state, body.ttl_seconds)?;
     let region = RegionInput::from(&body.region.unwrap_or_default());
-    if needs_supplier_check(&state, &region) && state.store.order(&id).await?.is_none() {
-        suppliers::check_before_order(&state, &lines, &region).await?;
-    }
+    let placed = async { Ok(state.store.order(&id).await?.is_some()) };
+    suppliers::check_before_order(&state, &lines, &region, placed).await?;
     let command = Command::CreateOrder {
         id,
         hold_id: format!("rsv_{}", random_id(12)),
