@@ -12,6 +12,7 @@ mod live;
 mod ops;
 pub mod password;
 mod stock;
+mod suppliers;
 
 use std::fmt::Write as _;
 
@@ -76,6 +77,10 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/channels/{channel}", get(channels::show))
         .route("/admin/channels/{channel}/sync", post(channels::sync))
         .route("/admin/channels/{channel}/listings", post(channels::link))
+        .route("/admin/suppliers", get(suppliers::list))
+        .route("/admin/suppliers/{supplier}", get(suppliers::show))
+        .route("/admin/suppliers/{supplier}/sync", post(suppliers::sync))
+        .route("/admin/suppliers/{supplier}/links", post(suppliers::link))
 }
 
 /// The page for something that is not there.
@@ -220,6 +225,19 @@ fn t(lang: Lang, key: &str) -> &'static str {
         "sellable" => ("Sellable now", "当前可售"),
         "differs" => ("Differs", "不一致"),
         "sync_now" => ("Sync now", "立即同步"),
+        "suppliers" => ("Suppliers", "供应商"),
+        "supplier" => ("Supplier", "供应商"),
+        "circuit" => ("Circuit", "熔断状态"),
+        "linked_items" => ("Linked items", "关联商品数"),
+        "last_sync" => ("Last sync", "最近同步"),
+        "updated" => ("updated", "已更新"),
+        "unchanged" => ("unchanged", "未变化"),
+        "county_code" => ("Region code", "区域编码"),
+        "product_code" => ("Supplier's product code", "供应商商品编码"),
+        "check_before_order" => ("Ask before an order", "下单前向供应商查询"),
+        "supplier_stock" => ("Supplier's figure", "供应商库存"),
+        "last_synced" => ("Synced at", "同步时间"),
+        "link_item" => ("Link an item", "关联商品"),
         "link" => ("Link a listing", "关联渠道商品"),
         "yes" => ("yes", "是"),
         "no" => ("no", "否"),
@@ -372,7 +390,7 @@ impl FromRequestParts<AppState> for Session {
 fn page(lang: Lang, title: &str, session: Option<&Session>, body: &str) -> Html<String> {
     let nav = match session {
         Some(session) => format!(
-            r#"<nav><a href="/admin">{}</a><a href="/admin/items">{}</a><a href="/admin/orders">{}</a><a href="/admin/holds">{}</a><a href="/admin/simulate">{}</a><a href="/admin/alerts">{}</a><a href="/admin/health">{}</a><a href="/admin/channels">{}</a><a href="/admin/keys">{}</a>
+            r#"<nav><a href="/admin">{}</a><a href="/admin/items">{}</a><a href="/admin/orders">{}</a><a href="/admin/holds">{}</a><a href="/admin/simulate">{}</a><a href="/admin/alerts">{}</a><a href="/admin/health">{}</a><a href="/admin/channels">{}</a><a href="/admin/suppliers">{}</a><a href="/admin/keys">{}</a>
 <form method="post" action="/admin/logout" class="inline"><input type="hidden" name="csrf" value="{}"><button id="sign-out">{}</button></form>
 <a href="/admin/lang/{}" id="lang">{}</a></nav>"#,
             t(lang, "dashboard"),
@@ -383,6 +401,7 @@ fn page(lang: Lang, title: &str, session: Option<&Session>, body: &str) -> Html<
             t(lang, "alerts"),
             t(lang, "health"),
             t(lang, "channels"),
+            t(lang, "suppliers"),
             t(lang, "keys"),
             session.csrf,
             t(lang, "sign_out"),
@@ -1200,6 +1219,7 @@ mod tests {
             include_str!("ops.rs"),
             include_str!("stock.rs"),
             include_str!("channels.rs"),
+            include_str!("suppliers.rs"),
             include_str!("live.rs"),
         ];
         let mut keys = Vec::new();

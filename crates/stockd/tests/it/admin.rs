@@ -139,6 +139,18 @@ impl Browser {
         .await;
     }
 
+    /// Clears an input and types `text` into it.
+    async fn replace_text(&self, css: &str, text: &str) {
+        let element = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/clear"),
+            Some(json!({})),
+        )
+        .await;
+        self.type_into(css, text).await;
+    }
+
     async fn click(&self, css: &str) {
         let element = self.find(css).await;
         self.call(
@@ -364,15 +376,7 @@ async fn sign_in_adjust_fix_simulate_and_revoke_in_a_real_browser() {
     browser.goto(&app.url("/admin/simulate")).await;
     browser.screenshot("simulate").await;
     browser.click("#item0 option[value='cup']").await;
-    let quantity = browser.find("#quantity0").await;
-    browser
-        .call(
-            reqwest::Method::POST,
-            &format!("/element/{quantity}/clear"),
-            Some(json!({})),
-        )
-        .await;
-    browser.type_into("#quantity0", "4").await;
+    browser.replace_text("#quantity0", "4").await;
     browser.click("#place").await;
     browser.wait_text("#order-status", "pending").await;
     let level = browser.text("#level-cup").await;
@@ -653,15 +657,7 @@ async fn stock_actions_each_show_the_ledger_rows_they_wrote() {
     browser.goto(&app.url("/admin/items")).await;
     browser.type_into("#new-id", "mug").await;
     browser.type_into("#new-name", "Blue mug").await;
-    let stock = browser.find("#new-stock").await;
-    browser
-        .call(
-            reqwest::Method::POST,
-            &format!("/element/{stock}/clear"),
-            Some(json!({})),
-        )
-        .await;
-    browser.type_into("#new-stock", "12").await;
+    browser.replace_text("#new-stock", "12").await;
     browser.click("#create-item").await;
     browser.wait_text("#done", "ledger #").await;
     assert_eq!(browser.text("#item-available").await, "12");
@@ -688,15 +684,7 @@ async fn stock_actions_each_show_the_ledger_rows_they_wrote() {
     );
     // The same version again is stale: refused, nothing written.
     browser.type_into("#count-on-hand", "3").await;
-    let version = browser.find("#count-version").await;
-    browser
-        .call(
-            reqwest::Method::POST,
-            &format!("/element/{version}/clear"),
-            Some(json!({})),
-        )
-        .await;
-    browser.type_into("#count-version", "1").await;
+    browser.replace_text("#count-version", "1").await;
     browser.click("#count").await;
     browser.wait_text("#error", "VERSION_CONFLICT").await;
     assert_eq!(browser.text("#item-available").await, "10");
@@ -714,15 +702,7 @@ async fn stock_actions_each_show_the_ledger_rows_they_wrote() {
     assert!(levels.contains("default 6 0 6"), "{levels}");
 
     // Edit details: no ledger row.
-    let name = browser.find("#edit-name").await;
-    browser
-        .call(
-            reqwest::Method::POST,
-            &format!("/element/{name}/clear"),
-            Some(json!({})),
-        )
-        .await;
-    browser.type_into("#edit-name", "Navy mug").await;
+    browser.replace_text("#edit-name", "Navy mug").await;
     browser.click("#save").await;
     browser.wait_text("#done", "saved").await;
     assert!(browser.text("h1").await.contains("Navy mug"));
@@ -819,4 +799,69 @@ async fn open_pages_follow_changes_and_channels_sync_from_the_console() {
     let (_, item) = app.get(ADMIN_KEY, "/api/v1/inventory/tea").await;
     assert_eq!(item["reserved"], 0, "{item}");
     browser.quit().await;
+}
+
+#[tokio::test]
+async fn suppliers_sync_and_link_from_the_console() {
+    // --demo runs the mock supplier `mock` with three items linked to it.
+    let app = spawn_with(Spawn {
+        demo: true,
+        ..Spawn::default()
+    })
+    .await;
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/admin/login")).await;
+    browser.type_into("#key", ADMIN_KEY).await;
+    browser.click("#sign-in").await;
+    browser.find("#activity-chart").await;
+    browser.goto(&app.url("/admin/suppliers")).await;
+    let row = browser.wait_text("#suppliers", "supplier-mock").await;
+    assert!(row.contains("closed"), "{row}");
+    browser.click("#supplier-mock").await;
+    browser.wait_text("#links", "GA0SZC00U").await;
+
+    // A sync for another region, from the page: the ledger says who did it.
+    browser.replace_text("#sync-county", "440305").await;
+    browser.click("#sync").await;
+    let said = browser.wait_text("#done", "updated").await;
+    assert!(!said.contains("updated 0"), "{said}");
+    browser.wait_text("#link-GA0SZC00U", "440305").await;
+    let (_, logs) = app.get(ADMIN_KEY, "/api/v1/inventory/GA0SZC00U/logs").await;
+    let last = &logs["entries"][0];
+    assert_eq!(last["operation"], "sync", "{logs}");
+    assert!(
+        last["operator"].as_str().unwrap().starts_with("key_"),
+        "the signed-in key: {logs}"
+    );
+    assert!(
+        last["reason"].as_str().unwrap().contains("440305"),
+        "{logs}"
+    );
+
+    // A bad region is refused and changes nothing.
+    let ledger = app.ledger_total().await;
+    browser.replace_text("#sync-county", "4403").await;
+    browser.click("#sync").await;
+    browser.wait_text("#error", "county_code").await;
+    assert_eq!(app.ledger_total().await, ledger);
+
+    // Link another item to a supplier product: not to one that is taken.
+    app.create_item("washer", 0).await;
+    browser.type_into("#link-item", "washer").await;
+    browser.type_into("#link-code", "GA0SZB00K").await;
+    browser.click("#link").await;
+    browser.wait_text("#error", "already linked").await;
+    browser.replace_text("#link-item", "washer").await;
+    browser.replace_text("#link-code", "CEAB7T00A").await;
+    browser.click("#link").await;
+    browser.wait_text("#links", "washer").await;
+    let (status, link) = app
+        .get(ADMIN_KEY, "/api/v1/inventory/washer/supplier")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{link}");
+    assert_eq!(link["product_code"], "CEAB7T00A");
+    assert_eq!(link["check_before_order"], true);
+    browser.screenshot("supplier").await;
+    browser.quit().await;
+    app.assert_verified();
 }

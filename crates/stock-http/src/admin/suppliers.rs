@@ -1,0 +1,239 @@
+//! Console pages for suppliers: each supplier's circuit and last sync, the
+//! items linked to its products, a sync on demand, and linking an item.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Form;
+use stock_core::ItemId;
+use stock_store::PutSupplierLink;
+use stock_supplier::regions::is_county_code;
+
+use super::ops::{after, Flash};
+use super::{esc, page, same, stale, t, url_text, Session};
+use crate::error::ApiError;
+use crate::suppliers::{record_sync, sync_supplier, Quiet, SupplierEntry, SyncRequest};
+use crate::wire::timestamp;
+use crate::AppState;
+
+/// `updated 2, unchanged 1, failed 0`, or "—" before any sync.
+fn last_sync(lang: super::Lang, entry: &SupplierEntry) -> String {
+    match entry.last_sync.lock().expect("last sync lock").as_ref() {
+        None => "—".to_owned(),
+        Some(last) => format!(
+            "{} {}, {} {}, {} {} ({})",
+            t(lang, "updated"),
+            last.summary.updated,
+            t(lang, "unchanged"),
+            last.summary.unchanged,
+            t(lang, "failed"),
+            last.summary.failed(),
+            timestamp(last.finished_at_ms),
+        ),
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Html<String>, ApiError> {
+    let lang = session.lang;
+    let mut rows = String::new();
+    for entry in state.suppliers.entries() {
+        let name = entry.api.name();
+        let linked = state.store.supplier_links(name).await?.len();
+        let _ = write!(
+            rows,
+            r#"<tr><td><a href="/admin/suppliers/{}" id="supplier-{}">{}</a></td><td>{}</td><td>{}</td><td>{linked}</td><td>{}</td></tr>"#,
+            url_text(name),
+            esc(name),
+            esc(name),
+            esc(entry.location.as_str()),
+            entry.api.circuit().as_str(),
+            esc(&last_sync(lang, entry)),
+        );
+    }
+    let body = format!(
+        r#"<h1>{}</h1><table id="suppliers"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{rows}</table>"#,
+        t(lang, "suppliers"),
+        t(lang, "supplier"),
+        t(lang, "location"),
+        t(lang, "circuit"),
+        t(lang, "linked_items"),
+        t(lang, "last_sync"),
+    );
+    Ok(page(lang, t(lang, "suppliers"), Some(&session), &body))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    Path(name): Path<String>,
+    Query(query): Query<Flash>,
+) -> Result<Response, ApiError> {
+    let lang = session.lang;
+    let Some(entry) = state.suppliers.get(&name) else {
+        return Ok(super::not_found(&session, &name));
+    };
+    let mut rows = String::new();
+    for link in state.store.supplier_links(&name).await? {
+        let _ = write!(
+            rows,
+            r#"<tr id="link-{}"><td><a href="/admin/items/{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+            esc(link.item.as_str()),
+            url_text(link.item.as_str()),
+            esc(link.item.as_str()),
+            esc(&link.product_code),
+            if link.check_before_order {
+                t(lang, "yes")
+            } else {
+                t(lang, "no")
+            },
+            link.last_stock
+                .map_or_else(|| "—".to_owned(), |s| s.to_string()),
+            esc(link.last_county_code.as_deref().unwrap_or("—")),
+            link.last_synced_at_ms.map(timestamp).unwrap_or_default(),
+        );
+    }
+    let base = format!("/admin/suppliers/{}", url_text(&name));
+    let flash = super::ops::flash(lang, &query);
+    let body = format!(
+        r#"<h1>{} {}</h1>{flash}<p>{}: {} · {}: {} · {}: {}</p>
+<form method="post" action="{base}/sync"><input type="hidden" name="csrf" value="{}">
+<label>{} <input name="county_code" id="sync-county" maxlength="6" value="{}" required></label>
+<button id="sync">{}</button></form>
+<table id="links"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{rows}</table>
+<h2>{}</h2><form method="post" action="{base}/links"><input type="hidden" name="csrf" value="{}">
+<label>{} <input name="product_id" id="link-item" maxlength="64" required></label>
+<label>{} <input name="product_code" id="link-code" maxlength="64" required></label>
+<label><input type="checkbox" name="check_before_order" id="link-check" value="on" checked> {}</label>
+<button id="link">{}</button></form>"#,
+        t(lang, "supplier"),
+        esc(&name),
+        t(lang, "location"),
+        esc(entry.location.as_str()),
+        t(lang, "circuit"),
+        entry.api.circuit().as_str(),
+        t(lang, "last_sync"),
+        esc(&last_sync(lang, entry)),
+        session.csrf,
+        t(lang, "county_code"),
+        esc(&entry.sync.county_code),
+        t(lang, "sync_now"),
+        t(lang, "product_id"),
+        t(lang, "product_code"),
+        t(lang, "check_before_order"),
+        t(lang, "supplier_stock"),
+        t(lang, "county_code"),
+        t(lang, "last_synced"),
+        t(lang, "link_item"),
+        session.csrf,
+        t(lang, "product_id"),
+        t(lang, "product_code"),
+        t(lang, "check_before_order"),
+        t(lang, "create"),
+    );
+    Ok(page(lang, t(lang, "supplier"), Some(&session), &body).into_response())
+}
+
+pub async fn sync(
+    State(state): State<AppState>,
+    session: Session,
+    Path(name): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if !form
+        .get("csrf")
+        .is_some_and(|csrf| same(csrf, &session.csrf))
+    {
+        return stale(&session);
+    }
+    let back = format!("/admin/suppliers/{}", url_text(&name));
+    let result = async {
+        let entry = state.suppliers.named(&name)?;
+        let county_code = form
+            .get("county_code")
+            .map(|c| c.trim())
+            .unwrap_or_default();
+        if !is_county_code(county_code) {
+            return Err(ApiError::field("county_code", "must be 6 digits"));
+        }
+        let request = SyncRequest {
+            county_code: county_code.to_owned(),
+            concurrency: entry.sync.concurrency,
+            ..SyncRequest::default()
+        };
+        let summary = sync_supplier(
+            &state.engine,
+            state.store.as_ref(),
+            entry,
+            &request,
+            &session.key.id,
+            &Quiet,
+        )
+        .await
+        .map_err(|error| crate::suppliers::supplier_error(&error))?;
+        let lang = session.lang;
+        let said = format!(
+            "{} {}, {} {}, {} {}",
+            t(lang, "updated"),
+            summary.updated,
+            t(lang, "unchanged"),
+            summary.unchanged,
+            t(lang, "failed"),
+            summary.failed(),
+        );
+        record_sync(entry, summary);
+        Ok(said)
+    }
+    .await;
+    after(&back, result)
+}
+
+pub async fn link(
+    State(state): State<AppState>,
+    session: Session,
+    Path(name): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if !form
+        .get("csrf")
+        .is_some_and(|csrf| same(csrf, &session.csrf))
+    {
+        return stale(&session);
+    }
+    let back = format!("/admin/suppliers/{}", url_text(&name));
+    let result = async {
+        state.suppliers.named(&name)?;
+        let field = |key: &str| form.get(key).map(|v| v.trim()).unwrap_or_default();
+        let item =
+            ItemId::parse(field("product_id")).map_err(|e| ApiError::field("product_id", e))?;
+        let code = field("product_code");
+        if code.is_empty() || code.chars().count() > 64 {
+            return Err(ApiError::field(
+                "product_code",
+                "must be 1 to 64 characters",
+            ));
+        }
+        if state.store.item(&item).await?.is_none() {
+            return Err(ApiError::not_found(format!("item {item} not found")));
+        }
+        let check = form.contains_key("check_before_order");
+        match state
+            .store
+            .put_supplier_link(&item, &name, code, check)
+            .await?
+        {
+            PutSupplierLink::Linked(_) => Ok(format!("{item} → {code}")),
+            PutSupplierLink::CodeTaken { item: other } => Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "ALREADY_EXISTS",
+                format!("{code} is already linked to item {other}"),
+            )),
+        }
+    }
+    .await;
+    after(&back, result)
+}
