@@ -15,9 +15,9 @@ use super::{same, stale, url_text, Session};
 use crate::error::ApiError;
 use crate::AppState;
 
-type Fields = HashMap<String, String>;
+pub(super) type Fields = HashMap<String, String>;
 
-fn field<'a>(form: &'a Fields, name: &str) -> &'a str {
+pub(super) fn field<'a>(form: &'a Fields, name: &str) -> &'a str {
     form.get(name).map(|v| v.trim()).unwrap_or_default()
 }
 
@@ -63,7 +63,8 @@ fn written(lang: super::Lang, outcome: &Outcome) -> String {
     }
 }
 
-fn checked(session: &Session, form: &Fields) -> Option<Response> {
+/// `None` when a form carries the session's CSRF token; else the answer that refuses it.
+pub(super) fn checked(session: &Session, form: &Fields) -> Option<Response> {
     (!form
         .get("csrf")
         .is_some_and(|csrf| same(csrf, &session.csrf)))

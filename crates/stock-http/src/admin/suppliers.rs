@@ -1,7 +1,6 @@
 //! Console pages for suppliers: each supplier's circuit and last sync, the
 //! items linked to its products, a sync on demand, and linking an item.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use axum::extract::{Path, Query, State};
@@ -12,7 +11,8 @@ use stock_store::PutSupplierLink;
 use stock_supplier::regions::is_county_code;
 
 use super::ops::{after, Flash};
-use super::{esc, page, same, stale, t, url_text, Session};
+use super::stock::{checked, field, Fields};
+use super::{esc, page, t, url_text, Session};
 use crate::error::ApiError;
 use crate::suppliers::{record_sync, sync_supplier, Quiet, SupplierEntry, SyncRequest};
 use crate::wire::timestamp;
@@ -142,13 +142,10 @@ pub async fn sync(
     State(state): State<AppState>,
     session: Session,
     Path(name): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    Form(form): Form<Fields>,
 ) -> Response {
-    if !form
-        .get("csrf")
-        .is_some_and(|csrf| same(csrf, &session.csrf))
-    {
-        return stale(&session);
+    if let Some(refused) = checked(&session, &form) {
+        return refused;
     }
     let back = format!("/admin/suppliers/{}", url_text(&name));
     let result = async {
@@ -196,21 +193,17 @@ pub async fn link(
     State(state): State<AppState>,
     session: Session,
     Path(name): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    Form(form): Form<Fields>,
 ) -> Response {
-    if !form
-        .get("csrf")
-        .is_some_and(|csrf| same(csrf, &session.csrf))
-    {
-        return stale(&session);
+    if let Some(refused) = checked(&session, &form) {
+        return refused;
     }
     let back = format!("/admin/suppliers/{}", url_text(&name));
     let result = async {
         state.suppliers.named(&name)?;
-        let field = |key: &str| form.get(key).map(|v| v.trim()).unwrap_or_default();
-        let item =
-            ItemId::parse(field("product_id")).map_err(|e| ApiError::field("product_id", e))?;
-        let code = field("product_code");
+        let item = ItemId::parse(field(&form, "product_id"))
+            .map_err(|e| ApiError::field("product_id", e))?;
+        let code = field(&form, "product_code");
         if code.is_empty() || code.chars().count() > 64 {
             return Err(ApiError::field(
                 "product_code",
