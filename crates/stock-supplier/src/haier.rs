@@ -65,6 +65,8 @@ pub struct HaierConfig {
     pub password: Option<Secret>,
     /// The stock source asked for unless a call names one.
     pub source: String,
+    /// Where each call goes under `base_url`.
+    pub paths: ApiPaths,
     pub policy: CallPolicy,
     /// A token is renewed this long before it expires.
     pub token_refresh_margin: Duration,
@@ -87,6 +89,7 @@ impl HaierConfig {
             send_to_code: None,
             password: None,
             source: "JSH-B".to_owned(),
+            paths: ApiPaths::default(),
             policy: CallPolicy::default(),
             token_refresh_margin: Duration::from_secs(60),
             products_page_size: PRODUCTS_PAGE_SIZE_MAX,
@@ -433,7 +436,7 @@ impl HaierSupplier {
             page,
             page_size: self.config.products_page_size,
         };
-        self.call(PRODUCTS_PATH, &request).await
+        self.call(&self.config.paths.products, &request).await
     }
 }
 
@@ -518,13 +521,13 @@ impl Supplier for HaierSupplier {
             customer_code: self.config.customer_code.clone(),
             send_to_code: self.config.send_to_code.clone(),
         };
-        let data: StockData =
-            self.call(STOCK_PATH, &request)
-                .await
-                .map_err(|error| match error {
-                    SupplierError::NotFound { .. } => self.product_not_found(product_code),
-                    other => other,
-                })?;
+        let data: StockData = self
+            .call(&self.config.paths.stock, &request)
+            .await
+            .map_err(|error| match error {
+                SupplierError::NotFound { .. } => self.product_not_found(product_code),
+                other => other,
+            })?;
         if data.stock < 0 {
             return Err(SupplierError::Malformed {
                 supplier: self.name(),
@@ -577,7 +580,7 @@ impl Supplier for HaierSupplier {
                 customer_code: self.config.customer_code.clone(),
                 product_codes: codes.to_vec(),
             };
-            let data: Vec<PriceData> = self.call(PRICES_PATH, &request).await?;
+            let data: Vec<PriceData> = self.call(&self.config.paths.prices, &request).await?;
             prices.extend(data.into_iter().map(|p| ProductPrice {
                 product_code: p.product_code,
                 price: p.price,
@@ -593,7 +596,7 @@ impl Supplier for HaierSupplier {
             customer_code: self.config.customer_code.clone(),
             password: self.config.password.as_ref().map(|p| p.expose().to_owned()),
         };
-        let data: BalanceData = self.call(BALANCE_PATH, &request).await?;
+        let data: BalanceData = self.call(&self.config.paths.balance, &request).await?;
         Ok(AccountBalance {
             balance: data.balance,
             credit_limit: data.credit_limit,
@@ -608,7 +611,7 @@ impl Supplier for HaierSupplier {
             member_id: query.member_id.clone(),
             customer_code: self.config.customer_code.clone(),
         };
-        let data: LogisticsData = self.call(LOGISTICS_PATH, &request).await?;
+        let data: LogisticsData = self.call(&self.config.paths.logistics, &request).await?;
         Ok(Logistics {
             order_code: data.order_code,
             status: data.status,

@@ -341,6 +341,31 @@ async fn a_secret_the_supplier_echoes_is_blanked() {
 }
 
 #[tokio::test]
+async fn a_platform_with_paths_of_its_own_is_reached_where_it_is_configured() {
+    let paths = crate::protocol::ApiPaths {
+        stock: "/openapi/v2/stock/query".to_owned(),
+        ..crate::protocol::ApiPaths::default()
+    };
+    let mock = MockSupplier::new(MockOptions {
+        paths: paths.clone(),
+        ..MockOptions::default()
+    });
+    mock.set_stock(PRODUCT, Some(COUNTY), 31);
+    let address = mock
+        .clone()
+        .spawn(any_port())
+        .await
+        .expect("the mock binds");
+    let base_url = format!("http://{address}");
+    let configured = Fixture::new(mock.clone(), &base_url, |config| config.paths = paths);
+    assert_eq!(configured.stock().await.expect("stock").stock, 31);
+    // A client with the default paths meets a bare 404 there.
+    let defaults = Fixture::new(mock, &base_url, |_| {});
+    let error = defaults.failure(defaults.stock().await);
+    assert!(matches!(error, SupplierError::Refused { .. }), "{error:?}");
+}
+
+#[tokio::test]
 async fn a_fresh_token_refused_too_is_an_auth_error() {
     let fixture = start().await;
     // Tokens that are dead when issued: renewing cannot help.

@@ -70,8 +70,7 @@ use tokio::net::TcpListener;
 use crate::protocol::{
     BalanceData, BalanceRequest, Envelope, LogisticsData, LogisticsRequest, PriceData,
     PricesRequest, ProductData, ProductsPage, ProductsRequest, StockData, StockRequest,
-    TokenResponse, BALANCE_PATH, LOGISTICS_PATH, PRICES_PATH, PRODUCTS_PAGE_SIZE_MAX,
-    PRODUCTS_PATH, PRODUCT_NOT_FOUND, STOCK_PATH,
+    TokenResponse, PRODUCTS_PAGE_SIZE_MAX, PRODUCT_NOT_FOUND,
 };
 
 pub const MOCK_CLIENT_ID: &str = "mock-client";
@@ -111,6 +110,8 @@ pub struct MockOptions {
     pub client_id: String,
     pub client_secret: String,
     pub token_ttl: Duration,
+    /// Where the API is served, for trying a client configured with other paths.
+    pub paths: crate::protocol::ApiPaths,
 }
 
 impl Default for MockOptions {
@@ -119,6 +120,7 @@ impl Default for MockOptions {
             client_id: MOCK_CLIENT_ID.to_owned(),
             client_secret: MOCK_CLIENT_SECRET.to_owned(),
             token_ttl: TOKEN_TTL_DEFAULT,
+            paths: crate::protocol::ApiPaths::default(),
         }
     }
 }
@@ -155,7 +157,8 @@ impl MockSupplier {
     /// The token endpoint at [`MOCK_TOKEN_PATH`], the API at the protocol's
     /// paths, and the control routes under `/mock/`.
     pub fn router(&self) -> Router {
-        router(self.state.clone())
+        let paths = lock(&self.state).options.paths.clone();
+        router(self.state.clone(), &paths)
     }
 
     pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
@@ -452,14 +455,14 @@ impl MockState {
     }
 }
 
-fn router(state: SharedState) -> Router {
+fn router(state: SharedState, paths: &crate::protocol::ApiPaths) -> Router {
     Router::new()
         .route(MOCK_TOKEN_PATH, post(token_route))
-        .route(STOCK_PATH, api_route(answer_stock))
-        .route(PRODUCTS_PATH, api_route(answer_products))
-        .route(PRICES_PATH, api_route(answer_prices))
-        .route(BALANCE_PATH, api_route(answer_balance))
-        .route(LOGISTICS_PATH, api_route(answer_logistics))
+        .route(&paths.stock, api_route(answer_stock))
+        .route(&paths.products, api_route(answer_products))
+        .route(&paths.prices, api_route(answer_prices))
+        .route(&paths.balance, api_route(answer_balance))
+        .route(&paths.logistics, api_route(answer_logistics))
         .route("/mock/faults", post(faults_route))
         .route("/mock/stock", put(stock_route))
         .route("/mock/counters", get(counters_route))
@@ -1322,6 +1325,7 @@ impl IntoResponse for ControlError {
 
 #[cfg(test)]
 mod tests {
+    use crate::protocol::{BALANCE_PATH, LOGISTICS_PATH, PRICES_PATH, PRODUCTS_PATH, STOCK_PATH};
     use std::net::Ipv4Addr;
 
     use super::*;

@@ -20,6 +20,29 @@ pub const PRICES_PATH: &str = "/api/products/prices";
 pub const BALANCE_PATH: &str = "/api/account/balance";
 pub const LOGISTICS_PATH: &str = "/api/logistics/query";
 
+/// Where each call goes, under the base URL. The defaults are the paths
+/// above; a platform that puts them elsewhere is configured with its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiPaths {
+    pub stock: String,
+    pub products: String,
+    pub prices: String,
+    pub balance: String,
+    pub logistics: String,
+}
+
+impl Default for ApiPaths {
+    fn default() -> Self {
+        ApiPaths {
+            stock: STOCK_PATH.to_owned(),
+            products: PRODUCTS_PATH.to_owned(),
+            prices: PRICES_PATH.to_owned(),
+            balance: BALANCE_PATH.to_owned(),
+            logistics: LOGISTICS_PATH.to_owned(),
+        }
+    }
+}
+
 /// The platform's code for a product it does not know.
 pub const PRODUCT_NOT_FOUND: &str = "PRODUCT_NOT_FOUND";
 

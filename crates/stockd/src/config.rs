@@ -1113,6 +1113,10 @@ inventory:
                 ("STOCKD_SUPPLIERS__HAIER__CLIENT_SECRET", "12345678"),
                 ("STOCKD_SUPPLIERS__HAIER__TIMEOUT_MS", "1500"),
                 ("STOCKD_SUPPLIERS__HAIER__RETRY__ATTEMPTS_MAX", "5"),
+                (
+                    "STOCKD_SUPPLIERS__HAIER__PATHS__STOCK",
+                    "/openapi/v2/stock/query",
+                ),
                 ("STOCKD_REGIONS__DEFAULT_COUNTY_CODE", "310101"),
             ]),
             &Flags::default(),
@@ -1122,6 +1126,8 @@ inventory:
         assert_eq!(haier.client_secret.0, "12345678");
         assert_eq!((haier.timeout_ms, haier.retry.attempts_max), (1500, 5));
         assert_eq!(haier.source, "JSH-B", "a default");
+        assert_eq!(haier.paths.stock, "/openapi/v2/stock/query");
+        assert_eq!(haier.paths.products, "/api/products/list", "a default");
         assert_eq!(config.regions.default_county_code, "310101");
         assert!(
             !format!("{config:?}").contains("12345678"),
@@ -1161,6 +1167,8 @@ inventory:
         check(&[("STOCKD_SUPPLIERS__HAIER__CLIENT", "typo")]);
         check(&[("STOCKD_REGIONS__DEFAULT_COUNTY_CODE", "beijing")]);
         check(&[("STOCKD_SUPPLIERS__HAIER__PRODUCTS_PAGE_SIZE", "1000")]);
+        check(&[("STOCKD_SUPPLIERS__HAIER__PATHS__STOCK", "api/stock")]);
+        check(&[("STOCKD_SUPPLIERS__HAIER__PATHS__STOCK", "/api/stock?x=1")]);
         let bad_name = resolve(
             Some(&SUPPLIER.replace("haier:", "Haier Co:")),
             &[],

@@ -11,6 +11,7 @@ use stock_core::LocationId;
 use stock_http::suppliers::{SupplierEntry, Suppliers, SyncSettings};
 use stock_supplier::breaker::BreakerPolicy;
 use stock_supplier::haier::{HaierConfig, HaierSupplier, Secret};
+use stock_supplier::protocol::ApiPaths;
 use stock_supplier::regions::is_county_code;
 use stock_supplier::retry::RetryPolicy;
 use stock_supplier::CallPolicy;
@@ -67,6 +68,8 @@ pub struct SupplierConfig {
     pub password: Option<SecretText>,
     /// The stock source asked for (`JSH-B`).
     pub source: String,
+    /// Where each call goes under `base_url`.
+    pub paths: PathsConfig,
     /// One HTTP call, connect to last byte.
     pub timeout_ms: u64,
     pub connect_timeout_ms: u64,
@@ -97,6 +100,7 @@ impl Default for SupplierConfig {
             send_to_code: None,
             password: None,
             source: "JSH-B".into(),
+            paths: PathsConfig::default(),
             timeout_ms: 30_000,
             connect_timeout_ms: 5_000,
             token_refresh_margin_s: 60,
@@ -108,6 +112,51 @@ impl Default for SupplierConfig {
             products_page_size: 100,
             products_max: 100_000,
             sync: SupplierSyncConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PathsConfig {
+    pub stock: String,
+    pub products: String,
+    pub prices: String,
+    pub balance: String,
+    pub logistics: String,
+}
+
+impl Default for PathsConfig {
+    fn default() -> Self {
+        let paths = ApiPaths::default();
+        PathsConfig {
+            stock: paths.stock,
+            products: paths.products,
+            prices: paths.prices,
+            balance: paths.balance,
+            logistics: paths.logistics,
+        }
+    }
+}
+
+impl PathsConfig {
+    fn each(&self) -> [(&'static str, &str); 5] {
+        [
+            ("stock", &self.stock),
+            ("products", &self.products),
+            ("prices", &self.prices),
+            ("balance", &self.balance),
+            ("logistics", &self.logistics),
+        ]
+    }
+
+    fn api_paths(&self) -> ApiPaths {
+        ApiPaths {
+            stock: self.stock.clone(),
+            products: self.products.clone(),
+            prices: self.prices.clone(),
+            balance: self.balance.clone(),
+            logistics: self.logistics.clone(),
         }
     }
 }
@@ -241,6 +290,16 @@ fn check_one(name: &str, supplier: &SupplierConfig) -> anyhow::Result<()> {
             bail!("{field} must be above 0");
         }
     }
+    for (call, path) in supplier.paths.each() {
+        let plain = path.starts_with('/')
+            && !path.contains("//")
+            && path
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/-_.~".contains(c));
+        if !plain {
+            bail!("paths.{call} must be a path such as /api/stock/check, not {path:?}");
+        }
+    }
     if !(1..=ATTEMPTS_LIMIT).contains(&supplier.retry.attempts_max) {
         bail!("retry.attempts_max must be 1 to {ATTEMPTS_LIMIT}");
     }
@@ -303,6 +362,7 @@ pub fn entry(
     haier.send_to_code = supplier.send_to_code.clone();
     haier.password = supplier.password.as_ref().map(|p| Secret::new(p.0.clone()));
     haier.source = supplier.source.clone();
+    haier.paths = supplier.paths.api_paths();
     haier.policy = CallPolicy {
         timeout: Duration::from_millis(supplier.timeout_ms),
         connect_timeout: Duration::from_millis(supplier.connect_timeout_ms),
