@@ -11,7 +11,7 @@ use serde_json::json;
 use stock_core::{ItemId, LocationId};
 use stock_engine::Engine;
 use stock_store::{
-    Command, HoldLineRequest, ItemView, LedgerEntry, Outcome, Reply, Store, SupplierLink, WriteMeta,
+    Command, HoldLineRequest, ItemView, Outcome, Reply, Store, SupplierLink, WriteMeta,
 };
 use stock_supplier::regions::{is_county_code, RegionQuery, Regions};
 use stock_supplier::{ProductQuery, StockQuote, Supplier, SupplierError};
@@ -100,6 +100,19 @@ impl Suppliers {
         self.entries.is_empty()
     }
 
+    /// Each supplier with how many items are linked to it, in one read.
+    pub async fn with_link_counts(
+        &self,
+        store: &dyn Store,
+    ) -> anyhow::Result<Vec<(&Arc<SupplierEntry>, u64)>> {
+        let counts: BTreeMap<String, u64> =
+            store.supplier_link_counts().await?.into_iter().collect();
+        Ok(self
+            .entries()
+            .map(|entry| (entry, counts.get(entry.api.name()).copied().unwrap_or(0)))
+            .collect())
+    }
+
     /// The supplier a route names, or a 404.
     pub fn named(&self, name: &str) -> Result<&Arc<SupplierEntry>, ApiError> {
         self.get(name).ok_or_else(|| {
@@ -135,10 +148,6 @@ impl RegionInput {
             || self.city.is_some()
             || self.district.is_some()
             || self.address.is_some()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.county_code.is_none() && !self.has_address()
     }
 
     /// The county code: given, resolved from the address, or `None` when the
@@ -237,28 +246,16 @@ pub fn supplier_error(error: &SupplierError) -> ApiError {
             (StatusCode::SERVICE_UNAVAILABLE, "SUPPLIER_CIRCUIT_OPEN")
         }
     };
-    let mut details = json!({ "supplier": supplier_of(error) });
+    let mut details = json!({ "supplier": error.supplier() });
     if let SupplierError::CircuitOpen { retry_after_ms, .. } = error {
         details["retry_after_ms"] = json!(retry_after_ms);
     }
     ApiError::new(status, code, message).with_details(details)
 }
 
-fn supplier_of(error: &SupplierError) -> &str {
-    match error {
-        SupplierError::Auth { supplier, .. }
-        | SupplierError::NotFound { supplier, .. }
-        | SupplierError::Refused { supplier, .. }
-        | SupplierError::Unavailable { supplier, .. }
-        | SupplierError::Timeout { supplier, .. }
-        | SupplierError::Malformed { supplier, .. }
-        | SupplierError::CircuitOpen { supplier, .. } => supplier,
-    }
-}
-
 /// Runs a supplier call inside what is left of a request's time, so that a
 /// slow supplier is a 504 `SUPPLIER_TIMEOUT` naming it, not a bare timeout.
-pub async fn within<T>(
+async fn within<T>(
     budget: Duration,
     supplier: &str,
     call: impl std::future::Future<Output = Result<T, SupplierError>>,
@@ -272,9 +269,21 @@ pub async fn within<T>(
     }
 }
 
+/// A supplier call made for a request: within the request's time, and its
+/// failure as the request's answer.
+pub async fn ask<T>(
+    state: &AppState,
+    supplier: &str,
+    call: impl std::future::Future<Output = Result<T, SupplierError>>,
+) -> Result<T, ApiError> {
+    within(request_budget(state), supplier, call)
+        .await
+        .map_err(|error| supplier_error(&error))
+}
+
 /// The time a request may spend waiting for a supplier: its own timeout
 /// less a margin to write the answer.
-pub fn request_budget(state: &AppState) -> Duration {
+fn request_budget(state: &AppState) -> Duration {
     let timeout = state.config.request_timeout;
     timeout
         .saturating_sub(timeout / 10)
@@ -313,7 +322,7 @@ pub enum ItemSyncResult {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemSync {
-    pub product_id: Option<ItemId>,
+    pub product_id: ItemId,
     pub product_code: String,
     pub result: ItemSyncResult,
 }
@@ -361,6 +370,25 @@ pub struct SyncRequest {
     pub concurrency: usize,
 }
 
+/// Why a whole sync could not run (one item's failure is in its summary).
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Asking the supplier for its catalogue (for a category or brand).
+    #[error(transparent)]
+    Supplier(#[from] SupplierError),
+    #[error("reading the supplier's links: {0:#}")]
+    Store(anyhow::Error),
+}
+
+impl From<SyncError> for ApiError {
+    fn from(error: SyncError) -> Self {
+        match error {
+            SyncError::Supplier(error) => supplier_error(&error),
+            SyncError::Store(error) => ApiError::internal(&error),
+        }
+    }
+}
+
 /// Told of a sync's progress: how many items in all, then each one done.
 pub trait SyncProgress: Send + Sync {
     fn start(&self, total: u64);
@@ -386,7 +414,7 @@ pub async fn sync_supplier(
     request: &SyncRequest,
     operator: &str,
     progress: &dyn SyncProgress,
-) -> Result<SyncSummary, SupplierError> {
+) -> Result<SyncSummary, SyncError> {
     let mut summary = SyncSummary {
         supplier: entry.api.name().to_owned(),
         county_code: request.county_code.clone(),
@@ -396,10 +424,7 @@ pub async fn sync_supplier(
     let mut links = store
         .supplier_links(entry.api.name())
         .await
-        .map_err(|error| SupplierError::Unavailable {
-            supplier: entry.api.name().to_owned(),
-            detail: format!("reading the links from the database: {error:#}"),
-        })?;
+        .map_err(SyncError::Store)?;
     if request.category.is_some() || request.brand.is_some() {
         let products = entry
             .api
@@ -454,7 +479,7 @@ async fn sync_one(
         Ok(quote) => write(engine, entry, &link.item, &quote, operator).await,
     };
     ItemSync {
-        product_id: Some(link.item.clone()),
+        product_id: link.item.clone(),
         product_code: link.product_code.clone(),
         result,
     }
@@ -539,18 +564,6 @@ async fn write(
         other => ItemSyncResult::Failed {
             reason: format!("unexpected answer from the write path: {other:?}"),
         },
-    }
-}
-
-/// The ledger row of a single-item sync, for its answer.
-pub fn synced_parts(outcome: &Outcome) -> Option<(&ItemView, Option<&LedgerEntry>, i64)> {
-    match outcome {
-        Outcome::SupplierSynced {
-            view,
-            entry,
-            shortfall,
-        } => Some((view, entry.as_ref(), *shortfall)),
-        _ => None,
     }
 }
 

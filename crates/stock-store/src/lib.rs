@@ -142,13 +142,10 @@ pub trait Store: Send + Sync + 'static {
         check_before_order: bool,
     ) -> StoreResult<PutSupplierLink>;
     async fn supplier_link(&self, item: &ItemId) -> StoreResult<Option<SupplierLink>>;
-    async fn supplier_link_by_code(
-        &self,
-        supplier: &str,
-        product_code: &str,
-    ) -> StoreResult<Option<SupplierLink>>;
     /// A supplier's links, by item id.
     async fn supplier_links(&self, supplier: &str) -> StoreResult<Vec<SupplierLink>>;
+    /// How many items each supplier has linked (suppliers with none are left out).
+    async fn supplier_link_counts(&self) -> StoreResult<Vec<(String, u64)>>;
     /// The links of these items (those that have one), by item id.
     async fn supplier_links_for(&self, items: &[ItemId]) -> StoreResult<Vec<SupplierLink>>;
     /// `false` when the item had no link.

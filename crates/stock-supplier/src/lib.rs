@@ -126,6 +126,19 @@ pub enum SupplierError {
 }
 
 impl SupplierError {
+    /// The supplier it is about.
+    pub fn supplier(&self) -> &str {
+        match self {
+            SupplierError::Auth { supplier, .. }
+            | SupplierError::NotFound { supplier, .. }
+            | SupplierError::Refused { supplier, .. }
+            | SupplierError::Unavailable { supplier, .. }
+            | SupplierError::Timeout { supplier, .. }
+            | SupplierError::Malformed { supplier, .. }
+            | SupplierError::CircuitOpen { supplier, .. } => supplier,
+        }
+    }
+
     /// Whether this says the supplier is unwell (counts against the breaker),
     /// rather than that the request or the product was wrong.
     pub fn is_supplier_failure(&self) -> bool {

@@ -59,39 +59,53 @@ pub async fn fill(store: &dyn Store, engine: &Engine) -> anyhow::Result<bool> {
         return Ok(false);
     }
     for (id, name, stock, min_stock) in SAMPLES {
-        let item = Item {
-            id: ItemId::parse(id).expect("sample ids are valid"),
-            name: (*name).to_owned(),
-            status: ItemStatus::Active,
-            min_stock: Some(*min_stock),
-            max_stock: None,
-            allow_backorder: false,
-        };
-        let command = Command::CreateItem {
-            item,
-            location: LocationId::default_location(),
-            opening_stock: *stock,
-        };
-        let meta = WriteMeta {
-            operator: "demo".into(),
-            trace_id: None,
-            idempotency: None,
-        };
-        match engine.submit(command, meta).await {
-            Reply::Fresh(Ok(_)) => {}
-            Reply::Fresh(Err(error)) => {
-                return Err(anyhow::anyhow!("{error}")).context("adding sample items")
-            }
-            Reply::Replayed { .. } => unreachable!("demo writes carry no idempotency key"),
-        }
+        let id = ItemId::parse(id).expect("sample ids are valid");
+        create(engine, id, name, *stock, *min_stock)
+            .await
+            .context("adding sample items")?;
     }
     println!("Added {} sample items (--demo).", SAMPLES.len());
     Ok(true)
 }
 
+/// An active sample item with its opening stock at the default location.
+async fn create(
+    engine: &Engine,
+    id: ItemId,
+    name: &str,
+    opening_stock: i64,
+    min_stock: i64,
+) -> anyhow::Result<()> {
+    let item = Item {
+        id,
+        name: name.to_owned(),
+        status: ItemStatus::Active,
+        min_stock: Some(min_stock),
+        max_stock: None,
+        allow_backorder: false,
+    };
+    let command = Command::CreateItem {
+        item,
+        location: LocationId::default_location(),
+        opening_stock,
+    };
+    let meta = WriteMeta {
+        operator: "demo".into(),
+        trace_id: None,
+        idempotency: None,
+    };
+    match engine.submit(command, meta).await {
+        Reply::Fresh(Ok(_)) => Ok(()),
+        Reply::Fresh(Err(error)) => Err(anyhow::anyhow!("{error}")),
+        Reply::Replayed { .. } => unreachable!("demo writes carry no idempotency key"),
+    }
+}
+
 /// The mock supplier's products that the demo sells, each as an item of
 /// its own linked to the product and asked about before an order.
 const SUPPLIER_SAMPLES_MAX: usize = 3;
+/// Their low-stock line.
+const SUPPLIER_SAMPLE_MIN_STOCK: i64 = 5;
 
 /// Adds a few of the mock supplier's products as items (no stock of their
 /// own), links them, and syncs their stock from the mock once.
@@ -104,27 +118,15 @@ pub async fn fill_supplier(
     for product in products.iter().take(SUPPLIER_SAMPLES_MAX) {
         let id =
             ItemId::parse(&product.product_code).context("a mock product code as an item id")?;
-        let item = Item {
-            id: id.clone(),
-            name: product.product_name.clone(),
-            status: ItemStatus::Active,
-            min_stock: Some(5),
-            max_stock: None,
-            allow_backorder: false,
-        };
-        let command = Command::CreateItem {
-            item,
-            location: LocationId::default_location(),
-            opening_stock: 0,
-        };
-        let meta = WriteMeta {
-            operator: "demo".into(),
-            trace_id: None,
-            idempotency: None,
-        };
-        if let Reply::Fresh(Err(error)) = engine.submit(command, meta).await {
-            return Err(anyhow::anyhow!("{error}")).context("adding a supplier sample item");
-        }
+        create(
+            engine,
+            id.clone(),
+            &product.product_name,
+            0,
+            SUPPLIER_SAMPLE_MIN_STOCK,
+        )
+        .await
+        .context("adding a supplier sample item")?;
         store
             .put_supplier_link(&id, entry.api.name(), &product.product_code, true)
             .await?;
@@ -143,7 +145,6 @@ pub async fn fill_supplier(
         &stock_http::suppliers::Quiet,
     )
     .await
-    .map_err(|error| anyhow::anyhow!("{error}"))
     .context("syncing the demo's supplier items")?;
     println!(
         "Linked {} items to the mock supplier and synced them ({} updated).",

@@ -108,7 +108,7 @@ async fn demo_supplier(
         DEMO_SUPPLIER.to_owned(),
         crate::config::SupplierConfig {
             base_url: base.clone(),
-            token_url: format!("{base}/oauth2/token"),
+            token_url: format!("{base}{}", stock_supplier::mock::MOCK_TOKEN_PATH),
             client_id: stock_supplier::mock::MOCK_CLIENT_ID.to_owned(),
             client_secret: crate::config::SecretText(
                 stock_supplier::mock::MOCK_CLIENT_SECRET.to_owned(),

@@ -49,18 +49,11 @@ impl SyncProgress for Bar {
         if let ItemSyncResult::Failed { reason } = &item.result {
             self.0.println(format!(
                 "failed: {} ({}): {reason}",
-                shown(item),
-                item.product_code
+                item.product_id, item.product_code
             ));
         }
         self.0.inc(1);
     }
-}
-
-fn shown(item: &ItemSync) -> String {
-    item.product_id
-        .as_ref()
-        .map_or_else(|| "-".to_owned(), ToString::to_string)
 }
 
 fn progress_bar() -> ProgressBar {
@@ -158,8 +151,7 @@ pub async fn sync(config: &Config, args: SyncArgs) -> anyhow::Result<ExitCode> {
             };
             println!(
                 "  {verb} {} ({}): {before} -> {after}{short}",
-                shown(change),
-                change.product_code
+                change.product_id, change.product_code
             );
         }
     }
@@ -167,8 +159,7 @@ pub async fn sync(config: &Config, args: SyncArgs) -> anyhow::Result<ExitCode> {
         if let ItemSyncResult::Failed { reason } = &failure.result {
             println!(
                 "  failed {} ({}): {reason}",
-                shown(failure),
-                failure.product_code
+                failure.product_id, failure.product_code
             );
         }
     }
@@ -190,7 +181,10 @@ pub async fn mock(host: &str, port: u16) -> anyhow::Result<ExitCode> {
     println!("suppliers:");
     println!("  mock:");
     println!("    base_url: {base}");
-    println!("    token_url: {base}/oauth2/token");
+    println!(
+        "    token_url: {base}{}",
+        stock_supplier::mock::MOCK_TOKEN_PATH
+    );
     println!("    client_id: {}", stock_supplier::mock::MOCK_CLIENT_ID);
     println!(
         "    client_secret: {}",

@@ -41,9 +41,12 @@ pub async fn list(
 ) -> Result<Html<String>, ApiError> {
     let lang = session.lang;
     let mut rows = String::new();
-    for entry in state.suppliers.entries() {
+    for (entry, linked) in state
+        .suppliers
+        .with_link_counts(state.store.as_ref())
+        .await?
+    {
         let name = entry.api.name();
-        let linked = state.store.supplier_links(name).await?.len();
         let _ = write!(
             rows,
             r#"<tr><td><a href="/admin/suppliers/{}" id="supplier-{}">{}</a></td><td>{}</td><td>{}</td><td>{linked}</td><td>{}</td></tr>"#,
@@ -170,8 +173,7 @@ pub async fn sync(
             &session.key.id,
             &Quiet,
         )
-        .await
-        .map_err(|error| crate::suppliers::supplier_error(&error))?;
+        .await?;
         let lang = session.lang;
         let said = format!(
             "{} {}, {} {}, {} {}",

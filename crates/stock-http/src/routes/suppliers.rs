@@ -14,7 +14,7 @@ use super::{render, to_json};
 use crate::auth::{AdminRole, Authorized, ServiceRole, StorefrontRole, Writer};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
-use crate::suppliers::{self, request_budget, supplier_error, within, RegionInput, SupplierEntry};
+use crate::suppliers::{self, RegionInput, SupplierEntry};
 use crate::wire::*;
 use crate::AppState;
 
@@ -106,13 +106,15 @@ pub async fn list_suppliers(
     State(state): State<AppState>,
     _: Authorized<ServiceRole>,
 ) -> Result<Json<SupplierListOut>, ApiError> {
-    let mut out = Vec::new();
-    for entry in state.suppliers.entries() {
-        let linked = state.store.supplier_links(entry.api.name()).await?.len() as u64;
-        out.push(supplier_out(entry, linked));
-    }
+    let counted = state
+        .suppliers
+        .with_link_counts(state.store.as_ref())
+        .await?;
     Ok(Json(SupplierListOut {
-        suppliers: out,
+        suppliers: counted
+            .into_iter()
+            .map(|(entry, linked)| supplier_out(entry, linked))
+            .collect(),
         default_county_code: state.suppliers.default_county_code.clone(),
     }))
 }
@@ -163,15 +165,10 @@ pub async fn supplier_stock(
             )
             .with_details(serde_json::json!({ "field": "county_code" }))
         })?;
-    let quote = within(
-        request_budget(&state),
-        &supplier,
-        entry
-            .api
-            .check_stock(&product_code, &region.county_code, source.as_deref()),
-    )
-    .await
-    .map_err(|error| supplier_error(&error))?;
+    let call = entry
+        .api
+        .check_stock(&product_code, &region.county_code, source.as_deref());
+    let quote = suppliers::ask(&state, &supplier, call).await?;
     Ok(Json(SupplierStockOut {
         supplier,
         product_code,
@@ -203,13 +200,7 @@ pub async fn supplier_products(
         category: filter("category", query.category.as_deref())?,
         brand: filter("brand", query.brand.as_deref())?,
     };
-    let products = within(
-        request_budget(&state),
-        &supplier,
-        entry.api.products(&request),
-    )
-    .await
-    .map_err(|error| supplier_error(&error))?;
+    let products = suppliers::ask(&state, &supplier, entry.api.products(&request)).await?;
     let links = state.store.supplier_links(&supplier).await?;
     let products: Vec<SupplierProductOut> = products
         .into_iter()
@@ -249,9 +240,7 @@ pub async fn supplier_prices(
     if codes.is_empty() {
         return Err(ApiError::field("product_codes", "is required"));
     }
-    let prices = within(request_budget(&state), &supplier, entry.api.prices(&codes))
-        .await
-        .map_err(|error| supplier_error(&error))?;
+    let prices = suppliers::ask(&state, &supplier, entry.api.prices(&codes)).await?;
     Ok(Json(PricesOut {
         supplier,
         prices: prices
@@ -278,9 +267,7 @@ pub async fn supplier_balance(
     Path(supplier): Path<String>,
 ) -> Result<Json<BalanceOut>, ApiError> {
     let entry = state.suppliers.named(&supplier)?;
-    let balance = within(request_budget(&state), &supplier, entry.api.balance())
-        .await
-        .map_err(|error| supplier_error(&error))?;
+    let balance = suppliers::ask(&state, &supplier, entry.api.balance()).await?;
     Ok(Json(BalanceOut {
         supplier,
         balance: balance.balance,
@@ -310,13 +297,7 @@ pub async fn supplier_logistics(
         )?,
         member_id: optional_code("member_id", query.member_id.as_deref())?,
     };
-    let logistics = within(
-        request_budget(&state),
-        &supplier,
-        entry.api.logistics(&request),
-    )
-    .await
-    .map_err(|error| supplier_error(&error))?;
+    let logistics = suppliers::ask(&state, &supplier, entry.api.logistics(&request)).await?;
     Ok(Json(LogisticsOut {
         supplier,
         order_code: logistics.order_code,
@@ -439,15 +420,14 @@ pub async fn sync_supplier_stock(
         Some(resolved) => (resolved.county_code, resolved.matched_level),
         None => (entry.sync.county_code.clone(), "default"),
     };
-    let quote = within(
-        request_budget(&state),
+    let quote = suppliers::ask(
+        &state,
         &link.supplier,
         entry
             .api
             .check_stock(&link.product_code, &county_code, None),
     )
-    .await
-    .map_err(|error| supplier_error(&error))?;
+    .await?;
     let command = suppliers::sync_command(entry, &item, &quote);
     let threshold = state.config.low_stock_threshold;
     let supplier = link.supplier.clone();

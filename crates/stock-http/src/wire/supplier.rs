@@ -273,7 +273,7 @@ pub struct SupplierSyncOut {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ItemSyncOut {
-    pub product_id: Option<String>,
+    pub product_id: String,
     pub product_code: String,
     /// `updated`, `unchanged` or `failed`.
     pub result: &'static str,
@@ -294,7 +294,7 @@ impl From<&ItemSync> for ItemSyncOut {
             ItemSyncResult::Failed { reason } => ("failed", None, None, Some(reason.clone())),
         };
         ItemSyncOut {
-            product_id: item.product_id.as_ref().map(ToString::to_string),
+            product_id: item.product_id.to_string(),
             product_code: item.product_code.clone(),
             result,
             before,

@@ -2,8 +2,9 @@
 //!
 //! `shared.rs`, `runs.rs`, `holds.rs`, `alerts.rs`, `events.rs`,
 //! `webhooks.rs`, `health.rs`, `channels.rs` and `suppliers.rs` are compiled
-//! once inside each backend module, which supplies the types and SQL fragments that differ; that is the point,
-//! not an accident, hence the allowance below.
+//! once inside each backend module, which supplies the types and SQL
+//! fragments that differ; that is the point, not an accident, hence the
+//! allowance below.
 
 pub mod postgres;
 pub mod sqlite;

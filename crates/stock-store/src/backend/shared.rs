@@ -1653,18 +1653,14 @@ impl Store for BackendStore {
         Ok(suppliers::link(&mut conn, item).await?)
     }
 
-    async fn supplier_link_by_code(
-        &self,
-        supplier: &str,
-        product_code: &str,
-    ) -> StoreResult<Option<SupplierLink>> {
-        let mut conn = self.read().await?;
-        Ok(suppliers::link_by_code(&mut conn, supplier, product_code).await?)
-    }
-
     async fn supplier_links(&self, supplier: &str) -> StoreResult<Vec<SupplierLink>> {
         let mut conn = self.read().await?;
         Ok(suppliers::links(&mut conn, supplier).await?)
+    }
+
+    async fn supplier_link_counts(&self) -> StoreResult<Vec<(String, u64)>> {
+        let mut conn = self.read().await?;
+        Ok(suppliers::link_counts(&mut conn).await?)
     }
 
     async fn supplier_links_for(&self, items: &[ItemId]) -> StoreResult<Vec<SupplierLink>> {

@@ -116,7 +116,7 @@ pub(crate) async fn link(
     row.as_ref().map(supplier_link).transpose()
 }
 
-pub(crate) async fn link_by_code(
+async fn link_by_code(
     conn: &mut Conn,
     supplier: &str,
     product_code: &str,
@@ -139,6 +139,19 @@ pub(crate) async fn links(
         .fetch_all(&mut *conn)
         .await?;
     rows.iter().map(supplier_link).collect()
+}
+
+/// Items linked per supplier, by supplier name.
+pub(crate) async fn link_counts(conn: &mut Conn) -> Result<Vec<(String, u64)>, sqlx::Error> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT supplier, COUNT(*) FROM supplier_links GROUP BY supplier ORDER BY supplier",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(supplier, count)| (supplier, u64::try_from(count).unwrap_or(0)))
+        .collect())
 }
 
 /// The links of these items, each once, in item id order.
