@@ -7,10 +7,8 @@
 //! idle engine passes a lone command on at once; it never waits to fill a batch.
 
 mod latency;
-mod upkeep;
 
 pub use latency::{LatencyRecorder, LatencySummary};
-pub use upkeep::{expire_due, spawn_hold_expiry, spawn_retry_key_purge, HoldExpiry, RetryKeyPurge};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

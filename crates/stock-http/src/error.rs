@@ -5,7 +5,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{json, Value};
 use stock_core::{HoldStatus, OrderStatus, StockError};
+use stock_jobs::JobError;
 use stock_store::WriteError;
+use stock_supplier::SupplierError;
 use utoipa::ToSchema;
 
 /// The error body every route answers with.
@@ -211,6 +213,79 @@ impl From<&WriteError> for ApiError {
 impl From<WriteError> for ApiError {
     fn from(error: WriteError) -> Self {
         ApiError::from(&error)
+    }
+}
+
+/// What a supplier call's failure is to a caller of stockd.
+impl From<SupplierError> for ApiError {
+    fn from(error: SupplierError) -> Self {
+        let message = error.to_string();
+        let (status, code) = match &error {
+            SupplierError::Auth { .. } => (StatusCode::BAD_GATEWAY, "SUPPLIER_AUTH_FAILED"),
+            SupplierError::NotFound { .. } => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            SupplierError::Refused { .. } => (StatusCode::BAD_GATEWAY, "SUPPLIER_REFUSED"),
+            SupplierError::Unavailable { .. } => (StatusCode::BAD_GATEWAY, "SUPPLIER_UNAVAILABLE"),
+            SupplierError::Malformed { .. } => (StatusCode::BAD_GATEWAY, "SUPPLIER_BAD_RESPONSE"),
+            SupplierError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "SUPPLIER_TIMEOUT"),
+            SupplierError::CircuitOpen { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "SUPPLIER_CIRCUIT_OPEN")
+            }
+        };
+        let mut details = json!({ "supplier": error.supplier() });
+        if let SupplierError::CircuitOpen { retry_after_ms, .. } = error {
+            details["retry_after_ms"] = json!(retry_after_ms);
+        }
+        ApiError::new(status, code, message).with_details(details)
+    }
+}
+
+impl From<JobError> for ApiError {
+    fn from(error: JobError) -> Self {
+        let message = error.to_string();
+        match error {
+            JobError::CacheNotConfigured => {
+                ApiError::new(StatusCode::CONFLICT, "CACHE_NOT_CONFIGURED", message)
+            }
+            JobError::CacheUnavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "CACHE_UNAVAILABLE",
+                message,
+            ),
+            JobError::CacheValueMissing { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "CACHE_VALUE_MISSING", message)
+            }
+            JobError::CompensationDisabled => {
+                ApiError::new(StatusCode::CONFLICT, "COMPENSATION_DISABLED", message)
+            }
+            JobError::Write(error) => ApiError::from(error),
+            JobError::Supplier(error) => ApiError::from(error),
+            JobError::SupplierNotConfigured { item, supplier } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "SUPPLIER_NOT_CONFIGURED", message)
+                    .with_details(json!({ "product_id": item.as_str(), "supplier": supplier }))
+            }
+            JobError::SupplierShortage {
+                county_code,
+                shortages,
+            } => {
+                let lines: Vec<Value> = shortages
+                    .iter()
+                    .map(|s| {
+                        json!({
+                            "product_id": s.item.as_str(),
+                            "supplier": s.supplier,
+                            "product_code": s.product_code,
+                            "requested": s.requested,
+                            "available": s.available,
+                        })
+                    })
+                    .collect();
+                ApiError::new(StatusCode::CONFLICT, "SUPPLIER_INSUFFICIENT_STOCK", message)
+                    .with_details(
+                        json!({ "county_code": county_code, "unavailable_products": lines }),
+                    )
+            }
+            JobError::Internal(error) => ApiError::internal(&error),
+        }
     }
 }
 

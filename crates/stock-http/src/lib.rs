@@ -7,18 +7,13 @@
 
 pub mod admin;
 pub mod auth;
-pub mod cache;
-pub mod channels;
 pub mod error;
 mod extract;
-pub mod health;
 pub mod idempotency;
-pub mod nats;
-pub mod resp;
+pub mod regions;
 mod routes;
-pub mod signing;
 pub mod stats;
-pub mod suppliers;
+mod supplier_calls;
 pub mod trace;
 pub mod wire;
 
@@ -31,6 +26,7 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use stock_engine::Engine;
+use stock_jobs::Jobs;
 use stock_store::{IdempotencyClaim, Render, Reply, Store, WriteMeta};
 
 pub use auth::{generate_key, hash_secret, Caller, NewKey, Writer};
@@ -67,10 +63,6 @@ pub struct HttpConfig {
     pub event_batch_max: u32,
     /// Event streams open at once; more get 503.
     pub event_streams_max: usize,
-    /// The health checker and the repair of what it finds.
-    pub health: health::HealthSettings,
-    /// Channel sync.
-    pub channels: channels::ChannelSettings,
     /// How long an admin console sign-in lasts.
     pub admin_session_ttl: Duration,
 }
@@ -91,8 +83,6 @@ impl Default for HttpConfig {
             event_poll_interval: Duration::from_secs(1),
             event_batch_max: 500,
             event_streams_max: 256,
-            health: health::HealthSettings::default(),
-            channels: channels::ChannelSettings::default(),
             admin_session_ttl: Duration::from_secs(8 * 3600),
         }
     }
@@ -103,49 +93,28 @@ impl Default for HttpConfig {
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub engine: Engine,
+    /// The cache, the suppliers, pushes, and the jobs a caller may start.
+    pub jobs: Jobs,
     pub config: Arc<HttpConfig>,
     pub stats: Arc<ServiceStats>,
     pub in_flight: Arc<InFlight>,
     pub keys: Arc<auth::KeyCache>,
     /// Event streams open now.
     pub streams: Arc<std::sync::atomic::AtomicUsize>,
-    /// The Redis read cache, when configured.
-    pub cache: Option<Arc<cache::Cache>>,
-    /// For pushes to channels (no redirects followed; each push has its own timeout).
-    pub http: reqwest::Client,
-    /// The configured suppliers (none by default).
-    pub suppliers: suppliers::Suppliers,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, engine: Engine, config: HttpConfig) -> AppState {
+    pub fn new(jobs: Jobs, config: HttpConfig) -> AppState {
         AppState {
-            store,
-            engine,
+            store: Arc::clone(&jobs.store),
+            engine: jobs.engine.clone(),
+            jobs,
             keys: Arc::new(auth::KeyCache::new(config.key_cache_ttl)),
             streams: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             config: Arc::new(config),
             stats: Arc::new(ServiceStats::new()),
             in_flight: Arc::new(InFlight::default()),
-            cache: None,
-            suppliers: suppliers::Suppliers::default(),
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("an HTTP client"),
         }
-    }
-
-    /// Asks these suppliers: their stock, and before orders of linked items.
-    pub fn with_suppliers(mut self, suppliers: suppliers::Suppliers) -> AppState {
-        self.suppliers = suppliers;
-        self
-    }
-
-    /// Serves storefront reads from this cache.
-    pub fn with_cache(mut self, cache: Arc<cache::Cache>) -> AppState {
-        self.cache = Some(cache);
-        self
     }
 
     /// Items as storefront reads return them: from the cache when there is
@@ -155,7 +124,7 @@ impl AppState {
         &self,
         ids: &[stock_core::ItemId],
     ) -> anyhow::Result<Vec<stock_store::ItemView>> {
-        match &self.cache {
+        match &self.jobs.cache {
             Some(cache) => cache.items(ids).await,
             None => self.store.items(ids).await,
         }
@@ -256,6 +225,25 @@ async fn method_not_allowed() -> ApiError {
         "METHOD_NOT_ALLOWED",
         "this route does not take that method",
     )
+}
+
+/// Events as webhooks and sinks send them: `{id, type, created_at, data}`.
+pub struct WireEvents;
+
+impl stock_jobs::EventEncoder for WireEvents {
+    fn encode(&self, event: &stock_store::EventView) -> stock_jobs::EncodedEvent {
+        let (kind, data) = event_payload(event);
+        let body = serde_json::json!({
+            "id": event.id,
+            "type": kind,
+            "created_at": wire::timestamp(event.created_at_ms),
+            "data": data,
+        });
+        stock_jobs::EncodedEvent {
+            kind,
+            body: serde_json::to_vec(&body).expect("event bodies serialize"),
+        }
+    }
 }
 
 /// What an event says, as SSE and webhooks send it: its kind and its data.

@@ -34,10 +34,6 @@ pub struct ServiceStats {
     /// counts the slower ones.
     durations: [AtomicU64; DURATION_BUCKETS_S.len() + 1],
     duration_sum_us: AtomicU64,
-    /// Webhook delivery attempts by outcome: delivered, retrying, failed.
-    pub deliveries: [AtomicU64; 3],
-    /// Channel listings by sync outcome: synced, skipped, failed.
-    pub channel_listings: [AtomicU64; 3],
 }
 
 impl ServiceStats {
@@ -48,8 +44,6 @@ impl ServiceStats {
             routes: Mutex::new(BTreeMap::new()),
             durations: Default::default(),
             duration_sum_us: AtomicU64::new(0),
-            deliveries: Default::default(),
-            channel_listings: Default::default(),
         }
     }
 
@@ -69,28 +63,6 @@ impl ServiceStats {
             std::array::from_fn(|i| self.durations[i].load(Ordering::Relaxed)),
             self.duration_sum_us.load(Ordering::Relaxed) as f64 / 1e6,
         )
-    }
-
-    /// Counts one webhook delivery attempt.
-    pub fn record_delivery(&self, outcome: stock_store::DeliveryOutcome) {
-        let slot = match outcome {
-            stock_store::DeliveryOutcome::Delivered => 0,
-            stock_store::DeliveryOutcome::Retrying => 1,
-            stock_store::DeliveryOutcome::Failed => 2,
-        };
-        self.deliveries[slot].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts what one channel sync did.
-    pub fn record_channel_sync(&self, report: &crate::channels::SyncReport) {
-        self.channel_listings[0].fetch_add(report.synced, Ordering::Relaxed);
-        self.channel_listings[1].fetch_add(report.skipped, Ordering::Relaxed);
-        self.channel_listings[2].fetch_add(report.failures.len() as u64, Ordering::Relaxed);
-    }
-
-    /// Channel listings synced, skipped and failed since start.
-    pub fn channel_listings(&self) -> [u64; 3] {
-        std::array::from_fn(|i| self.channel_listings[i].load(Ordering::Relaxed))
     }
 
     pub fn record(&self, method: &str, route: &str, status: u16) {

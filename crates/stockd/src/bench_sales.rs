@@ -18,10 +18,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use redis::aio::MultiplexedConnection as Resp;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use stock_core::{Item, ItemId, ItemStatus, LocationId, Role};
 use stock_engine::{Engine, EngineConfig};
-use stock_http::resp::Connection as Resp;
 use stock_store::{
     Command, ItemPatch, PostgresOptions, PostgresStore, Reply, SqliteOptions, SqliteStore,
     StockSet, Store, WriteMeta,
@@ -340,13 +340,14 @@ impl Seller {
                     fsync_redis
                 }
                 .to_owned();
-                let mut connection = Resp::connect(&address).await?;
+                let mut connection = redis_connection(&address).await?;
                 let script = "local s = tonumber(redis.call('GET', KEYS[1])) \
                               if s and s >= tonumber(ARGV[1]) then redis.call('DECRBY', KEYS[1], ARGV[1]) return 1 end return 0";
-                let sha = connection
-                    .command(&["SCRIPT", "LOAD", script])
-                    .await?
-                    .text()?;
+                let sha: String = redis::cmd("SCRIPT")
+                    .arg("LOAD")
+                    .arg(script)
+                    .query_async(&mut connection)
+                    .await?;
                 Ok(Seller::Redis { address, sha })
             }
             Variant::EngineSqlite | Variant::EnginePostgres | Variant::Http => {
@@ -374,11 +375,12 @@ impl Seller {
                         &stock_http::hash_secret(&key.secret),
                     )
                     .await?;
-                let state = stock_http::AppState::new(
+                let jobs = stock_jobs::Jobs::new(
                     Arc::clone(&store),
                     engine.clone(),
-                    stock_http::HttpConfig::default(),
+                    stock_jobs::JobSettings::default(),
                 );
+                let state = stock_http::AppState::new(jobs, stock_http::HttpConfig::default());
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
                 let url = format!("http://{}/api/v1/sync-stock", listener.local_addr()?);
                 tokio::spawn(async move { axum::serve(listener, stock_http::router(state)).await });
@@ -420,15 +422,16 @@ impl Seller {
                     .await?;
             }
             Seller::Redis { address, .. } => {
-                let mut connection = Resp::connect(address).await?;
+                let mut connection = redis_connection(address).await?;
                 for chunk in (0..scenario.items()).collect::<Vec<_>>().chunks(1000) {
-                    let mut args = vec!["MSET".to_owned()];
-                    for index in chunk {
-                        args.push(format!("bench:{index}"));
-                        args.push(scenario.stock().to_string());
-                    }
-                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                    connection.command(&args).await?;
+                    let pairs: Vec<(String, i64)> = chunk
+                        .iter()
+                        .map(|index| (format!("bench:{index}"), scenario.stock()))
+                        .collect();
+                    let () = redis::cmd("MSET")
+                        .arg(&pairs)
+                        .query_async(&mut connection)
+                        .await?;
                 }
             }
             Seller::Engine { engine, store } | Seller::Http { engine, store, .. } => {
@@ -479,14 +482,18 @@ impl Seller {
             .fetch_one(pool)
             .await?),
             Seller::Redis { address, .. } => {
-                let mut connection = Resp::connect(address).await?;
+                let mut connection = redis_connection(address).await?;
                 let mut total = 0i64;
                 for chunk in (0..scenario.items()).collect::<Vec<_>>().chunks(1000) {
-                    let mut args = vec!["MGET".to_owned()];
-                    args.extend(chunk.iter().map(|index| format!("bench:{index}")));
-                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                    for value in connection.command(&args).await?.array()? {
-                        total += value.text()?.parse::<i64>()?;
+                    let keys: Vec<String> =
+                        chunk.iter().map(|index| format!("bench:{index}")).collect();
+                    let values: Vec<Option<i64>> = redis::cmd("MGET")
+                        .arg(&keys)
+                        .query_async(&mut connection)
+                        .await?;
+                    for value in values {
+                        // A missing key is a lost item, not an empty one.
+                        total += value.context("a bench item is missing from Redis")?;
                     }
                 }
                 Ok(total)
@@ -552,6 +559,15 @@ fn ensure_created(reply: Reply) -> anyhow::Result<()> {
     }
 }
 
+/// A connection of one caller's own to the Redis at `host:port`.
+async fn redis_connection(address: &str) -> anyhow::Result<Resp> {
+    let client = redis::Client::open(format!("redis://{address}"))?;
+    client
+        .get_multiplexed_async_connection()
+        .await
+        .with_context(|| format!("connecting to Redis at {address}"))
+}
+
 /// One caller's sale attempt: Ok(true) sold, Ok(false) refused.
 async fn sell(
     seller: &Seller,
@@ -563,15 +579,17 @@ async fn sell(
         Seller::Postgres { pool, variant } => sell_postgres(pool, *variant, index as i64).await,
         Seller::Redis { address, sha } => {
             if redis.is_none() {
-                *redis = Some(Resp::connect(address).await?);
+                *redis = Some(redis_connection(address).await?);
             }
             let connection = redis.as_mut().expect("connected above");
-            let key = format!("bench:{index}");
-            Ok(connection
-                .command(&["EVALSHA", sha, "1", &key, "1"])
-                .await?
-                .integer()?
-                == 1)
+            let sold: i64 = redis::cmd("EVALSHA")
+                .arg(sha)
+                .arg(1)
+                .arg(format!("bench:{index}"))
+                .arg(1)
+                .query_async(connection)
+                .await?;
+            Ok(sold == 1)
         }
         Seller::Engine { engine, .. } => {
             let command = Command::SyncStock {
@@ -926,8 +944,10 @@ impl FsyncRedis {
         let address = format!("127.0.0.1:{port}");
         let started = Instant::now();
         loop {
-            if let Ok(mut connection) = Resp::connect(&address).await {
-                if connection.command(&["PING"]).await.is_ok() {
+            if let Ok(mut connection) = redis_connection(&address).await {
+                let pong: redis::RedisResult<String> =
+                    redis::cmd("PING").query_async(&mut connection).await;
+                if pong.is_ok() {
                     break;
                 }
             }

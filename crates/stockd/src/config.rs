@@ -197,21 +197,24 @@ impl Default for RedisConfig {
 
 impl RedisConfig {
     /// Where Redis is, if the cache is on.
-    pub fn address(&self) -> anyhow::Result<Option<stock_http::resp::RedisAddress>> {
+    pub fn address(&self) -> anyhow::Result<Option<stock_redis::RedisAddress>> {
         if let Some(url) = &self.url {
-            return stock_http::resp::RedisAddress::parse(url)
+            return stock_redis::RedisAddress::parse(url)
                 .context("redis.url")
                 .map(Some);
         }
-        Ok(self
-            .host
+        self.host
             .as_ref()
-            .map(|host| stock_http::resp::RedisAddress {
-                host: host.clone(),
-                port: self.port,
-                db: self.db,
-                password: self.password.clone().filter(|p| !p.is_empty()),
-            }))
+            .map(|host| {
+                stock_redis::RedisAddress::from_parts(
+                    host,
+                    self.port,
+                    i64::from(self.db),
+                    self.password.as_deref(),
+                )
+                .context("redis")
+            })
+            .transpose()
     }
 }
 
@@ -750,7 +753,7 @@ impl Config {
             bail!("inventory.health_check.tolerance and alert_threshold must not be negative");
         }
         if let Some(url) = &self.nats.url {
-            stock_http::nats::address(url).context("nats.url")?;
+            stock_nats::address(url).context("nats.url")?;
         }
         positive("nats.timeout_ms", self.nats.timeout_ms)?;
         positive("nats.retry_interval_ms", self.nats.retry_interval_ms)?;
@@ -796,7 +799,7 @@ impl Config {
     }
 
     /// The configured suppliers, ready to call.
-    pub fn build_suppliers(&self) -> anyhow::Result<stock_http::suppliers::Suppliers> {
+    pub fn build_suppliers(&self) -> anyhow::Result<stock_jobs::Suppliers> {
         suppliers::suppliers(&self.regions, &self.suppliers)
     }
 
@@ -935,8 +938,8 @@ inventory:
         .unwrap();
         let redis = config.redis.address().unwrap().unwrap();
         assert_eq!(
-            (redis.port, redis.db, redis.password.as_deref()),
-            (6380, 3, Some("pw"))
+            redis,
+            stock_redis::RedisAddress::from_parts("cache", 6380, 3, Some("pw")).unwrap()
         );
         assert!(config.inventory.compensation.auto_fix);
         assert_eq!(
@@ -977,10 +980,7 @@ inventory:
         );
         assert_eq!(config.unused_options(), ["server.grpc_port"]);
         let redis = config.redis.address().unwrap().unwrap();
-        assert_eq!(
-            (redis.host.as_str(), redis.port, redis.db),
-            ("redis", 6379, 2)
-        );
+        assert_eq!(redis.shown(), "redis://redis:6379/2");
         assert!(config.inventory.health_check.enable);
         assert_eq!(
             parse_duration(&config.inventory.health_check.interval).unwrap(),
@@ -1012,7 +1012,10 @@ inventory:
         ]);
         let config = resolve(Some(file), &vars, &flags).unwrap();
         assert_eq!(config.server.port, 9200);
-        assert_eq!(config.redis.address().unwrap().unwrap().host, "flag");
+        assert_eq!(
+            config.redis.address().unwrap().unwrap().shown(),
+            "redis://flag:6379/0"
+        );
         assert_eq!(
             config.database_target().unwrap(),
             DatabaseTarget::Sqlite("flag.db".into())

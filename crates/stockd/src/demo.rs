@@ -112,7 +112,7 @@ const SUPPLIER_SAMPLE_MIN_STOCK: i64 = 5;
 pub async fn fill_supplier(
     store: &dyn Store,
     engine: &Engine,
-    entry: &stock_http::suppliers::SupplierEntry,
+    entry: &stock_jobs::SupplierEntry,
     products: &[stock_supplier::protocol::ProductData],
 ) -> anyhow::Result<()> {
     for product in products.iter().take(SUPPLIER_SAMPLES_MAX) {
@@ -131,18 +131,18 @@ pub async fn fill_supplier(
             .put_supplier_link(&id, entry.api.name(), &product.product_code, true)
             .await?;
     }
-    let request = stock_http::suppliers::SyncRequest {
+    let request = stock_jobs::supplier_sync::SyncRequest {
         county_code: entry.sync.county_code.clone(),
         concurrency: entry.sync.concurrency,
         ..Default::default()
     };
-    let summary = stock_http::suppliers::sync_supplier(
+    let summary = stock_jobs::supplier_sync::sync_supplier(
         engine,
         store,
         entry,
         &request,
         "demo",
-        &stock_http::suppliers::Quiet,
+        &stock_jobs::supplier_sync::Quiet,
     )
     .await
     .context("syncing the demo's supplier items")?;
@@ -151,6 +151,6 @@ pub async fn fill_supplier(
         products.len().min(SUPPLIER_SAMPLES_MAX),
         summary.updated
     );
-    stock_http::suppliers::record_sync(entry, summary);
+    entry.record_sync(summary);
     Ok(())
 }

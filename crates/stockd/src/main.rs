@@ -6,10 +6,8 @@ mod commands;
 mod config;
 mod demo;
 mod import;
-mod nats_sink;
 mod serve;
 mod supplier;
-mod webhooks;
 
 use std::path::PathBuf;
 use std::sync::Arc;

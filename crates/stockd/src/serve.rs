@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use stock_core::Role;
-use stock_engine::{spawn_hold_expiry, spawn_retry_key_purge, Engine, HoldExpiry, RetryKeyPurge};
-use stock_http::cache::{Cache, CacheConfig};
+use stock_engine::Engine;
 use stock_http::{generate_key, hash_secret, AppState, HttpConfig};
+use stock_jobs::cache::{Cache, CacheSettings};
+use stock_jobs::{JobSettings, Jobs, Schedules};
 use stock_store::Store;
 use tokio::sync::Notify;
 
@@ -35,7 +36,14 @@ pub fn http_config(config: &Config) -> HttpConfig {
         event_poll_interval: Duration::from_millis(config.events.poll_interval_ms),
         event_batch_max: config.events.batch_max,
         event_streams_max: config.events.streams_max,
-        health: stock_http::health::HealthSettings {
+        admin_session_ttl: Duration::from_secs(config.admin.session_ttl_s),
+    }
+}
+
+/// How the jobs that answer callers behave.
+pub fn job_settings(config: &Config) -> JobSettings {
+    JobSettings {
+        health: stock_jobs::HealthSettings {
             enable: config.inventory.health_check.enable,
             interval: crate::config::parse_duration(&config.inventory.health_check.interval)
                 .expect("checked when the configuration was read"),
@@ -44,10 +52,9 @@ pub fn http_config(config: &Config) -> HttpConfig {
             compensation: config.inventory.compensation.enable,
             auto_fix: config.inventory.compensation.auto_fix,
             max_fix_amount: config.inventory.compensation.max_fix_amount,
-            ..stock_http::health::HealthSettings::default()
+            ..stock_jobs::HealthSettings::default()
         },
-        admin_session_ttl: Duration::from_secs(config.admin.session_ttl_s),
-        channels: stock_http::channels::ChannelSettings {
+        channels: stock_jobs::ChannelSettings {
             push_timeout: Duration::from_millis(config.channels.push_timeout_ms),
             push_concurrency: config.channels.push_concurrency,
             listings_max: config.channels.listings_max,
@@ -63,19 +70,71 @@ pub fn cache(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<Option<A
         return Ok(None);
     };
     let redis = &config.redis;
+    let backend = stock_redis::RedisCache::new(stock_redis::RedisCacheConfig {
+        address,
+        key_format: redis.key_format.clone(),
+        view_key_format: redis.view_key_format.clone(),
+        timeout: Duration::from_millis(redis.timeout_ms),
+        pool_size: redis.pool_size,
+    })?;
     Ok(Some(Cache::new(
         Arc::clone(store),
-        CacheConfig {
-            address,
-            key_format: redis.key_format.clone(),
-            view_key_format: redis.view_key_format.clone(),
+        Arc::new(backend),
+        CacheSettings {
             timeout: Duration::from_millis(redis.timeout_ms),
-            pool_size: redis.pool_size,
             retry_interval: Duration::from_millis(redis.retry_interval_ms),
             fill_batch: redis.fill_batch,
             follow_interval: Duration::from_millis(redis.follow_interval_ms),
         },
     )))
+}
+
+/// What runs on its own, and when.
+fn schedules(config: &Config) -> anyhow::Result<Schedules> {
+    let sink = match &config.nats.url {
+        Some(url) => {
+            let address = stock_nats::address(url)?;
+            tracing::info!(nats = %address, stream = %config.nats.stream, "events also go to NATS JetStream");
+            let sink = stock_nats::JetStreamSink::new(stock_nats::JetStreamConfig {
+                address,
+                stream: config.nats.stream.clone(),
+                subject_prefix: config.nats.subject_prefix.clone(),
+                timeout: Duration::from_millis(config.nats.timeout_ms),
+            });
+            let settings = stock_jobs::event_sink::SinkSettings {
+                timeout: Duration::from_millis(config.nats.timeout_ms),
+                poll_interval: Duration::from_millis(config.events.poll_interval_ms),
+                retry_interval: Duration::from_millis(config.nats.retry_interval_ms),
+                batch_max: config.events.batch_max,
+            };
+            Some((
+                Arc::new(sink) as Arc<dyn stock_jobs::event_sink::EventSink>,
+                settings,
+            ))
+        }
+        None => None,
+    };
+    Ok(Schedules {
+        hold_expiry: stock_jobs::upkeep::HoldExpiry {
+            interval: Duration::from_millis(config.holds.expiry_interval_ms),
+            batch_max: config.holds.expiry_batch_max,
+        },
+        purge: stock_jobs::upkeep::Purge {
+            retention: Duration::from_secs(config.idempotency.retention_h * 3600),
+            interval: Duration::from_secs(config.idempotency.purge_interval_s),
+            event_retention: Duration::from_secs(config.events.retention_h * 3600),
+        },
+        webhooks: stock_jobs::webhook_delivery::Delivering {
+            poll_interval: Duration::from_millis(config.webhooks.poll_interval_ms),
+            lease: Duration::from_millis(config.webhooks.lease_ms),
+            attempt_timeout: Duration::from_millis(config.webhooks.timeout_ms),
+            attempts_max: config.webhooks.attempts_max,
+            retry_base: Duration::from_millis(config.webhooks.retry_base_ms),
+            retry_max: Duration::from_millis(config.webhooks.retry_max_ms),
+            batch_max: config.events.batch_max,
+        },
+        sink,
+    })
 }
 
 pub fn engine_config(config: &Config) -> stock_engine::EngineConfig {
@@ -153,9 +212,8 @@ pub async fn serve(mut config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             .map(|cache| cache as Arc<dyn stock_engine::AfterCommit>),
     );
     if let Some(cache) = &cache {
-        tracing::info!(redis = %cache.config().address.shown(), key_format = %cache.config().key_format,
+        tracing::info!(redis = %cache.address(), key_format = %cache.key_format(),
             "storefront reads are served from Redis once it is filled");
-        cache.spawn_healer();
     }
     if demo && demo::fill(store.as_ref(), &engine).await? {
         if let (Some(mock), Some(entry)) = (&mock, suppliers.get(DEMO_SUPPLIER)) {
@@ -166,61 +224,13 @@ pub async fn serve(mut config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         tracing::info!(supplier = %entry.api.name(), location = %entry.location,
             sync_interval_s = entry.sync.interval.map(|i| i.as_secs()), "supplier configured");
     }
-    spawn_hold_expiry(
-        Arc::clone(&store),
-        engine.clone(),
-        HoldExpiry {
-            interval: Duration::from_millis(config.holds.expiry_interval_ms),
-            batch_max: config.holds.expiry_batch_max,
-        },
-    );
-    spawn_retry_key_purge(
-        Arc::clone(&store),
-        RetryKeyPurge {
-            retention: Duration::from_secs(config.idempotency.retention_h * 3600),
-            interval: Duration::from_secs(config.idempotency.purge_interval_s),
-            event_retention: Duration::from_secs(config.events.retention_h * 3600),
-        },
-    );
-    let mut state = AppState::new(Arc::clone(&store), engine.clone(), http_config(&config));
+    let mut jobs = Jobs::new(Arc::clone(&store), engine.clone(), job_settings(&config))
+        .with_suppliers(suppliers);
     if let Some(cache) = cache {
-        state = state.with_cache(cache);
+        jobs = jobs.with_cache(cache);
     }
-    state = state.with_suppliers(suppliers);
-    stock_http::suppliers::spawn_supplier_sync(state.clone());
-    stock_http::health::spawn_health_checker(state.clone());
-    stock_http::channels::spawn_channel_sync(state.clone());
-    crate::webhooks::spawn(
-        Arc::clone(&store),
-        engine.commits(),
-        Arc::clone(&state.stats),
-        crate::webhooks::Delivering {
-            poll_interval: Duration::from_millis(config.webhooks.poll_interval_ms),
-            lease: Duration::from_millis(config.webhooks.lease_ms),
-            attempt_timeout: Duration::from_millis(config.webhooks.timeout_ms),
-            attempts_max: config.webhooks.attempts_max,
-            retry_base: Duration::from_millis(config.webhooks.retry_base_ms),
-            retry_max: Duration::from_millis(config.webhooks.retry_max_ms),
-            batch_max: config.events.batch_max,
-        },
-    )?;
-    if let Some(url) = &config.nats.url {
-        let address = stock_http::nats::address(url)?;
-        tracing::info!(nats = %address, stream = %config.nats.stream, "events also go to NATS JetStream");
-        crate::nats_sink::spawn(
-            Arc::clone(&store),
-            engine.commits(),
-            crate::nats_sink::NatsSink {
-                address,
-                stream: config.nats.stream.clone(),
-                subject_prefix: config.nats.subject_prefix.clone(),
-                timeout: Duration::from_millis(config.nats.timeout_ms),
-                poll_interval: Duration::from_millis(config.events.poll_interval_ms),
-                retry_interval: Duration::from_millis(config.nats.retry_interval_ms),
-                batch_max: config.events.batch_max,
-            },
-        );
-    }
+    jobs.spawn(schedules(&config)?, Arc::new(stock_http::WireEvents));
+    let state = AppState::new(jobs, http_config(&config));
     let app = stock_http::router(state);
     let address = (config.server.host.as_str(), config.server.port);
     let listener = tokio::net::TcpListener::bind(address)

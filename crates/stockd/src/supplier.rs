@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use stock_engine::Engine;
-use stock_http::suppliers::{sync_supplier, ItemSync, ItemSyncResult, SyncProgress, SyncRequest};
+use stock_jobs::supplier_sync::{
+    sync_supplier, ItemSync, ItemSyncResult, SyncProgress, SyncRequest,
+};
 use stock_supplier::regions::is_county_code;
 
 use crate::config::Config;

@@ -11,10 +11,10 @@ use stock_core::ItemId;
 
 use super::ops::{after, Flash};
 use super::{esc, page, same, stale, t, url_text, Session};
-use crate::channels::{sellable, sync_channel};
 use crate::error::ApiError;
 use crate::wire::timestamp;
 use crate::AppState;
+use stock_jobs::channel_sync::sellable;
 
 pub async fn list(
     State(state): State<AppState>,
@@ -149,7 +149,7 @@ pub async fn sync(
             .channel(&id)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("channel {id} not found")))?;
-        let report = sync_channel(&state, &channel, None).await?;
+        let report = state.jobs.sync_channel(&channel, None).await?;
         let lang = session.lang;
         Ok(format!(
             "{} {}, {} {}, {} {}",

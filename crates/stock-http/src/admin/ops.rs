@@ -119,14 +119,14 @@ pub async fn health(
     let lang = session.lang;
     let report = state
         .store
-        .health_report(state.config.health.pending_listed_max)
+        .health_report(state.jobs.settings.health.pending_listed_max)
         .await?;
-    let cache = match &state.cache {
+    let cache = match &state.jobs.cache {
         Some(cache) => format!(
             r#"{}: <b id="cache-state">{}</b> ({})"#,
             t(lang, "cache"),
             cache.state().as_str(),
-            esc(&cache.config().address.shown())
+            esc(&cache.address())
         ),
         None => format!(
             r#"{}: <b id="cache-state">{}</b>"#,
@@ -213,8 +213,11 @@ pub async fn trigger(
     if !same(&form.csrf, &session.csrf) {
         return stale(&session);
     }
-    let result = crate::health::run_check(&state, "manual", &session.key.id)
+    let result = state
+        .jobs
+        .run_health_check(stock_jobs::health_check::Trigger::Manual, &session.key.id)
         .await
+        .map_err(ApiError::from)
         .map(|(run, _)| {
             format!(
                 "{} #{}: {} / {}",
@@ -250,7 +253,7 @@ pub async fn fix(
             "use_redis" => true,
             _ => return Err(ApiError::field("fix_type", "must be use_db or use_redis")),
         };
-        let fix = crate::health::prepare_fix(&state, id, use_redis).await?;
+        let fix = state.jobs.prepare_fix(id, use_redis).await?;
         match submit(&state, &session, Command::FixDiff { id, fix }).await? {
             Outcome::DiffFixed { diff, .. } => Ok(format!(
                 "{} #{} ({})",

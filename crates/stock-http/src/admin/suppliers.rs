@@ -14,9 +14,10 @@ use super::ops::{after, Flash};
 use super::stock::{checked, field, Fields};
 use super::{esc, page, t, url_text, Session};
 use crate::error::ApiError;
-use crate::suppliers::{record_sync, sync_supplier, Quiet, SupplierEntry, SyncRequest};
 use crate::wire::timestamp;
 use crate::AppState;
+use stock_jobs::supplier_sync::{sync_supplier, Quiet, SyncRequest};
+use stock_jobs::SupplierEntry;
 
 /// `updated 2, unchanged 1, failed 0`, or "—" before any sync.
 fn last_sync(lang: super::Lang, entry: &SupplierEntry) -> String {
@@ -42,6 +43,7 @@ pub async fn list(
     let lang = session.lang;
     let mut rows = String::new();
     for (entry, linked) in state
+        .jobs
         .suppliers
         .with_link_counts(state.store.as_ref())
         .await?
@@ -77,7 +79,7 @@ pub async fn show(
     Query(query): Query<Flash>,
 ) -> Result<Response, ApiError> {
     let lang = session.lang;
-    let Some(entry) = state.suppliers.get(&name) else {
+    let Some(entry) = state.jobs.suppliers.get(&name) else {
         return Ok(super::not_found(&session, &name));
     };
     let mut rows = String::new();
@@ -152,7 +154,7 @@ pub async fn sync(
     }
     let back = format!("/admin/suppliers/{}", url_text(&name));
     let result = async {
-        let entry = state.suppliers.named(&name)?;
+        let entry = state.named_supplier(&name)?;
         let county_code = form
             .get("county_code")
             .map(|c| c.trim())
@@ -184,7 +186,7 @@ pub async fn sync(
             t(lang, "failed"),
             summary.failed(),
         );
-        record_sync(entry, summary);
+        entry.record_sync(summary);
         Ok(said)
     }
     .await;
@@ -202,7 +204,7 @@ pub async fn link(
     }
     let back = format!("/admin/suppliers/{}", url_text(&name));
     let result = async {
-        state.suppliers.named(&name)?;
+        state.named_supplier(&name)?;
         let item = ItemId::parse(field(&form, "product_id"))
             .map_err(|e| ApiError::field("product_id", e))?;
         let code = field(&form, "product_code");

@@ -14,11 +14,11 @@ use utoipa::ToSchema;
 
 use super::webhooks::{checked_url, SECRET_LENGTH_MAX, SECRET_LENGTH_MIN};
 use crate::auth::{random_id, AdminRole, Authorized, ServiceRole, Writer};
-use crate::channels::{sellable, sync_channel, SyncReport};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::wire::{location_or_default, timestamp};
 use crate::AppState;
+use stock_jobs::channel_sync::{sellable, SyncReport};
 
 /// A channel or listing id: the same characters as an item id.
 fn name(field: &str, raw: &str) -> Result<String, ApiError> {
@@ -280,7 +280,7 @@ pub async fn link_listing(
         None => None,
     };
     let listings = state.store.listings(&channel, None).await?;
-    let limit = state.config.channels.listings_max;
+    let limit = state.jobs.settings.channels.listings_max;
     if listings.len() >= limit && !listings.iter().any(|l| l.listing_id == listing_id) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -347,7 +347,7 @@ pub async fn sync(
     Path(channel): Path<String>,
 ) -> Result<Json<SyncOut>, ApiError> {
     let channel = existing_channel(&state, &channel).await?;
-    let report = sync_channel(&state, &channel, None).await?;
+    let report = state.jobs.sync_channel(&channel, None).await?;
     Ok(Json(SyncOut::new(&channel.id, report)))
 }
 
@@ -477,9 +477,9 @@ pub async fn place_order(
     }
     let order_id = name("order_id", &body.order_id)?;
     let ttl_ms = super::holds::ttl_ms(&state, body.ttl_seconds)?;
-    let region = crate::suppliers::RegionInput::from(&body.region.unwrap_or_default());
+    let region = crate::regions::RegionInput::from(&body.region.unwrap_or_default());
     let placed = async { Ok(state.store.order(&order_id).await?.is_some()) };
-    crate::suppliers::check_before_order(&state, &lines, &region, placed).await?;
+    state.check_before_order(&lines, &region, placed).await?;
     let command = Command::CreateOrder {
         id: order_id,
         hold_id: format!("rsv_{}", random_id(12)),
@@ -496,8 +496,8 @@ pub async fn place_order(
         .write(command, writer, super::holds::order_render())
         .await;
     if response.status().is_success() {
-        if let Err(error) = sync_channel(&state, &channel, Some(&items)).await {
-            tracing::warn!(channel = %channel.id, error = %error.message,
+        if let Err(error) = state.jobs.sync_channel(&channel, Some(&items)).await {
+            tracing::warn!(channel = %channel.id, error = %error,
                 "publishing the listings of a channel order failed; the next sync retries");
         }
     }

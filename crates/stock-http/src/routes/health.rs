@@ -13,9 +13,9 @@ use super::{render, to_json};
 use crate::auth::{AdminRole, Authorized, ServiceRole, Writer};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::health::run_check;
 use crate::wire::{timestamp, LedgerOut};
 use crate::AppState;
+use stock_jobs::health_check::Trigger;
 
 /// A difference between the cache and the database.
 #[derive(Debug, Serialize, ToSchema)]
@@ -171,19 +171,19 @@ pub async fn health_check(
     State(state): State<AppState>,
     _: Authorized<ServiceRole>,
 ) -> Result<Json<HealthCheckOut>, ApiError> {
-    let settings = &state.config.health;
+    let settings = &state.jobs.settings.health;
     let report = state
         .store
         .health_report(settings.pending_listed_max)
         .await?;
-    let cache = match &state.cache {
+    let cache = match &state.jobs.cache {
         Some(cache) => {
             let counters = cache.counters();
             CacheOut {
                 configured: true,
                 state: Some(cache.state().as_str()),
-                redis: Some(cache.config().address.shown()),
-                key_format: Some(cache.config().key_format.clone()),
+                redis: Some(cache.address()),
+                key_format: Some(cache.key_format().to_owned()),
                 hits: counters.hits,
                 misses: counters.misses,
                 errors: counters.errors,
@@ -232,7 +232,10 @@ pub async fn trigger(
     State(state): State<AppState>,
     caller: Authorized<AdminRole>,
 ) -> Result<Json<HealthRunResultOut>, ApiError> {
-    let (run, diffs) = run_check(&state, "manual", &caller.0.key_id).await?;
+    let (run, diffs) = state
+        .jobs
+        .run_health_check(Trigger::Manual, &caller.0.key_id)
+        .await?;
     Ok(Json(HealthRunResultOut {
         run: HealthRunOut::from(&run),
         diffs: diffs.iter().map(DiffOut::from).collect(),
@@ -273,7 +276,7 @@ pub async fn fix(
         "use_redis" => true,
         _ => return Err(ApiError::field("fix_type", "must be use_db or use_redis")),
     };
-    let fix = crate::health::prepare_fix(&state, id, use_redis).await?;
+    let fix = state.jobs.prepare_fix(id, use_redis).await?;
     Ok(state
         .write(Command::FixDiff { id, fix }, writer, fix_render())
         .await)

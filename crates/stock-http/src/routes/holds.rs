@@ -14,7 +14,7 @@ use super::{optional_text, page, render, render_with, to_json, total_pages, REAS
 use crate::auth::{random_id, AdminRole, Authorized, ServiceRole, Writer};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
-use crate::suppliers::{self, RegionInput};
+use crate::regions::RegionInput;
 use crate::wire::*;
 use crate::AppState;
 
@@ -149,7 +149,7 @@ pub async fn create_reservation(
     let ttl_ms = ttl_ms(&state, body.ttl_seconds)?;
     let region = RegionInput::from(&body.region.unwrap_or_default());
     let placed = async { Ok(state.store.hold(&id).await?.is_some()) };
-    suppliers::check_before_order(&state, &lines, &region, placed).await?;
+    state.check_before_order(&lines, &region, placed).await?;
     let command = Command::CreateHold {
         id,
         order_id,
@@ -249,7 +249,7 @@ pub async fn create_order(
     let ttl_ms = ttl_ms(&state, body.ttl_seconds)?;
     let region = RegionInput::from(&body.region.unwrap_or_default());
     let placed = async { Ok(state.store.order(&id).await?.is_some()) };
-    suppliers::check_before_order(&state, &lines, &region, placed).await?;
+    state.check_before_order(&lines, &region, placed).await?;
     let command = Command::CreateOrder {
         id,
         hold_id: format!("rsv_{}", random_id(12)),

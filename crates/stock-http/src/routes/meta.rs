@@ -78,9 +78,13 @@ pub async fn service_stats(
         auto_fixed: report.auto_fixed,
         auto_fix_failed: report.auto_fix_failed,
         auto_fix_success_rate: (tried > 0).then(|| report.auto_fixed as f64 / tried as f64),
-        cache: state.cache.as_ref().map(|cache| cache.state().as_str()),
+        cache: state
+            .jobs
+            .cache
+            .as_ref()
+            .map(|cache| cache.state().as_str()),
     };
-    let [synced, skipped, failed] = state.stats.channel_listings();
+    let [synced, skipped, failed] = state.jobs.counters.channel_listings();
     let channel_sync = ChannelSyncStatsOut {
         synced,
         skipped,
@@ -284,8 +288,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
         "counter",
         "Webhook delivery attempts by this process, by outcome.",
     );
-    for (slot, outcome) in ["delivered", "retrying", "failed"].into_iter().enumerate() {
-        let count = state.stats.deliveries[slot].load(std::sync::atomic::Ordering::Relaxed);
+    for (outcome, count) in ["delivered", "retrying", "failed"]
+        .into_iter()
+        .zip(state.jobs.counters.deliveries())
+    {
         let _ = writeln!(
             out,
             "stockd_webhook_deliveries_total{{outcome=\"{outcome}\"}} {count}"
@@ -299,7 +305,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
     );
     for (outcome, count) in ["synced", "skipped", "failed"]
         .into_iter()
-        .zip(state.stats.channel_listings())
+        .zip(state.jobs.counters.channel_listings())
     {
         let _ = writeln!(
             out,
@@ -318,7 +324,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         state.streams.load(std::sync::atomic::Ordering::Relaxed)
     );
 
-    if let Some(cache) = &state.cache {
+    if let Some(cache) = &state.jobs.cache {
         let counters = cache.counters();
         describe(
             &mut out,
@@ -326,7 +332,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
             "gauge",
             "Whether storefront reads are served from Redis (0 while it is down or filling).",
         );
-        let up = u8::from(cache.state() == crate::cache::CacheState::Up);
+        let up = u8::from(cache.state() == stock_jobs::CacheState::Up);
         let _ = writeln!(out, "stockd_cache_up {up}");
         for (name, help, value) in [
             (

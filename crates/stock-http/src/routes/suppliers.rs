@@ -14,9 +14,10 @@ use super::{render, to_json};
 use crate::auth::{AdminRole, Authorized, ServiceRole, StorefrontRole, Writer};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
-use crate::suppliers::{self, RegionInput, SupplierEntry};
+use crate::regions::RegionInput;
 use crate::wire::*;
 use crate::AppState;
+use stock_jobs::SupplierEntry;
 
 /// The longest product code or order code accepted.
 const CODE_LENGTH_MAX: usize = 64;
@@ -107,6 +108,7 @@ pub async fn list_suppliers(
     _: Authorized<ServiceRole>,
 ) -> Result<Json<SupplierListOut>, ApiError> {
     let counted = state
+        .jobs
         .suppliers
         .with_link_counts(state.store.as_ref())
         .await?;
@@ -115,7 +117,7 @@ pub async fn list_suppliers(
             .into_iter()
             .map(|(entry, linked)| supplier_out(entry, linked))
             .collect(),
-        default_county_code: state.suppliers.default_county_code.clone(),
+        default_county_code: state.jobs.suppliers.default_county_code.clone(),
     }))
 }
 
@@ -132,7 +134,7 @@ pub async fn resolve_region(
 ) -> Result<Json<RegionOut>, ApiError> {
     let region = RegionInput::from(&query);
     let resolved = region
-        .resolve(&state.suppliers.default_county_code)?
+        .resolve(&state.jobs.suppliers.default_county_code)?
         .ok_or_else(|| {
             ApiError::validation("give province, city and district, or address, or county_code")
                 .with_details(serde_json::json!({ "field": "address" }))
@@ -154,11 +156,11 @@ pub async fn supplier_stock(
     Path(supplier): Path<String>,
     ApiQuery(query): ApiQuery<SupplierStockQuery>,
 ) -> Result<Json<SupplierStockOut>, ApiError> {
-    let entry = state.suppliers.named(&supplier)?;
+    let entry = state.named_supplier(&supplier)?;
     let product_code = code("product_code", query.product_code.as_deref())?;
     let source = optional_code("source", query.source.as_deref())?;
     let region = RegionInput::from(&query.region())
-        .resolve(&state.suppliers.default_county_code)?
+        .resolve(&state.jobs.suppliers.default_county_code)?
         .ok_or_else(|| {
             ApiError::validation(
                 "county_code (or province, city and district, or address) is required",
@@ -168,7 +170,7 @@ pub async fn supplier_stock(
     let call = entry
         .api
         .check_stock(&product_code, &region.county_code, source.as_deref());
-    let quote = suppliers::ask(&state, &supplier, call).await?;
+    let quote = state.ask_supplier(&supplier, call).await?;
     Ok(Json(SupplierStockOut {
         supplier,
         product_code,
@@ -194,13 +196,15 @@ pub async fn supplier_products(
     Path(supplier): Path<String>,
     ApiQuery(query): ApiQuery<SupplierProductsQuery>,
 ) -> Result<Json<SupplierProductsOut>, ApiError> {
-    let entry = state.suppliers.named(&supplier)?;
+    let entry = state.named_supplier(&supplier)?;
     let request = ProductQuery {
         product_codes: codes("product_codes", query.product_codes.as_deref())?,
         category: filter("category", query.category.as_deref())?,
         brand: filter("brand", query.brand.as_deref())?,
     };
-    let products = suppliers::ask(&state, &supplier, entry.api.products(&request)).await?;
+    let products = state
+        .ask_supplier(&supplier, entry.api.products(&request))
+        .await?;
     let links = state.store.supplier_links(&supplier).await?;
     let products: Vec<SupplierProductOut> = products
         .into_iter()
@@ -235,12 +239,14 @@ pub async fn supplier_prices(
     Path(supplier): Path<String>,
     ApiQuery(query): ApiQuery<PricesQuery>,
 ) -> Result<Json<PricesOut>, ApiError> {
-    let entry = state.suppliers.named(&supplier)?;
+    let entry = state.named_supplier(&supplier)?;
     let codes = codes("product_codes", query.product_codes.as_deref())?;
     if codes.is_empty() {
         return Err(ApiError::field("product_codes", "is required"));
     }
-    let prices = suppliers::ask(&state, &supplier, entry.api.prices(&codes)).await?;
+    let prices = state
+        .ask_supplier(&supplier, entry.api.prices(&codes))
+        .await?;
     Ok(Json(PricesOut {
         supplier,
         prices: prices
@@ -266,8 +272,8 @@ pub async fn supplier_balance(
     _: Authorized<AdminRole>,
     Path(supplier): Path<String>,
 ) -> Result<Json<BalanceOut>, ApiError> {
-    let entry = state.suppliers.named(&supplier)?;
-    let balance = suppliers::ask(&state, &supplier, entry.api.balance()).await?;
+    let entry = state.named_supplier(&supplier)?;
+    let balance = state.ask_supplier(&supplier, entry.api.balance()).await?;
     Ok(Json(BalanceOut {
         supplier,
         balance: balance.balance,
@@ -288,7 +294,7 @@ pub async fn supplier_logistics(
     Path(supplier): Path<String>,
     ApiQuery(query): ApiQuery<LogisticsQueryIn>,
 ) -> Result<Json<LogisticsOut>, ApiError> {
-    let entry = state.suppliers.named(&supplier)?;
+    let entry = state.named_supplier(&supplier)?;
     let request = LogisticsQuery {
         order_code: code("order_code", query.order_code.as_deref())?,
         delivery_record_code: optional_code(
@@ -297,7 +303,9 @@ pub async fn supplier_logistics(
         )?,
         member_id: optional_code("member_id", query.member_id.as_deref())?,
     };
-    let logistics = suppliers::ask(&state, &supplier, entry.api.logistics(&request)).await?;
+    let logistics = state
+        .ask_supplier(&supplier, entry.api.logistics(&request))
+        .await?;
     Ok(Json(LogisticsOut {
         supplier,
         order_code: logistics.order_code,
@@ -332,7 +340,7 @@ pub async fn link_supplier(
     ApiJson(body): ApiJson<SupplierLinkIn>,
 ) -> Result<Json<SupplierLinkOut>, ApiError> {
     let item = existing_item(&state, &product_id).await?;
-    state.suppliers.named(&body.supplier)?;
+    state.named_supplier(&body.supplier)?;
     let product_code = code("product_code", Some(&body.product_code))?;
     let check = body.check_before_order.unwrap_or(true);
     match state
@@ -410,25 +418,25 @@ pub async fn sync_supplier_stock(
     OptionalJson(body): OptionalJson<RegionIn>,
 ) -> Result<Response, ApiError> {
     let item = ItemId::parse(&product_id).map_err(|error| ApiError::field("product_id", error))?;
-    let region = RegionInput::from(&body).resolve(&state.suppliers.default_county_code)?;
+    let region = RegionInput::from(&body).resolve(&state.jobs.suppliers.default_county_code)?;
     let link = state.store.supplier_link(&item).await?.ok_or_else(|| {
         ApiError::not_found(format!("item {item} is not linked to a supplier"))
             .with_details(serde_json::json!({ "entity": "supplier_link", "id": item.as_str() }))
     })?;
-    let entry = state.suppliers.named(&link.supplier)?;
+    let entry = state.named_supplier(&link.supplier)?;
     let (county_code, matched_level) = match region {
         Some(resolved) => (resolved.county_code, resolved.matched_level),
         None => (entry.sync.county_code.clone(), "default"),
     };
-    let quote = suppliers::ask(
-        &state,
-        &link.supplier,
-        entry
-            .api
-            .check_stock(&link.product_code, &county_code, None),
-    )
-    .await?;
-    let command = suppliers::sync_command(entry, &item, &quote);
+    let quote = state
+        .ask_supplier(
+            &link.supplier,
+            entry
+                .api
+                .check_stock(&link.product_code, &county_code, None),
+        )
+        .await?;
+    let command = stock_jobs::supplier_sync::sync_command(entry, &item, &quote);
     let threshold = state.config.low_stock_threshold;
     let supplier = link.supplier.clone();
     let product_code = link.product_code.clone();

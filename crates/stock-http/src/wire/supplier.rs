@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{timestamp, ItemOut, LedgerOut};
-use crate::suppliers::{ItemSync, ItemSyncResult, RegionInput, ResolvedRegion, SyncSummary};
+use stock_jobs::supplier_sync::{ItemSync, ItemSyncResult, SyncSummary};
+
+use crate::regions::{RegionInput, ResolvedRegion};
 
 /// A customer's region: a 6-digit county code, or an address as parts or as
 /// one line. Give one of the three shapes.

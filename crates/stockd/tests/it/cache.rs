@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use stock_http::resp::{Connection, Value as Reply};
 
 use crate::helpers::{code, spawn_app, spawn_with, Spawn, TestApp, ADMIN_KEY};
 
@@ -52,23 +51,23 @@ impl Keys {
         ]
     }
 
-    async fn command(&self, args: &[&str]) -> Reply {
-        let mut connection = Connection::connect(&self.address)
+    async fn command<T: redis::FromRedisValue>(&self, args: &[&str]) -> T {
+        let mut connection = redis_connection(&self.address)
             .await
             .unwrap_or_else(|e| panic!("Redis at {} is needed: {e:#}", self.address));
-        connection.command(args).await.expect("a Redis command")
+        redis::cmd(args[0])
+            .arg(&args[1..])
+            .query_async(&mut connection)
+            .await
+            .expect("a Redis command")
     }
 
     pub(crate) async fn get(&self, id: &str) -> Option<i64> {
-        match self.command(&["GET", &self.number(id)]).await {
-            Reply::Null => None,
-            Reply::Text(text) => Some(text.parse().expect("a number")),
-            other => panic!("unexpected {other:?}"),
-        }
+        self.command(&["GET", &self.number(id)]).await
     }
 
     pub(crate) async fn set(&self, id: &str, value: i64) {
-        self.command(&["SET", &self.number(id), &value.to_string()])
+        self.command::<()>(&["SET", &self.number(id), &value.to_string()])
             .await;
     }
 }
@@ -84,20 +83,32 @@ impl Drop for Keys {
                 .build()
                 .unwrap();
             runtime.block_on(async {
-                let Ok(mut connection) = Connection::connect(&address).await else {
+                let Ok(mut connection) = redis_connection(&address).await else {
                     return;
                 };
-                if let Ok(Reply::Array(keys)) = connection.command(&["KEYS", &pattern]).await {
-                    for key in keys {
-                        if let Reply::Text(key) = key {
-                            let _ = connection.command(&["DEL", &key]).await;
-                        }
-                    }
+                let keys: redis::RedisResult<Vec<String>> = redis::cmd("KEYS")
+                    .arg(&pattern)
+                    .query_async(&mut connection)
+                    .await;
+                for key in keys.unwrap_or_default() {
+                    let _: redis::RedisResult<i64> = redis::cmd("DEL")
+                        .arg(&key)
+                        .query_async(&mut connection)
+                        .await;
                 }
             });
         })
         .join();
     }
+}
+
+/// A connection to the Redis at `host:port`, for a test to look and poke.
+pub(crate) async fn redis_connection(
+    address: &str,
+) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    redis::Client::open(format!("redis://{address}"))?
+        .get_multiplexed_async_connection()
+        .await
 }
 
 /// A Redis server of a test's own, which it may stop and start again.
@@ -139,8 +150,10 @@ impl OwnRedis {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(mut connection) = Connection::connect(&self.address()).await {
-                if connection.command(&["PING"]).await.is_ok() {
+            if let Ok(mut connection) = redis_connection(&self.address()).await {
+                let pong: redis::RedisResult<String> =
+                    redis::cmd("PING").query_async(&mut connection).await;
+                if pong.is_ok() {
                     return;
                 }
             }
@@ -247,20 +260,18 @@ async fn every_answered_write_is_already_in_redis_and_reads_come_from_it() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let view = keys.command(&["HGET", &keys.view("tea"), "view"]).await;
+    let view: Option<String> = keys.command(&["HGET", &keys.view("tea"), "view"]).await;
     assert!(
-        matches!(&view, Reply::Text(json) if json.contains("Green tea")),
+        matches!(&view, Some(json) if json.contains("Green tea")),
         "{view:?}"
     );
 
     // Reads are served from the view key: a view planted there (same stamp)
     // is what a storefront sees, in single reads, batches and checks.
-    let Reply::Text(json) = view else {
-        unreachable!()
-    };
+    let Some(json) = view else { unreachable!() };
     let planted = json.replace("\"on_hand\":7", "\"on_hand\":999");
     assert_ne!(planted, json);
-    keys.command(&["HSET", &keys.view("tea"), "view", &planted])
+    keys.command::<i64>(&["HSET", &keys.view("tea"), "view", &planted])
         .await;
     assert_eq!(app.available("tea").await, 999);
     let (_, batch) = app
@@ -286,7 +297,7 @@ async fn every_answered_write_is_already_in_redis_and_reads_come_from_it() {
     assert_eq!(keys.get("tea").await, Some(0));
 
     // A key nobody wrote is a miss, read from the database and filled.
-    keys.command(&["DEL", &keys.view("tea"), &keys.number("tea")])
+    keys.command::<i64>(&["DEL", &keys.view("tea"), &keys.number("tea")])
         .await;
     assert_eq!(app.available("tea").await, 0);
     assert_eq!(keys.get("tea").await, Some(0));
@@ -312,7 +323,7 @@ async fn the_health_check_records_diffs_raises_alerts_and_repairs_them() {
     keys.set("a", 11).await; // within the tolerance
     keys.set("b", 27).await; // beyond the alert threshold
     keys.set("c", 33).await; // beyond the tolerance only
-    keys.command(&["DEL", &keys.number("d")]).await; // missing: filled
+    keys.command::<i64>(&["DEL", &keys.number("d")]).await; // missing: filled
 
     let (status, result) = app
         .post(ADMIN_KEY, "/api/v1/health/trigger", json!({}))

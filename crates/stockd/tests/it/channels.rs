@@ -36,7 +36,7 @@ async fn channel_server() -> (String, Received) {
             .find_map(|part| part.strip_prefix("t="))
             .and_then(|t| t.parse().ok())
             .unwrap_or(-1);
-        if stock_http::signing::signature(SECRET, t, &body) != header {
+        if stock_push::signature(SECRET, t, &body) != header {
             return AxumStatus::UNAUTHORIZED;
         }
         let body: Value = serde_json::from_slice(&body).unwrap();

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::json;
-use stock_http::nats::Connection;
 
 use crate::helpers::{spawn_with, Spawn, TestApp, ADMIN_KEY};
 
@@ -39,25 +39,17 @@ impl Stream {
 
     /// Messages in the stream by subject; empty while there is no stream.
     async fn subjects(&self) -> BTreeMap<String, u64> {
-        let mut nats = Connection::connect(MACHINE_NATS)
-            .await
-            .expect("NATS with JetStream is needed at 127.0.0.1:4222");
-        let info = nats
-            .jetstream(
-                &format!("STREAM.INFO.{}", self.name),
-                &json!({"subjects_filter": ">"}),
-            )
-            .await
-            .unwrap();
-        info["state"]["subjects"]
-            .as_object()
-            .map(|subjects| {
-                subjects
-                    .iter()
-                    .map(|(subject, count)| (subject.clone(), count.as_u64().unwrap()))
-                    .collect()
-            })
-            .unwrap_or_default()
+        let jetstream = jetstream().await;
+        let Ok(stream) = jetstream.get_stream(&self.name).await else {
+            return BTreeMap::new();
+        };
+        let mut subjects = stream.info_with_subjects(">").await.unwrap();
+        let mut counts = BTreeMap::new();
+        while let Some(entry) = subjects.next().await {
+            let (subject, count) = entry.unwrap();
+            counts.insert(subject, count as u64);
+        }
+        counts
     }
 }
 
@@ -70,15 +62,19 @@ impl Drop for Stream {
                 .build()
                 .unwrap();
             runtime.block_on(async {
-                if let Ok(mut nats) = Connection::connect(MACHINE_NATS).await {
-                    let _ = nats
-                        .jetstream(&format!("STREAM.DELETE.{name}"), &json!({}))
-                        .await;
-                }
+                let _ = jetstream().await.delete_stream(&name).await;
             });
         })
         .join();
     }
+}
+
+/// The machine's JetStream, through a client that is not stockd's sink.
+async fn jetstream() -> async_nats::jetstream::Context {
+    let client = async_nats::connect(MACHINE_NATS)
+        .await
+        .expect("NATS with JetStream is needed at 127.0.0.1:4222");
+    async_nats::jetstream::new(client)
 }
 
 /// Events in the outbox by subject, as the sink names them.
