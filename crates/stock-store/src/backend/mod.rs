@@ -1,7 +1,7 @@
 //! The backends: the same store on SQLite and on PostgreSQL.
 //!
 //! `shared.rs`, `runs.rs`, `holds.rs`, `alerts.rs`, `events.rs`,
-//! `webhooks.rs`, `health.rs`, `channels.rs` and `suppliers.rs` are compiled
+//! `webhooks.rs`, `health.rs`, `channel_listings.rs` and `supplier_links.rs` are compiled
 //! once inside each backend module, which supplies the types and SQL
 //! fragments that differ; that is the point, not an accident, hence the
 //! allowance below.

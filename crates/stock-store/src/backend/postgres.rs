@@ -64,8 +64,8 @@ macro_rules! dialect_no_index {
 
 #[path = "alerts.rs"]
 mod alerts;
-#[path = "channels.rs"]
-mod channels;
+#[path = "channel_listings.rs"]
+mod channel_listings;
 #[path = "events.rs"]
 mod events;
 #[path = "health.rs"]
@@ -76,8 +76,8 @@ mod holds;
 mod runs;
 #[path = "shared.rs"]
 mod shared;
-#[path = "suppliers.rs"]
-mod suppliers;
+#[path = "supplier_links.rs"]
+mod supplier_links;
 #[path = "webhooks.rs"]
 mod webhooks;
 

@@ -17,8 +17,8 @@ use stock_core::{
 
 use super::alerts::BatchChanges;
 use super::{
-    alerts, channels, events, health, holds, runs, suppliers, webhooks, BackendStore, Conn, Db,
-    DbRow,
+    alerts, channel_listings, events, health, holds, runs, supplier_links, webhooks, BackendStore,
+    Conn, Db, DbRow,
 };
 use crate::model::*;
 use crate::{Store, StoreResult};
@@ -594,7 +594,7 @@ async fn apply(
             supplier,
             county_code,
         } => {
-            let figure = suppliers::SupplierFigure {
+            let figure = supplier_links::SupplierFigure {
                 item,
                 location,
                 location_name,
@@ -603,7 +603,7 @@ async fn apply(
                 supplier,
                 county_code,
             };
-            suppliers::sync_stock(conn, &figure, meta, now).await
+            supplier_links::sync_stock(conn, &figure, meta, now).await
         }
         Command::CreateLocation { id, name, priority } => {
             if location_exists(conn, id).await? {
@@ -1574,17 +1574,17 @@ impl Store for BackendStore {
         secret: Option<&str>,
     ) -> StoreResult<Channel> {
         let mut conn = self.writer.acquire().await?;
-        Ok(channels::put_channel(&mut conn, id, endpoint, secret, now_ms()).await?)
+        Ok(channel_listings::put_channel(&mut conn, id, endpoint, secret, now_ms()).await?)
     }
 
     async fn channel(&self, id: &str) -> StoreResult<Option<Channel>> {
         let mut conn = self.read().await?;
-        Ok(channels::channel(&mut conn, id).await?)
+        Ok(channel_listings::channel(&mut conn, id).await?)
     }
 
     async fn channels(&self) -> StoreResult<Vec<String>> {
         let mut conn = self.read().await?;
-        Ok(channels::channels(&mut conn).await?)
+        Ok(channel_listings::channels(&mut conn).await?)
     }
 
     async fn put_listing(
@@ -1596,7 +1596,7 @@ impl Store for BackendStore {
         buffer: i64,
     ) -> StoreResult<Listing> {
         let mut conn = self.writer.acquire().await?;
-        Ok(channels::put_listing(
+        Ok(channel_listings::put_listing(
             &mut conn,
             channel,
             listing_id,
@@ -1610,12 +1610,12 @@ impl Store for BackendStore {
 
     async fn delete_listing(&self, channel: &str, listing_id: &str) -> StoreResult<bool> {
         let mut conn = self.writer.acquire().await?;
-        Ok(channels::delete_listing(&mut conn, channel, listing_id).await?)
+        Ok(channel_listings::delete_listing(&mut conn, channel, listing_id).await?)
     }
 
     async fn listings(&self, channel: &str, items: Option<&[ItemId]>) -> StoreResult<Vec<Listing>> {
         let mut conn = self.read().await?;
-        Ok(channels::listings(&mut conn, channel, items).await?)
+        Ok(channel_listings::listings(&mut conn, channel, items).await?)
     }
 
     async fn record_publish(
@@ -1625,7 +1625,10 @@ impl Store for BackendStore {
         outcome: &PublishOutcome,
     ) -> StoreResult<()> {
         let mut conn = self.writer.acquire().await?;
-        Ok(channels::record_publish(&mut conn, channel, listing_id, outcome, now_ms()).await?)
+        Ok(
+            channel_listings::record_publish(&mut conn, channel, listing_id, outcome, now_ms())
+                .await?,
+        )
     }
 
     async fn put_supplier_link(
@@ -1636,7 +1639,7 @@ impl Store for BackendStore {
         check_before_order: bool,
     ) -> StoreResult<PutSupplierLink> {
         let mut conn = self.writer.acquire().await?;
-        suppliers::put_link(
+        supplier_links::put_link(
             &mut conn,
             item,
             supplier,
@@ -1650,27 +1653,27 @@ impl Store for BackendStore {
 
     async fn supplier_link(&self, item: &ItemId) -> StoreResult<Option<SupplierLink>> {
         let mut conn = self.read().await?;
-        Ok(suppliers::link(&mut conn, item).await?)
+        Ok(supplier_links::link(&mut conn, item).await?)
     }
 
     async fn supplier_links(&self, supplier: &str) -> StoreResult<Vec<SupplierLink>> {
         let mut conn = self.read().await?;
-        Ok(suppliers::links(&mut conn, supplier).await?)
+        Ok(supplier_links::links(&mut conn, supplier).await?)
     }
 
     async fn supplier_link_counts(&self) -> StoreResult<Vec<(String, u64)>> {
         let mut conn = self.read().await?;
-        Ok(suppliers::link_counts(&mut conn).await?)
+        Ok(supplier_links::link_counts(&mut conn).await?)
     }
 
     async fn supplier_links_for(&self, items: &[ItemId]) -> StoreResult<Vec<SupplierLink>> {
         let mut conn = self.read().await?;
-        Ok(suppliers::links_for(&mut conn, items).await?)
+        Ok(supplier_links::links_for(&mut conn, items).await?)
     }
 
     async fn delete_supplier_link(&self, item: &ItemId) -> StoreResult<bool> {
         let mut conn = self.writer.acquire().await?;
-        Ok(suppliers::delete_link(&mut conn, item).await?)
+        Ok(supplier_links::delete_link(&mut conn, item).await?)
     }
 
     async fn health_report(&self, pending_max: u32) -> StoreResult<HealthReport> {

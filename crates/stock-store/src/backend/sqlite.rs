@@ -63,8 +63,8 @@ macro_rules! dialect_no_index {
 
 #[path = "alerts.rs"]
 mod alerts;
-#[path = "channels.rs"]
-mod channels;
+#[path = "channel_listings.rs"]
+mod channel_listings;
 #[path = "events.rs"]
 mod events;
 #[path = "health.rs"]
@@ -75,8 +75,8 @@ mod holds;
 mod runs;
 #[path = "shared.rs"]
 mod shared;
-#[path = "suppliers.rs"]
-mod suppliers;
+#[path = "supplier_links.rs"]
+mod supplier_links;
 #[path = "webhooks.rs"]
 mod webhooks;
 
