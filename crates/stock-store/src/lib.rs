@@ -6,7 +6,7 @@
 //! command inside its own savepoint, so one command's refusal never touches
 //! its neighbours. The decisions themselves are made by `stock-core`.
 
-// `backend/shared.rs` and `backend/holds.rs` are compiled once per backend.
+// The shared backend files are compiled once per backend (see `backend/mod.rs`).
 #[allow(clippy::duplicate_mod)]
 mod backend;
 mod migrate;

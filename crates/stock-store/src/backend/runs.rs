@@ -23,10 +23,9 @@ use stock_core::{apply_delta, Item, ItemId, Level, LocationId, Operation, Transi
 
 use super::alerts::{self, BatchChanges, ItemChange};
 use super::holds;
-use super::shared::{
-    fetch_in, item_from_row, item_id_at, ledger_entry, location_id_at, sync_retry_keys, IN_LIST_MAX,
-};
-use super::{Conn, Db};
+use super::contract::{self, Conn, Db};
+use super::rows::{fetch_in, item_from_row, item_id_at, ledger_entry, location_id_at, IN_LIST_MAX};
+use super::sales::sync_retry_keys;
 use crate::model::*;
 
 /// Rows per multi-row INSERT: at most 16 parameters a row keeps every
@@ -679,7 +678,7 @@ async fn write_ledger(
             }
         })
         .collect();
-    let returned = super::insert_ledger_rows(conn, &written).await?;
+    let returned = contract::insert_ledger_rows(conn, &written).await?;
     // A level's version grows by one with each change, so (item, location,
     // version after) names each new row.
     let mut by_change: HashMap<(&str, &str, i64), usize> = written
@@ -719,7 +718,7 @@ async fn write_levels(conn: &mut Conn, stock: &Stock) -> anyhow::Result<()> {
         })
         .collect();
     if !levels.is_empty() {
-        super::upsert_levels(conn, &levels).await?;
+        contract::upsert_levels(conn, &levels).await?;
     }
     Ok(())
 }
