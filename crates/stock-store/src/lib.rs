@@ -14,6 +14,7 @@ mod model;
 
 pub use backend::postgres::{PostgresOptions, PostgresStore};
 pub use backend::sqlite::{SqliteOptions, SqliteStore, SqliteSynchronous};
+pub use migrate::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use model::*;
 
 use async_trait::async_trait;

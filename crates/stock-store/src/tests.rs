@@ -13,7 +13,7 @@ async fn open() -> (tempfile::TempDir, SqliteStore) {
     let store = SqliteStore::open(&SqliteOptions::new(dir.path().join("t.db")))
         .await
         .unwrap();
-    assert_eq!(store.migrate().await.unwrap(), 10);
+    assert_eq!(store.migrate().await.unwrap(), SQLITE_MIGRATIONS.len());
     assert_eq!(store.migrate().await.unwrap(), 0, "migrations run once");
     (dir, store)
 }
@@ -381,7 +381,11 @@ async fn open_either() -> (tempfile::TempDir, crate::run_tests::Under) {
         let options = SqliteOptions::new(dir.path().join("t.db"));
         Under::Sqlite(SqliteStore::open(&options).await.unwrap())
     };
-    let expected = if on_postgres() { 11 } else { 10 };
+    let expected = if on_postgres() {
+        POSTGRES_MIGRATIONS.len()
+    } else {
+        SQLITE_MIGRATIONS.len()
+    };
     assert_eq!(under.store().migrate().await.unwrap(), expected);
     (dir, under)
 }
