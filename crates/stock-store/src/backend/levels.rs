@@ -1,12 +1,13 @@
 //! An item and its levels as every stock command reads and writes them:
 //! locking the item for a change, requiring it and its location, reading a
-//! level, writing a decided change (the level and its ledger row together),
-//! and the view of an item that answers and reads show.
+//! level, writing a decided change (the level and its ledger row together,
+//! refused when it would take the item's totals over all its locations past
+//! 64 bits), and the view of an item that answers and reads show.
 
 use sqlx::Row;
-use stock_core::{Item, ItemId, Level, LocationId, Operation, Transition};
+use stock_core::{check_totals, Item, ItemId, Level, LocationId, Operation, Totals, Transition};
 
-use super::contract::Conn;
+use super::contract::{Conn, DbRow};
 use super::rows::{item_from_row, location_id_at};
 use crate::model::*;
 
@@ -43,6 +44,8 @@ pub(crate) struct Change<'a> {
 }
 
 /// Writes a decided transition: the level and its ledger row, together.
+/// Refused (`Overflow`) when the item's totals over all its locations would
+/// not fit in 64 bits with the level at its new quantities.
 pub(crate) async fn write_change(
     conn: &mut Conn,
     change: &Change<'_>,
@@ -50,6 +53,10 @@ pub(crate) async fn write_change(
     now: i64,
 ) -> Result<LedgerEntry, WriteError> {
     let after = change.transition.after;
+    if change.transition.may_overflow_totals() {
+        let others = totals_elsewhere(conn, change.item, change.location).await?;
+        check_totals(change.item, others, &after)?;
+    }
     sqlx::query(
         "INSERT INTO levels (item_id, location_id, on_hand, reserved, version, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6)
@@ -199,6 +206,27 @@ async fn item_by(
     row.as_ref().map(item_from_row).transpose()
 }
 
+/// The item's totals over every location but `location`, as written so far
+/// in this transaction.
+async fn totals_elsewhere(
+    conn: &mut Conn,
+    item: &ItemId,
+    location: &LocationId,
+) -> Result<Totals, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT on_hand, reserved, version FROM levels WHERE item_id = $1 AND location_id <> $2",
+    )
+    .bind(item.as_str())
+    .bind(location.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut totals = Totals::default();
+    for row in rows {
+        totals = totals.plus(&level_at(&row)?);
+    }
+    Ok(totals)
+}
+
 pub(crate) async fn fetch_level(
     conn: &mut Conn,
     item: &ItemId,
@@ -211,14 +239,16 @@ pub(crate) async fn fetch_level(
     .bind(location.as_str())
     .fetch_optional(&mut *conn)
     .await?;
-    row.map(|row| {
-        Ok(Level {
-            on_hand: row.try_get(0)?,
-            reserved: row.try_get(1)?,
-            version: row.try_get(2)?,
-        })
+    row.as_ref().map(level_at).transpose()
+}
+
+/// A level from the columns `on_hand, reserved, version`, in that order.
+fn level_at(row: &DbRow) -> Result<Level, sqlx::Error> {
+    Ok(Level {
+        on_hand: row.try_get(0)?,
+        reserved: row.try_get(1)?,
+        version: row.try_get(2)?,
     })
-    .transpose()
 }
 
 pub(crate) async fn fetch_view(

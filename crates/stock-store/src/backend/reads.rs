@@ -5,7 +5,7 @@
 //! writes; each runs on a connection of the read pool.
 
 use sqlx::Row;
-use stock_core::{HoldStatus, ItemId, ItemStatus, Operation, OrderStatus};
+use stock_core::{saturate, HoldStatus, ItemId, ItemStatus, Operation, OrderStatus};
 
 use super::contract::{Conn, DbRow};
 use super::levels::fetch_view;
@@ -102,8 +102,37 @@ const OUT_OF_STOCK_COUNT: &str = concat!(
     " AND $3 = $3"
 );
 
+/// The sum of a 64-bit column over many rows, as two columns that cannot
+/// overflow where a plain `SUM` would (SQLite fails, PostgreSQL's numeric
+/// does not fit back in a `BIGINT`): the sum of the column's high 32 bits
+/// (an arithmetic shift, so negative values keep their sign) and the sum of
+/// its low 32 bits. [`wide_sum`] puts them back together; exact for up to
+/// 2^31 rows.
+macro_rules! split_sum {
+    ($column:literal) => {
+        concat!(
+            "CAST(COALESCE(SUM((",
+            $column,
+            ") >> 32), 0) AS BIGINT), CAST(COALESCE(SUM((",
+            $column,
+            ") & 4294967295), 0) AS BIGINT)"
+        )
+    };
+}
+
+/// The sum that `split_sum!` left at columns `high` and `high + 1`.
+fn wide_sum(row: &DbRow, high: usize) -> Result<i128, sqlx::Error> {
+    let high_bits: i64 = row.try_get(high)?;
+    let low_bits: i64 = row.try_get(high + 1)?;
+    Ok((i128::from(high_bits) << 32) + i128::from(low_bits))
+}
+
 const INVENTORY_STATS: &str = concat!(
-    "SELECT COUNT(*), CAST(COALESCE(SUM(a.on_hand), 0) AS BIGINT), CAST(COALESCE(SUM(a.reserved), 0) AS BIGINT),
+    "SELECT COUNT(*), ",
+    split_sum!("a.on_hand"),
+    ", ",
+    split_sum!("a.reserved"),
+    ",
         CAST(COALESCE(SUM(CASE WHEN a.available > 0 AND a.available <= COALESCE(a.min_stock, $2)
                                THEN 1 ELSE 0 END), 0) AS BIGINT),
         CAST(COALESCE(SUM(CASE WHEN a.available <= 0 THEN 1 ELSE 0 END), 0) AS BIGINT),
@@ -112,6 +141,16 @@ const INVENTORY_STATS: &str = concat!(
      FROM (",
     available_by_item!(),
     ") a"
+);
+
+/// Units sold (a negative sum: deducted or committed) and held per bucket
+/// of time.
+const LEDGER_ACTIVITY: &str = concat!(
+    "SELECT CAST(created_at / $2 AS BIGINT) AS bucket, ",
+    split_sum!("CASE WHEN operation IN ('deduct', 'commit') THEN on_hand_delta ELSE 0 END"),
+    ", ",
+    split_sum!("CASE WHEN operation = 'reserve' THEN reserved_delta ELSE 0 END"),
+    " FROM ledger WHERE created_at >= $1 GROUP BY CAST(created_at / $2 AS BIGINT) ORDER BY bucket"
 );
 
 macro_rules! ledger_where {
@@ -217,18 +256,18 @@ pub(crate) async fn inventory_stats(conn: &mut Conn, low_stock_threshold: i64) -
         .bind(low_stock_threshold)
         .fetch_one(&mut *conn)
         .await?;
-    let on_hand: i64 = row.try_get(1)?;
-    let reserved: i64 = row.try_get(2)?;
+    let on_hand = wide_sum(&row, 1)?;
+    let reserved = wide_sum(&row, 3)?;
     let count = |index: usize| row.try_get::<i64, _>(index).map(|n| n as u64);
     Ok(InventoryStats {
         items: count(0)?,
-        on_hand,
-        reserved,
-        available: on_hand.saturating_sub(reserved),
-        low_stock: count(3)?,
-        out_of_stock: count(4)?,
-        locations: count(5)?,
-        ledger_entries: count(6)?,
+        on_hand: saturate(on_hand),
+        reserved: saturate(reserved),
+        available: saturate(on_hand - reserved),
+        low_stock: count(5)?,
+        out_of_stock: count(6)?,
+        locations: count(7)?,
+        ledger_entries: count(8)?,
     })
 }
 
@@ -470,12 +509,7 @@ pub(crate) async fn due_holds(conn: &mut Conn, now_ms: i64, limit: u32) -> Store
 }
 
 pub(crate) async fn ledger_activity(conn: &mut Conn, since_ms: i64, bucket_ms: i64) -> StoreResult<Vec<Activity>> {
-    let rows = sqlx::query(
-        "SELECT CAST(created_at / $2 AS BIGINT) AS bucket,
-            CAST(COALESCE(SUM(CASE WHEN operation IN ('deduct', 'commit') THEN -on_hand_delta ELSE 0 END), 0) AS BIGINT) AS sold,
-            CAST(COALESCE(SUM(CASE WHEN operation = 'reserve' THEN reserved_delta ELSE 0 END), 0) AS BIGINT) AS held
-         FROM ledger WHERE created_at >= $1 GROUP BY CAST(created_at / $2 AS BIGINT) ORDER BY bucket",
-    )
+    let rows = sqlx::query(LEDGER_ACTIVITY)
     .bind(since_ms)
     .bind(bucket_ms)
     .fetch_all(&mut *conn)
@@ -485,8 +519,8 @@ pub(crate) async fn ledger_activity(conn: &mut Conn, since_ms: i64, bucket_ms: i
         let bucket: i64 = row.try_get("bucket")?;
         out.push(Activity {
             from_ms: bucket * bucket_ms,
-            sold: row.try_get("sold")?,
-            held: row.try_get("held")?,
+            sold: saturate(-wide_sum(&row, 1)?),
+            held: saturate(wide_sum(&row, 3)?),
         });
     }
     Ok(out)

@@ -19,7 +19,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{bail, Context};
 use sqlx::Row;
-use stock_core::{apply_delta, Item, ItemId, Level, LocationId, Operation, Transition};
+use stock_core::{
+    apply_delta, check_totals, Item, ItemId, Level, LocationId, Operation, Totals, Transition,
+};
 
 use super::alerts::{self, BatchChanges, ItemChange};
 use super::holds;
@@ -140,10 +142,15 @@ impl Stock {
 
     /// The item's available stock over all its locations.
     fn available(&self, id: &ItemId) -> i64 {
-        self.levels
-            .get(id)
-            .map(|levels| levels.values().map(|l| l.level.available()).sum())
-            .unwrap_or(0)
+        let levels = self.levels.get(id).into_iter().flat_map(|levels| levels.values());
+        Totals::of(levels.map(|l| &l.level)).available()
+    }
+
+    /// The item's stock over every location but one.
+    fn totals_elsewhere(&self, id: &ItemId, location: &LocationId, priority: i64) -> Totals {
+        let levels = self.levels.get(id).into_iter().flat_map(|levels| levels.iter());
+        let elsewhere = levels.filter(|(key, _)| key.0 != priority || key.1 != *location);
+        Totals::of(elsewhere.map(|(_, l)| &l.level))
     }
 
     fn view(&self, id: &ItemId) -> ItemView {
@@ -429,6 +436,10 @@ fn decide(
         Ok(transition) => transition,
         Err(refused) => return Decision::Refused(refused.into()),
     };
+    let elsewhere = stock.totals_elsewhere(sale.item, sale.location, priority);
+    if let Err(refused) = check_totals(sale.item, elsewhere, &transition.after) {
+        return Decision::Refused(refused.into());
+    }
     stock.set(sale.item, sale.location, priority, transition.after, now);
     let row = rows.len();
     rows.push(NewRow {
