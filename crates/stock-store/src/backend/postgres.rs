@@ -62,7 +62,10 @@ macro_rules! dialect_no_index {
     };
 }
 
-shared_modules!();
+#[path = "shared/mod.rs"]
+mod shared;
+
+use shared::runs;
 
 #[derive(Debug, Clone)]
 pub struct PostgresOptions {

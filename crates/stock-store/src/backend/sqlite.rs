@@ -61,7 +61,10 @@ macro_rules! dialect_no_index {
     };
 }
 
-shared_modules!();
+#[path = "shared/mod.rs"]
+mod shared;
+
+use shared::runs;
 
 /// How hard SQLite works to put a commit on disk before it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

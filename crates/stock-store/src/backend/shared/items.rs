@@ -87,42 +87,42 @@ pub(crate) async fn import(
     meta: &WriteMeta,
     now: i64,
 ) -> Result<Outcome, WriteError> {
-        require_location(conn, location).await?;
-        holds::expire_due_for_items(conn, [&item.id], meta, now).await?;
-        let Some((current, ..)) = lock_item(conn, &item.id).await? else {
-            insert_item(conn, item, location, on_hand, meta, now).await?;
-            let view = fetch_view(conn, &item.id)
-                .await?
-                .expect("the item was just written");
-            return Ok(Outcome::Imported {
-                kind: ImportKind::Created,
-                view,
-            });
-        };
-        let mut kind = ImportKind::Unchanged;
-        if current != *item {
-            update_item(conn, item, now).await?;
-            kind = ImportKind::Updated;
-        }
-        let level = fetch_level(conn, &item.id, location)
+    require_location(conn, location).await?;
+    holds::expire_due_for_items(conn, [&item.id], meta, now).await?;
+    let Some((current, ..)) = lock_item(conn, &item.id).await? else {
+        insert_item(conn, item, location, on_hand, meta, now).await?;
+        let view = fetch_view(conn, &item.id)
             .await?
-            .unwrap_or_default();
-        if level.on_hand != on_hand {
-            let transition = set_on_hand(item, &level, on_hand, level.version)?;
-            let change = Change {
-                item: &item.id,
-                location,
-                operation: Operation::Set,
-                transition,
-                order_id: None,
-                reservation_id: None,
-                reason: Some("import"),
-            };
-            write_change(conn, &change, meta, now).await?;
-            kind = ImportKind::Updated;
-        }
-        let view = fetch_view(conn, &item.id).await?.expect("the item exists");
-        Ok(Outcome::Imported { kind, view })
+            .expect("the item was just written");
+        return Ok(Outcome::Imported {
+            kind: ImportKind::Created,
+            view,
+        });
+    };
+    let mut kind = ImportKind::Unchanged;
+    if current != *item {
+        update_item(conn, item, now).await?;
+        kind = ImportKind::Updated;
+    }
+    let level = fetch_level(conn, &item.id, location)
+        .await?
+        .unwrap_or_default();
+    if level.on_hand != on_hand {
+        let transition = set_on_hand(item, &level, on_hand, level.version)?;
+        let change = Change {
+            item: &item.id,
+            location,
+            operation: Operation::Set,
+            transition,
+            order_id: None,
+            reservation_id: None,
+            reason: Some("import"),
+        };
+        write_change(conn, &change, meta, now).await?;
+        kind = ImportKind::Updated;
+    }
+    let view = fetch_view(conn, &item.id).await?.expect("the item exists");
+    Ok(Outcome::Imported { kind, view })
 }
 
 /// Creates a location; its id is never reused.
@@ -133,36 +133,36 @@ pub(crate) async fn create_location(
     priority: i64,
     now: i64,
 ) -> Result<Outcome, WriteError> {
-        if location_exists(conn, id).await? {
-            return Err(WriteError::AlreadyExists {
-                entity: "location",
-                id: id.to_string(),
-            });
-        }
-        let inserted = sqlx::query(
-            "INSERT INTO locations (id, name, priority, created_at) VALUES ($1, $2, $3, $4)
+    if location_exists(conn, id).await? {
+        return Err(WriteError::AlreadyExists {
+            entity: "location",
+            id: id.to_string(),
+        });
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO locations (id, name, priority, created_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(id.as_str())
-        .bind(name)
-        .bind(priority)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            // Another writer (another replica) made it meanwhile.
-            return Err(WriteError::AlreadyExists {
-                entity: "location",
-                id: id.to_string(),
-            });
-        }
-        Ok(Outcome::Location(Location {
-            id: id.clone(),
-            name: name.to_owned(),
-            priority,
-            created_at_ms: now,
-        }))
+    )
+    .bind(id.as_str())
+    .bind(name)
+    .bind(priority)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        // Another writer (another replica) made it meanwhile.
+        return Err(WriteError::AlreadyExists {
+            entity: "location",
+            id: id.to_string(),
+        });
+    }
+    Ok(Outcome::Location(Location {
+        id: id.clone(),
+        name: name.to_owned(),
+        priority,
+        created_at_ms: now,
+    }))
 }
 
 fn patched(item: &Item, patch: &ItemPatch) -> Item {

@@ -188,7 +188,11 @@ pub(crate) async fn items(conn: &mut Conn, ids: &[ItemId]) -> StoreResult<Vec<It
     Ok(views)
 }
 
-pub(crate) async fn list_items(conn: &mut Conn, filter: &ItemFilter, page: Page) -> StoreResult<Paged<ItemView>> {
+pub(crate) async fn list_items(
+    conn: &mut Conn,
+    filter: &ItemFilter,
+    page: Page,
+) -> StoreResult<Paged<ItemView>> {
     let pattern = filter.query.as_deref().map(contains_pattern);
     let location = filter.location.as_ref().map(|l| l.as_str().to_owned());
     let bind = |sql: &'static str| {
@@ -223,7 +227,9 @@ pub(crate) async fn list_items(conn: &mut Conn, filter: &ItemFilter, page: Page)
     })
 }
 
-pub(crate) async fn low_stock_report(conn: &mut Conn, threshold: i64,
+pub(crate) async fn low_stock_report(
+    conn: &mut Conn,
+    threshold: i64,
     items_max: u32,
 ) -> StoreResult<LowStockReport> {
     let bind = |sql: &'static str| {
@@ -250,7 +256,10 @@ pub(crate) async fn low_stock_report(conn: &mut Conn, threshold: i64,
     })
 }
 
-pub(crate) async fn inventory_stats(conn: &mut Conn, low_stock_threshold: i64) -> StoreResult<InventoryStats> {
+pub(crate) async fn inventory_stats(
+    conn: &mut Conn,
+    low_stock_threshold: i64,
+) -> StoreResult<InventoryStats> {
     let row = sqlx::query(INVENTORY_STATS)
         .bind(None::<String>)
         .bind(low_stock_threshold)
@@ -272,11 +281,10 @@ pub(crate) async fn inventory_stats(conn: &mut Conn, low_stock_threshold: i64) -
 }
 
 pub(crate) async fn locations(conn: &mut Conn) -> StoreResult<Vec<Location>> {
-    let rows = sqlx::query(
-        "SELECT id, name, priority, created_at FROM locations ORDER BY priority, id",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows =
+        sqlx::query("SELECT id, name, priority, created_at FROM locations ORDER BY priority, id")
+            .fetch_all(&mut *conn)
+            .await?;
     rows.iter()
         .map(|row| {
             Ok(Location {
@@ -289,7 +297,11 @@ pub(crate) async fn locations(conn: &mut Conn) -> StoreResult<Vec<Location>> {
         .collect()
 }
 
-pub(crate) async fn ledger(conn: &mut Conn, filter: &LedgerFilter, page: Page) -> StoreResult<Paged<LedgerEntry>> {
+pub(crate) async fn ledger(
+    conn: &mut Conn,
+    filter: &LedgerFilter,
+    page: Page,
+) -> StoreResult<Paged<LedgerEntry>> {
     let bind = |sql: &'static str| {
         sqlx::query(sql)
             .bind(filter.item.as_ref().map(|i| i.as_str().to_owned()))
@@ -396,7 +408,11 @@ pub(crate) async fn verify(conn: &mut Conn) -> StoreResult<VerifyReport> {
     Ok(result?)
 }
 
-pub(crate) async fn holds(conn: &mut Conn, status: Option<HoldStatus>, page: Page) -> StoreResult<Paged<HoldView>> {
+pub(crate) async fn holds(
+    conn: &mut Conn,
+    status: Option<HoldStatus>,
+    page: Page,
+) -> StoreResult<Paged<HoldView>> {
     let status = status.map(HoldStatus::as_str);
     let total: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM holds WHERE $1 IS NULL OR status = $1")
@@ -425,7 +441,11 @@ pub(crate) async fn holds(conn: &mut Conn, status: Option<HoldStatus>, page: Pag
     })
 }
 
-pub(crate) async fn orders(conn: &mut Conn, filter: &OrderFilter, page: Page) -> StoreResult<Paged<OrderView>> {
+pub(crate) async fn orders(
+    conn: &mut Conn,
+    filter: &OrderFilter,
+    page: Page,
+) -> StoreResult<Paged<OrderView>> {
     // The status filter sees a pending order whose hold ran out as
     // expired, as every read does.
     const ORDERS: &str = "FROM orders o JOIN holds h ON h.id = o.hold_id
@@ -449,9 +469,7 @@ pub(crate) async fn orders(conn: &mut Conn, filter: &OrderFilter, page: Page) ->
     .await?;
     let mut rows = Vec::with_capacity(ids.len());
     for id in ids {
-        if let Some((order, _)) =
-            holds::fetch_order(&mut *conn, &id, holds::Access::Read).await?
-        {
+        if let Some((order, _)) = holds::fetch_order(&mut *conn, &id, holds::Access::Read).await? {
             rows.push(order);
         }
     }
@@ -498,7 +516,11 @@ pub(crate) async fn gauges(conn: &mut Conn) -> StoreResult<Gauges> {
     })
 }
 
-pub(crate) async fn due_holds(conn: &mut Conn, now_ms: i64, limit: u32) -> StoreResult<Vec<String>> {
+pub(crate) async fn due_holds(
+    conn: &mut Conn,
+    now_ms: i64,
+    limit: u32,
+) -> StoreResult<Vec<String>> {
     Ok(sqlx::query_scalar(
         "SELECT id FROM holds WHERE status = 'active' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
     )
@@ -508,12 +530,16 @@ pub(crate) async fn due_holds(conn: &mut Conn, now_ms: i64, limit: u32) -> Store
     .await?)
 }
 
-pub(crate) async fn ledger_activity(conn: &mut Conn, since_ms: i64, bucket_ms: i64) -> StoreResult<Vec<Activity>> {
+pub(crate) async fn ledger_activity(
+    conn: &mut Conn,
+    since_ms: i64,
+    bucket_ms: i64,
+) -> StoreResult<Vec<Activity>> {
     let rows = sqlx::query(LEDGER_ACTIVITY)
-    .bind(since_ms)
-    .bind(bucket_ms)
-    .fetch_all(&mut *conn)
-    .await?;
+        .bind(since_ms)
+        .bind(bucket_ms)
+        .fetch_all(&mut *conn)
+        .await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let bucket: i64 = row.try_get("bucket")?;

@@ -2,12 +2,12 @@
 //! module that includes them, listed, documented and checked in one place.
 //!
 //! A backend is a module (`backend/sqlite.rs`, `backend/postgres.rs`) that
-//! defines the items below and then says `shared_modules!();`, which
-//! compiles every shared file inside it. The shared files reach their
-//! backend only through this module (`super::contract::…`) and through the
-//! `dialect_*!` macros, so a third backend (MySQL, say) is a matter of
-//! supplying what is listed here; until it does, this file fails to compile
-//! and names what is missing or of the wrong shape. The SQL of the shared
+//! defines the items below and then compiles this folder inside itself
+//! (`#[path = "shared/mod.rs"] mod shared;`, after the macros). The shared
+//! files reach their backend only through this module (`super::contract::…`)
+//! and through the `dialect_*!` macros, so a third backend (MySQL, say) is a
+//! matter of supplying what is listed here; until it does, this file fails
+//! to compile and names what is missing or of the wrong shape. The SQL of the shared
 //! files is written to mean the same on every backend: `$N` parameters,
 //! `CAST` rather than `::`, no boolean arithmetic, `ON CONFLICT` upserts.
 //!
@@ -56,8 +56,11 @@
 //! - `upsert_levels(conn, levels)`: writes a run's final levels (insert or
 //!   update), likewise in bulk.
 
-pub(crate) use super::{BackendStore, Conn, Db, DbRow};
-pub(crate) use super::{durability, insert_ledger_rows, is_retryable, migrate, upsert_levels};
+// `super::super` is the backend module that compiles `shared`.
+pub(crate) use super::super::{
+    durability, insert_ledger_rows, is_retryable, migrate, upsert_levels,
+};
+pub(crate) use super::super::{BackendStore, Conn, Db, DbRow};
 
 use super::runs::{LedgerRow, LevelRow};
 use crate::backend::WritePath;
@@ -83,7 +86,10 @@ fn shapes(store: &BackendStore) {
     fn reports(_: impl AsyncFn(&mut Conn) -> anyhow::Result<Durability>) {}
     fn retries(_: fn(&anyhow::Error) -> bool) {}
     fn inserts(
-        _: impl AsyncFn(&mut Conn, &[LedgerRow<'_>]) -> Result<Vec<(i64, String, String, i64)>, sqlx::Error>,
+        _: impl AsyncFn(
+            &mut Conn,
+            &[LedgerRow<'_>],
+        ) -> Result<Vec<(i64, String, String, i64)>, sqlx::Error>,
     ) {
     }
     fn upserts(_: impl AsyncFn(&mut Conn, &[LevelRow<'_>]) -> Result<(), sqlx::Error>) {}

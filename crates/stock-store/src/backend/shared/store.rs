@@ -136,10 +136,10 @@ impl Store for BackendStore {
     ) -> StoreResult<Listing> {
         let mut conn = self.write().await?;
         let now = now_ms();
-        Ok(
-            channel_listings::put_listing(&mut conn, channel, listing_id, item, location, buffer, now)
-                .await?,
+        Ok(channel_listings::put_listing(
+            &mut conn, channel, listing_id, item, location, buffer, now,
         )
+        .await?)
     }
 
     async fn delete_listing(&self, channel: &str, listing_id: &str) -> StoreResult<bool> {
@@ -171,9 +171,16 @@ impl Store for BackendStore {
     ) -> StoreResult<PutSupplierLink> {
         let mut conn = self.write().await?;
         let now = now_ms();
-        supplier_links::put_link(&mut conn, item, supplier, product_code, check_before_order, now)
-            .await
-            .context("linking an item to a supplier")
+        supplier_links::put_link(
+            &mut conn,
+            item,
+            supplier,
+            product_code,
+            check_before_order,
+            now,
+        )
+        .await
+        .context("linking an item to a supplier")
     }
 
     async fn supplier_link(&self, item: &ItemId) -> StoreResult<Option<SupplierLink>> {

@@ -10,7 +10,9 @@ use super::rows::corrupt;
 use crate::model::*;
 use crate::StoreResult;
 
-pub(crate) async fn create_key(conn: &mut Conn, id: &str,
+pub(crate) async fn create_key(
+    conn: &mut Conn,
+    id: &str,
     name: &str,
     role: Role,
     secret_hash: &str,
@@ -37,7 +39,10 @@ pub(crate) async fn keys(conn: &mut Conn) -> StoreResult<Vec<ApiKey>> {
     Ok(rows.iter().map(api_key).collect::<Result<_, _>>()?)
 }
 
-pub(crate) async fn live_key_with_hash(conn: &mut Conn, id: &str) -> StoreResult<Option<(ApiKey, String)>> {
+pub(crate) async fn live_key_with_hash(
+    conn: &mut Conn,
+    id: &str,
+) -> StoreResult<Option<(ApiKey, String)>> {
     let row = sqlx::query("SELECT * FROM api_keys WHERE id = $1 AND revoked_at IS NULL")
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -59,11 +64,10 @@ pub(crate) async fn revoke_key(conn: &mut Conn, id: &str) -> StoreResult<bool> {
 }
 
 pub(crate) async fn key_by_hash(conn: &mut Conn, secret_hash: &str) -> StoreResult<Option<ApiKey>> {
-    let row =
-        sqlx::query("SELECT * FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL")
-            .bind(secret_hash)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let row = sqlx::query("SELECT * FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL")
+        .bind(secret_hash)
+        .fetch_optional(&mut *conn)
+        .await?;
     Ok(row.as_ref().map(api_key).transpose()?)
 }
 
@@ -74,7 +78,11 @@ pub(crate) async fn key_count(conn: &mut Conn) -> StoreResult<u64> {
     Ok(count as u64)
 }
 
-pub(crate) async fn create_user(conn: &mut Conn, name: &str, password_hash: &str) -> StoreResult<bool> {
+pub(crate) async fn create_user(
+    conn: &mut Conn,
+    name: &str,
+    password_hash: &str,
+) -> StoreResult<bool> {
     Ok(sqlx::query(
         "INSERT INTO admin_users (name, password_hash, created_at) VALUES ($1, $2, $3)
          ON CONFLICT (name) DO NOTHING",
@@ -115,7 +123,11 @@ pub(crate) async fn sink_cursor(conn: &mut Conn, name: &str, initial: i64) -> St
     )
 }
 
-pub(crate) async fn advance_sink_cursor(conn: &mut Conn, name: &str, cursor: i64) -> StoreResult<()> {
+pub(crate) async fn advance_sink_cursor(
+    conn: &mut Conn,
+    name: &str,
+    cursor: i64,
+) -> StoreResult<()> {
     sqlx::query(
         "UPDATE sink_cursors SET cursor = $1, updated_at = $2 WHERE name = $3 AND cursor < $1",
     )

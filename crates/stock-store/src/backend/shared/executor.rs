@@ -11,7 +11,7 @@ use stock_core::{HoldAction, OrderAction};
 use super::alerts::{self, BatchChanges};
 use super::contract::{self, BackendStore, Conn};
 use super::rows::corrupt;
-use super::{holds, health, items, runs, sales, supplier_links};
+use super::{health, holds, items, runs, sales, supplier_links};
 use crate::model::*;
 
 impl BackendStore {
@@ -278,8 +278,10 @@ async fn apply(
         } => {
             let (order_id, reason, trace_id) =
                 (order_id.as_deref(), reason.as_deref(), trace_id.as_deref());
-            sales::sync_stock(conn, item, location, *delta, order_id, reason, trace_id, meta, now)
-                .await
+            sales::sync_stock(
+                conn, item, location, *delta, order_id, reason, trace_id, meta, now,
+            )
+            .await
         }
         Command::ApplyLines {
             operation,

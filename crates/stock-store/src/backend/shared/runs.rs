@@ -24,8 +24,8 @@ use stock_core::{
 };
 
 use super::alerts::{self, BatchChanges, ItemChange};
-use super::holds;
 use super::contract::{self, Conn, Db};
+use super::holds;
 use super::rows::{fetch_in, item_from_row, item_id_at, ledger_entry, location_id_at, IN_LIST_MAX};
 use super::sales::sync_retry_keys;
 use crate::model::*;
@@ -142,13 +142,21 @@ impl Stock {
 
     /// The item's available stock over all its locations.
     fn available(&self, id: &ItemId) -> i64 {
-        let levels = self.levels.get(id).into_iter().flat_map(|levels| levels.values());
+        let levels = self
+            .levels
+            .get(id)
+            .into_iter()
+            .flat_map(|levels| levels.values());
         Totals::of(levels.map(|l| &l.level)).available()
     }
 
     /// The item's stock over every location but one.
     fn totals_elsewhere(&self, id: &ItemId, location: &LocationId, priority: i64) -> Totals {
-        let levels = self.levels.get(id).into_iter().flat_map(|levels| levels.iter());
+        let levels = self
+            .levels
+            .get(id)
+            .into_iter()
+            .flat_map(|levels| levels.iter());
         let elsewhere = levels.filter(|(key, _)| key.0 != priority || key.1 != *location);
         Totals::of(elsewhere.map(|(_, l)| &l.level))
     }
