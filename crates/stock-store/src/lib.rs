@@ -40,6 +40,7 @@ pub trait Store: Send + Sync + 'static {
         -> StoreResult<LowStockReport>;
     async fn inventory_stats(&self, low_stock_threshold: i64) -> StoreResult<InventoryStats>;
     async fn locations(&self) -> StoreResult<Vec<Location>>;
+    async fn location(&self, id: &LocationId) -> StoreResult<Option<Location>>;
 
     async fn ledger(&self, filter: &LedgerFilter, page: Page) -> StoreResult<Paged<LedgerEntry>>;
     /// Every level whose quantities differ from the sum of its ledger, and

@@ -133,7 +133,8 @@ pub struct ItemFilter {
     pub out_of_stock: bool,
     /// A substring of the id or the name.
     pub query: Option<String>,
-    /// Count only this location's level.
+    /// Only items with a level at this location (which must exist), their
+    /// stock counted there alone.
     pub location: Option<LocationId>,
     /// The threshold for items without a `min_stock` of their own.
     pub low_stock_threshold: i64,

@@ -5,7 +5,7 @@
 //! writes; each runs on a connection of the read pool.
 
 use sqlx::Row;
-use stock_core::{saturate, HoldStatus, ItemId, ItemStatus, Operation, OrderStatus};
+use stock_core::{saturate, HoldStatus, ItemId, ItemStatus, LocationId, Operation, OrderStatus};
 
 use super::contract::{Conn, DbRow};
 use super::levels::fetch_view;
@@ -40,9 +40,12 @@ macro_rules! available_by_item {
     };
 }
 
+/// With a location ($1), only items with a level there.
 macro_rules! item_list_where {
     () => {
-        " WHERE ($2 IS NULL OR a.status = $2)
+        " WHERE ($1 IS NULL OR EXISTS (
+                SELECT 1 FROM levels l WHERE l.item_id = a.id AND l.location_id = $1))
+            AND ($2 IS NULL OR a.status = $2)
             AND ($3 IS NULL OR a.id LIKE $3 ESCAPE '\\' OR a.name LIKE $3 ESCAPE '\\')
             AND (NOT $4 OR (a.available > 0 AND a.available <= COALESCE(a.min_stock, $5)))
             AND (NOT $6 OR a.available <= 0)"
@@ -285,16 +288,28 @@ pub(crate) async fn locations(conn: &mut Conn) -> StoreResult<Vec<Location>> {
         sqlx::query("SELECT id, name, priority, created_at FROM locations ORDER BY priority, id")
             .fetch_all(&mut *conn)
             .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Location {
-                id: location_id_at(row, 0)?,
-                name: row.try_get(1)?,
-                priority: row.try_get(2)?,
-                created_at_ms: row.try_get(3)?,
-            })
-        })
-        .collect()
+    Ok(rows.iter().map(location).collect::<Result<_, _>>()?)
+}
+
+pub(crate) async fn location_by_id(
+    conn: &mut Conn,
+    id: &LocationId,
+) -> StoreResult<Option<Location>> {
+    let row = sqlx::query("SELECT id, name, priority, created_at FROM locations WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.as_ref().map(location).transpose()?)
+}
+
+/// A location from the columns `id, name, priority, created_at`.
+fn location(row: &DbRow) -> Result<Location, sqlx::Error> {
+    Ok(Location {
+        id: location_id_at(row, 0)?,
+        name: row.try_get(1)?,
+        priority: row.try_get(2)?,
+        created_at_ms: row.try_get(3)?,
+    })
 }
 
 pub(crate) async fn ledger(

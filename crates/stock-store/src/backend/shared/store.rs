@@ -70,6 +70,10 @@ impl Store for BackendStore {
         reads::locations(&mut *self.read().await?).await
     }
 
+    async fn location(&self, id: &LocationId) -> StoreResult<Option<Location>> {
+        reads::location_by_id(&mut *self.read().await?, id).await
+    }
+
     async fn ledger(&self, filter: &LedgerFilter, page: Page) -> StoreResult<Paged<LedgerEntry>> {
         reads::ledger(&mut *self.read().await?, filter, page).await
     }
