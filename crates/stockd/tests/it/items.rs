@@ -71,6 +71,16 @@ async fn batch_returns_found_items_and_names_the_rest() {
     assert_eq!(body["not_found"], json!(["3"]));
 }
 
+/// The ids of a page of items, in order.
+fn ids(body: &serde_json::Value) -> Vec<String> {
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["product_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 #[tokio::test]
 async fn the_list_pages_and_filters() {
     let app = spawn_app().await;
@@ -86,14 +96,6 @@ async fn the_list_pages_and_filters() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    let ids = |body: &serde_json::Value| -> Vec<String> {
-        body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["product_id"].as_str().unwrap().to_owned())
-            .collect()
-    };
     let (_, body) = app
         .get(ADMIN_KEY, "/api/v1/inventory?page=1&page_size=2")
         .await;
@@ -263,14 +265,6 @@ async fn the_list_filters_by_location_and_names_an_unknown_one() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    let ids = |body: &serde_json::Value| -> Vec<String> {
-        body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["product_id"].as_str().unwrap().to_owned())
-            .collect()
-    };
     let (status, body) = app.get(ADMIN_KEY, "/api/v1/inventory?location=north").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(ids(&body), ["there"]);

@@ -29,6 +29,16 @@ async fn spread_the_maximum(app: &TestApp) {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+/// A sync-stock of `x` at `location`.
+async fn sync(app: &TestApp, delta: i64, location: &str) -> (StatusCode, Value) {
+    app.post(
+        ADMIN_KEY,
+        "/api/v1/sync-stock",
+        json!({"product_id": "x", "delta": delta, "location": location}),
+    )
+    .await
+}
+
 fn assert_overflow(status: StatusCode, body: &Value) {
     assert_eq!(
         (status, code(body)),
@@ -52,13 +62,7 @@ async fn inventory_stats_sum_past_64_bits_without_failing() {
     assert_eq!(body["total_reserved"], 0, "{body}");
 
     // A total that does fit is exact, however large its parts.
-    let (status, body) = app
-        .post(
-            ADMIN_KEY,
-            "/api/v1/sync-stock",
-            json!({"product_id": "x", "delta": -10}),
-        )
-        .await;
+    let (status, body) = sync(&app, -10, "default").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = app.get(ADMIN_KEY, "/api/v1/stats/inventory").await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -71,13 +75,7 @@ async fn a_change_past_an_items_total_over_its_locations_is_refused() {
     spread_the_maximum(&app).await;
 
     // A sale run on its own and the same change in a batch of lines.
-    let (status, body) = app
-        .post(
-            ADMIN_KEY,
-            "/api/v1/sync-stock",
-            json!({"product_id": "x", "delta": MAX}),
-        )
-        .await;
+    let (status, body) = sync(&app, MAX, "default").await;
     assert_overflow(status, &body);
     let (status, body) = app
         .post(
@@ -127,30 +125,12 @@ async fn a_change_past_an_items_total_over_its_locations_is_refused() {
 async fn a_change_that_keeps_the_total_in_range_is_applied() {
     let app = spawn_app().await;
     spread_the_maximum(&app).await;
-    let (status, body) = app
-        .post(
-            ADMIN_KEY,
-            "/api/v1/sync-stock",
-            json!({"product_id": "x", "delta": -1, "location": "second"}),
-        )
-        .await;
+    let (status, body) = sync(&app, -1, "second").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = app
-        .post(
-            ADMIN_KEY,
-            "/api/v1/sync-stock",
-            json!({"product_id": "x", "delta": 1}),
-        )
-        .await;
+    let (status, body) = sync(&app, 1, "default").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["item"]["on_hand"], MAX, "{body}");
-    let (status, body) = app
-        .post(
-            ADMIN_KEY,
-            "/api/v1/sync-stock",
-            json!({"product_id": "x", "delta": 1}),
-        )
-        .await;
+    let (status, body) = sync(&app, 1, "default").await;
     assert_overflow(status, &body);
     app.assert_verified();
 }

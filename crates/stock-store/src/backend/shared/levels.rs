@@ -7,7 +7,7 @@
 use sqlx::Row;
 use stock_core::{check_totals, Item, ItemId, Level, LocationId, Operation, Totals, Transition};
 
-use super::contract::{Conn, DbRow};
+use super::contract::Conn;
 use super::rows::{item_from_row, location_id_at};
 use crate::model::*;
 
@@ -206,6 +206,13 @@ async fn item_by(
     row.as_ref().map(item_from_row).transpose()
 }
 
+/// A level's quantities, for a condition on its location ($2) to follow.
+macro_rules! level_columns {
+    () => {
+        "SELECT on_hand, reserved, version FROM levels WHERE item_id = $1"
+    };
+}
+
 /// The item's totals over every location but `location`, as written so far
 /// in this transaction.
 async fn totals_elsewhere(
@@ -213,18 +220,8 @@ async fn totals_elsewhere(
     item: &ItemId,
     location: &LocationId,
 ) -> Result<Totals, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT on_hand, reserved, version FROM levels WHERE item_id = $1 AND location_id <> $2",
-    )
-    .bind(item.as_str())
-    .bind(location.as_str())
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut totals = Totals::default();
-    for row in rows {
-        totals = totals.plus(&level_at(&row)?);
-    }
-    Ok(totals)
+    let sql = concat!(level_columns!(), " AND location_id <> $2");
+    Ok(Totals::of(&levels_where(conn, sql, item, location).await?))
 }
 
 pub(crate) async fn fetch_level(
@@ -232,23 +229,32 @@ pub(crate) async fn fetch_level(
     item: &ItemId,
     location: &LocationId,
 ) -> Result<Option<Level>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT on_hand, reserved, version FROM levels WHERE item_id = $1 AND location_id = $2",
-    )
-    .bind(item.as_str())
-    .bind(location.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
-    row.as_ref().map(level_at).transpose()
+    let sql = concat!(level_columns!(), " AND location_id = $2");
+    Ok(levels_where(conn, sql, item, location).await?.pop())
 }
 
-/// A level from the columns `on_hand, reserved, version`, in that order.
-fn level_at(row: &DbRow) -> Result<Level, sqlx::Error> {
-    Ok(Level {
-        on_hand: row.try_get(0)?,
-        reserved: row.try_get(1)?,
-        version: row.try_get(2)?,
-    })
+/// The levels of `item` that `sql` (`level_columns!` and a condition on
+/// the location) selects.
+async fn levels_where(
+    conn: &mut Conn,
+    sql: &'static str,
+    item: &ItemId,
+    location: &LocationId,
+) -> Result<Vec<Level>, sqlx::Error> {
+    let rows = sqlx::query(sql)
+        .bind(item.as_str())
+        .bind(location.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Level {
+                on_hand: row.try_get(0)?,
+                reserved: row.try_get(1)?,
+                version: row.try_get(2)?,
+            })
+        })
+        .collect()
 }
 
 pub(crate) async fn fetch_view(
