@@ -10,6 +10,7 @@ mod ids;
 mod level;
 mod role;
 mod rules;
+mod totals;
 
 pub use hold::{
     HoldAction, HoldStatus, OrderAction, OrderEffect, OrderStatus, Step, TransitionRefused,
@@ -21,3 +22,4 @@ pub use rules::{
     allocate, apply_delta, apply_lines, commit, give_back, release, reserve, set_on_hand,
     sync_on_hand, transfer, LineChange, LineRequest, Shortage, StockError, Transition, LINES_MAX,
 };
+pub use totals::{check_totals, saturate, Totals};

@@ -6,7 +6,7 @@
 //! command inside its own savepoint, so one command's refusal never touches
 //! its neighbours. The decisions themselves are made by `stock-core`.
 
-// `backend/shared.rs` and `backend/holds.rs` are compiled once per backend.
+// The shared backend files are compiled once per backend (see `backend/mod.rs`).
 #[allow(clippy::duplicate_mod)]
 mod backend;
 mod migrate;
@@ -14,6 +14,7 @@ mod model;
 
 pub use backend::postgres::{PostgresOptions, PostgresStore};
 pub use backend::sqlite::{SqliteOptions, SqliteStore, SqliteSynchronous};
+pub use migrate::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use model::*;
 
 use async_trait::async_trait;
@@ -39,6 +40,7 @@ pub trait Store: Send + Sync + 'static {
         -> StoreResult<LowStockReport>;
     async fn inventory_stats(&self, low_stock_threshold: i64) -> StoreResult<InventoryStats>;
     async fn locations(&self) -> StoreResult<Vec<Location>>;
+    async fn location(&self, id: &LocationId) -> StoreResult<Option<Location>>;
 
     async fn ledger(&self, filter: &LedgerFilter, page: Page) -> StoreResult<Paged<LedgerEntry>>;
     /// Every level whose quantities differ from the sum of its ledger, and

@@ -257,3 +257,20 @@ async fn migrate_postgres_locked(conn: &mut sqlx::PgConnection) -> anyhow::Resul
     }
     Ok(applied)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `run_*` relies on: versions count up from 1, one per migration,
+    /// so a new one appended with a wrong number fails here, not on a
+    /// database.
+    #[test]
+    fn versions_count_up_from_one() {
+        for migrations in [SQLITE_MIGRATIONS, POSTGRES_MIGRATIONS] {
+            let versions: Vec<i64> = migrations.iter().map(|m| m.0).collect();
+            let expected: Vec<i64> = (1..=migrations.len() as i64).collect();
+            assert_eq!(versions, expected);
+        }
+    }
+}

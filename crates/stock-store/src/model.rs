@@ -4,7 +4,7 @@ use std::fmt;
 
 use stock_core::{
     HoldStatus, Item, ItemId, ItemStatus, Level, LocationId, Operation, OrderStatus, Role,
-    StockError, TransitionRefused,
+    StockError, Totals, TransitionRefused,
 };
 
 /// Milliseconds since the Unix epoch, UTC.
@@ -33,20 +33,23 @@ pub struct ItemView {
 }
 
 impl ItemView {
+    /// The item's stock over all its locations. A change that would take
+    /// it past 64 bits is refused, so these fit; were one not to (a
+    /// database edited by hand), it shows at the bound.
+    pub fn totals(&self) -> Totals {
+        Totals::of(self.levels.iter().map(|l| &l.level))
+    }
+
     pub fn on_hand(&self) -> i64 {
-        self.levels
-            .iter()
-            .fold(0i64, |sum, l| sum.saturating_add(l.level.on_hand))
+        self.totals().on_hand()
     }
 
     pub fn reserved(&self) -> i64 {
-        self.levels
-            .iter()
-            .fold(0i64, |sum, l| sum.saturating_add(l.level.reserved))
+        self.totals().reserved()
     }
 
     pub fn available(&self) -> i64 {
-        self.on_hand().saturating_sub(self.reserved())
+        self.totals().available()
     }
 
     /// The sum of the level versions: it moves whenever any level moves.
@@ -130,7 +133,8 @@ pub struct ItemFilter {
     pub out_of_stock: bool,
     /// A substring of the id or the name.
     pub query: Option<String>,
-    /// Count only this location's level.
+    /// Only items with a level at this location (which must exist), their
+    /// stock counted there alone.
     pub location: Option<LocationId>,
     /// The threshold for items without a `min_stock` of their own.
     pub low_stock_threshold: i64,
@@ -297,6 +301,9 @@ pub struct LowStockReport {
     pub out_of_stock_count: u64,
 }
 
+/// Counts and totals over every item. The totals are summed wide (an
+/// item's own totals always fit in 64 bits, the inventory's need not) and
+/// a total beyond 64 bits is shown at the bound (`stock_core::saturate`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InventoryStats {
     pub items: u64,
@@ -1094,7 +1101,8 @@ pub enum PutSupplierLink {
     },
 }
 
-/// What the ledger shows for one span of time.
+/// What the ledger shows for one span of time; sums over many items, at
+/// the bound of 64 bits when beyond it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Activity {
     pub from_ms: i64,

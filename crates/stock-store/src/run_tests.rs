@@ -195,6 +195,14 @@ impl Under {
         }
     }
 
+    /// The same store, with every sale run on its own.
+    pub(crate) fn one_sale_at_a_time(self) -> Under {
+        match self {
+            Under::Sqlite(store) => Under::Sqlite(store.one_sale_at_a_time()),
+            Under::Postgres(store, name) => Under::Postgres(store.one_sale_at_a_time(), name),
+        }
+    }
+
     pub(crate) async fn drop_database(self) {
         if let Under::Postgres(store, name) = self {
             drop(store);

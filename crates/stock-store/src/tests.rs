@@ -13,7 +13,7 @@ async fn open() -> (tempfile::TempDir, SqliteStore) {
     let store = SqliteStore::open(&SqliteOptions::new(dir.path().join("t.db")))
         .await
         .unwrap();
-    assert_eq!(store.migrate().await.unwrap(), 10);
+    assert_eq!(store.migrate().await.unwrap(), SQLITE_MIGRATIONS.len());
     assert_eq!(store.migrate().await.unwrap(), 0, "migrations run once");
     (dir, store)
 }
@@ -381,7 +381,11 @@ async fn open_either() -> (tempfile::TempDir, crate::run_tests::Under) {
         let options = SqliteOptions::new(dir.path().join("t.db"));
         Under::Sqlite(SqliteStore::open(&options).await.unwrap())
     };
-    let expected = if on_postgres() { 11 } else { 10 };
+    let expected = if on_postgres() {
+        POSTGRES_MIGRATIONS.len()
+    } else {
+        SQLITE_MIGRATIONS.len()
+    };
     assert_eq!(under.store().migrate().await.unwrap(), expected);
     (dir, under)
 }
@@ -935,5 +939,169 @@ async fn a_code_linked_meanwhile_by_another_writer_is_taken() {
     assert_eq!(put.unwrap(), PutSupplierLink::CodeTaken { item: id("b") });
     assert_eq!(store.supplier_link(&id("a")).await.unwrap(), None);
     assert_eq!(link(store, "b").await.product_code, "P-1");
+    under.drop_database().await;
+}
+
+// ---------------------------------------------------------------------------
+// Quantities at the edge of 64 bits, on either backend.
+
+const MAX: i64 = i64::MAX;
+
+fn second() -> LocationId {
+    LocationId::parse("second").unwrap()
+}
+
+fn add_at(raw: &str, location: LocationId, delta: i64) -> WriteJob {
+    job(Command::SyncStock {
+        item: id(raw),
+        location,
+        delta,
+        order_id: None,
+        reason: None,
+        trace_id: None,
+    })
+}
+
+/// `x` with the largest stock there is, all of it at `second`.
+async fn spread_the_maximum(store: &dyn Store, allow_backorder: bool) {
+    applied(
+        store,
+        create_item(item_with("x", None, allow_backorder), MAX),
+    )
+    .await;
+    let location = Command::CreateLocation {
+        id: second(),
+        name: "Second".into(),
+        priority: 1,
+    };
+    applied(store, job(location)).await;
+    let transfer = Command::Transfer {
+        item: id("x"),
+        source: LocationId::default_location(),
+        target: second(),
+        quantity: MAX,
+        reason: None,
+    };
+    applied(store, job(transfer)).await;
+}
+
+fn is_overflow(result: &Result<Outcome, WriteError>) -> bool {
+    matches!(result, Err(WriteError::Stock(StockError::Overflow { item })) if item.as_str() == "x")
+}
+
+fn hold_at(hold_id: &str, location: LocationId, quantity: i64) -> WriteJob {
+    job(Command::CreateHold {
+        id: hold_id.into(),
+        order_id: hold_id.into(),
+        lines: vec![HoldLineRequest {
+            item: id("x"),
+            location: Some(location),
+            quantity,
+        }],
+        ttl_ms: 60_000,
+    })
+}
+
+/// Every kind of change that raises an item's stock at one location, when
+/// the item has the maximum at another: each is refused and writes nothing.
+async fn no_change_takes_an_items_totals_past_64_bits(sales_in_runs: bool) {
+    let (_dir, under) = open_either().await;
+    let under = if sales_in_runs {
+        under
+    } else {
+        under.one_sale_at_a_time()
+    };
+    let store = under.store();
+    spread_the_maximum(store, true).await;
+    let default = LocationId::default_location;
+    let before = store.item(&id("x")).await.unwrap().unwrap();
+    let lines = Command::ApplyLines {
+        operation: Operation::Add,
+        lines: vec![LineDelta {
+            item: id("x"),
+            location: default(),
+            delta: 1,
+        }],
+        order_id: None,
+        reason: None,
+    };
+    let set = Command::UpdateItem {
+        id: id("x"),
+        patch: ItemPatch::default(),
+        set_stock: Some(StockSet {
+            location: default(),
+            on_hand: 1,
+            expected_version: before.level_at(&default()).unwrap().level.version,
+            reason: None,
+        }),
+    };
+    let import = Command::ImportItem {
+        item: item_with("x", None, true),
+        location: default(),
+        on_hand: 1,
+    };
+    let refusals = [
+        add_at("x", default(), 1),
+        add_at("x", second(), 1),
+        job(lines),
+        job(set),
+        job(import),
+        supplier_sync("x", 1),
+    ];
+    for change in refusals {
+        let command = change.command.clone();
+        let refused = run(store, change).await;
+        assert!(is_overflow(&refused), "{command:?}: {refused:?}");
+    }
+    let after = store.item(&id("x")).await.unwrap().unwrap();
+    assert_eq!(after.levels, before.levels, "nothing was written");
+
+    // What stays in range is applied, to the last unit.
+    applied(store, add_at("x", second(), -1)).await;
+    applied(store, add_at("x", default(), 1)).await;
+    assert_eq!(store.item(&id("x")).await.unwrap().unwrap().on_hand(), MAX);
+    // Reserved over two locations, as backorder allows it to grow.
+    applied(store, hold_at("h-1", default(), MAX)).await;
+    let refused = run(store, hold_at("h-2", second(), 1)).await;
+    assert!(is_overflow(&refused), "{refused:?}");
+    let view = store.item(&id("x")).await.unwrap().unwrap();
+    assert_eq!((view.on_hand(), view.reserved()), (MAX, MAX));
+    let report = store.verify().await.unwrap();
+    assert!(report.mismatches.is_empty(), "{report:?}");
+    assert!(report.hold_mismatches.is_empty(), "{report:?}");
+    under.drop_database().await;
+}
+
+#[tokio::test]
+async fn no_sale_in_a_run_takes_an_items_totals_past_64_bits() {
+    no_change_takes_an_items_totals_past_64_bits(true).await;
+}
+
+#[tokio::test]
+async fn no_change_one_by_one_takes_an_items_totals_past_64_bits() {
+    no_change_takes_an_items_totals_past_64_bits(false).await;
+}
+
+#[tokio::test]
+async fn totals_over_many_items_are_summed_past_64_bits() {
+    let (_dir, under) = open_either().await;
+    let store = under.store();
+    let since = now_ms();
+    for raw in ["a", "b"] {
+        applied(store, create_item(item_with(raw, None, false), MAX)).await;
+    }
+    let stats = store.inventory_stats(10).await.unwrap();
+    assert_eq!((stats.items, stats.on_hand, stats.available), (2, MAX, MAX));
+    applied(store, deduct("a", MAX)).await;
+    applied(store, deduct("b", 3)).await;
+    let stats = store.inventory_stats(10).await.unwrap();
+    assert_eq!((stats.on_hand, stats.available), (MAX - 3, MAX - 3));
+    applied(store, deduct("b", MAX - 3)).await;
+    let stats = store.inventory_stats(10).await.unwrap();
+    assert_eq!((stats.on_hand, stats.out_of_stock), (0, 2));
+    // Twice the maximum sold within the hour.
+    let activity = store.ledger_activity(since, 3_600_000).await.unwrap();
+    let sold: i64 = activity.iter().map(|bucket| bucket.sold).max().unwrap();
+    assert_eq!(sold, MAX);
     under.drop_database().await;
 }

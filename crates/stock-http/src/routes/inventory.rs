@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 use stock_core::{Item, ItemId, ItemStatus, LocationId, Operation, LINES_MAX};
-use stock_store::{Command, ItemFilter, ItemPatch, LineDelta, Outcome, StockSet};
+use stock_store::{Command, ItemFilter, ItemPatch, LineDelta, Outcome, StockSet, WriteError};
 
 use super::{
     optional_text, page, render, text, to_json, total_pages, NAME_LENGTH_MAX, QUERY_LENGTH_MAX,
@@ -53,7 +53,8 @@ fn threshold(state: &AppState) -> i64 {
 
 /// List items, paged and filtered.
 #[utoipa::path(get, path = "/api/v1/inventory", tag = "inventory", params(ItemListQuery),
-    responses((status = 200, body = ItemPageOut), (status = 400, body = ErrorBody)),
+    responses((status = 200, body = ItemPageOut), (status = 400, body = ErrorBody),
+        (status = 404, description = "no such location", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn list_items(
     State(state): State<AppState>,
@@ -73,6 +74,14 @@ pub async fn list_items(
             .transpose()?,
         low_stock_threshold: threshold(&state),
     };
+    if let Some(location) = &filter.location {
+        if state.store.location(location).await?.is_none() {
+            return Err(ApiError::from(&WriteError::NotFound {
+                entity: "location",
+                id: location.to_string(),
+            }));
+        }
+    }
     let paged = state.store.list_items(&filter, page).await?;
     Ok(Json(ItemPageOut {
         items: paged

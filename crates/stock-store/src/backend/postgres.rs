@@ -21,7 +21,7 @@ pub(crate) type Conn = sqlx::PgConnection;
 pub(crate) type DbRow = sqlx::postgres::PgRow;
 pub(crate) type BackendStore = PostgresStore;
 
-// The SQL that differs from SQLite, for `shared.rs` and `holds.rs`.
+// The SQL that differs from SQLite (see `contract.rs`).
 macro_rules! dialect_begin_write {
     () => {
         "BEGIN"
@@ -62,24 +62,10 @@ macro_rules! dialect_no_index {
     };
 }
 
-#[path = "alerts.rs"]
-mod alerts;
-#[path = "channels.rs"]
-mod channels;
-#[path = "events.rs"]
-mod events;
-#[path = "health.rs"]
-mod health;
-#[path = "holds.rs"]
-mod holds;
-#[path = "runs.rs"]
-mod runs;
-#[path = "shared.rs"]
+#[path = "shared/mod.rs"]
 mod shared;
-#[path = "suppliers.rs"]
-mod suppliers;
-#[path = "webhooks.rs"]
-mod webhooks;
+
+use shared::runs;
 
 #[derive(Debug, Clone)]
 pub struct PostgresOptions {
@@ -141,11 +127,11 @@ impl PostgresStore {
     }
 }
 
-async fn migrate(conn: &mut Conn) -> anyhow::Result<usize> {
+pub(crate) async fn migrate(conn: &mut Conn) -> anyhow::Result<usize> {
     crate::migrate::run_postgres(conn).await
 }
 
-async fn durability(conn: &mut Conn) -> StoreResult<Durability> {
+pub(crate) async fn durability(conn: &mut Conn) -> StoreResult<Durability> {
     let synchronous: String = sqlx::query_scalar("SHOW synchronous_commit")
         .fetch_one(&mut *conn)
         .await?;
@@ -160,7 +146,7 @@ async fn durability(conn: &mut Conn) -> StoreResult<Durability> {
 
 /// A deadlock with another replica, or a serialization failure: the write
 /// did nothing and may simply run again.
-fn is_retryable(error: &anyhow::Error) -> bool {
+pub(crate) fn is_retryable(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         cause
             .downcast_ref::<sqlx::Error>()
@@ -172,7 +158,7 @@ fn is_retryable(error: &anyhow::Error) -> bool {
 
 /// Inserts ledger rows with one statement, however many (one prepared plan
 /// for every run); returns (id, item, location, version after) of each.
-async fn insert_ledger_rows(
+pub(crate) async fn insert_ledger_rows(
     conn: &mut Conn,
     rows: &[runs::LedgerRow<'_>],
 ) -> Result<Vec<(i64, String, String, i64)>, sqlx::Error> {
@@ -211,7 +197,10 @@ async fn insert_ledger_rows(
 }
 
 /// Writes levels with one upsert, however many.
-async fn upsert_levels(conn: &mut Conn, levels: &[runs::LevelRow<'_>]) -> Result<(), sqlx::Error> {
+pub(crate) async fn upsert_levels(
+    conn: &mut Conn,
+    levels: &[runs::LevelRow<'_>],
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO levels (item_id, location_id, on_hand, reserved, version, updated_at)
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],

@@ -20,7 +20,7 @@ pub(crate) type Conn = sqlx::SqliteConnection;
 pub(crate) type DbRow = sqlx::sqlite::SqliteRow;
 pub(crate) type BackendStore = SqliteStore;
 
-// The SQL that differs from PostgreSQL, for `shared.rs` and `holds.rs`.
+// The SQL that differs from PostgreSQL (see `contract.rs`).
 macro_rules! dialect_begin_write {
     () => {
         "BEGIN IMMEDIATE"
@@ -61,24 +61,10 @@ macro_rules! dialect_no_index {
     };
 }
 
-#[path = "alerts.rs"]
-mod alerts;
-#[path = "channels.rs"]
-mod channels;
-#[path = "events.rs"]
-mod events;
-#[path = "health.rs"]
-mod health;
-#[path = "holds.rs"]
-mod holds;
-#[path = "runs.rs"]
-mod runs;
-#[path = "shared.rs"]
+#[path = "shared/mod.rs"]
 mod shared;
-#[path = "suppliers.rs"]
-mod suppliers;
-#[path = "webhooks.rs"]
-mod webhooks;
+
+use shared::runs;
 
 /// How hard SQLite works to put a commit on disk before it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,11 +153,11 @@ impl SqliteStore {
     }
 }
 
-async fn migrate(conn: &mut Conn) -> anyhow::Result<usize> {
+pub(crate) async fn migrate(conn: &mut Conn) -> anyhow::Result<usize> {
     crate::migrate::run_sqlite(conn).await
 }
 
-async fn durability(conn: &mut Conn) -> StoreResult<Durability> {
+pub(crate) async fn durability(conn: &mut Conn) -> StoreResult<Durability> {
     let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(&mut *conn)
         .await?;
@@ -192,13 +178,13 @@ async fn durability(conn: &mut Conn) -> StoreResult<Durability> {
 }
 
 /// SQLite never aborts a write for another's sake: one writer, locks taken up front.
-fn is_retryable(_error: &anyhow::Error) -> bool {
+pub(crate) fn is_retryable(_error: &anyhow::Error) -> bool {
     false
 }
 
 /// Inserts ledger rows with multi-row INSERTs; returns (id, item, location,
 /// version after) of each.
-async fn insert_ledger_rows(
+pub(crate) async fn insert_ledger_rows(
     conn: &mut Conn,
     rows: &[runs::LedgerRow<'_>],
 ) -> Result<Vec<(i64, String, String, i64)>, sqlx::Error> {
@@ -242,7 +228,10 @@ async fn insert_ledger_rows(
 }
 
 /// Writes levels with multi-row upserts.
-async fn upsert_levels(conn: &mut Conn, levels: &[runs::LevelRow<'_>]) -> Result<(), sqlx::Error> {
+pub(crate) async fn upsert_levels(
+    conn: &mut Conn,
+    levels: &[runs::LevelRow<'_>],
+) -> Result<(), sqlx::Error> {
     for chunk in levels.chunks(runs::ROWS_PER_STATEMENT) {
         let mut query = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO levels (item_id, location_id, on_hand, reserved, version, updated_at) ",

@@ -199,8 +199,8 @@ async fn migrate_runs_once() {
         String::from_utf8_lossy(&first.stderr)
     );
     let migrations = match crate::helpers::backend() {
-        crate::helpers::Backend::Sqlite => 10,
-        crate::helpers::Backend::Postgres => 11,
+        crate::helpers::Backend::Sqlite => stock_store::SQLITE_MIGRATIONS.len(),
+        crate::helpers::Backend::Postgres => stock_store::POSTGRES_MIGRATIONS.len(),
     };
     assert!(
         stdout(&first).contains(&format!("Applied {migrations} migration")),

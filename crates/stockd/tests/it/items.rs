@@ -71,6 +71,16 @@ async fn batch_returns_found_items_and_names_the_rest() {
     assert_eq!(body["not_found"], json!(["3"]));
 }
 
+/// The ids of a page of items, in order.
+fn ids(body: &serde_json::Value) -> Vec<String> {
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["product_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 #[tokio::test]
 async fn the_list_pages_and_filters() {
     let app = spawn_app().await;
@@ -86,14 +96,6 @@ async fn the_list_pages_and_filters() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    let ids = |body: &serde_json::Value| -> Vec<String> {
-        body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["product_id"].as_str().unwrap().to_owned())
-            .collect()
-    };
     let (_, body) = app
         .get(ADMIN_KEY, "/api/v1/inventory?page=1&page_size=2")
         .await;
@@ -243,4 +245,46 @@ async fn locations_hold_their_own_levels() {
         .await;
     assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "NOT_FOUND"));
     app.assert_verified();
+}
+
+#[tokio::test]
+async fn the_list_filters_by_location_and_names_an_unknown_one() {
+    let app = spawn_app().await;
+    app.create_item("here", 5).await;
+    app.create_item("there", 5).await;
+    let (status, body) = app
+        .post(ADMIN_KEY, "/api/v1/locations", json!({"id": "north"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = app
+        .post(
+            ADMIN_KEY,
+            "/api/v1/sync-stock",
+            json!({"product_id": "there", "delta": 2, "location": "north"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, body) = app.get(ADMIN_KEY, "/api/v1/inventory?location=north").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(ids(&body), ["there"]);
+    assert_eq!(body["total"], 1);
+    let (_, body) = app
+        .get(ADMIN_KEY, "/api/v1/inventory?location=default")
+        .await;
+    assert_eq!(ids(&body), ["here", "there"]);
+    // Low stock counts the location's level alone: 2 at north.
+    let (_, body) = app
+        .get(ADMIN_KEY, "/api/v1/inventory?location=north&low_stock=true")
+        .await;
+    assert_eq!(ids(&body), ["there"]);
+
+    let (status, body) = app.get(ADMIN_KEY, "/api/v1/inventory?location=nope").await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "NOT_FOUND"),
+        "{body}"
+    );
+    assert_eq!(body["error"]["details"]["entity"], "location", "{body}");
+    assert_eq!(body["error"]["details"]["id"], "nope", "{body}");
 }

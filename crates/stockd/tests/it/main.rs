@@ -15,6 +15,7 @@ mod holds;
 mod idempotency;
 mod items;
 mod nats;
+mod overflow;
 mod service;
 mod stock;
 mod suppliers;

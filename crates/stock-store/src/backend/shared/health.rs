@@ -8,8 +8,9 @@
 use sqlx::Row;
 use stock_core::{apply_delta, ItemId, LocationId, Operation};
 
-use super::shared::{corrupt, fetch_view, item_id_at, require_item, write_change, Change};
-use super::{Conn, DbRow};
+use super::contract::{Conn, DbRow};
+use super::levels::{fetch_view, require_item, write_change, Change};
+use super::rows::{corrupt, item_id_at};
 use crate::model::*;
 
 /// Records one run, its diffs and its diff alerts.
@@ -299,7 +300,7 @@ pub(crate) async fn changed_items_after(
     conn: &mut Conn,
     after: i64,
     limit: u32,
-) -> Result<(Vec<ItemId>, i64, usize), sqlx::Error> {
+) -> Result<ChangedItems, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, subject FROM events WHERE id > $1 AND kind = 'stock' ORDER BY id LIMIT $2",
     )
@@ -317,5 +318,9 @@ pub(crate) async fn changed_items_after(
             items.push(item);
         }
     }
-    Ok((items, newest, rows.len()))
+    Ok(ChangedItems {
+        items,
+        newest_event_id: newest,
+        complete: rows.len() < limit as usize,
+    })
 }

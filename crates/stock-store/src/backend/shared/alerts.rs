@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 use stock_core::ItemId;
 
-use super::shared::{corrupt, fetch_in, item_id_at};
-use super::{Conn, DbRow};
+use super::contract::{Conn, DbRow};
+use super::rows::{corrupt, fetch_in, item_id_at};
 use crate::model::*;
 
 /// The newest ledger row when a batch begins: the batch's changes come after it.

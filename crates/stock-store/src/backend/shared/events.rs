@@ -7,8 +7,8 @@ use sqlx::Row;
 use stock_core::{HoldStatus, OrderStatus};
 
 use super::alerts::alert_view;
-use super::shared::{corrupt, fetch_in, ledger_entry, push_list};
-use super::{Conn, Db};
+use super::contract::{Conn, Db};
+use super::rows::{corrupt, fetch_in, ledger_entry, push_list};
 use crate::model::*;
 
 /// Events after `after`, oldest first, at most `limit`, of the given kinds
@@ -129,11 +129,19 @@ pub(crate) async fn last_id(conn: &mut Conn) -> Result<i64, sqlx::Error> {
 /// Rows deleted per statement while purging, oldest first.
 const PURGE_CHUNK: i64 = 5_000;
 
+/// Forgets events and webhook delivery attempts older than `before_ms`;
+/// returns how many.
+pub(crate) async fn purge(conn: &mut Conn, before_ms: i64) -> Result<u64, sqlx::Error> {
+    let events = purge_oldest(conn, "events", before_ms).await?;
+    let deliveries = purge_oldest(conn, "webhook_deliveries", before_ms).await?;
+    Ok(events + deliveries)
+}
+
 /// Forgets the rows of `table` (events, webhook deliveries: an `id` that
 /// grows with `created_at`) older than `before_ms`; returns how many. Works
 /// from the oldest id on, a chunk at a time, so each statement stays short
 /// and no index on time is needed.
-pub(crate) async fn purge_oldest(
+async fn purge_oldest(
     conn: &mut Conn,
     table: &'static str,
     before_ms: i64,

@@ -1,7 +1,7 @@
-//! Holds, orders and transfers on SQLite: the commands and their reads.
+//! Holds, orders and transfers: the commands and their reads.
 //!
 //! Every function here runs inside the write transaction of
-//! `sqlite::run_job`, in the command's savepoint. Decisions come from
+//! `executor::run_job`, in the command's savepoint. Decisions come from
 //! `stock-core`; this module only reads what they need and writes what they
 //! decide.
 
@@ -14,16 +14,16 @@ use stock_core::{
     StockError,
 };
 
-use super::shared::{
-    corrupt, fetch_level, fetch_view, item_id_at, location_id_at, lock_items, require_item,
-    require_location, write_change, Change, IN_LIST_MAX,
+use super::contract::{Conn, Db, DbRow};
+use super::levels::{
+    fetch_level, fetch_view, lock_items, require_item, require_location, write_change, Change,
 };
-use super::{Conn, Db, DbRow};
+use super::rows::{corrupt, item_id_at, location_id_at, IN_LIST_MAX};
 use crate::model::*;
 
 /// What a create asked for, so that a retry can be told from a different
 /// request that reuses the id. The time to live is not part of it.
-pub(crate) fn request_hash(kind: &str, order_id: &str, lines: &[HoldLineRequest]) -> String {
+fn request_hash(kind: &str, order_id: &str, lines: &[HoldLineRequest]) -> String {
     let mut text = format!("{kind}\u{1f}{order_id}");
     for line in lines {
         let location = line
@@ -288,12 +288,12 @@ async fn levels_in_fill_order(
 }
 
 /// A hold to create, and what its request looked like.
-pub(crate) struct NewHold<'a> {
-    pub id: &'a str,
-    pub order_id: &'a str,
-    pub lines: &'a [HoldLineRequest],
-    pub ttl_ms: i64,
-    pub hash: &'a str,
+struct NewHold<'a> {
+    id: &'a str,
+    order_id: &'a str,
+    lines: &'a [HoldLineRequest],
+    ttl_ms: i64,
+    hash: &'a str,
 }
 
 /// The answer to creating a hold that exists already: its first result if
@@ -317,9 +317,30 @@ async fn existing_hold(
     })))
 }
 
+/// Creates a hold for an order's lines: every line or none.
+pub(crate) async fn create(
+    conn: &mut Conn,
+    id: &str,
+    order_id: &str,
+    lines: &[HoldLineRequest],
+    ttl_ms: i64,
+    meta: &WriteMeta,
+    now: i64,
+) -> Result<Outcome, WriteError> {
+    let hash = request_hash("hold", order_id, lines);
+    let hold = NewHold {
+        id,
+        order_id,
+        lines,
+        ttl_ms,
+        hash: &hash,
+    };
+    create_hold(conn, &hold, meta, now).await
+}
+
 /// Creates a hold: every line or none. Lines that lack stock are all named.
 /// A hold with this id already: the first result if the request is the same.
-pub(crate) async fn create_hold(
+async fn create_hold(
     conn: &mut Conn,
     new: &NewHold<'_>,
     meta: &WriteMeta,

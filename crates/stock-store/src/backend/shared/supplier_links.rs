@@ -8,10 +8,10 @@ use std::collections::BTreeSet;
 use sqlx::Row;
 use stock_core::{sync_on_hand, ItemId, LocationId, Operation};
 
-use super::shared::{
-    fetch_in, fetch_level, fetch_view, item_id_at, require_item, write_change, Change,
-};
-use super::{holds, Conn, DbRow};
+use super::contract::{Conn, DbRow};
+use super::holds;
+use super::levels::{fetch_level, fetch_view, require_item, write_change, Change};
+use super::rows::{fetch_in, item_id_at};
 use crate::model::*;
 
 /// Links an item to a supplier's product code, or changes its link, in one

@@ -4,8 +4,8 @@
 use sqlx::Row;
 use stock_core::{ItemId, LocationId};
 
-use super::shared::{item_id_at, location_id_at};
-use super::{Conn, DbRow};
+use super::contract::{Conn, DbRow};
+use super::rows::{item_id_at, location_id_at};
 use crate::model::*;
 
 /// Creates the channel, or changes where it is pushed to.

@@ -3,8 +3,8 @@
 
 use sqlx::Row;
 
-use super::shared::corrupt;
-use super::{Conn, DbRow};
+use super::contract::{Conn, DbRow};
+use super::rows::corrupt;
 use crate::model::*;
 
 fn kinds_text(kinds: &[EventKind]) -> String {
@@ -111,9 +111,30 @@ pub(crate) async fn lease(
 }
 
 /// Logs an attempt and moves the webhook on: past the event when it was
-/// delivered or given up on, to its next try otherwise. Only the lease
-/// holder moves it; returns whether it did.
+/// delivered or given up on, to its next try otherwise, in a transaction of
+/// its own. Only the lease holder moves it; returns whether it did.
 pub(crate) async fn record(
+    conn: &mut Conn,
+    owner: &str,
+    attempt: &Delivery,
+    next_try_at: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query(dialect_begin_write!())
+        .execute(&mut *conn)
+        .await?;
+    match record_in(conn, owner, attempt, next_try_at).await {
+        Ok(moved) => {
+            sqlx::query("COMMIT").execute(&mut *conn).await?;
+            Ok(moved)
+        }
+        Err(error) => {
+            sqlx::query("ROLLBACK").execute(&mut *conn).await.ok();
+            Err(error)
+        }
+    }
+}
+
+async fn record_in(
     conn: &mut Conn,
     owner: &str,
     attempt: &Delivery,

@@ -19,14 +19,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{bail, Context};
 use sqlx::Row;
-use stock_core::{apply_delta, Item, ItemId, Level, LocationId, Operation, Transition};
+use stock_core::{
+    apply_delta, check_totals, Item, ItemId, Level, LocationId, Operation, Totals, Transition,
+};
 
 use super::alerts::{self, BatchChanges, ItemChange};
+use super::contract::{self, Conn, Db};
 use super::holds;
-use super::shared::{
-    fetch_in, item_from_row, item_id_at, ledger_entry, location_id_at, sync_retry_keys, IN_LIST_MAX,
-};
-use super::{Conn, Db};
+use super::rows::{fetch_in, item_from_row, item_id_at, ledger_entry, location_id_at, IN_LIST_MAX};
+use super::sales::sync_retry_keys;
 use crate::model::*;
 
 /// Rows per multi-row INSERT: at most 16 parameters a row keeps every
@@ -141,10 +142,23 @@ impl Stock {
 
     /// The item's available stock over all its locations.
     fn available(&self, id: &ItemId) -> i64 {
-        self.levels
+        let levels = self
+            .levels
             .get(id)
-            .map(|levels| levels.values().map(|l| l.level.available()).sum())
-            .unwrap_or(0)
+            .into_iter()
+            .flat_map(|levels| levels.values());
+        Totals::of(levels.map(|l| &l.level)).available()
+    }
+
+    /// The item's stock over every location but one.
+    fn totals_elsewhere(&self, id: &ItemId, location: &LocationId, priority: i64) -> Totals {
+        let levels = self
+            .levels
+            .get(id)
+            .into_iter()
+            .flat_map(|levels| levels.iter());
+        let elsewhere = levels.filter(|(key, _)| key.0 != priority || key.1 != *location);
+        Totals::of(elsewhere.map(|(_, l)| &l.level))
     }
 
     fn view(&self, id: &ItemId) -> ItemView {
@@ -430,6 +444,10 @@ fn decide(
         Ok(transition) => transition,
         Err(refused) => return Decision::Refused(refused.into()),
     };
+    let elsewhere = stock.totals_elsewhere(sale.item, sale.location, priority);
+    if let Err(refused) = check_totals(sale.item, elsewhere, &transition.after) {
+        return Decision::Refused(refused.into());
+    }
     stock.set(sale.item, sale.location, priority, transition.after, now);
     let row = rows.len();
     rows.push(NewRow {
@@ -679,7 +697,7 @@ async fn write_ledger(
             }
         })
         .collect();
-    let returned = super::insert_ledger_rows(conn, &written).await?;
+    let returned = contract::insert_ledger_rows(conn, &written).await?;
     // A level's version grows by one with each change, so (item, location,
     // version after) names each new row.
     let mut by_change: HashMap<(&str, &str, i64), usize> = written
@@ -719,7 +737,7 @@ async fn write_levels(conn: &mut Conn, stock: &Stock) -> anyhow::Result<()> {
         })
         .collect();
     if !levels.is_empty() {
-        super::upsert_levels(conn, &levels).await?;
+        contract::upsert_levels(conn, &levels).await?;
     }
     Ok(())
 }
