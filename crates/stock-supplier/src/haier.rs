@@ -322,7 +322,7 @@ impl HaierSupplier {
     async fn exchange(
         &self,
         request: reqwest::RequestBuilder,
-    ) -> SupplierResult<(StatusCode, axum::body::Bytes)> {
+    ) -> SupplierResult<(StatusCode, Vec<u8>)> {
         let response = request
             .send()
             .await
@@ -332,7 +332,7 @@ impl HaierSupplier {
             .bytes()
             .await
             .map_err(|error| self.transport(error))?;
-        Ok((status, bytes))
+        Ok((status, Vec::from(bytes)))
     }
 
     fn transport(&self, error: reqwest::Error) -> SupplierError {
@@ -625,7 +625,3 @@ impl Supplier for HaierSupplier {
         self.breaker.state(Instant::now())
     }
 }
-
-#[cfg(test)]
-#[path = "haier_tests.rs"]
-mod tests;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use stock_supplier::mock::{
+use stock_supplier_mock::{
     MockOptions, MockSupplier, MOCK_CLIENT_ID, MOCK_CLIENT_SECRET, MOCK_CUSTOMER_CODE,
     MOCK_TOKEN_PATH,
 };

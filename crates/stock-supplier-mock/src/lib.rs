@@ -1,11 +1,13 @@
-//! A mock supplier: the API of [`crate::protocol`] with sample data.
+//! A mock supplier: the API of [`stock_supplier::protocol`] with sample data.
 //!
 //! [`MockSupplier`] serves the Haier-style open platform API over real HTTP,
 //! so a developer can try stockd without credentials and tests can provoke
-//! every failure a real supplier shows. It runs three ways: alone
-//! (`stockd mock-supplier --port P`, which calls [`MockSupplier::serve`]),
-//! inside `stockd serve --demo`, and inside integration tests
-//! ([`MockSupplier::spawn`] on `127.0.0.1:0`).
+//! every failure a real supplier shows. It is a test double, so it lives
+//! apart from the connectors that call real suppliers; the wire types it
+//! answers with are theirs. It runs three ways: alone (`stockd mock-supplier
+//! --port P`, which calls [`MockSupplier::serve`]), inside `stockd serve
+//! --demo`, and inside integration tests ([`MockSupplier::spawn`] on
+//! `127.0.0.1:0`).
 //!
 //! It accepts the client [`MOCK_CLIENT_ID`] / [`MOCK_CLIENT_SECRET`] (unless
 //! [`MockOptions`] says otherwise) at `POST` [`MOCK_TOKEN_PATH`], as a form
@@ -67,8 +69,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use crate::protocol::{
-    BalanceData, BalanceRequest, Envelope, LogisticsData, LogisticsRequest, PriceData,
+use stock_supplier::protocol::{
+    ApiPaths, BalanceData, BalanceRequest, Envelope, LogisticsData, LogisticsRequest, PriceData,
     PricesRequest, ProductData, ProductsPage, ProductsRequest, StockData, StockRequest,
     TokenResponse, PRODUCTS_PAGE_SIZE_MAX, PRODUCT_NOT_FOUND,
 };
@@ -111,7 +113,7 @@ pub struct MockOptions {
     pub client_secret: String,
     pub token_ttl: Duration,
     /// Where the API is served, for trying a client configured with other paths.
-    pub paths: crate::protocol::ApiPaths,
+    pub paths: ApiPaths,
 }
 
 impl Default for MockOptions {
@@ -120,7 +122,7 @@ impl Default for MockOptions {
             client_id: MOCK_CLIENT_ID.to_owned(),
             client_secret: MOCK_CLIENT_SECRET.to_owned(),
             token_ttl: TOKEN_TTL_DEFAULT,
-            paths: crate::protocol::ApiPaths::default(),
+            paths: ApiPaths::default(),
         }
     }
 }
@@ -455,7 +457,7 @@ impl MockState {
     }
 }
 
-fn router(state: SharedState, paths: &crate::protocol::ApiPaths) -> Router {
+fn router(state: SharedState, paths: &ApiPaths) -> Router {
     Router::new()
         .route(MOCK_TOKEN_PATH, post(token_route))
         .route(&paths.stock, api_route(answer_stock))
@@ -1325,8 +1327,10 @@ impl IntoResponse for ControlError {
 
 #[cfg(test)]
 mod tests {
-    use crate::protocol::{BALANCE_PATH, LOGISTICS_PATH, PRICES_PATH, PRODUCTS_PATH, STOCK_PATH};
     use std::net::Ipv4Addr;
+    use stock_supplier::protocol::{
+        BALANCE_PATH, LOGISTICS_PATH, PRICES_PATH, PRODUCTS_PATH, STOCK_PATH,
+    };
 
     use super::*;
 

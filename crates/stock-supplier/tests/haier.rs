@@ -7,6 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -15,13 +16,21 @@ use axum::response::Response;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use super::*;
-use crate::breaker::BreakerPolicy;
-use crate::mock::{
+use stock_supplier::breaker::{BreakerPolicy, CircuitState};
+use stock_supplier::haier::{HaierConfig, HaierSupplier, Secret, PRICE_CODES_MAX};
+use stock_supplier::protocol::{
+    ApiPaths, BalanceData, LogisticsData, PriceData, StockData, TokenResponse, BALANCE_PATH,
+    LOGISTICS_PATH, PRICES_PATH, STOCK_PATH,
+};
+use stock_supplier::retry::RetryPolicy;
+use stock_supplier::{
+    AccountBalance, CallPolicy, Logistics, LogisticsQuery, ProductPrice, ProductQuery, StockQuote,
+    Supplier, SupplierError, SupplierProduct, SupplierResult,
+};
+use stock_supplier_mock::{
     MockCounters, MockOptions, MockSupplier, MOCK_CLIENT_ID, MOCK_CLIENT_SECRET,
     MOCK_CUSTOMER_CODE, MOCK_TOKEN_PATH,
 };
-use crate::retry::RetryPolicy;
 
 /// One HTTP call; every fault below that should time out waits longer.
 const TIMEOUT: Duration = Duration::from_millis(300);
@@ -329,7 +338,7 @@ async fn a_secret_the_supplier_echoes_is_blanked() {
     }
     let mock = MockSupplier::new(MockOptions::default());
     let app = axum::Router::new()
-        .route(crate::protocol::BALANCE_PATH, axum::routing::post(echo))
+        .route(BALANCE_PATH, axum::routing::post(echo))
         .fallback_service(mock.router());
     let listener = TcpListener::bind(any_port()).await.expect("binds");
     let address = listener.local_addr().expect("an address");
@@ -342,9 +351,9 @@ async fn a_secret_the_supplier_echoes_is_blanked() {
 
 #[tokio::test]
 async fn a_platform_with_paths_of_its_own_is_reached_where_it_is_configured() {
-    let paths = crate::protocol::ApiPaths {
+    let paths = ApiPaths {
         stock: "/openapi/v2/stock/query".to_owned(),
-        ..crate::protocol::ApiPaths::default()
+        ..ApiPaths::default()
     };
     let mock = MockSupplier::new(MockOptions {
         paths: paths.clone(),
