@@ -96,7 +96,7 @@ async fn serve_api_call<Request: ApiRequest, Data: Serialize>(
         Some(ApiFault::Malformed) => return malformed_response(),
         None => {}
     }
-    let answered = lock(&state).answer_api_call(&headers, body, answer, Instant::now());
+    let answered = lock(&state).answer_api_call(&headers, body, answer);
     match answered {
         Ok(data) => success_response(data),
         Err(error) => error.into_response(),
@@ -123,9 +123,8 @@ impl MockState {
         headers: &HeaderMap,
         body: Result<Bytes, BytesRejection>,
         answer: Answer<Request, Data>,
-        now: Instant,
     ) -> Result<Data, ApiError> {
-        if let Err(error) = self.authorize(headers, now) {
+        if let Err(error) = self.authorize(headers, self.options.clock.now()) {
             self.counters.unauthorized += 1;
             return Err(error);
         }

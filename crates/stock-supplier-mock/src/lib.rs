@@ -54,6 +54,7 @@
 mod answers;
 mod api;
 mod catalogue;
+mod clock;
 mod control;
 mod faults;
 mod token;
@@ -67,6 +68,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use axum::Router;
 use serde::Serialize;
+use stock_supplier::clock::{Clock, SystemClock};
 use stock_supplier::protocol::{ApiPaths, ProductData};
 use tokio::net::TcpListener;
 
@@ -78,6 +80,8 @@ use crate::catalogue::{find_sample, product_data, sample_stock, SampleProduct, C
 use crate::control::{counters_route, faults_route, stock_route, ControlError};
 use crate::faults::{status_fault, DelayFault, PendingFaults};
 use crate::token::{token_route, IssuedToken};
+
+pub use crate::clock::ManualClock;
 
 pub const MOCK_CLIENT_ID: &str = "mock-client";
 pub const MOCK_CLIENT_SECRET: &str = "mock-secret";
@@ -99,6 +103,9 @@ pub struct MockOptions {
     pub token_ttl: Duration,
     /// Where the API is served, for trying a client configured with other paths.
     pub paths: ApiPaths,
+    /// What a token's age is reckoned on: a [`ManualClock`] in tests that
+    /// let tokens expire.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for MockOptions {
@@ -108,6 +115,7 @@ impl Default for MockOptions {
             client_secret: MOCK_CLIENT_SECRET.to_owned(),
             token_ttl: TOKEN_TTL_DEFAULT,
             paths: ApiPaths::default(),
+            clock: Arc::new(SystemClock),
         }
     }
 }

@@ -35,7 +35,7 @@ pub(crate) async fn token_route(
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Response {
     let form = form.map(|Form(pairs)| pairs);
-    lock(&state).answer_token_request(&headers, form, Instant::now())
+    lock(&state).answer_token_request(&headers, form)
 }
 
 impl MockState {
@@ -43,7 +43,6 @@ impl MockState {
         &mut self,
         headers: &HeaderMap,
         form: Result<Vec<(String, String)>, FormRejection>,
-        now: Instant,
     ) -> Response {
         self.counters.token_requests += 1;
         self.last_token_form = form.as_ref().ok().cloned();
@@ -51,7 +50,7 @@ impl MockState {
             self.counters.faults_served += 1;
             return OAuthError::injected(status).into_response();
         }
-        match self.grant_token(headers, form, now) {
+        match self.grant_token(headers, form, self.options.clock.now()) {
             Ok(token) => token_response(token),
             Err(error) => error.into_response(),
         }

@@ -15,6 +15,7 @@
 //! or in error messages.
 
 pub mod breaker;
+pub mod clock;
 pub mod haier;
 pub mod protocol;
 pub mod regions;

@@ -28,25 +28,38 @@ use stock_supplier::{
     Supplier, SupplierError, SupplierProduct, SupplierResult,
 };
 use stock_supplier_mock::{
-    MockCounters, MockOptions, MockSupplier, MOCK_CLIENT_ID, MOCK_CLIENT_SECRET,
+    ManualClock, MockCounters, MockOptions, MockSupplier, MOCK_CLIENT_ID, MOCK_CLIENT_SECRET,
     MOCK_CUSTOMER_CODE, MOCK_TOKEN_PATH,
 };
 
-/// One HTTP call; every fault below that should time out waits longer.
-const TIMEOUT: Duration = Duration::from_millis(300);
+/// One HTTP call: far more than an answer over 127.0.0.1 takes, even on a
+/// machine that is busy with other work.
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// The timeout of the tests that time calls out: what they wait for.
+const SHORT_TIMEOUT: Duration = Duration::from_secs(1);
 /// A delay the mock adds that no call waits out.
-const SLOW: Duration = Duration::from_secs(1);
-/// How long the circuit tests' breaker stays open.
-const OPEN_FOR: Duration = Duration::from_millis(300);
+const SLOW: Duration = Duration::from_secs(60);
+/// How long the circuit tests' breaker stays open, on the tests' clock.
+const OPEN_FOR: Duration = Duration::from_secs(30);
 const PRODUCT: &str = "GA0SZC00U";
 const COUNTY: &str = "110101";
 /// The balance password; it must not show anywhere either.
 const PASSWORD: &str = "balance-password-7d1e";
 
-/// A mock on a free port and a client configured for it.
+/// A mock on a free port and a client configured for it, both on a clock
+/// that moves only when the test moves it.
 struct Fixture {
     mock: MockSupplier,
+    clock: ManualClock,
     supplier: Arc<HaierSupplier>,
+}
+
+/// A mock whose tokens age on `clock`.
+fn mock_on(clock: &ManualClock, options: MockOptions) -> MockSupplier {
+    MockSupplier::new(MockOptions {
+        clock: Arc::new(clock.clone()),
+        ..options
+    })
 }
 
 /// Fast enough for tests; a breaker that stays out of the way unless a test
@@ -100,23 +113,30 @@ async fn start() -> Fixture {
 }
 
 async fn start_with(adjust: impl FnOnce(&mut HaierConfig)) -> Fixture {
-    let mock = MockSupplier::new(MockOptions::default());
+    let clock = ManualClock::new();
+    let mock = mock_on(&clock, MockOptions::default());
     let address = mock
         .clone()
         .spawn(any_port())
         .await
         .expect("the mock binds");
-    Fixture::new(mock, &format!("http://{address}"), adjust)
+    Fixture::new(mock, &clock, &format!("http://{address}"), adjust)
 }
 
 impl Fixture {
-    fn new(mock: MockSupplier, base_url: &str, adjust: impl FnOnce(&mut HaierConfig)) -> Fixture {
+    fn new(
+        mock: MockSupplier,
+        clock: &ManualClock,
+        base_url: &str,
+        adjust: impl FnOnce(&mut HaierConfig),
+    ) -> Fixture {
         let mut config = config_for(base_url);
         adjust(&mut config);
-        let supplier = HaierSupplier::new(config).expect("the client builds");
+        let supplier = HaierSupplier::with_clock(config, Arc::new(clock.clone()));
         Fixture {
             mock,
-            supplier: Arc::new(supplier),
+            clock: clock.clone(),
+            supplier: Arc::new(supplier.expect("the client builds")),
         }
     }
 
@@ -241,13 +261,13 @@ async fn a_token_is_renewed_halfway_through_a_short_life() {
     let fixture = start().await;
     fixture.mock.set_token_ttl(Duration::from_secs(1));
     fixture.stock().await.expect("stock");
+    fixture.clock.advance(Duration::from_millis(499));
     fixture.stock().await.expect("stock");
     assert_eq!(fixture.counters().token_requests, 1, "kept while fresh");
 
-    // Past half the token's life, still within it: waiting on the clock is
-    // the behaviour under test. A client that renewed only on expiry would
-    // still use the first token here.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Half the token's life, well within it: a client that renewed only on
+    // expiry would still use the first token here.
+    fixture.clock.advance(Duration::from_millis(1));
     fixture.stock().await.expect("stock");
     let counters = fixture.counters();
     assert_eq!(counters.token_requests, 2, "renewed before expiry");
@@ -262,10 +282,16 @@ async fn a_margin_shorter_than_half_the_life_is_kept() {
     .await;
     fixture.mock.set_token_ttl(Duration::from_secs(1));
     fixture.stock().await.expect("stock");
-    // Past half the life, before the life less the margin.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Past half the life, just before the life less the margin.
+    fixture.clock.advance(Duration::from_millis(899));
     fixture.stock().await.expect("stock");
     assert_eq!(fixture.counters().token_requests, 1);
+    // The life less the margin.
+    fixture.clock.advance(Duration::from_millis(1));
+    fixture.stock().await.expect("stock");
+    let counters = fixture.counters();
+    assert_eq!(counters.token_requests, 2);
+    assert_eq!(counters.unauthorized, 0);
 }
 
 #[tokio::test]
@@ -311,14 +337,16 @@ async fn callers_refused_together_share_one_new_token() {
 
 #[tokio::test]
 async fn an_answer_that_is_not_the_api_is_refused_not_not_found() {
-    let mock = MockSupplier::new(MockOptions::default());
+    let clock = ManualClock::new();
+    let mock = mock_on(&clock, MockOptions::default());
     let address = mock
         .clone()
         .spawn(any_port())
         .await
         .expect("the mock binds");
     // A wrong base URL: every call meets a bare 404 page.
-    let fixture = Fixture::new(mock, &format!("http://{address}/wrong-root"), |config| {
+    let base_url = format!("http://{address}/wrong-root");
+    let fixture = Fixture::new(mock, &clock, &base_url, |config| {
         config.token_url = format!("http://{address}{MOCK_TOKEN_PATH}");
     });
     let error = fixture.failure(fixture.stock().await);
@@ -336,14 +364,15 @@ async fn a_secret_the_supplier_echoes_is_blanked() {
             axum::Json(json!({"success": false, "code": "INVALID_PARAMETER", "message": message})),
         )
     }
-    let mock = MockSupplier::new(MockOptions::default());
+    let clock = ManualClock::new();
+    let mock = mock_on(&clock, MockOptions::default());
     let app = axum::Router::new()
         .route(BALANCE_PATH, axum::routing::post(echo))
         .fallback_service(mock.router());
     let listener = TcpListener::bind(any_port()).await.expect("binds");
     let address = listener.local_addr().expect("an address");
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let fixture = Fixture::new(mock, &format!("http://{address}"), |_| {});
+    let fixture = Fixture::new(mock, &clock, &format!("http://{address}"), |_| {});
     let error = fixture.failure(fixture.supplier.balance().await);
     assert!(matches!(error, SupplierError::Refused { .. }), "{error:?}");
     assert!(error.to_string().contains("INVALID_PARAMETER"), "{error}");
@@ -355,10 +384,12 @@ async fn a_platform_with_paths_of_its_own_is_reached_where_it_is_configured() {
         stock: "/openapi/v2/stock/query".to_owned(),
         ..ApiPaths::default()
     };
-    let mock = MockSupplier::new(MockOptions {
+    let clock = ManualClock::new();
+    let options = MockOptions {
         paths: paths.clone(),
         ..MockOptions::default()
-    });
+    };
+    let mock = mock_on(&clock, options);
     mock.set_stock(PRODUCT, Some(COUNTY), 31);
     let address = mock
         .clone()
@@ -366,10 +397,12 @@ async fn a_platform_with_paths_of_its_own_is_reached_where_it_is_configured() {
         .await
         .expect("the mock binds");
     let base_url = format!("http://{address}");
-    let configured = Fixture::new(mock.clone(), &base_url, |config| config.paths = paths);
+    let configured = Fixture::new(mock.clone(), &clock, &base_url, |config| {
+        config.paths = paths;
+    });
     assert_eq!(configured.stock().await.expect("stock").stock, 31);
     // A client with the default paths meets a bare 404 there.
-    let defaults = Fixture::new(mock, &base_url, |_| {});
+    let defaults = Fixture::new(mock, &clock, &base_url, |_| {});
     let error = defaults.failure(defaults.stock().await);
     assert!(matches!(error, SupplierError::Refused { .. }), "{error:?}");
 }
@@ -473,12 +506,12 @@ async fn an_unknown_product_is_not_found_by_its_code() {
 
 #[tokio::test]
 async fn every_try_too_slow_is_a_timeout() {
-    let fixture = start().await;
+    let fixture = start_with(|config| config.policy.timeout = SHORT_TIMEOUT).await;
     fixture.mock.delay_next(3, SLOW);
     let error = fixture.failure(fixture.stock().await);
     let expected = SupplierError::Timeout {
         supplier: "haier-test".to_owned(),
-        timeout_ms: 300,
+        timeout_ms: 1000,
     };
     assert_eq!(error, expected);
     assert_eq!(fixture.counters().api_calls, 3);
@@ -486,7 +519,7 @@ async fn every_try_too_slow_is_a_timeout() {
 
 #[tokio::test]
 async fn one_slow_try_then_a_fast_one_is_ok() {
-    let fixture = start().await;
+    let fixture = start_with(|config| config.policy.timeout = SHORT_TIMEOUT).await;
     fixture.mock.delay_next(1, SLOW);
     fixture.stock().await.expect("the retry is fast");
     assert_eq!(fixture.counters().api_calls, 2);
@@ -520,18 +553,24 @@ async fn open_the_circuit(fixture: &Fixture) {
 
     let api_calls = fixture.counters().api_calls;
     let error = fixture.failure(fixture.stock().await);
-    match error {
-        SupplierError::CircuitOpen { retry_after_ms, .. } => {
-            assert!(retry_after_ms <= 300, "{retry_after_ms}")
-        }
-        other => panic!("not CircuitOpen: {other:?}"),
-    }
+    assert_eq!(retry_after_ms(&error), OPEN_FOR.as_millis() as u64);
     assert_eq!(fixture.counters().api_calls, api_calls, "not called");
 }
 
-/// Waiting out `open_for` is the behaviour under test.
+fn retry_after_ms(error: &SupplierError) -> u64 {
+    match error {
+        SupplierError::CircuitOpen { retry_after_ms, .. } => *retry_after_ms,
+        other => panic!("not CircuitOpen: {other:?}"),
+    }
+}
+
+/// The circuit stays open for `open_for`, not a moment less.
 async fn wait_out_the_open_circuit(fixture: &Fixture) {
-    tokio::time::sleep(OPEN_FOR + Duration::from_millis(50)).await;
+    fixture.clock.advance(OPEN_FOR - Duration::from_millis(1));
+    assert_eq!(fixture.supplier.circuit(), CircuitState::Open);
+    let error = fixture.failure(fixture.stock().await);
+    assert_eq!(retry_after_ms(&error), 1);
+    fixture.clock.advance(Duration::from_millis(1));
     assert_eq!(fixture.supplier.circuit(), CircuitState::HalfOpen);
 }
 
@@ -860,8 +899,8 @@ async fn record(State(recorder): State<Recorder>, request: Request, next: Next) 
 }
 
 /// The mock behind a layer that records what the client sends.
-async fn start_recorded() -> (MockSupplier, String, Recorder) {
-    let mock = MockSupplier::new(MockOptions::default());
+async fn start_recorded(clock: &ManualClock) -> (MockSupplier, String, Recorder) {
+    let mock = mock_on(clock, MockOptions::default());
     let recorder = Recorder::default();
     let layer = middleware::from_fn_with_state(recorder.clone(), record);
     let router = mock.router().layer(layer);
@@ -873,9 +912,12 @@ async fn start_recorded() -> (MockSupplier, String, Recorder) {
 
 #[tokio::test]
 async fn the_source_sent_is_the_configured_one_unless_a_call_names_one() {
-    let (mock, base_url, recorder) = start_recorded().await;
-    let default = Fixture::new(mock.clone(), &base_url, |_| {});
-    let configured = Fixture::new(mock, &base_url, |config| config.source = "JSH-T".to_owned());
+    let clock = ManualClock::new();
+    let (mock, base_url, recorder) = start_recorded(&clock).await;
+    let default = Fixture::new(mock.clone(), &clock, &base_url, |_| {});
+    let configured = Fixture::new(mock, &clock, &base_url, |config| {
+        config.source = "JSH-T".to_owned();
+    });
 
     default.stock().await.expect("stock");
     configured.stock().await.expect("stock");
