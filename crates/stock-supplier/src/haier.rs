@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::breaker::{Admission, Breaker, CircuitState};
+use crate::breaker::{Breaker, CircuitState};
 use crate::clock::{Clock, SystemClock};
 use crate::protocol::*;
 use crate::retry::jitter_seed;
@@ -177,21 +177,24 @@ impl HaierSupplier {
         path: &str,
         body: &B,
     ) -> SupplierResult<T> {
-        if let Admission::Refused { retry_after } = self.breaker.admit(self.clock.now()) {
-            return Err(SupplierError::CircuitOpen {
-                supplier: self.name(),
-                retry_after_ms: u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
-            });
-        }
+        let permit =
+            self.breaker
+                .admit(self.clock.now())
+                .map_err(|refused| SupplierError::CircuitOpen {
+                    supplier: self.name(),
+                    retry_after_ms: u64::try_from(refused.retry_after.as_millis())
+                        .unwrap_or(u64::MAX),
+                })?;
+        // Dropped here unanswered, the permit gives a trial's slot back.
         let result = self.call_with_retries(path, body).await;
         match &result {
-            Ok(_) => self.breaker.succeeded(),
-            Err(error) if error.is_supplier_failure() => self.breaker.failed(self.clock.now()),
+            Ok(_) => permit.succeeded(),
+            Err(error) if error.is_supplier_failure() => permit.failed(self.clock.now()),
             // The supplier answered: it is up, whatever it said.
             Err(SupplierError::NotFound { .. } | SupplierError::Refused { .. }) => {
-                self.breaker.succeeded()
+                permit.succeeded()
             }
-            Err(_) => self.breaker.neutral(self.clock.now()),
+            Err(_) => permit.neutral(),
         }
         result
     }

@@ -62,7 +62,7 @@ fn mock_on(clock: &ManualClock, options: MockOptions) -> MockSupplier {
     })
 }
 
-/// Fast enough for tests; a breaker that stays out of the way unless a test
+/// Quick retries; a breaker that stays out of the way unless a test
 /// sets one of its own.
 fn fast_policy() -> CallPolicy {
     CallPolicy {
@@ -593,6 +593,37 @@ async fn failures_open_the_circuit_and_one_good_trial_closes_it() {
     assert_eq!(fixture.counters().api_calls, api_calls + 1);
     assert_eq!(fixture.supplier.circuit(), CircuitState::Closed);
     fixture.stock().await.expect("closed again");
+}
+
+#[tokio::test]
+async fn a_trial_whose_caller_stops_waiting_leaves_the_next_call_to_try() {
+    let fixture = start_with(breaking_policy).await;
+    open_the_circuit(&fixture).await;
+    wait_out_the_open_circuit(&fixture).await;
+
+    // The trial is past the breaker and waits for the supplier when its
+    // caller drops it, as a request whose time runs out does.
+    let mut trial = fixture.supplier.check_stock(PRODUCT, COUNTY, None);
+    begin(&mut trial).await;
+    let other = fixture.failure(fixture.stock().await);
+    assert!(
+        matches!(other, SupplierError::CircuitOpen { .. }),
+        "{other:?}"
+    );
+    drop(trial);
+    assert_eq!(
+        fixture.supplier.circuit(),
+        CircuitState::HalfOpen,
+        "a dropped trial says nothing of the supplier"
+    );
+
+    let api_calls = fixture.counters().api_calls;
+    fixture.stock().await.expect("the next call is the trial");
+    assert!(
+        fixture.counters().api_calls > api_calls,
+        "the supplier was asked"
+    );
+    assert_eq!(fixture.supplier.circuit(), CircuitState::Closed);
 }
 
 #[tokio::test]
