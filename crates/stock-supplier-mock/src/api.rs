@@ -39,35 +39,24 @@ pub(crate) trait ApiRequest: DeserializeOwned {
     fn customer_code(&self) -> &str;
 }
 
-impl ApiRequest for StockRequest {
-    fn customer_code(&self) -> &str {
-        &self.customer_code
-    }
+/// Each request type of the protocol has a `customer_code` field.
+macro_rules! api_requests {
+    ($($request:ty),+) => {
+        $(impl ApiRequest for $request {
+            fn customer_code(&self) -> &str {
+                &self.customer_code
+            }
+        })+
+    };
 }
 
-impl ApiRequest for ProductsRequest {
-    fn customer_code(&self) -> &str {
-        &self.customer_code
-    }
-}
-
-impl ApiRequest for PricesRequest {
-    fn customer_code(&self) -> &str {
-        &self.customer_code
-    }
-}
-
-impl ApiRequest for BalanceRequest {
-    fn customer_code(&self) -> &str {
-        &self.customer_code
-    }
-}
-
-impl ApiRequest for LogisticsRequest {
-    fn customer_code(&self) -> &str {
-        &self.customer_code
-    }
-}
+api_requests!(
+    StockRequest,
+    ProductsRequest,
+    PricesRequest,
+    BalanceRequest,
+    LogisticsRequest
+);
 
 pub(crate) fn api_route<Request, Data>(answer: Answer<Request, Data>) -> MethodRouter<SharedState>
 where

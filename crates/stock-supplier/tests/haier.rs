@@ -240,58 +240,53 @@ async fn one_token_serves_many_calls() {
     assert_eq!(counters.unauthorized, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_first_calls_wait_for_one_token() {
-    let fixture = start().await;
+/// Eight stock calls at once, from tasks of their own; each must succeed.
+async fn stock_at_once(fixture: &Fixture) {
     let mut calls = tokio::task::JoinSet::new();
     for _ in 0..8 {
-        let supplier = fixture.supplier.clone();
+        let supplier = Arc::clone(&fixture.supplier);
         calls.spawn(async move { supplier.check_stock(PRODUCT, COUNTY, None).await });
     }
     let answers = calls.join_all().await;
     assert_eq!(answers.len(), 8);
     assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_calls_wait_for_one_token() {
+    let fixture = start().await;
+    stock_at_once(&fixture).await;
     let counters = fixture.counters();
     assert_eq!(counters.token_requests, 1);
     assert_eq!(counters.api_calls, 8);
 }
 
-#[tokio::test]
-async fn a_token_is_renewed_halfway_through_a_short_life() {
-    let fixture = start().await;
+/// A token that lives 1 s, with `margin`, is kept until just before
+/// `renew_at` and renewed at it, before it expires.
+async fn check_renewal(margin: Duration, renew_at: Duration) {
+    let fixture = start_with(|config| config.token_refresh_margin = margin).await;
     fixture.mock.set_token_ttl(Duration::from_secs(1));
     fixture.stock().await.expect("stock");
-    fixture.clock.advance(Duration::from_millis(499));
+    fixture.clock.advance(renew_at - Duration::from_millis(1));
     fixture.stock().await.expect("stock");
     assert_eq!(fixture.counters().token_requests, 1, "kept while fresh");
-
-    // Half the token's life, well within it: a client that renewed only on
-    // expiry would still use the first token here.
     fixture.clock.advance(Duration::from_millis(1));
     fixture.stock().await.expect("stock");
     let counters = fixture.counters();
-    assert_eq!(counters.token_requests, 2, "renewed before expiry");
-    assert_eq!(counters.unauthorized, 0);
+    assert_eq!(counters.token_requests, 2, "renewed at {renew_at:?}");
+    assert_eq!(counters.unauthorized, 0, "before it expired");
+}
+
+#[tokio::test]
+async fn a_token_is_renewed_halfway_through_a_short_life() {
+    // The default margin (60 s) is longer than the life. A client that
+    // renewed only on expiry would still use the first token at 500 ms.
+    check_renewal(Duration::from_secs(60), Duration::from_millis(500)).await;
 }
 
 #[tokio::test]
 async fn a_margin_shorter_than_half_the_life_is_kept() {
-    let fixture = start_with(|config| {
-        config.token_refresh_margin = Duration::from_millis(100);
-    })
-    .await;
-    fixture.mock.set_token_ttl(Duration::from_secs(1));
-    fixture.stock().await.expect("stock");
-    // Past half the life, just before the life less the margin.
-    fixture.clock.advance(Duration::from_millis(899));
-    fixture.stock().await.expect("stock");
-    assert_eq!(fixture.counters().token_requests, 1);
-    // The life less the margin.
-    fixture.clock.advance(Duration::from_millis(1));
-    fixture.stock().await.expect("stock");
-    let counters = fixture.counters();
-    assert_eq!(counters.token_requests, 2);
-    assert_eq!(counters.unauthorized, 0);
+    check_renewal(Duration::from_millis(100), Duration::from_millis(900)).await;
 }
 
 #[tokio::test]
@@ -322,15 +317,7 @@ async fn callers_refused_together_share_one_new_token() {
     fixture.stock().await.expect("stock");
     let before = fixture.counters();
     fixture.mock.revoke_tokens();
-    let calls: Vec<_> = (0..8)
-        .map(|_| {
-            let supplier = Arc::clone(&fixture.supplier);
-            tokio::spawn(async move { supplier.check_stock(PRODUCT, COUNTY, None).await })
-        })
-        .collect();
-    for call in calls {
-        call.await.expect("the task ran").expect("stock");
-    }
+    stock_at_once(&fixture).await;
     let moved = moved(before, fixture.counters());
     assert_eq!(moved.token_requests, 1, "one renewal for all of them");
 }
