@@ -114,13 +114,15 @@ async fn start() -> Fixture {
 
 async fn start_with(adjust: impl FnOnce(&mut HaierConfig)) -> Fixture {
     let clock = ManualClock::new();
-    let mock = mock_on(&clock, MockOptions::default());
-    let address = mock
-        .clone()
-        .spawn(any_port())
-        .await
-        .expect("the mock binds");
+    let (mock, address) = spawn_mock(&clock, MockOptions::default()).await;
     Fixture::new(mock, &clock, &format!("http://{address}"), adjust)
+}
+
+/// A mock on `clock`, serving on a free port.
+async fn spawn_mock(clock: &ManualClock, options: MockOptions) -> (MockSupplier, SocketAddr) {
+    let mock = mock_on(clock, options);
+    let address = mock.clone().spawn(any_port()).await;
+    (mock, address.expect("the mock binds"))
 }
 
 impl Fixture {
@@ -325,12 +327,7 @@ async fn callers_refused_together_share_one_new_token() {
 #[tokio::test]
 async fn an_answer_that_is_not_the_api_is_refused_not_not_found() {
     let clock = ManualClock::new();
-    let mock = mock_on(&clock, MockOptions::default());
-    let address = mock
-        .clone()
-        .spawn(any_port())
-        .await
-        .expect("the mock binds");
+    let (mock, address) = spawn_mock(&clock, MockOptions::default()).await;
     // A wrong base URL: every call meets a bare 404 page.
     let base_url = format!("http://{address}/wrong-root");
     let fixture = Fixture::new(mock, &clock, &base_url, |config| {
@@ -376,13 +373,8 @@ async fn a_platform_with_paths_of_its_own_is_reached_where_it_is_configured() {
         paths: paths.clone(),
         ..MockOptions::default()
     };
-    let mock = mock_on(&clock, options);
+    let (mock, address) = spawn_mock(&clock, options).await;
     mock.set_stock(PRODUCT, Some(COUNTY), 31);
-    let address = mock
-        .clone()
-        .spawn(any_port())
-        .await
-        .expect("the mock binds");
     let base_url = format!("http://{address}");
     let configured = Fixture::new(mock.clone(), &clock, &base_url, |config| {
         config.paths = paths;
@@ -561,12 +553,17 @@ async fn wait_out_the_open_circuit(fixture: &Fixture) {
     assert_eq!(fixture.supplier.circuit(), CircuitState::HalfOpen);
 }
 
-#[tokio::test]
-async fn failures_open_the_circuit_and_one_good_trial_closes_it() {
-    let fixture = start_with(breaking_policy).await;
-    open_the_circuit(&fixture).await;
-    wait_out_the_open_circuit(&fixture).await;
-
+/// Opens the circuit, waits it out and starts the trial: a call past the
+/// breaker that waits for the supplier, while every other call is refused.
+/// Also the supplier's API calls before the trial.
+async fn start_the_trial(
+    fixture: &Fixture,
+) -> (
+    impl Future<Output = SupplierResult<StockQuote>> + Unpin + '_,
+    u64,
+) {
+    open_the_circuit(fixture).await;
+    wait_out_the_open_circuit(fixture).await;
     let api_calls = fixture.counters().api_calls;
     let mut trial = fixture.supplier.check_stock(PRODUCT, COUNTY, None);
     begin(&mut trial).await;
@@ -576,6 +573,13 @@ async fn failures_open_the_circuit_and_one_good_trial_closes_it() {
         "one trial at a time: {other:?}"
     );
     assert_eq!(fixture.supplier.circuit(), CircuitState::HalfOpen);
+    (trial, api_calls)
+}
+
+#[tokio::test]
+async fn failures_open_the_circuit_and_one_good_trial_closes_it() {
+    let fixture = start_with(breaking_policy).await;
+    let (trial, api_calls) = start_the_trial(&fixture).await;
     trial.await.expect("the trial succeeds");
     assert_eq!(fixture.counters().api_calls, api_calls + 1);
     assert_eq!(fixture.supplier.circuit(), CircuitState::Closed);
@@ -585,18 +589,9 @@ async fn failures_open_the_circuit_and_one_good_trial_closes_it() {
 #[tokio::test]
 async fn a_trial_whose_caller_stops_waiting_leaves_the_next_call_to_try() {
     let fixture = start_with(breaking_policy).await;
-    open_the_circuit(&fixture).await;
-    wait_out_the_open_circuit(&fixture).await;
-
-    // The trial is past the breaker and waits for the supplier when its
-    // caller drops it, as a request whose time runs out does.
-    let mut trial = fixture.supplier.check_stock(PRODUCT, COUNTY, None);
-    begin(&mut trial).await;
-    let other = fixture.failure(fixture.stock().await);
-    assert!(
-        matches!(other, SupplierError::CircuitOpen { .. }),
-        "{other:?}"
-    );
+    let (trial, api_calls) = start_the_trial(&fixture).await;
+    // Dropped while it waits for the supplier, as a request whose time
+    // runs out drops its call.
     drop(trial);
     assert_eq!(
         fixture.supplier.circuit(),
@@ -604,12 +599,10 @@ async fn a_trial_whose_caller_stops_waiting_leaves_the_next_call_to_try() {
         "a dropped trial says nothing of the supplier"
     );
 
-    let api_calls = fixture.counters().api_calls;
     fixture.stock().await.expect("the next call is the trial");
-    assert!(
-        fixture.counters().api_calls > api_calls,
-        "the supplier was asked"
-    );
+    let asked = fixture.counters().api_calls - api_calls;
+    // The dropped trial's request may have reached the supplier or not.
+    assert!((1..=2).contains(&asked), "the supplier was asked: {asked}");
     assert_eq!(fixture.supplier.circuit(), CircuitState::Closed);
 }
 
