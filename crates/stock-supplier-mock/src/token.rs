@@ -8,6 +8,10 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::Engine as _;
 use serde_json::json;
 use stock_supplier::protocol::TokenResponse;
 
@@ -255,32 +259,14 @@ impl IntoResponse for OAuthError {
     }
 }
 
-/// Standard base64 (RFC 4648 section 4), padding optional; `None` on any
-/// other character. Written here because Basic auth is its only use.
-pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim_end_matches('=');
-    let mut bytes = Vec::with_capacity(text.len() * 3 / 4);
-    let mut buffer: u32 = 0;
-    let mut buffered_bits = 0;
-    for character in text.bytes() {
-        buffer = (buffer << 6) | u32::from(base64_value(character)?);
-        buffered_bits += 6;
-        if buffered_bits >= 8 {
-            buffered_bits -= 8;
-            bytes.push((buffer >> buffered_bits) as u8);
-            buffer &= (1 << buffered_bits) - 1;
-        }
-    }
-    Some(bytes)
-}
+/// Standard base64 (RFC 4648 section 4) with its padding or without, as
+/// clients send Basic credentials both ways.
+const BASIC_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
-fn base64_value(character: u8) -> Option<u8> {
-    match character {
-        b'A'..=b'Z' => Some(character - b'A'),
-        b'a'..=b'z' => Some(character - b'a' + 26),
-        b'0'..=b'9' => Some(character - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    }
+/// `None` for anything that is not base64.
+pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    BASIC_BASE64.decode(text).ok()
 }
