@@ -237,6 +237,14 @@ impl MockSupplier {
         CATALOGUE.iter().map(product_data).collect()
     }
 
+    /// The catalogue's product codes, in the same order.
+    pub fn product_codes(&self) -> Vec<String> {
+        CATALOGUE
+            .iter()
+            .map(|product| product.code.to_owned())
+            .collect()
+    }
+
     /// The `Authorization` header of the last API call, `None` if it had none.
     pub fn last_authorization(&self) -> Option<String> {
         lock(&self.state).last_authorization.clone()

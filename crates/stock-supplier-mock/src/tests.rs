@@ -111,23 +111,19 @@ impl Harness {
         }
     }
 
+    async fn send(&self, path: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
+        let request = self.api_request(path, token, body);
+        request.send().await.expect("answered")
+    }
+
     async fn call_text(&self, path: &str, token: Option<&str>, body: &Value) -> (u16, String) {
-        let response = self
-            .api_request(path, token, body)
-            .send()
-            .await
-            .expect("answered");
+        let response = self.send(path, token, body).await;
         let status = response.status().as_u16();
         (status, response.text().await.expect("the answer arrives"))
     }
 
     async fn call(&self, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
-        let response = self
-            .api_request(path, token, body)
-            .send()
-            .await
-            .expect("answered");
-        answer_of(response).await
+        answer_of(self.send(path, token, body).await).await
     }
 
     async fn stock(&self, token: &str, product_code: &str, county_code: &str) -> (u16, Value) {
@@ -137,6 +133,11 @@ impl Harness {
             &stock_body(product_code, county_code),
         )
         .await
+    }
+
+    /// Asks the stock of [`PRODUCT`] in [`COUNTY`] and checks the refusal.
+    async fn assert_stock_refused(&self, token: &str, status: u16, code: &str) {
+        assert_refused(&self.stock(token, PRODUCT, COUNTY).await, status, code);
     }
 
     async fn control(&self, method: reqwest::Method, path: &str, body: &str) -> (u16, Value) {
@@ -153,6 +154,15 @@ fn assert_refused(answer: &(u16, Value), status: u16, code: &str) {
     assert_eq!(*actual_status, status, "{body}");
     assert_eq!(body["success"], false, "{body}");
     assert_eq!(body["code"], code, "{body}");
+}
+
+/// An OAuth2 error answer (RFC 6749 section 5.2) with `status` and `error`.
+fn assert_oauth_error(status: u16, body: &Value, expected_status: u16, error: &str) {
+    assert_eq!(
+        (status, &body["error"]),
+        (expected_status, &json!(error)),
+        "{body}"
+    );
 }
 
 fn assert_ok(answer: &(u16, Value)) -> Value {
@@ -189,34 +199,18 @@ async fn token_is_refused_for_wrong_credentials_grant_or_body() {
     let harness = start().await;
     let wrong_secret = [good_form()[0], good_form()[1], ("client_secret", "guess")];
     let (status, body) = harness.request_token(&wrong_secret).await;
-    assert_eq!(
-        (status, &body["error"]),
-        (401, &json!("invalid_client")),
-        "{body}"
-    );
+    assert_oauth_error(status, &body, 401, "invalid_client");
     let (status, body) = harness.request_token(&good_form()[1..]).await;
-    assert_eq!(
-        (status, &body["error"]),
-        (400, &json!("invalid_request")),
-        "{body}"
-    );
+    assert_oauth_error(status, &body, 400, "invalid_request");
     let password_grant = [("grant_type", "password"), good_form()[1], good_form()[2]];
     let (status, body) = harness.request_token(&password_grant).await;
-    assert_eq!(
-        (status, &body["error"]),
-        (400, &json!("unsupported_grant_type")),
-        "{body}"
-    );
+    assert_oauth_error(status, &body, 400, "unsupported_grant_type");
     let json_body = harness
         .http
         .post(harness.url(MOCK_TOKEN_PATH))
         .json(&json!({}));
     let (status, body) = answer_of(json_body.send().await.expect("answered")).await;
-    assert_eq!(
-        (status, &body["error"]),
-        (400, &json!("invalid_request")),
-        "{body}"
-    );
+    assert_oauth_error(status, &body, 400, "invalid_request");
     assert_eq!(harness.mock.counters().tokens_issued, 0);
 }
 
@@ -241,11 +235,7 @@ async fn token_is_issued_for_good_credentials_in_basic_auth() {
     let response = wrong.form(&grant).send().await.expect("answered");
     assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
     let (status, body) = answer_of(response).await;
-    assert_eq!(
-        (status, &body["error"]),
-        (401, &json!("invalid_client")),
-        "{body}"
-    );
+    assert_oauth_error(status, &body, 401, "invalid_client");
 
     let garbage = harness
         .http
@@ -288,11 +278,9 @@ async fn revoked_tokens_are_refused() {
     let token = harness.token().await;
     assert_ok(&harness.stock(&token, PRODUCT, COUNTY).await);
     harness.mock.revoke_tokens();
-    assert_refused(
-        &harness.stock(&token, PRODUCT, COUNTY).await,
-        401,
-        "UNAUTHORIZED",
-    );
+    harness
+        .assert_stock_refused(&token, 401, "UNAUTHORIZED")
+        .await;
     let fresh = harness.token().await;
     assert_ok(&harness.stock(&fresh, PRODUCT, COUNTY).await);
 }
@@ -321,21 +309,17 @@ async fn fail_next_answers_that_status_then_recovers() {
     let harness = start().await;
     harness.mock.fail_next(2, 503);
     let token = harness.token().await;
-    assert_refused(
-        &harness.stock(&token, PRODUCT, COUNTY).await,
-        503,
-        "MOCK_FAULT",
-    );
+    harness
+        .assert_stock_refused(&token, 503, "MOCK_FAULT")
+        .await;
     let balance = json!({"customerCode": MOCK_CUSTOMER_CODE});
     let failed = harness.call(BALANCE_PATH, Some(&token), &balance).await;
     assert_refused(&failed, 503, "MOCK_FAULT");
     assert_ok(&harness.stock(&token, PRODUCT, COUNTY).await);
     harness.mock.fail_next(1, 500);
-    assert_refused(
-        &harness.stock(&token, PRODUCT, COUNTY).await,
-        500,
-        "MOCK_FAULT",
-    );
+    harness
+        .assert_stock_refused(&token, 500, "MOCK_FAULT")
+        .await;
     assert_eq!(harness.mock.counters().faults_served, 3);
 }
 
@@ -384,11 +368,9 @@ async fn each_call_gets_one_fault_delay_first_then_failure_then_malformed() {
     let started = Instant::now();
     assert_ok(&harness.stock(&token, PRODUCT, COUNTY).await);
     assert!(started.elapsed() >= delay);
-    assert_refused(
-        &harness.stock(&token, PRODUCT, COUNTY).await,
-        500,
-        "MOCK_FAULT",
-    );
+    harness
+        .assert_stock_refused(&token, 500, "MOCK_FAULT")
+        .await;
     let body = stock_body(PRODUCT, COUNTY);
     let (status, text) = harness.call_text(STOCK_PATH, Some(&token), &body).await;
     assert!(
@@ -405,17 +387,11 @@ async fn fail_token_next_fails_token_requests_only() {
     harness.mock.fail_token_next(1, 500);
     harness.mock.fail_next(1, 503);
     let (status, body) = harness.request_token(&good_form()).await;
-    assert_eq!(
-        (status, &body["error"]),
-        (500, &json!("server_error")),
-        "{body}"
-    );
+    assert_oauth_error(status, &body, 500, "server_error");
     let token = harness.token().await;
-    assert_refused(
-        &harness.stock(&token, PRODUCT, COUNTY).await,
-        503,
-        "MOCK_FAULT",
-    );
+    harness
+        .assert_stock_refused(&token, 503, "MOCK_FAULT")
+        .await;
     assert_ok(&harness.stock(&token, PRODUCT, COUNTY).await);
     assert_eq!(harness.token().await.len(), 2 * TOKEN_RANDOM_BYTES);
 }
@@ -621,13 +597,7 @@ async fn products_come_in_pages() {
                 .map(|product| product.product_code),
         );
     }
-    let catalogue: Vec<String> = harness
-        .mock
-        .products()
-        .into_iter()
-        .map(|p| p.product_code)
-        .collect();
-    assert_eq!(codes, catalogue);
+    assert_eq!(codes, harness.mock.product_codes());
     for bad in [
         json!({"page": 0}),
         json!({"pageSize": 0}),
@@ -764,11 +734,7 @@ async fn control_routes_steer_the_mock_over_http() {
     assert_eq!((status, &body["expires_in"]), (200, &json!(5)), "{body}");
     let token = body["access_token"].as_str().expect("a token");
     assert_ok(&harness.stock(token, PRODUCT, COUNTY).await);
-    assert_refused(
-        &harness.stock(token, PRODUCT, COUNTY).await,
-        503,
-        "MOCK_FAULT",
-    );
+    harness.assert_stock_refused(token, 503, "MOCK_FAULT").await;
     let body = stock_body(PRODUCT, COUNTY);
     assert_eq!(
         harness.call_text(STOCK_PATH, Some(token), &body).await.0,
@@ -797,11 +763,9 @@ async fn control_routes_steer_the_mock_over_http() {
     harness
         .control(reqwest::Method::POST, "/mock/faults", revoke)
         .await;
-    assert_refused(
-        &harness.stock(token, PRODUCT, COUNTY).await,
-        401,
-        "UNAUTHORIZED",
-    );
+    harness
+        .assert_stock_refused(token, 401, "UNAUTHORIZED")
+        .await;
     let (_, counters) = harness
         .control(reqwest::Method::GET, "/mock/counters", "")
         .await;

@@ -278,37 +278,32 @@ mod tests {
         assert!(breaker.admit(after).is_ok(), "closed: no one waits");
     }
 
-    #[test]
-    fn a_trial_that_says_nothing_about_health_frees_the_slot() {
-        let start = Instant::now();
-        let breaker = opened(start);
-        let later = start + Duration::from_secs(10);
-        breaker.admit(later).expect("the trial").neutral();
-        assert_eq!(
-            breaker.state(later),
-            CircuitState::HalfOpen,
-            "not closed by it"
-        );
-        let next = breaker.admit(later).expect("the next call is the trial");
-        assert!(is_refused(breaker.admit(later)));
-        drop(next);
-    }
-
-    #[test]
-    fn a_dropped_trial_is_no_trial_and_the_next_call_tries() {
+    /// A trial that `end` ends without a verdict gives its slot to the
+    /// next call.
+    fn check_slot_given_back(end: impl Fn(Permit<'_>)) {
         let start = Instant::now();
         let breaker = opened(start);
         let later = start + Duration::from_secs(11);
         let trial = breaker.admit(later).expect("the trial");
         assert!(is_refused(breaker.admit(later)), "the slot is taken");
-        drop(trial);
-        assert_eq!(breaker.state(later), CircuitState::HalfOpen);
+        end(trial);
+        assert_eq!(breaker.state(later), CircuitState::HalfOpen, "as it was");
 
         let next = later + Duration::from_secs(1);
         let trial = breaker.admit(next).expect("the next call is the trial");
         assert!(is_refused(breaker.admit(next)), "one trial at a time");
         trial.succeeded();
         assert_eq!(breaker.state(next), CircuitState::Closed);
+    }
+
+    #[test]
+    fn a_trial_that_says_nothing_about_health_frees_the_slot() {
+        check_slot_given_back(|trial| trial.neutral());
+    }
+
+    #[test]
+    fn a_dropped_trial_is_no_trial_and_the_next_call_tries() {
+        check_slot_given_back(|trial| drop(trial));
     }
 
     #[test]

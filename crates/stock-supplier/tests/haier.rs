@@ -758,12 +758,7 @@ async fn check_listing(
 #[tokio::test]
 async fn prices_are_asked_in_chunks_and_map_the_mock_prices() {
     let fixture = start().await;
-    let catalogue: Vec<String> = fixture
-        .mock
-        .products()
-        .into_iter()
-        .map(|p| p.product_code)
-        .collect();
+    let catalogue = fixture.mock.product_codes();
     // More codes than one call takes.
     let codes: Vec<String> = catalogue
         .iter()
