@@ -3,6 +3,7 @@
 //! calls with a timeout, retries on network errors and 5xx only, and a
 //! circuit breaker. The wire format is [`crate::protocol`].
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -10,7 +11,8 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::breaker::{Admission, Breaker, CircuitState};
+use crate::breaker::{Breaker, CircuitState};
+use crate::clock::{Clock, SystemClock};
 use crate::protocol::*;
 use crate::retry::jitter_seed;
 use crate::{
@@ -120,6 +122,8 @@ pub struct HaierSupplier {
     /// request instead of each making their own.
     token: tokio::sync::Mutex<Option<Token>>,
     breaker: Breaker,
+    /// What a token's age and the breaker's open time are reckoned on.
+    clock: Arc<dyn Clock>,
 }
 
 /// How one try ended, before retries decide what to do with it.
@@ -137,6 +141,11 @@ impl From<SupplierError> for Failure {
 
 impl HaierSupplier {
     pub fn new(config: HaierConfig) -> anyhow::Result<HaierSupplier> {
+        HaierSupplier::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// A supplier whose tokens age and whose breaker waits on `clock`.
+    pub fn with_clock(config: HaierConfig, clock: Arc<dyn Clock>) -> anyhow::Result<HaierSupplier> {
         let http = reqwest::Client::builder()
             .timeout(config.policy.timeout)
             .connect_timeout(config.policy.connect_timeout)
@@ -150,6 +159,7 @@ impl HaierSupplier {
             http,
             token: tokio::sync::Mutex::new(None),
             breaker,
+            clock,
         })
     }
 
@@ -167,21 +177,24 @@ impl HaierSupplier {
         path: &str,
         body: &B,
     ) -> SupplierResult<T> {
-        if let Admission::Refused { retry_after } = self.breaker.admit(Instant::now()) {
-            return Err(SupplierError::CircuitOpen {
-                supplier: self.name(),
-                retry_after_ms: u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
-            });
-        }
+        let permit =
+            self.breaker
+                .admit(self.clock.now())
+                .map_err(|refused| SupplierError::CircuitOpen {
+                    supplier: self.name(),
+                    retry_after_ms: u64::try_from(refused.retry_after.as_millis())
+                        .unwrap_or(u64::MAX),
+                })?;
+        // Dropped here unanswered, the permit gives a trial's slot back.
         let result = self.call_with_retries(path, body).await;
         match &result {
-            Ok(_) => self.breaker.succeeded(),
-            Err(error) if error.is_supplier_failure() => self.breaker.failed(Instant::now()),
+            Ok(_) => permit.succeeded(),
+            Err(error) if error.is_supplier_failure() => permit.failed(self.clock.now()),
             // The supplier answered: it is up, whatever it said.
             Err(SupplierError::NotFound { .. } | SupplierError::Refused { .. }) => {
-                self.breaker.succeeded()
+                permit.succeeded()
             }
-            Err(_) => self.breaker.neutral(Instant::now()),
+            Err(_) => permit.neutral(),
         }
         result
     }
@@ -322,7 +335,7 @@ impl HaierSupplier {
     async fn exchange(
         &self,
         request: reqwest::RequestBuilder,
-    ) -> SupplierResult<(StatusCode, axum::body::Bytes)> {
+    ) -> SupplierResult<(StatusCode, Vec<u8>)> {
         let response = request
             .send()
             .await
@@ -332,7 +345,7 @@ impl HaierSupplier {
             .bytes()
             .await
             .map_err(|error| self.transport(error))?;
-        Ok((status, bytes))
+        Ok((status, Vec::from(bytes)))
     }
 
     fn transport(&self, error: reqwest::Error) -> SupplierError {
@@ -360,7 +373,7 @@ impl HaierSupplier {
         let mut slot = self.token.lock().await;
         if let Some(token) = slot.as_ref() {
             let refused_now = refused.is_some_and(|r| *r == token.header);
-            if !refused_now && Instant::now() < token.renew_at {
+            if !refused_now && self.clock.now() < token.renew_at {
                 return Ok(token.header.clone());
             }
         }
@@ -416,7 +429,7 @@ impl HaierSupplier {
                 token_type(&token.token_type),
                 token.access_token
             )),
-            renew_at: Instant::now() + lifetime - margin,
+            renew_at: self.clock.now() + lifetime - margin,
         })
     }
 
@@ -622,10 +635,6 @@ impl Supplier for HaierSupplier {
     }
 
     fn circuit(&self) -> CircuitState {
-        self.breaker.state(Instant::now())
+        self.breaker.state(self.clock.now())
     }
 }
-
-#[cfg(test)]
-#[path = "haier_tests.rs"]
-mod tests;

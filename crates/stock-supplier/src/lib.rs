@@ -5,7 +5,8 @@
 //! order, and syncs the supplier's figures in batches. [`Supplier`] is what
 //! stockd needs of any supplier; [`haier::HaierSupplier`] speaks the
 //! Haier-style open platform API (OAuth2 client credentials, JSON over HTTPS,
-//! described in [`protocol`]); [`mock`] serves that same API with sample data.
+//! described in [`protocol`]). The crate `stock-supplier-mock` serves that
+//! same API with sample data, for trying stockd and for tests.
 //!
 //! Every call has a timeout, is retried with exponential backoff and jitter
 //! on network errors and 5xx only (never on 4xx), and goes through a circuit
@@ -14,8 +15,8 @@
 //! or in error messages.
 
 pub mod breaker;
+pub mod clock;
 pub mod haier;
-pub mod mock;
 pub mod protocol;
 pub mod regions;
 pub mod retry;

@@ -1,5 +1,6 @@
-//! The Haier-style open platform API, as [`crate::haier`] calls it and
-//! [`crate::mock`] serves it. Field names are the platform's (camelCase).
+//! The Haier-style open platform API, as [`crate::haier`] calls it and the
+//! crate `stock-supplier-mock` serves it: written once, here, for both. Field
+//! names are the platform's (camelCase).
 //!
 //! Authentication is OAuth2 client credentials: `POST {token_url}` with a
 //! form body `grant_type=client_credentials&client_id=…&client_secret=…`

@@ -152,11 +152,11 @@ pub const DEMO_SUPPLIER: &str = "mock";
 /// the supplier `mock` (unless a supplier of that name is configured).
 async fn demo_supplier(
     config: &mut Config,
-) -> anyhow::Result<Option<stock_supplier::mock::MockSupplier>> {
+) -> anyhow::Result<Option<stock_supplier_mock::MockSupplier>> {
     if config.suppliers.contains_key(DEMO_SUPPLIER) {
         return Ok(None);
     }
-    let mock = stock_supplier::mock::MockSupplier::new(Default::default());
+    let mock = stock_supplier_mock::MockSupplier::new(Default::default());
     let address = mock
         .clone()
         .spawn(([127, 0, 0, 1], 0).into())
@@ -167,12 +167,12 @@ async fn demo_supplier(
         DEMO_SUPPLIER.to_owned(),
         crate::config::SupplierConfig {
             base_url: base.clone(),
-            token_url: format!("{base}{}", stock_supplier::mock::MOCK_TOKEN_PATH),
-            client_id: stock_supplier::mock::MOCK_CLIENT_ID.to_owned(),
+            token_url: format!("{base}{}", stock_supplier_mock::MOCK_TOKEN_PATH),
+            client_id: stock_supplier_mock::MOCK_CLIENT_ID.to_owned(),
             client_secret: crate::config::SecretText(
-                stock_supplier::mock::MOCK_CLIENT_SECRET.to_owned(),
+                stock_supplier_mock::MOCK_CLIENT_SECRET.to_owned(),
             ),
-            customer_code: stock_supplier::mock::MOCK_CUSTOMER_CODE.to_owned(),
+            customer_code: stock_supplier_mock::MOCK_CUSTOMER_CODE.to_owned(),
             location_name: Some("Mock supplier".to_owned()),
             sync: crate::config::SupplierSyncConfig {
                 enable: true,

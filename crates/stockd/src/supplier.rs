@@ -185,21 +185,21 @@ pub async fn mock(host: &str, port: u16) -> anyhow::Result<ExitCode> {
     println!("    base_url: {base}");
     println!(
         "    token_url: {base}{}",
-        stock_supplier::mock::MOCK_TOKEN_PATH
+        stock_supplier_mock::MOCK_TOKEN_PATH
     );
-    println!("    client_id: {}", stock_supplier::mock::MOCK_CLIENT_ID);
+    println!("    client_id: {}", stock_supplier_mock::MOCK_CLIENT_ID);
     println!(
         "    client_secret: {}",
-        stock_supplier::mock::MOCK_CLIENT_SECRET
+        stock_supplier_mock::MOCK_CLIENT_SECRET
     );
     println!(
         "    customer_code: {}",
-        stock_supplier::mock::MOCK_CUSTOMER_CODE
+        stock_supplier_mock::MOCK_CUSTOMER_CODE
     );
     println!();
     println!("Faults for trying things out: POST {base}/mock/faults (see the README).");
     std::io::stdout().flush().ok();
-    let mock = stock_supplier::mock::MockSupplier::new(Default::default());
+    let mock = stock_supplier_mock::MockSupplier::new(Default::default());
     tokio::select! {
         result = mock.serve(listener) => result.context("serving the mock supplier")?,
         _ = tokio::signal::ctrl_c() => {}

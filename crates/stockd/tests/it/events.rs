@@ -13,20 +13,20 @@ use crate::holds::hold_body;
 const EVENTS_WAIT: Duration = Duration::from_secs(20);
 
 #[derive(Debug, Clone)]
-struct Received {
-    id: i64,
-    kind: String,
-    data: Value,
+pub(crate) struct Received {
+    pub(crate) id: i64,
+    pub(crate) kind: String,
+    pub(crate) data: Value,
 }
 
 /// An open event stream and what it has sent so far.
-struct Stream {
+pub(crate) struct Stream {
     response: reqwest::Response,
     buffer: String,
 }
 
 impl Stream {
-    async fn open(app: &TestApp, query: &str, last_event_id: Option<i64>) -> Stream {
+    pub(crate) async fn open(app: &TestApp, query: &str, last_event_id: Option<i64>) -> Stream {
         let mut request = app
             .client
             .get(app.url(&format!("/api/v1/events{query}")))
@@ -47,7 +47,7 @@ impl Stream {
     }
 
     /// The next `count` events (keep-alive comments skipped).
-    async fn take(&mut self, count: usize) -> Vec<Received> {
+    pub(crate) async fn take(&mut self, count: usize) -> Vec<Received> {
         let mut events = Vec::new();
         tokio::time::timeout(EVENTS_WAIT, async {
             while events.len() < count {

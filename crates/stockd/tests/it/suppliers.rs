@@ -6,15 +6,16 @@
 //! configured supplier, so faults stay where a test puts them.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use stock_supplier::mock::{
+use stock_supplier_mock::{
     MockOptions, MockSupplier, MOCK_CLIENT_ID, MOCK_CLIENT_SECRET, MOCK_CUSTOMER_CODE,
     MOCK_TOKEN_PATH,
 };
 
+use crate::events::{Received, Stream};
 use crate::helpers::{code, spawn_with, stockd_command, Spawn, TestApp, Workspace, ADMIN_KEY};
 
 /// The wrong secret a test configures; it must never be seen again.
@@ -35,11 +36,12 @@ async fn mock() -> Mock {
     Mock { mock, address }
 }
 
-/// A `suppliers.<name>` section for a mock, with fast retries and a short timeout.
+/// A `suppliers.<name>` section for a mock, with fast retries and a timeout
+/// that an answer over 127.0.0.1 comes nowhere near, even on a busy machine.
 fn section(name: &str, mock: &Mock, secret: &str, extra: &str) -> String {
     let base = format!("http://{}", mock.address);
     format!(
-        "  {name}:\n    base_url: {base}\n    token_url: {base}{MOCK_TOKEN_PATH}\n    client_id: {MOCK_CLIENT_ID}\n    client_secret: {secret}\n    customer_code: {MOCK_CUSTOMER_CODE}\n    timeout_ms: 500\n    retry: {{attempts_max: 3, base_delay_ms: 5, max_delay_ms: 20}}\n{extra}"
+        "  {name}:\n    base_url: {base}\n    token_url: {base}{MOCK_TOKEN_PATH}\n    client_id: {MOCK_CLIENT_ID}\n    client_secret: {secret}\n    customer_code: {MOCK_CUSTOMER_CODE}\n    timeout_ms: 2000\n    retry: {{attempts_max: 3, base_delay_ms: 5, max_delay_ms: 20}}\n{extra}"
     )
 }
 
@@ -381,7 +383,7 @@ async fn supplier_failures_have_their_codes_and_a_dead_supplier_is_not_called() 
     );
     assert_eq!(body["error"]["details"]["supplier"], "flaky");
 
-    flaky.mock.delay_next(3, Duration::from_secs(3));
+    flaky.mock.delay_next(3, Duration::from_secs(10));
     let (status, body) = app.get(&service, &stock("flaky")).await;
     assert_eq!(
         (status, code(&body)),
@@ -399,7 +401,6 @@ async fn supplier_failures_have_their_codes_and_a_dead_supplier_is_not_called() 
 
     // Three failures in a row: the circuit is open and the supplier is left alone.
     let before = flaky.mock.counters().api_calls;
-    let started = Instant::now();
     let (status, body) = app.get(&service, &stock("flaky")).await;
     assert_eq!(
         (status, code(&body)),
@@ -407,11 +408,7 @@ async fn supplier_failures_have_their_codes_and_a_dead_supplier_is_not_called() 
         "{body}"
     );
     assert!(body["error"]["details"]["retry_after_ms"].as_u64().unwrap() > 0);
-    assert!(
-        started.elapsed() < Duration::from_millis(400),
-        "refused at once"
-    );
-    assert_eq!(flaky.mock.counters().api_calls, before);
+    assert_eq!(flaky.mock.counters().api_calls, before, "refused uncalled");
     let (_, body) = app.get(&service, "/api/v1/suppliers").await;
     let flaky_out = body["suppliers"]
         .as_array()
@@ -837,6 +834,18 @@ async fn the_sync_command_reports_every_item_and_fails_when_one_fails() {
     app.assert_verified();
 }
 
+/// Whether an event is the schedule writing `stock` as the fridge's
+/// figure at the supplier's location.
+fn is_supplier_sync_to(event: &Received, stock: i64) -> bool {
+    let data = &event.data;
+    event.kind == "stock"
+        && data["product_id"] == "fridge"
+        && data["location"] == "supplier-acme"
+        && data["operation"] == "sync"
+        && data["operator"] == "supplier-sync"
+        && data["after_stock"] == stock
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduled_sync_follows_the_supplier() {
     let mock = mock().await;
@@ -851,20 +860,19 @@ async fn the_scheduled_sync_follows_the_supplier() {
     );
     let app = app_with(&config).await;
     app.create_item("fridge", 0).await;
+    let mut events = Stream::open(&app, "", None).await;
     assert_eq!(
         link(&app, "fridge", "GA0SZC00U", true).await.0,
         StatusCode::OK
     );
     for stock in [21, 4] {
         mock.mock.set_stock("GA0SZC00U", Some("320106"), stock);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while level_at(&app, "fridge", "supplier-acme").await != Some((stock, 0)) {
-            assert!(
-                Instant::now() < deadline,
-                "the schedule did not bring {stock}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        // A run before the figure was set may have written the sample one.
+        while !is_supplier_sync_to(&events.take(1).await[0], stock) {}
+        assert_eq!(
+            level_at(&app, "fridge", "supplier-acme").await,
+            Some((stock, 0))
+        );
     }
     let (_, logs) = app.get(ADMIN_KEY, "/api/v1/inventory/fridge/logs").await;
     let last = &logs["entries"][0];

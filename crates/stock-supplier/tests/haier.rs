@@ -7,6 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -15,32 +16,53 @@ use axum::response::Response;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use super::*;
-use crate::breaker::BreakerPolicy;
-use crate::mock::{
-    MockCounters, MockOptions, MockSupplier, MOCK_CLIENT_ID, MOCK_CLIENT_SECRET,
+use stock_supplier::breaker::{BreakerPolicy, CircuitState};
+use stock_supplier::haier::{HaierConfig, HaierSupplier, Secret, PRICE_CODES_MAX};
+use stock_supplier::protocol::{
+    ApiPaths, BalanceData, LogisticsData, PriceData, StockData, TokenResponse, BALANCE_PATH,
+    LOGISTICS_PATH, PRICES_PATH, STOCK_PATH,
+};
+use stock_supplier::retry::RetryPolicy;
+use stock_supplier::{
+    AccountBalance, CallPolicy, Logistics, LogisticsQuery, ProductPrice, ProductQuery, StockQuote,
+    Supplier, SupplierError, SupplierProduct, SupplierResult,
+};
+use stock_supplier_mock::{
+    ManualClock, MockCounters, MockOptions, MockSupplier, MOCK_CLIENT_ID, MOCK_CLIENT_SECRET,
     MOCK_CUSTOMER_CODE, MOCK_TOKEN_PATH,
 };
-use crate::retry::RetryPolicy;
 
-/// One HTTP call; every fault below that should time out waits longer.
-const TIMEOUT: Duration = Duration::from_millis(300);
+/// One HTTP call: far more than an answer over 127.0.0.1 takes, even on a
+/// machine that is busy with other work.
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// The timeout of the tests that time calls out: what they wait for.
+const SHORT_TIMEOUT: Duration = Duration::from_secs(1);
 /// A delay the mock adds that no call waits out.
-const SLOW: Duration = Duration::from_secs(1);
-/// How long the circuit tests' breaker stays open.
-const OPEN_FOR: Duration = Duration::from_millis(300);
+const SLOW: Duration = Duration::from_secs(60);
+/// How long the circuit tests' breaker stays open, on the tests' clock.
+const OPEN_FOR: Duration = Duration::from_secs(30);
 const PRODUCT: &str = "GA0SZC00U";
 const COUNTY: &str = "110101";
 /// The balance password; it must not show anywhere either.
 const PASSWORD: &str = "balance-password-7d1e";
 
-/// A mock on a free port and a client configured for it.
+/// A mock on a free port and a client configured for it, both on a clock
+/// that moves only when the test moves it.
 struct Fixture {
     mock: MockSupplier,
+    clock: ManualClock,
     supplier: Arc<HaierSupplier>,
 }
 
-/// Fast enough for tests; a breaker that stays out of the way unless a test
+/// A mock whose tokens age on `clock`.
+fn mock_on(clock: &ManualClock, options: MockOptions) -> MockSupplier {
+    MockSupplier::new(MockOptions {
+        clock: Arc::new(clock.clone()),
+        ..options
+    })
+}
+
+/// Quick retries; a breaker that stays out of the way unless a test
 /// sets one of its own.
 fn fast_policy() -> CallPolicy {
     CallPolicy {
@@ -91,23 +113,32 @@ async fn start() -> Fixture {
 }
 
 async fn start_with(adjust: impl FnOnce(&mut HaierConfig)) -> Fixture {
-    let mock = MockSupplier::new(MockOptions::default());
-    let address = mock
-        .clone()
-        .spawn(any_port())
-        .await
-        .expect("the mock binds");
-    Fixture::new(mock, &format!("http://{address}"), adjust)
+    let clock = ManualClock::new();
+    let (mock, address) = spawn_mock(&clock, MockOptions::default()).await;
+    Fixture::new(mock, &clock, &format!("http://{address}"), adjust)
+}
+
+/// A mock on `clock`, serving on a free port.
+async fn spawn_mock(clock: &ManualClock, options: MockOptions) -> (MockSupplier, SocketAddr) {
+    let mock = mock_on(clock, options);
+    let address = mock.clone().spawn(any_port()).await;
+    (mock, address.expect("the mock binds"))
 }
 
 impl Fixture {
-    fn new(mock: MockSupplier, base_url: &str, adjust: impl FnOnce(&mut HaierConfig)) -> Fixture {
+    fn new(
+        mock: MockSupplier,
+        clock: &ManualClock,
+        base_url: &str,
+        adjust: impl FnOnce(&mut HaierConfig),
+    ) -> Fixture {
         let mut config = config_for(base_url);
         adjust(&mut config);
-        let supplier = HaierSupplier::new(config).expect("the client builds");
+        let supplier = HaierSupplier::with_clock(config, Arc::new(clock.clone()));
         Fixture {
             mock,
-            supplier: Arc::new(supplier),
+            clock: clock.clone(),
+            supplier: Arc::new(supplier.expect("the client builds")),
         }
     }
 
@@ -211,52 +242,53 @@ async fn one_token_serves_many_calls() {
     assert_eq!(counters.unauthorized, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_first_calls_wait_for_one_token() {
-    let fixture = start().await;
+/// Eight stock calls at once, from tasks of their own; each must succeed.
+async fn stock_at_once(fixture: &Fixture) {
     let mut calls = tokio::task::JoinSet::new();
     for _ in 0..8 {
-        let supplier = fixture.supplier.clone();
+        let supplier = Arc::clone(&fixture.supplier);
         calls.spawn(async move { supplier.check_stock(PRODUCT, COUNTY, None).await });
     }
     let answers = calls.join_all().await;
     assert_eq!(answers.len(), 8);
     assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_calls_wait_for_one_token() {
+    let fixture = start().await;
+    stock_at_once(&fixture).await;
     let counters = fixture.counters();
     assert_eq!(counters.token_requests, 1);
     assert_eq!(counters.api_calls, 8);
 }
 
-#[tokio::test]
-async fn a_token_is_renewed_halfway_through_a_short_life() {
-    let fixture = start().await;
+/// A token that lives 1 s, with `margin`, is kept until just before
+/// `renew_at` and renewed at it, before it expires.
+async fn check_renewal(margin: Duration, renew_at: Duration) {
+    let fixture = start_with(|config| config.token_refresh_margin = margin).await;
     fixture.mock.set_token_ttl(Duration::from_secs(1));
     fixture.stock().await.expect("stock");
+    fixture.clock.advance(renew_at - Duration::from_millis(1));
     fixture.stock().await.expect("stock");
     assert_eq!(fixture.counters().token_requests, 1, "kept while fresh");
-
-    // Past half the token's life, still within it: waiting on the clock is
-    // the behaviour under test. A client that renewed only on expiry would
-    // still use the first token here.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    fixture.clock.advance(Duration::from_millis(1));
     fixture.stock().await.expect("stock");
     let counters = fixture.counters();
-    assert_eq!(counters.token_requests, 2, "renewed before expiry");
-    assert_eq!(counters.unauthorized, 0);
+    assert_eq!(counters.token_requests, 2, "renewed at {renew_at:?}");
+    assert_eq!(counters.unauthorized, 0, "before it expired");
+}
+
+#[tokio::test]
+async fn a_token_is_renewed_halfway_through_a_short_life() {
+    // The default margin (60 s) is longer than the life. A client that
+    // renewed only on expiry would still use the first token at 500 ms.
+    check_renewal(Duration::from_secs(60), Duration::from_millis(500)).await;
 }
 
 #[tokio::test]
 async fn a_margin_shorter_than_half_the_life_is_kept() {
-    let fixture = start_with(|config| {
-        config.token_refresh_margin = Duration::from_millis(100);
-    })
-    .await;
-    fixture.mock.set_token_ttl(Duration::from_secs(1));
-    fixture.stock().await.expect("stock");
-    // Past half the life, before the life less the margin.
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    fixture.stock().await.expect("stock");
-    assert_eq!(fixture.counters().token_requests, 1);
+    check_renewal(Duration::from_millis(100), Duration::from_millis(900)).await;
 }
 
 #[tokio::test]
@@ -287,29 +319,18 @@ async fn callers_refused_together_share_one_new_token() {
     fixture.stock().await.expect("stock");
     let before = fixture.counters();
     fixture.mock.revoke_tokens();
-    let calls: Vec<_> = (0..8)
-        .map(|_| {
-            let supplier = Arc::clone(&fixture.supplier);
-            tokio::spawn(async move { supplier.check_stock(PRODUCT, COUNTY, None).await })
-        })
-        .collect();
-    for call in calls {
-        call.await.expect("the task ran").expect("stock");
-    }
+    stock_at_once(&fixture).await;
     let moved = moved(before, fixture.counters());
     assert_eq!(moved.token_requests, 1, "one renewal for all of them");
 }
 
 #[tokio::test]
 async fn an_answer_that_is_not_the_api_is_refused_not_not_found() {
-    let mock = MockSupplier::new(MockOptions::default());
-    let address = mock
-        .clone()
-        .spawn(any_port())
-        .await
-        .expect("the mock binds");
+    let clock = ManualClock::new();
+    let (mock, address) = spawn_mock(&clock, MockOptions::default()).await;
     // A wrong base URL: every call meets a bare 404 page.
-    let fixture = Fixture::new(mock, &format!("http://{address}/wrong-root"), |config| {
+    let base_url = format!("http://{address}/wrong-root");
+    let fixture = Fixture::new(mock, &clock, &base_url, |config| {
         config.token_url = format!("http://{address}{MOCK_TOKEN_PATH}");
     });
     let error = fixture.failure(fixture.stock().await);
@@ -327,14 +348,15 @@ async fn a_secret_the_supplier_echoes_is_blanked() {
             axum::Json(json!({"success": false, "code": "INVALID_PARAMETER", "message": message})),
         )
     }
-    let mock = MockSupplier::new(MockOptions::default());
+    let clock = ManualClock::new();
+    let mock = mock_on(&clock, MockOptions::default());
     let app = axum::Router::new()
-        .route(crate::protocol::BALANCE_PATH, axum::routing::post(echo))
+        .route(BALANCE_PATH, axum::routing::post(echo))
         .fallback_service(mock.router());
     let listener = TcpListener::bind(any_port()).await.expect("binds");
     let address = listener.local_addr().expect("an address");
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let fixture = Fixture::new(mock, &format!("http://{address}"), |_| {});
+    let fixture = Fixture::new(mock, &clock, &format!("http://{address}"), |_| {});
     let error = fixture.failure(fixture.supplier.balance().await);
     assert!(matches!(error, SupplierError::Refused { .. }), "{error:?}");
     assert!(error.to_string().contains("INVALID_PARAMETER"), "{error}");
@@ -342,25 +364,24 @@ async fn a_secret_the_supplier_echoes_is_blanked() {
 
 #[tokio::test]
 async fn a_platform_with_paths_of_its_own_is_reached_where_it_is_configured() {
-    let paths = crate::protocol::ApiPaths {
+    let paths = ApiPaths {
         stock: "/openapi/v2/stock/query".to_owned(),
-        ..crate::protocol::ApiPaths::default()
+        ..ApiPaths::default()
     };
-    let mock = MockSupplier::new(MockOptions {
+    let clock = ManualClock::new();
+    let options = MockOptions {
         paths: paths.clone(),
         ..MockOptions::default()
-    });
+    };
+    let (mock, address) = spawn_mock(&clock, options).await;
     mock.set_stock(PRODUCT, Some(COUNTY), 31);
-    let address = mock
-        .clone()
-        .spawn(any_port())
-        .await
-        .expect("the mock binds");
     let base_url = format!("http://{address}");
-    let configured = Fixture::new(mock.clone(), &base_url, |config| config.paths = paths);
+    let configured = Fixture::new(mock.clone(), &clock, &base_url, |config| {
+        config.paths = paths;
+    });
     assert_eq!(configured.stock().await.expect("stock").stock, 31);
     // A client with the default paths meets a bare 404 there.
-    let defaults = Fixture::new(mock, &base_url, |_| {});
+    let defaults = Fixture::new(mock, &clock, &base_url, |_| {});
     let error = defaults.failure(defaults.stock().await);
     assert!(matches!(error, SupplierError::Refused { .. }), "{error:?}");
 }
@@ -464,12 +485,12 @@ async fn an_unknown_product_is_not_found_by_its_code() {
 
 #[tokio::test]
 async fn every_try_too_slow_is_a_timeout() {
-    let fixture = start().await;
+    let fixture = start_with(|config| config.policy.timeout = SHORT_TIMEOUT).await;
     fixture.mock.delay_next(3, SLOW);
     let error = fixture.failure(fixture.stock().await);
     let expected = SupplierError::Timeout {
         supplier: "haier-test".to_owned(),
-        timeout_ms: 300,
+        timeout_ms: 1000,
     };
     assert_eq!(error, expected);
     assert_eq!(fixture.counters().api_calls, 3);
@@ -477,7 +498,7 @@ async fn every_try_too_slow_is_a_timeout() {
 
 #[tokio::test]
 async fn one_slow_try_then_a_fast_one_is_ok() {
-    let fixture = start().await;
+    let fixture = start_with(|config| config.policy.timeout = SHORT_TIMEOUT).await;
     fixture.mock.delay_next(1, SLOW);
     fixture.stock().await.expect("the retry is fast");
     assert_eq!(fixture.counters().api_calls, 2);
@@ -511,27 +532,38 @@ async fn open_the_circuit(fixture: &Fixture) {
 
     let api_calls = fixture.counters().api_calls;
     let error = fixture.failure(fixture.stock().await);
-    match error {
-        SupplierError::CircuitOpen { retry_after_ms, .. } => {
-            assert!(retry_after_ms <= 300, "{retry_after_ms}")
-        }
-        other => panic!("not CircuitOpen: {other:?}"),
-    }
+    assert_eq!(retry_after_ms(&error), OPEN_FOR.as_millis() as u64);
     assert_eq!(fixture.counters().api_calls, api_calls, "not called");
 }
 
-/// Waiting out `open_for` is the behaviour under test.
+fn retry_after_ms(error: &SupplierError) -> u64 {
+    match error {
+        SupplierError::CircuitOpen { retry_after_ms, .. } => *retry_after_ms,
+        other => panic!("not CircuitOpen: {other:?}"),
+    }
+}
+
+/// The circuit stays open for `open_for`, not a moment less.
 async fn wait_out_the_open_circuit(fixture: &Fixture) {
-    tokio::time::sleep(OPEN_FOR + Duration::from_millis(50)).await;
+    fixture.clock.advance(OPEN_FOR - Duration::from_millis(1));
+    assert_eq!(fixture.supplier.circuit(), CircuitState::Open);
+    let error = fixture.failure(fixture.stock().await);
+    assert_eq!(retry_after_ms(&error), 1);
+    fixture.clock.advance(Duration::from_millis(1));
     assert_eq!(fixture.supplier.circuit(), CircuitState::HalfOpen);
 }
 
-#[tokio::test]
-async fn failures_open_the_circuit_and_one_good_trial_closes_it() {
-    let fixture = start_with(breaking_policy).await;
-    open_the_circuit(&fixture).await;
-    wait_out_the_open_circuit(&fixture).await;
-
+/// Opens the circuit, waits it out and starts the trial: a call past the
+/// breaker that waits for the supplier, while every other call is refused.
+/// Also the supplier's API calls before the trial.
+async fn start_the_trial(
+    fixture: &Fixture,
+) -> (
+    impl Future<Output = SupplierResult<StockQuote>> + Unpin + '_,
+    u64,
+) {
+    open_the_circuit(fixture).await;
+    wait_out_the_open_circuit(fixture).await;
     let api_calls = fixture.counters().api_calls;
     let mut trial = fixture.supplier.check_stock(PRODUCT, COUNTY, None);
     begin(&mut trial).await;
@@ -541,10 +573,37 @@ async fn failures_open_the_circuit_and_one_good_trial_closes_it() {
         "one trial at a time: {other:?}"
     );
     assert_eq!(fixture.supplier.circuit(), CircuitState::HalfOpen);
+    (trial, api_calls)
+}
+
+#[tokio::test]
+async fn failures_open_the_circuit_and_one_good_trial_closes_it() {
+    let fixture = start_with(breaking_policy).await;
+    let (trial, api_calls) = start_the_trial(&fixture).await;
     trial.await.expect("the trial succeeds");
     assert_eq!(fixture.counters().api_calls, api_calls + 1);
     assert_eq!(fixture.supplier.circuit(), CircuitState::Closed);
     fixture.stock().await.expect("closed again");
+}
+
+#[tokio::test]
+async fn a_trial_whose_caller_stops_waiting_leaves_the_next_call_to_try() {
+    let fixture = start_with(breaking_policy).await;
+    let (trial, api_calls) = start_the_trial(&fixture).await;
+    // Dropped while it waits for the supplier, as a request whose time
+    // runs out drops its call.
+    drop(trial);
+    assert_eq!(
+        fixture.supplier.circuit(),
+        CircuitState::HalfOpen,
+        "a dropped trial says nothing of the supplier"
+    );
+
+    fixture.stock().await.expect("the next call is the trial");
+    let asked = fixture.counters().api_calls - api_calls;
+    // The dropped trial's request may have reached the supplier or not.
+    assert!((1..=2).contains(&asked), "the supplier was asked: {asked}");
+    assert_eq!(fixture.supplier.circuit(), CircuitState::Closed);
 }
 
 #[tokio::test]
@@ -699,12 +758,7 @@ async fn check_listing(
 #[tokio::test]
 async fn prices_are_asked_in_chunks_and_map_the_mock_prices() {
     let fixture = start().await;
-    let catalogue: Vec<String> = fixture
-        .mock
-        .products()
-        .into_iter()
-        .map(|p| p.product_code)
-        .collect();
+    let catalogue = fixture.mock.product_codes();
     // More codes than one call takes.
     let codes: Vec<String> = catalogue
         .iter()
@@ -851,8 +905,8 @@ async fn record(State(recorder): State<Recorder>, request: Request, next: Next) 
 }
 
 /// The mock behind a layer that records what the client sends.
-async fn start_recorded() -> (MockSupplier, String, Recorder) {
-    let mock = MockSupplier::new(MockOptions::default());
+async fn start_recorded(clock: &ManualClock) -> (MockSupplier, String, Recorder) {
+    let mock = mock_on(clock, MockOptions::default());
     let recorder = Recorder::default();
     let layer = middleware::from_fn_with_state(recorder.clone(), record);
     let router = mock.router().layer(layer);
@@ -864,9 +918,12 @@ async fn start_recorded() -> (MockSupplier, String, Recorder) {
 
 #[tokio::test]
 async fn the_source_sent_is_the_configured_one_unless_a_call_names_one() {
-    let (mock, base_url, recorder) = start_recorded().await;
-    let default = Fixture::new(mock.clone(), &base_url, |_| {});
-    let configured = Fixture::new(mock, &base_url, |config| config.source = "JSH-T".to_owned());
+    let clock = ManualClock::new();
+    let (mock, base_url, recorder) = start_recorded(&clock).await;
+    let default = Fixture::new(mock.clone(), &clock, &base_url, |_| {});
+    let configured = Fixture::new(mock, &clock, &base_url, |config| {
+        config.source = "JSH-T".to_owned();
+    });
 
     default.stock().await.expect("stock");
     configured.stock().await.expect("stock");
