@@ -133,12 +133,18 @@ async fn a_caller_that_gives_up_mid_call_leaves_no_reply_for_the_next() {
 
     // The next caller on the same connection gets its own reply, not the
     // one left behind.
-    let read = cache.read(std::slice::from_ref(&second.item.id)).await.unwrap();
+    let read = cache
+        .read(std::slice::from_ref(&second.item.id))
+        .await
+        .unwrap();
     assert_eq!(read.len(), 1);
     let read = read[0].as_ref().expect("the second item is cached");
     assert_eq!(read.item.id, second.item.id);
     assert_eq!(read.available(), 2);
-    let entries = cache.entries(std::slice::from_ref(&second.item.id)).await.unwrap();
+    let entries = cache
+        .entries(std::slice::from_ref(&second.item.id))
+        .await
+        .unwrap();
     assert_eq!(entries[0].value, Some(2));
 }
 
@@ -165,7 +171,10 @@ async fn a_missing_key_is_nothing_not_zero() {
     let mut older = view("tea", 99);
     older.levels[0].level.version = 0;
     cache.write(&[older], false).await.unwrap();
-    let entries = cache.entries(std::slice::from_ref(&tea.item.id)).await.unwrap();
+    let entries = cache
+        .entries(std::slice::from_ref(&tea.item.id))
+        .await
+        .unwrap();
     assert_eq!(entries[0].value, Some(7));
     assert_eq!(entries[0].stamp, Some((1, 1)));
 }
