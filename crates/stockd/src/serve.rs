@@ -54,6 +54,7 @@ pub fn http_config(config: &Config) -> HttpConfig {
             sync_interval: (config.channels.sync_interval_s > 0)
                 .then(|| Duration::from_secs(config.channels.sync_interval_s)),
         },
+        rate_limits: stock_http::rate_limit::RateLimits::default(),
     }
 }
 
