@@ -12,6 +12,19 @@ const ENGINE_BATCH_OPS_LIMIT: usize = 8192;
 /// The longest a found API key may be trusted without reading it again.
 const KEY_CACHE_MS_LIMIT: u64 = 60_000;
 
+/// The longest a client may take over a request's head.
+const HEADER_READ_TIMEOUT_MS_LIMIT: u64 = 300_000;
+/// The longest a kept-alive connection may wait.
+const IDLE_TIMEOUT_S_LIMIT: u64 = 3600;
+const CONNECTIONS_LIMIT: u64 = 1_000_000;
+const HEADERS_LIMIT: u64 = 1000;
+/// A request head's size limit: hyper reads heads into a buffer of at
+/// least 8 KiB and about 400 KiB at most.
+const HEADER_BYTES_MIN: u64 = 1024;
+const HEADER_BYTES_LIMIT: u64 = 256 * 1024;
+/// The most keys, and addresses, a rate limit may remember.
+const TRACKED_LIMIT: u64 = 10_000_000;
+
 impl Config {
     pub(super) fn check(&self) -> anyhow::Result<()> {
         let positive = |name: &str, value: u64| {
@@ -21,6 +34,7 @@ impl Config {
             Ok(())
         };
         positive("server.request_timeout_s", self.server.request_timeout_s)?;
+        self.check_connections()?;
         positive(
             "server.body_limit_bytes",
             self.server.body_limit_bytes as u64,
@@ -169,6 +183,60 @@ impl Config {
             bail!("inventory.compensation.max_fix_amount must not be negative");
         }
         Ok(())
+    }
+
+    /// The listener's limits and the rate limits.
+    fn check_connections(&self) -> anyhow::Result<()> {
+        let server = &self.server;
+        let within = |name: &str, value: u64, range: std::ops::RangeInclusive<u64>| {
+            if !range.contains(&value) {
+                bail!(
+                    "server.{name} must be from {} to {}, not {value}",
+                    range.start(),
+                    range.end()
+                );
+            }
+            Ok(())
+        };
+        within(
+            "header_read_timeout_ms",
+            server.header_read_timeout_ms,
+            1..=HEADER_READ_TIMEOUT_MS_LIMIT,
+        )?;
+        within(
+            "idle_timeout_s",
+            server.idle_timeout_s,
+            1..=IDLE_TIMEOUT_S_LIMIT,
+        )?;
+        within(
+            "connections_max",
+            server.connections_max as u64,
+            1..=CONNECTIONS_LIMIT,
+        )?;
+        within("headers_max", server.headers_max as u64, 1..=HEADERS_LIMIT)?;
+        within(
+            "header_bytes_max",
+            server.header_bytes_max as u64,
+            HEADER_BYTES_MIN..=HEADER_BYTES_LIMIT,
+        )?;
+        let limits = &server.rate_limit;
+        for (name, per_s, burst) in [
+            ("per_key", limits.per_key_per_s, limits.per_key_burst),
+            (
+                "per_address",
+                limits.per_address_per_s,
+                limits.per_address_burst,
+            ),
+        ] {
+            if per_s > 0 && burst == 0 {
+                bail!("server.rate_limit.{name}_burst must be above 0 while server.rate_limit.{name}_per_s is (0 per second turns the limit off)");
+            }
+        }
+        within(
+            "rate_limit.tracked_max",
+            limits.tracked_max as u64,
+            1..=TRACKED_LIMIT,
+        )
     }
 
     /// Options that were read but that this version does not act on.

@@ -48,6 +48,46 @@ pub struct ServerConfig {
     pub key_cache_ms: u64,
     /// How long a stop waits for requests in flight.
     pub shutdown_timeout_s: u64,
+    /// How long a client may take to send a request's line and headers,
+    /// from its first byte (from the connection's start for the first
+    /// request); a slower connection is closed.
+    pub header_read_timeout_ms: u64,
+    /// How long a kept-alive connection may wait for its next request.
+    pub idle_timeout_s: u64,
+    /// Connections open at once; more are closed as soon as they are accepted.
+    pub connections_max: usize,
+    /// Header fields a request may have; more are refused with 431.
+    pub headers_max: usize,
+    /// The longest request line and headers, together; longer are refused with 431.
+    pub header_bytes_max: usize,
+    pub rate_limit: RateLimitConfig,
+}
+
+/// Requests let through per API key and, without a valid key, per client
+/// address: `per_s` a second on average and `burst` at once; a `per_s` of
+/// 0 turns that limit off.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub per_key_per_s: u32,
+    pub per_key_burst: u32,
+    pub per_address_per_s: u32,
+    pub per_address_burst: u32,
+    /// Keys, and addresses, whose use is remembered at once; while that
+    /// many are, any other shares one budget.
+    pub tracked_max: usize,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            per_key_per_s: 100_000,
+            per_key_burst: 10_000,
+            per_address_per_s: 1_000,
+            per_address_burst: 2_000,
+            tracked_max: 100_000,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -60,6 +100,12 @@ impl Default for ServerConfig {
             body_limit_bytes: 1024 * 1024,
             key_cache_ms: 1000,
             shutdown_timeout_s: 30,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_s: 75,
+            connections_max: 1_000,
+            headers_max: 100,
+            header_bytes_max: 32 * 1024,
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
