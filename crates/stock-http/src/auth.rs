@@ -218,10 +218,14 @@ pub async fn authenticate(
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, secret)| secret.trim().to_owned());
     let Some(secret) = secret else {
-        return unauthorized("send an API key as Authorization: Bearer KEY");
+        return unauthorized(
+            &state,
+            &request,
+            "send an API key as Authorization: Bearer KEY",
+        );
     };
     if secret.is_empty() || secret.len() > SECRET_LENGTH_MAX {
-        return unauthorized("the API key is not valid");
+        return unauthorized(&state, &request, "the API key is not valid");
     }
     let hash = hash_secret(&secret);
     let now = Instant::now();
@@ -232,10 +236,19 @@ pub async fn authenticate(
                 state.keys.put(hash, &key, now);
                 key
             }
-            Ok(None) => return unauthorized("the API key is not valid or has been revoked"),
+            Ok(None) => {
+                return unauthorized(
+                    &state,
+                    &request,
+                    "the API key is not valid or has been revoked",
+                )
+            }
             Err(error) => return ApiError::internal(&error).into_response(),
         },
     };
+    if let Err(limited) = state.limits.check_key(&key.id) {
+        return limited.into_response();
+    }
     request.extensions_mut().insert(Caller {
         key_id: key.id,
         name: key.name,
@@ -244,7 +257,12 @@ pub async fn authenticate(
     next.run(request).await
 }
 
-fn unauthorized(message: &str) -> Response {
+/// 401, or 429 when the client's address is over its limit for requests
+/// without a valid key.
+fn unauthorized(state: &AppState, request: &Request, message: &str) -> Response {
+    if let Err(limited) = state.limits.check_address(request) {
+        return limited.into_response();
+    }
     let mut response = ApiError::unauthorized(message).into_response();
     response
         .headers_mut()

@@ -10,6 +10,8 @@ pub mod auth;
 pub mod error;
 mod extract;
 pub mod idempotency;
+mod metrics;
+pub mod rate_limit;
 pub mod regions;
 mod routes;
 pub mod stats;
@@ -21,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
@@ -65,6 +68,8 @@ pub struct HttpConfig {
     pub event_streams_max: usize,
     /// How long an admin console sign-in lasts.
     pub admin_session_ttl: Duration,
+    /// Requests per API key, and per client address without a valid key.
+    pub rate_limits: rate_limit::RateLimits,
 }
 
 impl Default for HttpConfig {
@@ -84,6 +89,7 @@ impl Default for HttpConfig {
             event_batch_max: 500,
             event_streams_max: 256,
             admin_session_ttl: Duration::from_secs(8 * 3600),
+            rate_limits: rate_limit::RateLimits::default(),
         }
     }
 }
@@ -99,6 +105,8 @@ pub struct AppState {
     pub stats: Arc<ServiceStats>,
     pub in_flight: Arc<InFlight>,
     pub keys: Arc<auth::KeyCache>,
+    /// What each API key and client address has used of its rate limit.
+    pub limits: Arc<rate_limit::Limiters>,
     /// Event streams open now.
     pub streams: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -110,6 +118,7 @@ impl AppState {
             engine: jobs.engine.clone(),
             jobs,
             keys: Arc::new(auth::KeyCache::new(config.key_cache_ttl)),
+            limits: Arc::new(rate_limit::Limiters::new(&config.rate_limits)),
             streams: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             config: Arc::new(config),
             stats: Arc::new(ServiceStats::new()),
@@ -191,12 +200,18 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::docs::openapi_route(Arc::clone(&openapi)))
         .layer(from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(from_fn_with_state(state.clone(), auth::authenticate));
-    Router::new()
+    // Routes that need no key are limited per client address; the API's
+    // routes per key, or per address when the key is not valid (`authenticate`).
+    let by_address = from_fn_with_state(Arc::clone(&state.limits), rate_limit::by_address);
+    let open = Router::new()
         .merge(routes::meta::health_route())
         .merge(routes::docs::docs_routes(openapi))
         .merge(admin::routes())
+        .layer(by_address.clone());
+    Router::new()
+        .merge(open)
         .merge(api)
-        .fallback(not_found)
+        .fallback(not_found.layer(by_address))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
         .layer(from_fn_with_state(

@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod demo;
 mod import;
+mod listener;
 mod serve;
 mod supplier;
 

@@ -14,8 +14,9 @@ use stock_jobs::{JobSettings, Jobs, Schedules};
 use stock_store::Store;
 use tokio::sync::Notify;
 
-use crate::config::Config;
-use crate::{demo, open_store};
+use crate::config::{Config, RateLimitConfig};
+use crate::{demo, listener, open_store};
+use stock_http::rate_limit::{Rate, RateLimits};
 
 /// The shortest admin key accepted from STOCKD_ADMIN_KEY.
 const ADMIN_KEY_LENGTH_MIN: usize = 16;
@@ -37,6 +38,7 @@ pub fn http_config(config: &Config) -> HttpConfig {
         event_batch_max: config.events.batch_max,
         event_streams_max: config.events.streams_max,
         admin_session_ttl: Duration::from_secs(config.admin.session_ttl_s),
+        rate_limits: rate_limits(&config.server.rate_limit),
     }
 }
 
@@ -61,6 +63,26 @@ pub fn job_settings(config: &Config) -> JobSettings {
             sync_interval: (config.channels.sync_interval_s > 0)
                 .then(|| Duration::from_secs(config.channels.sync_interval_s)),
         },
+    }
+}
+
+fn rate_limits(config: &RateLimitConfig) -> RateLimits {
+    RateLimits {
+        per_key: Rate::new(config.per_key_per_s, config.per_key_burst),
+        per_address: Rate::new(config.per_address_per_s, config.per_address_burst),
+        tracked_max: config.tracked_max,
+    }
+}
+
+/// The listener's limits.
+pub fn listener_limits(config: &Config) -> listener::Limits {
+    let server = &config.server;
+    listener::Limits {
+        header_read_timeout: Duration::from_millis(server.header_read_timeout_ms),
+        idle_timeout: Duration::from_secs(server.idle_timeout_s),
+        connections_max: server.connections_max,
+        headers_max: server.headers_max,
+        header_bytes_max: server.header_bytes_max,
     }
 }
 
@@ -242,14 +264,14 @@ pub async fn serve(mut config: Config, demo: bool) -> anyhow::Result<ExitCode> {
 
     let stopping = Arc::new(Notify::new());
     let signalled = Arc::clone(&stopping);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = listener::serve(listener, app, listener_limits(&config), async move {
         shutdown_signal().await;
         tracing::info!("stopping: finishing requests in flight");
         signalled.notify_one();
     });
     let shutdown_timeout = Duration::from_secs(config.server.shutdown_timeout_s);
     tokio::select! {
-        result = server => result.context("serving HTTP")?,
+        () = server => {}
         () = async { stopping.notified().await; tokio::time::sleep(shutdown_timeout).await } => {
             tracing::warn!(timeout_s = shutdown_timeout.as_secs(), "requests still in flight at the shutdown timeout; stopping anyway");
         }

@@ -16,7 +16,8 @@ use stock_supplier::regions::is_county_code;
 use stock_supplier::retry::RetryPolicy;
 use stock_supplier::CallPolicy;
 
-use super::parse_duration;
+use super::duration::parse_duration;
+use super::schema::Config;
 
 /// Suppliers one service may have.
 const SUPPLIERS_MAX: usize = 16;
@@ -416,4 +417,11 @@ pub fn suppliers(
         .map(|(name, supplier)| entry(name, supplier, regions))
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Suppliers::new(entries, regions.default_county_code.clone()))
+}
+
+impl Config {
+    /// The configured suppliers, ready to call.
+    pub fn build_suppliers(&self) -> anyhow::Result<Suppliers> {
+        suppliers(&self.regions, &self.suppliers)
+    }
 }

@@ -163,8 +163,16 @@ impl Default for Spawn {
 impl Spawn {
     /// A fresh app with one configuration key set from the environment.
     pub fn with_env(name: &'static str, value: &str) -> Spawn {
+        Spawn::with_vars(&[(name, value)])
+    }
+
+    /// A fresh app with these configuration keys set from the environment.
+    pub fn with_vars(vars: &[(&'static str, &str)]) -> Spawn {
         Spawn {
-            extra_env: vec![(name, value.to_owned())],
+            extra_env: vars
+                .iter()
+                .map(|(name, value)| (*name, (*value).to_owned()))
+                .collect(),
             ..Spawn::default()
         }
     }
@@ -267,6 +275,30 @@ impl TestApp {
 
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("stockd.log")
+    }
+
+    /// Asks the server to stop, as a service manager does (SIGTERM).
+    pub fn signal_stop(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM: {status:?}");
+    }
+
+    /// Waits for the server to exit by itself, at most `bound`.
+    pub async fn wait_for_exit(&mut self, bound: std::time::Duration) -> std::process::ExitStatus {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the server's status") {
+                return status;
+            }
+            assert!(
+                started.elapsed() < bound,
+                "the server did not exit within {bound:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// Stops the server (SIGKILL) and hands back its directory and database.
