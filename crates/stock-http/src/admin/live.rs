@@ -10,7 +10,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
 use stock_store::{Activity, ItemView, LedgerEntry};
 
-use super::{t, Lang, Session};
+use super::labels::{t, Lang};
+use super::session::Session;
 use crate::AppState;
 
 /// Listens to `/admin/events` and, on a change, fetches the page again and

@@ -13,7 +13,10 @@ use stock_store::{
     Reply, WriteMeta,
 };
 
-use super::{esc, page, redirect, same, stale, t, url_text, CsrfForm, Session, ROWS_PER_PAGE};
+use super::labels::{t, Lang};
+use super::layout::{esc, not_found, page, redirect, url_text};
+use super::session::{same, stale, CsrfForm, Session};
+use super::ROWS_PER_PAGE;
 use crate::auth::random_id;
 use crate::error::ApiError;
 use crate::wire::timestamp;
@@ -76,7 +79,7 @@ fn status_links(base: &str, statuses: &[&str]) -> String {
         .collect()
 }
 
-pub(super) fn flash(lang: super::Lang, flash: &Flash) -> String {
+pub(super) fn flash(lang: Lang, flash: &Flash) -> String {
     let mut out = String::new();
     if let Some(done) = &flash.done {
         let _ = write!(out, r#"<p class="ok" id="done">{}</p>"#, esc(done));
@@ -411,7 +414,7 @@ pub async fn order(
 ) -> Result<Response, ApiError> {
     let lang = session.lang;
     let Some(order) = state.store.order(&id).await? else {
-        return Ok(super::not_found(&session, &id));
+        return Ok(not_found(&session, &id));
     };
     let now = stock_store::now_ms();
     let base = format!("/admin/orders/{}", url_text(&order.id));
@@ -712,7 +715,7 @@ pub async fn hold(
 ) -> Result<Response, ApiError> {
     let lang = session.lang;
     let Some(hold) = state.store.hold(&id).await? else {
-        return Ok(super::not_found(&session, &id));
+        return Ok(not_found(&session, &id));
     };
     let status = hold.status_at(stock_store::now_ms());
     let mut lines = String::new();

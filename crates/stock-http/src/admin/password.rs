@@ -68,7 +68,7 @@ pub fn verify(password: &str, stored: &str) -> bool {
         return false;
     }
     let derived = hex(&pbkdf2(password.as_bytes(), &salt, iterations));
-    super::same(&derived, expected)
+    super::session::same(&derived, expected)
 }
 
 #[cfg(test)]

@@ -9,8 +9,10 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
 use stock_core::ItemId;
 
+use super::labels::t;
+use super::layout::{esc, not_found, page, url_text};
 use super::ops::{after, Flash};
-use super::{esc, page, same, stale, t, url_text, Session};
+use super::session::{same, stale, CsrfForm, Session};
 use crate::channels::{sellable, sync_channel};
 use crate::error::ApiError;
 use crate::wire::timestamp;
@@ -59,7 +61,7 @@ pub async fn show(
 ) -> Result<Response, ApiError> {
     let lang = session.lang;
     let Some(channel) = state.store.channel(&id).await? else {
-        return Ok(super::not_found(&session, &id));
+        return Ok(not_found(&session, &id));
     };
     let listings = state.store.listings(&channel.id, None).await?;
     let mut ids: Vec<ItemId> = listings.iter().map(|l| l.item.clone()).collect();
@@ -137,7 +139,7 @@ pub async fn sync(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
-    Form(form): Form<super::CsrfForm>,
+    Form(form): Form<CsrfForm>,
 ) -> Response {
     if !same(&form.csrf, &session.csrf) {
         return stale(&session);

@@ -10,16 +10,18 @@ use stock_core::ItemId;
 use stock_store::PutSupplierLink;
 use stock_supplier::regions::is_county_code;
 
+use super::labels::{t, Lang};
+use super::layout::{esc, not_found, page, url_text};
 use super::ops::{after, Flash};
+use super::session::Session;
 use super::stock::{checked, field, Fields};
-use super::{esc, page, t, url_text, Session};
 use crate::error::ApiError;
 use crate::suppliers::{record_sync, sync_supplier, Quiet, SupplierEntry, SyncRequest};
 use crate::wire::timestamp;
 use crate::AppState;
 
 /// `updated 2, unchanged 1, failed 0`, or "—" before any sync.
-fn last_sync(lang: super::Lang, entry: &SupplierEntry) -> String {
+fn last_sync(lang: Lang, entry: &SupplierEntry) -> String {
     match entry.last_sync.lock().expect("last sync lock").as_ref() {
         None => "—".to_owned(),
         Some(last) => format!(
@@ -78,7 +80,7 @@ pub async fn show(
 ) -> Result<Response, ApiError> {
     let lang = session.lang;
     let Some(entry) = state.suppliers.get(&name) else {
-        return Ok(super::not_found(&session, &name));
+        return Ok(not_found(&session, &name));
     };
     let mut rows = String::new();
     for link in state.store.supplier_links(&name).await? {
