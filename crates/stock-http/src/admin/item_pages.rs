@@ -13,7 +13,7 @@ use serde::Deserialize;
 use stock_core::{ItemId, ItemStatus, LocationId};
 use stock_store::{Command, ItemFilter, LedgerFilter, Outcome, Page, Reply, WriteMeta};
 
-use super::labels::t;
+use super::labels::{t, Label};
 use super::layout::{card, esc, page, redirect, url_text};
 use super::live;
 use super::session::{same, stale, Session};
@@ -48,21 +48,25 @@ pub(super) async fn dashboard(
     let chart = live::activity_chart(lang, &activity, now, HOURS);
     let body = format!(
         r#"<h1>{}</h1><div class="cards">{}{}{}{}{}{}{}{}</div>{chart}"#,
-        t(lang, "dashboard"),
-        card(t(lang, "items_total"), stats.items, "items-total"),
-        card(t(lang, "on_hand"), stats.on_hand, "on-hand"),
-        card(t(lang, "reserved"), stats.reserved, "reserved"),
-        card(t(lang, "available"), stats.available, "available"),
-        card(t(lang, "low_stock"), stats.low_stock, "low-stock"),
-        card(t(lang, "out_of_stock"), stats.out_of_stock, "out-of-stock"),
-        card(t(lang, "open_alerts"), open_alerts, "open-alerts"),
+        t(lang, Label::Dashboard),
+        card(t(lang, Label::ItemsTotal), stats.items, "items-total"),
+        card(t(lang, Label::OnHand), stats.on_hand, "on-hand"),
+        card(t(lang, Label::Reserved), stats.reserved, "reserved"),
+        card(t(lang, Label::Available), stats.available, "available"),
+        card(t(lang, Label::LowStock), stats.low_stock, "low-stock"),
         card(
-            t(lang, "pending_diffs"),
+            t(lang, Label::OutOfStock),
+            stats.out_of_stock,
+            "out-of-stock"
+        ),
+        card(t(lang, Label::OpenAlerts), open_alerts, "open-alerts"),
+        card(
+            t(lang, Label::PendingDiffs),
             gauges.pending_diffs,
             "pending-diffs"
         ),
     );
-    Ok(page(lang, t(lang, "dashboard"), Some(&session), &body))
+    Ok(page(lang, t(lang, Label::Dashboard), Some(&session), &body))
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,19 +146,19 @@ pub(super) async fn items(
     let filters = format!(
         r#"<select name="status" id="filter-status"><option value="">{}</option>{status_options}</select>
 <select name="stock" id="filter-stock"><option value="">—</option><option value="low"{}>{}</option><option value="out"{}>{}</option></select>"#,
-        t(lang, "all_statuses"),
+        t(lang, Label::AllStatuses),
         selected(stock == "low"),
-        t(lang, "only_low"),
+        t(lang, Label::OnlyLow),
         selected(stock == "out"),
-        t(lang, "only_out"),
+        t(lang, Label::OnlyOut),
     );
-    let mut paging = format!("{} {number} / {pages}", t(lang, "page"));
+    let mut paging = format!("{} {number} / {pages}", t(lang, Label::Page));
     if number > 1 {
         let _ = write!(
             paging,
             r#" <a href="/admin/items?q={q_param}&page={}">{}</a>"#,
             number - 1,
-            t(lang, "previous")
+            t(lang, Label::Previous)
         );
     }
     if u64::from(number) < pages {
@@ -162,7 +166,7 @@ pub(super) async fn items(
             paging,
             r#" <a href="/admin/items?q={q_param}&page={}" id="next">{}</a>"#,
             number + 1,
-            t(lang, "next")
+            t(lang, Label::Next)
         );
     }
     let body = format!(
@@ -174,33 +178,33 @@ pub(super) async fn items(
 <label>{} <input name="stock" id="new-stock" type="number" min="0" value="0"></label>
 <label>{} <input name="min_stock" id="new-min" type="number" min="0"></label>
 <button id="create-item">{}</button></form>"#,
-        t(lang, "items"),
+        t(lang, Label::Items),
         query
             .error
             .as_deref()
             .map(|e| format!(
                 r#"<p class="bad" id="error">{}: {}</p>"#,
-                t(lang, "refused"),
+                t(lang, Label::Refused),
                 esc(e)
             ))
             .unwrap_or_default(),
         esc(q.as_deref().unwrap_or_default()),
-        t(lang, "search"),
-        t(lang, "product_id"),
-        t(lang, "name"),
-        t(lang, "status"),
-        t(lang, "on_hand"),
-        t(lang, "reserved"),
-        t(lang, "available"),
-        t(lang, "new_item"),
+        t(lang, Label::Search),
+        t(lang, Label::ProductId),
+        t(lang, Label::Name),
+        t(lang, Label::Status),
+        t(lang, Label::OnHand),
+        t(lang, Label::Reserved),
+        t(lang, Label::Available),
+        t(lang, Label::NewItem),
         session.csrf,
-        t(lang, "product_id"),
-        t(lang, "name"),
-        t(lang, "opening_stock"),
-        t(lang, "min_stock"),
-        t(lang, "create"),
+        t(lang, Label::ProductId),
+        t(lang, Label::Name),
+        t(lang, Label::OpeningStock),
+        t(lang, Label::MinStock),
+        t(lang, Label::Create),
     );
-    Ok(page(lang, t(lang, "items"), Some(&session), &body))
+    Ok(page(lang, t(lang, Label::Items), Some(&session), &body))
 }
 
 #[derive(Debug, Deserialize)]
@@ -220,10 +224,10 @@ pub(super) async fn item(
         Ok(id) => state.store.item(&id).await?,
         Err(_) => None,
     }) else {
-        let body = format!("<h1>{}</h1><p>{}</p>", t(lang, "not_found"), esc(&id));
+        let body = format!("<h1>{}</h1><p>{}</p>", t(lang, Label::NotFound), esc(&id));
         return Ok((
             StatusCode::NOT_FOUND,
-            page(lang, t(lang, "not_found"), Some(&session), &body),
+            page(lang, t(lang, Label::NotFound), Some(&session), &body),
         )
             .into_response());
     };
@@ -233,7 +237,7 @@ pub(super) async fn item(
         let _ = write!(
             message,
             r#"<p class="ok" id="done">{} {}</p>"#,
-            t(lang, "written"),
+            t(lang, Label::Written),
             esc(done)
         );
     }
@@ -241,7 +245,7 @@ pub(super) async fn item(
         let _ = write!(
             message,
             r#"<p class="bad" id="error">{}: {}</p>"#,
-            t(lang, "refused"),
+            t(lang, Label::Refused),
             esc(error)
         );
     }
@@ -301,32 +305,32 @@ pub(super) async fn item(
 <h2>{}</h2><table id="ledger"><tr><th>#</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{rows}</table>"#,
         esc(&view.item.name),
         esc(item_id),
-        t(lang, "available"),
+        t(lang, Label::Available),
         view.available(),
-        t(lang, "on_hand"),
+        t(lang, Label::OnHand),
         view.on_hand(),
-        t(lang, "reserved"),
+        t(lang, Label::Reserved),
         view.reserved(),
-        t(lang, "levels"),
-        t(lang, "location"),
-        t(lang, "on_hand"),
-        t(lang, "reserved"),
-        t(lang, "available"),
-        t(lang, "version"),
-        t(lang, "adjust"),
+        t(lang, Label::Levels),
+        t(lang, Label::Location),
+        t(lang, Label::OnHand),
+        t(lang, Label::Reserved),
+        t(lang, Label::Available),
+        t(lang, Label::Version),
+        t(lang, Label::Adjust),
         url_text(item_id),
         session.csrf,
-        t(lang, "delta"),
-        t(lang, "reason"),
-        t(lang, "apply"),
-        t(lang, "ledger"),
-        t(lang, "operation"),
-        t(lang, "location"),
-        t(lang, "change"),
-        t(lang, "after"),
-        t(lang, "reason"),
-        t(lang, "operator"),
-        t(lang, "time"),
+        t(lang, Label::Delta),
+        t(lang, Label::Reason),
+        t(lang, Label::Apply),
+        t(lang, Label::Ledger),
+        t(lang, Label::Operation),
+        t(lang, Label::Location),
+        t(lang, Label::Change),
+        t(lang, Label::After),
+        t(lang, Label::Reason),
+        t(lang, Label::Operator),
+        t(lang, Label::Time),
     );
     Ok(page(lang, &view.item.name, Some(&session), &body).into_response())
 }
@@ -380,33 +384,33 @@ async fn item_forms(
 <label>{} <input name="min_stock" id="edit-min" type="number" min="0" value="{}"></label>
 <label>{} <input name="max_stock" id="edit-max" type="number" min="0" value="{}"></label>
 <button id="save">{}</button></form>"#,
-        t(lang, "count"),
-        t(lang, "location"),
-        t(lang, "counted"),
-        t(lang, "counted_version"),
-        t(lang, "reason"),
-        t(lang, "apply"),
-        t(lang, "transfer"),
-        t(lang, "from"),
-        t(lang, "to"),
-        t(lang, "quantity"),
-        t(lang, "reason"),
-        t(lang, "apply"),
-        t(lang, "edit"),
-        t(lang, "name"),
+        t(lang, Label::Count),
+        t(lang, Label::Location),
+        t(lang, Label::Counted),
+        t(lang, Label::CountedVersion),
+        t(lang, Label::Reason),
+        t(lang, Label::Apply),
+        t(lang, Label::Transfer),
+        t(lang, Label::From),
+        t(lang, Label::To),
+        t(lang, Label::Quantity),
+        t(lang, Label::Reason),
+        t(lang, Label::Apply),
+        t(lang, Label::Edit),
+        t(lang, Label::Name),
         esc(&view.item.name),
-        t(lang, "status"),
-        t(lang, "min_stock"),
+        t(lang, Label::Status),
+        t(lang, Label::MinStock),
         view.item
             .min_stock
             .map(|v| v.to_string())
             .unwrap_or_default(),
-        t(lang, "max_stock"),
+        t(lang, Label::MaxStock),
         view.item
             .max_stock
             .map(|v| v.to_string())
             .unwrap_or_default(),
-        t(lang, "save"),
+        t(lang, Label::Save),
     ))
 }
 

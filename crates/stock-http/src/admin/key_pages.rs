@@ -9,7 +9,7 @@ use axum::Form;
 use serde::Deserialize;
 use stock_core::Role;
 
-use super::labels::t;
+use super::labels::{t, Label};
 use super::layout::{esc, page, redirect, url_text};
 use super::session::{same, stale, CsrfForm, Session};
 use crate::auth::{generate_key, hash_secret};
@@ -31,14 +31,14 @@ async fn keys_page(
     let mut rows = String::new();
     for key in &keys {
         let action = if key.revoked_at_ms.is_some() {
-            t(lang, "revoked").to_owned()
+            t(lang, Label::Revoked).to_owned()
         } else {
             format!(
                 r#"<form method="post" action="/admin/keys/{}/revoke" class="inline"><input type="hidden" name="csrf" value="{}"><button id="revoke-{}">{}</button></form>"#,
                 url_text(&key.id),
                 session.csrf,
                 esc(&key.id),
-                t(lang, "revoke")
+                t(lang, Label::Revoke)
             )
         };
         let _ = write!(
@@ -50,16 +50,16 @@ async fn keys_page(
             role_name(key.role),
             timestamp(key.created_at_ms),
             if key.revoked_at_ms.is_some() {
-                t(lang, "revoked")
+                t(lang, Label::Revoked)
             } else {
-                t(lang, "live")
+                t(lang, Label::Live)
             },
         );
     }
     let shown = match created {
         Some((id, secret)) => format!(
             r#"<p class="ok">{} <code id="new-secret">{}</code> (<span id="new-key-id">{}</span>)</p>"#,
-            t(lang, "shown_once"),
+            t(lang, Label::ShownOnce),
             esc(&secret),
             esc(&id)
         ),
@@ -71,18 +71,18 @@ async fn keys_page(
 <label>{} <select name="role" id="key-role"><option>storefront</option><option>service</option><option>admin</option></select></label>
 <button id="create-key">{}</button></form>
 <table id="keys"><tr><th>id</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th></tr>{rows}</table>"#,
-        t(lang, "keys"),
-        t(lang, "create_key"),
+        t(lang, Label::Keys),
+        t(lang, Label::CreateKey),
         session.csrf,
-        t(lang, "name"),
-        t(lang, "role"),
-        t(lang, "create"),
-        t(lang, "name"),
-        t(lang, "role"),
-        t(lang, "created"),
-        t(lang, "status"),
+        t(lang, Label::Name),
+        t(lang, Label::Role),
+        t(lang, Label::Create),
+        t(lang, Label::Name),
+        t(lang, Label::Role),
+        t(lang, Label::Created),
+        t(lang, Label::Status),
     );
-    Ok(page(lang, t(lang, "keys"), Some(session), &body))
+    Ok(page(lang, t(lang, Label::Keys), Some(session), &body))
 }
 
 pub(super) async fn keys(

@@ -8,17 +8,17 @@ use axum::http::header::LOCATION;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
-use super::labels::{t, Lang};
+use super::labels::{t, Label, Lang};
 use super::live;
 use super::session::Session;
 
 /// The page for something that is not there.
 pub(super) fn not_found(session: &Session, what: &str) -> Response {
     let lang = session.lang;
-    let body = format!("<h1>{}</h1><p>{}</p>", t(lang, "not_found"), esc(what));
+    let body = format!("<h1>{}</h1><p>{}</p>", t(lang, Label::NotFound), esc(what));
     (
         StatusCode::NOT_FOUND,
-        page(lang, t(lang, "not_found"), Some(session), &body),
+        page(lang, t(lang, Label::NotFound), Some(session), &body),
     )
         .into_response()
 }
@@ -62,25 +62,25 @@ pub(super) fn page(lang: Lang, title: &str, session: Option<&Session>, body: &st
             r#"<nav><a href="/admin">{}</a><a href="/admin/items">{}</a><a href="/admin/orders">{}</a><a href="/admin/holds">{}</a><a href="/admin/simulate">{}</a><a href="/admin/alerts">{}</a><a href="/admin/health">{}</a><a href="/admin/channels">{}</a><a href="/admin/suppliers">{}</a><a href="/admin/keys">{}</a>
 <form method="post" action="/admin/logout" class="inline"><input type="hidden" name="csrf" value="{}"><button id="sign-out">{}</button></form>
 <a href="/admin/lang/{}" id="lang">{}</a></nav>"#,
-            t(lang, "dashboard"),
-            t(lang, "items"),
-            t(lang, "orders"),
-            t(lang, "holds"),
-            t(lang, "simulate"),
-            t(lang, "alerts"),
-            t(lang, "health"),
-            t(lang, "channels"),
-            t(lang, "suppliers"),
-            t(lang, "keys"),
+            t(lang, Label::Dashboard),
+            t(lang, Label::Items),
+            t(lang, Label::Orders),
+            t(lang, Label::Holds),
+            t(lang, Label::Simulate),
+            t(lang, Label::Alerts),
+            t(lang, Label::Health),
+            t(lang, Label::Channels),
+            t(lang, Label::Suppliers),
+            t(lang, Label::Keys),
             session.csrf,
-            t(lang, "sign_out"),
+            t(lang, Label::SignOut),
             if lang == Lang::En { "zh" } else { "en" },
-            t(lang, "language"),
+            t(lang, Label::Language),
         ),
         None => format!(
             r#"<nav><a href="/admin/lang/{}" id="lang">{}</a></nav>"#,
             if lang == Lang::En { "zh" } else { "en" },
-            t(lang, "language")
+            t(lang, Label::Language)
         ),
     };
     Html(format!(
@@ -90,9 +90,9 @@ pub(super) fn page(lang: Lang, title: &str, session: Option<&Session>, body: &st
 <body data-seen="{}"><header><strong>{}</strong>{nav}</header><main>{body}</main>{}</body></html>"#,
         lang.code(),
         esc(title),
-        t(lang, "title"),
+        t(lang, Label::Title),
         session.map_or(0, |s| s.seen),
-        t(lang, "title"),
+        t(lang, Label::Title),
         live::script_for(session),
     ))
 }

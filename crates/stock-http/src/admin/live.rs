@@ -10,7 +10,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
 use stock_store::{Activity, ItemView, LedgerEntry};
 
-use super::labels::{t, Lang};
+use super::labels::{t, Label, Lang};
 use super::session::Session;
 use crate::AppState;
 
@@ -114,14 +114,14 @@ pub(super) fn activity_chart(lang: Lang, activity: &[Activity], now_ms: i64, hou
 <line x1="0" y1="{}" x2="{WIDTH}" y2="{}" stroke="#999"/>{bars}
 <text x="0" y="{HEIGHT}" font-size="11">-{hours}h</text><text x="{}" y="{HEIGHT}" font-size="11">{}</text></svg>
 <figcaption><span style="color:#2680c2">■</span> {} <span style="color:#f0b429">■</span> {} ({} {peak})</figcaption></figure>"##,
-        t(lang, "activity"),
+        t(lang, Label::Activity),
         HEIGHT - 20,
         HEIGHT - 20,
         WIDTH - 24,
-        t(lang, "now"),
-        t(lang, "sold"),
-        t(lang, "held"),
-        t(lang, "peak"),
+        t(lang, Label::Now),
+        t(lang, Label::Sold),
+        t(lang, Label::Held),
+        t(lang, Label::Peak),
     )
 }
 
@@ -165,10 +165,10 @@ pub(super) fn stock_chart(lang: Lang, view: &ItemView, newest_first: &[LedgerEnt
         r##"<figure><svg id="stock-chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="img" aria-label="{}">
 <polyline fill="none" stroke="#2680c2" stroke-width="2" points="{}"/></svg>
 <figcaption>{} ({} {peak})</figcaption></figure>"##,
-        t(lang, "stock_over_time"),
+        t(lang, Label::StockOverTime),
         line.join(" "),
-        t(lang, "stock_over_time"),
-        t(lang, "peak"),
+        t(lang, Label::StockOverTime),
+        t(lang, Label::Peak),
     )
 }
 

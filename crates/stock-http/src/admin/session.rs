@@ -20,7 +20,7 @@ use sha2::Sha256;
 use stock_core::Role;
 use stock_store::ApiKey;
 
-use super::labels::{t, Lang};
+use super::labels::{t, Label, Lang};
 use super::layout::{page, redirect};
 use super::live;
 use crate::auth::random_id;
@@ -139,11 +139,11 @@ pub(super) fn stale(session: &Session) -> Response {
         StatusCode::FORBIDDEN,
         page(
             session.lang,
-            t(session.lang, "refused"),
+            t(session.lang, Label::Refused),
             Some(session),
             &format!(
                 r#"<p class="bad" id="error">{}</p>"#,
-                t(session.lang, "bad_form")
+                t(session.lang, Label::BadForm)
             ),
         ),
     )

@@ -11,7 +11,7 @@ use axum::Form;
 use serde::Deserialize;
 use stock_core::Role;
 
-use super::labels::{t, Lang};
+use super::labels::{t, Label, Lang};
 use super::layout::page;
 use super::password;
 use super::session::{self, cookie, same};
@@ -49,7 +49,7 @@ pub(super) async fn login_page(parts: Parts) -> Response {
 /// The sign-in page, with a fresh login token: a random value both in a
 /// SameSite=Strict cookie and in the form, so that another site cannot sign
 /// a browser in (its form could not carry the cookie's value).
-fn login_form(parts: &Parts, status: StatusCode, error: Option<&str>) -> Response {
+fn login_form(parts: &Parts, status: StatusCode, error: Option<Label>) -> Response {
     let lang = Lang::from_parts(parts);
     let token = random_id(16);
     let cookie =
@@ -60,7 +60,7 @@ fn login_form(parts: &Parts, status: StatusCode, error: Option<&str>) -> Respons
     };
     let html = page(
         lang,
-        t(lang, "sign_in"),
+        t(lang, Label::SignIn),
         None,
         &format!(
             r#"<h1>{}</h1>{error}<form method="post" action="/admin/login"><input type="hidden" name="login_token" value="{token}">
@@ -69,12 +69,12 @@ fn login_form(parts: &Parts, status: StatusCode, error: Option<&str>) -> Respons
 <label>{} <input name="user" id="user" autocomplete="username"></label>
 <label>{} <input type="password" name="password" id="password" autocomplete="current-password"></label>
 <button id="sign-in">{}</button></form>"#,
-            t(lang, "sign_in"),
-            t(lang, "admin_key"),
-            t(lang, "or_user"),
-            t(lang, "user"),
-            t(lang, "password"),
-            t(lang, "sign_in")
+            t(lang, Label::SignIn),
+            t(lang, Label::AdminKey),
+            t(lang, Label::OrUser),
+            t(lang, Label::User),
+            t(lang, Label::Password),
+            t(lang, Label::SignIn)
         ),
     );
     (status, [(SET_COOKIE, cookie)], html).into_response()
@@ -87,14 +87,14 @@ pub(super) async fn login(
 ) -> Response {
     let token = cookie(&parts, LOGIN_COOKIE).unwrap_or_default();
     if token.is_empty() || !same(&token, &form.login_token) {
-        return login_form(&parts, StatusCode::FORBIDDEN, Some("bad_form"));
+        return login_form(&parts, StatusCode::FORBIDDEN, Some(Label::BadForm));
     }
     let user = form.user.trim();
     let (subject, hash) = if user.is_empty() {
         let hash = hash_secret(form.key.trim());
         match state.store.key_by_hash(&hash).await {
             Ok(Some(key)) if key.role == Role::Admin => (key.id, hash),
-            Ok(_) => return login_form(&parts, StatusCode::UNAUTHORIZED, Some("bad_key")),
+            Ok(_) => return login_form(&parts, StatusCode::UNAUTHORIZED, Some(Label::BadKey)),
             Err(error) => return ApiError::internal(&error).into_response(),
         }
     } else {
@@ -118,7 +118,7 @@ pub(super) async fn login(
         };
         match (checked, stored) {
             (true, Some(stored)) => (format!("u-{user}"), stored),
-            _ => return login_form(&parts, StatusCode::UNAUTHORIZED, Some("bad_key")),
+            _ => return login_form(&parts, StatusCode::UNAUTHORIZED, Some(Label::BadKey)),
         }
     };
     let cookie = session::cookie_for(&subject, &hash, state.config.admin_session_ttl);

@@ -10,7 +10,7 @@ use axum::Form;
 use stock_core::{Item, ItemId, ItemStatus, LocationId};
 use stock_store::{Command, ItemPatch, Outcome, StockSet};
 
-use super::labels::{t, Lang};
+use super::labels::{t, Label, Lang};
 use super::layout::url_text;
 use super::ops::{after, submit};
 use super::session::{same, stale, Session};
@@ -59,9 +59,9 @@ fn written(lang: Lang, outcome: &Outcome) -> String {
         _ => Vec::new(),
     };
     if ids.is_empty() {
-        t(lang, "saved").to_owned()
+        t(lang, Label::Saved).to_owned()
     } else {
-        format!("{} {}", t(lang, "ledger_rows"), ids.join(", "))
+        format!("{} {}", t(lang, Label::LedgerRows), ids.join(", "))
     }
 }
 

@@ -10,7 +10,7 @@ use stock_core::ItemId;
 use stock_store::PutSupplierLink;
 use stock_supplier::regions::is_county_code;
 
-use super::labels::{t, Lang};
+use super::labels::{t, Label, Lang};
 use super::layout::{esc, not_found, page, url_text};
 use super::ops::{after, Flash};
 use super::session::Session;
@@ -26,11 +26,11 @@ fn last_sync(lang: Lang, entry: &SupplierEntry) -> String {
         None => "—".to_owned(),
         Some(last) => format!(
             "{} {}, {} {}, {} {} ({})",
-            t(lang, "updated"),
+            t(lang, Label::Updated),
             last.summary.updated,
-            t(lang, "unchanged"),
+            t(lang, Label::Unchanged),
             last.summary.unchanged,
-            t(lang, "failed"),
+            t(lang, Label::Failed),
             last.summary.failed(),
             timestamp(last.finished_at_ms),
         ),
@@ -62,14 +62,14 @@ pub async fn list(
     }
     let body = format!(
         r#"<h1>{}</h1><table id="suppliers"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{rows}</table>"#,
-        t(lang, "suppliers"),
-        t(lang, "supplier"),
-        t(lang, "location"),
-        t(lang, "circuit"),
-        t(lang, "linked_items"),
-        t(lang, "last_sync"),
+        t(lang, Label::Suppliers),
+        t(lang, Label::Supplier),
+        t(lang, Label::Location),
+        t(lang, Label::Circuit),
+        t(lang, Label::LinkedItems),
+        t(lang, Label::LastSync),
     );
-    Ok(page(lang, t(lang, "suppliers"), Some(&session), &body))
+    Ok(page(lang, t(lang, Label::Suppliers), Some(&session), &body))
 }
 
 pub async fn show(
@@ -92,9 +92,9 @@ pub async fn show(
             esc(link.item.as_str()),
             esc(&link.product_code),
             if link.check_before_order {
-                t(lang, "yes")
+                t(lang, Label::Yes)
             } else {
-                t(lang, "no")
+                t(lang, Label::No)
             },
             link.last_stock
                 .map_or_else(|| "—".to_owned(), |s| s.to_string()),
@@ -115,32 +115,32 @@ pub async fn show(
 <label>{} <input name="product_code" id="link-code" maxlength="64" required></label>
 <label><input type="checkbox" name="check_before_order" id="link-check" value="on" checked> {}</label>
 <button id="link">{}</button></form>"#,
-        t(lang, "supplier"),
+        t(lang, Label::Supplier),
         esc(&name),
-        t(lang, "location"),
+        t(lang, Label::Location),
         esc(entry.location.as_str()),
-        t(lang, "circuit"),
+        t(lang, Label::Circuit),
         entry.api.circuit().as_str(),
-        t(lang, "last_sync"),
+        t(lang, Label::LastSync),
         esc(&last_sync(lang, entry)),
         session.csrf,
-        t(lang, "county_code"),
+        t(lang, Label::CountyCode),
         esc(&entry.sync.county_code),
-        t(lang, "sync_now"),
-        t(lang, "product_id"),
-        t(lang, "product_code"),
-        t(lang, "check_before_order"),
-        t(lang, "supplier_stock"),
-        t(lang, "county_code"),
-        t(lang, "last_synced"),
-        t(lang, "link_item"),
+        t(lang, Label::SyncNow),
+        t(lang, Label::ProductId),
+        t(lang, Label::ProductCode),
+        t(lang, Label::CheckBeforeOrder),
+        t(lang, Label::SupplierStock),
+        t(lang, Label::CountyCode),
+        t(lang, Label::LastSynced),
+        t(lang, Label::LinkItem),
         session.csrf,
-        t(lang, "product_id"),
-        t(lang, "product_code"),
-        t(lang, "check_before_order"),
-        t(lang, "create"),
+        t(lang, Label::ProductId),
+        t(lang, Label::ProductCode),
+        t(lang, Label::CheckBeforeOrder),
+        t(lang, Label::Create),
     );
-    Ok(page(lang, t(lang, "supplier"), Some(&session), &body).into_response())
+    Ok(page(lang, t(lang, Label::Supplier), Some(&session), &body).into_response())
 }
 
 pub async fn sync(
@@ -179,11 +179,11 @@ pub async fn sync(
         let lang = session.lang;
         let said = format!(
             "{} {}, {} {}, {} {}",
-            t(lang, "updated"),
+            t(lang, Label::Updated),
             summary.updated,
-            t(lang, "unchanged"),
+            t(lang, Label::Unchanged),
             summary.unchanged,
-            t(lang, "failed"),
+            t(lang, Label::Failed),
             summary.failed(),
         );
         record_sync(entry, summary);
