@@ -1,9 +1,10 @@
 //! The console's two languages: which one a request gets (the language
-//! cookie, set by the switch at the top of every page), and every label in
-//! English and Simplified Chinese.
+//! cookie, set by the switch at the top of every page, else what the
+//! browser's `Accept-Language` prefers), and every label in English and
+//! Simplified Chinese.
 
 use axum::extract::Path;
-use axum::http::header::{LOCATION, SET_COOKIE};
+use axum::http::header::{ACCEPT_LANGUAGE, LOCATION, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -19,11 +20,39 @@ pub enum Lang {
 }
 
 impl Lang {
+    /// The language switch's choice (its cookie) when there is one, else
+    /// the browser's, else English.
     pub(super) fn from_parts(parts: &Parts) -> Lang {
         match cookie(parts, LANG_COOKIE).as_deref() {
             Some("zh") => Lang::Zh,
-            _ => Lang::En,
+            Some("en") => Lang::En,
+            _ => parts
+                .headers
+                .get(ACCEPT_LANGUAGE)
+                .and_then(|value| value.to_str().ok())
+                .map_or(Lang::En, Lang::preferred),
         }
+    }
+
+    /// The first of the console's languages in an `Accept-Language` value,
+    /// by quality (ties in the order given; `q=0` means "not this one"):
+    /// any Chinese (`zh`, `zh-CN`, `zh-TW`, ...) is Simplified Chinese, any
+    /// English is English, and a browser that asks for neither gets English.
+    fn preferred(accept_language: &str) -> Lang {
+        accept_language::parse_with_quality(accept_language)
+            .into_iter()
+            .filter(|(_, quality)| *quality > 0.0)
+            .find_map(|(tag, _)| {
+                let primary = tag.split('-').next().unwrap_or_default();
+                if primary.eq_ignore_ascii_case("zh") {
+                    Some(Lang::Zh)
+                } else if primary.eq_ignore_ascii_case("en") {
+                    Some(Lang::En)
+                } else {
+                    None
+                }
+            })
+            .unwrap_or(Lang::En)
     }
 
     pub(super) fn code(self) -> &'static str {
@@ -239,5 +268,25 @@ mod tests {
             assert!(!zh.trim().is_empty(), "{label:?} has no Chinese text");
             assert_ne!(en, zh, "{label:?} is the same in both");
         }
+    }
+
+    #[test]
+    fn accept_language_picks_the_first_language_the_console_speaks() {
+        let check = |header: &str, expect: Lang| {
+            assert_eq!(Lang::preferred(header), expect, "{header:?}");
+        };
+        check("zh-CN,zh;q=0.9,en;q=0.8", Lang::Zh);
+        check("en-US", Lang::En);
+        check("en-US,en;q=0.9,zh-CN;q=0.8", Lang::En);
+        check("fr-FR, zh-TW;q=0.5", Lang::Zh);
+        check("zh-Hant-HK", Lang::Zh);
+        check("ZH-cn", Lang::Zh);
+        check("en;q=0.5, zh;q=0.8", Lang::Zh);
+        check("zh;q=0, en;q=0.1", Lang::En);
+        check("zh;q=0", Lang::En);
+        check("de, fr;q=0.9", Lang::En);
+        check("*", Lang::En);
+        check("", Lang::En);
+        check(";;,,q=", Lang::En);
     }
 }

@@ -865,3 +865,77 @@ async fn suppliers_sync_and_link_from_the_console() {
     browser.quit().await;
     app.assert_verified();
 }
+
+/// The sign-in page's `<html lang>` and its heading, as a browser with these
+/// headers gets them.
+async fn sign_in_page_language(app: &TestApp, accept_language: &str, cookie: &str) -> String {
+    let html = reqwest::Client::new()
+        .get(app.url("/admin/login"))
+        .header("accept-language", accept_language)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lang = html
+        .split("<html lang=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default();
+    let heading = html
+        .split("<h1>")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap_or_default();
+    format!("{lang} {heading}")
+}
+
+#[tokio::test]
+async fn the_console_speaks_the_browsers_language_unless_switched() {
+    let app = spawn_app().await;
+    let chinese_first = "zh-CN,zh;q=0.9,en;q=0.8";
+    let check = |accept_language: &'static str, cookie: &'static str, expect: &'static str| {
+        let app = &app;
+        async move {
+            assert_eq!(
+                sign_in_page_language(app, accept_language, cookie).await,
+                expect,
+                "Accept-Language {accept_language:?}, cookie {cookie:?}"
+            );
+        }
+    };
+    check(chinese_first, "", "zh-CN 登录").await;
+    check("en-US", "", "en Sign in").await;
+    check("fr, zh-TW;q=0.5", "", "zh-CN 登录").await;
+    check("de", "", "en Sign in").await;
+    // The switch's cookie wins over the browser.
+    check(chinese_first, "stockd_lang=en", "en Sign in").await;
+    check("en-US", "stockd_lang=zh", "zh-CN 登录").await;
+
+    // Signed-in pages follow the browser too.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = console_sign_in(&client, &app, &[("key", ADMIN_KEY)]).await;
+    let session = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let dashboard = client
+        .get(app.url("/admin"))
+        .header("cookie", &session)
+        .header("accept-language", chinese_first)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(dashboard.contains("<h1>概览</h1>"), "{dashboard}");
+}
