@@ -10,14 +10,20 @@ use axum::response::{IntoResponse, Response};
 use axum::Form;
 use serde::Deserialize;
 use stock_core::Role;
+use tokio::sync::Semaphore;
 
 use super::labels::{t, Label, Lang};
 use super::layout::page;
-use super::password;
+use super::password::{self, Checked};
 use super::session::{self, cookie, same};
 use crate::auth::{hash_secret, random_id};
 use crate::error::ApiError;
 use crate::AppState;
+
+/// Password checks at once: each takes Argon2id's memory
+/// (`password::ARGON2_MEMORY_KIB`) and a core for its time; more wait.
+const PASSWORD_CHECKS_AT_ONCE: usize = 2;
+static PASSWORD_CHECKS: Semaphore = Semaphore::const_new(PASSWORD_CHECKS_AT_ONCE);
 
 const LOGIN_COOKIE: &str = "stockd_login";
 
@@ -90,36 +96,15 @@ pub(super) async fn login(
         return login_form(&parts, StatusCode::FORBIDDEN, Some(Label::BadForm));
     }
     let user = form.user.trim();
-    let (subject, hash) = if user.is_empty() {
-        let hash = hash_secret(form.key.trim());
-        match state.store.key_by_hash(&hash).await {
-            Ok(Some(key)) if key.role == Role::Admin => (key.id, hash),
-            Ok(_) => return login_form(&parts, StatusCode::UNAUTHORIZED, Some(Label::BadKey)),
-            Err(error) => return ApiError::internal(&error).into_response(),
-        }
+    let signed = if user.is_empty() {
+        by_key(&state, form.key.trim()).await
     } else {
-        let stored = if valid_user_name(user) {
-            match state.store.user_password_hash(user).await {
-                Ok(stored) => stored,
-                Err(error) => return ApiError::internal(&error).into_response(),
-            }
-        } else {
-            None
-        };
-        // The slow hash runs off the async threads.
-        let password = form.password.clone();
-        let checked = match stored.clone() {
-            Some(stored) => {
-                tokio::task::spawn_blocking(move || password::verify(&password, &stored))
-                    .await
-                    .unwrap_or(false)
-            }
-            None => false,
-        };
-        match (checked, stored) {
-            (true, Some(stored)) => (format!("u-{user}"), stored),
-            _ => return login_form(&parts, StatusCode::UNAUTHORIZED, Some(Label::BadKey)),
-        }
+        by_password(&state, user, &form.password).await
+    };
+    let (subject, hash) = match signed {
+        Ok(Some(signed)) => signed,
+        Ok(None) => return login_form(&parts, StatusCode::UNAUTHORIZED, Some(Label::BadKey)),
+        Err(error) => return error.into_response(),
     };
     let cookie = session::cookie_for(&subject, &hash, state.config.admin_session_ttl);
     tracing::info!(who = %subject, "signed in to the admin console");
@@ -128,4 +113,59 @@ pub(super) async fn login(
         [(LOCATION, "/admin".to_owned()), (SET_COOKIE, cookie)],
     )
         .into_response()
+}
+
+/// The session subject and signing hash of a live admin key.
+async fn by_key(state: &AppState, secret: &str) -> Result<Option<(String, String)>, ApiError> {
+    let hash = hash_secret(secret);
+    Ok(match state.store.key_by_hash(&hash).await? {
+        Some(key) if key.role == Role::Admin => Some((key.id, hash)),
+        _ => None,
+    })
+}
+
+/// The session subject and signing hash of a console user whose password
+/// is right. An unknown name costs the same hash as a wrong password. A
+/// stored hash of an older kind is replaced by a new one, which signs the
+/// session (sessions signed by the old one end).
+async fn by_password(
+    state: &AppState,
+    user: &str,
+    password: &str,
+) -> Result<Option<(String, String)>, ApiError> {
+    let stored = match valid_user_name(user) {
+        true => state.store.user_password_hash(user).await?,
+        false => None,
+    };
+    let checked = {
+        let _turn = PASSWORD_CHECKS
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let (password, stored) = (password.to_owned(), stored.clone());
+        // The slow hash runs off the async threads.
+        tokio::task::spawn_blocking(move || password::check(&password, stored.as_deref()))
+            .await
+            .map_err(|error| ApiError::internal(&error.into()))?
+    };
+    let (Checked::Accepted { rehashed }, Some(stored)) = (checked, stored) else {
+        return Ok(None);
+    };
+    let subject = format!("u-{user}");
+    let Some(rehashed) = rehashed else {
+        return Ok(Some((subject, stored)));
+    };
+    if state
+        .store
+        .replace_user_password_hash(user, &stored, &rehashed)
+        .await?
+    {
+        tracing::info!(
+            user,
+            "a console user's password hash was replaced by Argon2id"
+        );
+        return Ok(Some((subject, rehashed)));
+    }
+    // Replaced meanwhile by another sign-in: this session is signed as before.
+    Ok(Some((subject, stored)))
 }

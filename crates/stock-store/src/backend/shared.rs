@@ -1908,6 +1908,25 @@ impl Store for BackendStore {
         )
     }
 
+    async fn replace_user_password_hash(
+        &self,
+        name: &str,
+        old: &str,
+        new: &str,
+    ) -> StoreResult<bool> {
+        let mut conn = self.writer.acquire().await?;
+        Ok(sqlx::query(
+            "UPDATE admin_users SET password_hash = $3 WHERE name = $1 AND password_hash = $2",
+        )
+        .bind(name)
+        .bind(old)
+        .bind(new)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
     async fn live_key_with_hash(&self, id: &str) -> StoreResult<Option<(ApiKey, String)>> {
         let mut conn = self.read().await?;
         let row = sqlx::query("SELECT * FROM api_keys WHERE id = $1 AND revoked_at IS NULL")

@@ -574,6 +574,13 @@ async fn the_session_cookie_is_strict_and_forms_need_their_token() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
+    let stored = app
+        .fetch_pairs("SELECT password_hash, created_at FROM admin_users WHERE name = 'ana'")
+        .await;
+    assert!(
+        stored[0].0.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{stored:?}"
+    );
     let wrong = console_sign_in(
         &client,
         &app,
@@ -938,4 +945,57 @@ async fn the_console_speaks_the_browsers_language_unless_switched() {
         .await
         .unwrap();
     assert!(dashboard.contains("<h1>概览</h1>"), "{dashboard}");
+}
+
+/// A password hash as versions before Argon2id stored it (PBKDF2-HMAC-SHA256,
+/// 310,000 iterations), made by their code, of "correct horse battery staple".
+const LEGACY_HASH: &str = "pbkdf2-sha256$310000$0722ba6b24381f51c4084dbd0b83c7d0$c6cbd466a311c8e6001fc33c4a28dd450f8fc028abada1464a35ddc7ed24ba16";
+
+#[tokio::test]
+async fn a_legacy_password_hash_signs_in_and_is_replaced_by_argon2id() {
+    let app = spawn_app().await;
+    app.execute_sql(&format!(
+        "INSERT INTO admin_users (name, password_hash, created_at) VALUES ('old', '{LEGACY_HASH}', 0)"
+    ))
+    .await
+    .unwrap();
+    let stored =
+        || app.fetch_pairs("SELECT password_hash, created_at FROM admin_users WHERE name = 'old'");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let password = [
+        ("user", "old"),
+        ("password", "correct horse battery staple"),
+    ];
+    let signed_in = console_sign_in(&client, &app, &password).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let rehashed = stored().await[0].0.clone();
+    assert!(
+        rehashed.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{rehashed}"
+    );
+    // The session of that sign-in is signed by the new hash, and works.
+    let session = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = client
+        .get(app.url("/admin"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    // The new hash takes the same password, and no other.
+    let wrong = [("user", "old"), ("password", "correct horse battery stapl")];
+    let refused = console_sign_in(&client, &app, &wrong).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let again = console_sign_in(&client, &app, &password).await;
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    assert_eq!(stored().await[0].0, rehashed, "rehashed once only");
 }
