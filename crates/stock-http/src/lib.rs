@@ -73,6 +73,8 @@ pub struct HttpConfig {
     pub channels: channels::ChannelSettings,
     /// How long an admin console sign-in lasts.
     pub admin_session_ttl: Duration,
+    /// Failed sign-ins to the admin console allowed per user name and per address.
+    pub admin_sign_in: admin::SignInLimits,
 }
 
 impl Default for HttpConfig {
@@ -94,6 +96,7 @@ impl Default for HttpConfig {
             health: health::HealthSettings::default(),
             channels: channels::ChannelSettings::default(),
             admin_session_ttl: Duration::from_secs(8 * 3600),
+            admin_sign_in: admin::SignInLimits::default(),
         }
     }
 }
@@ -115,6 +118,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// The configured suppliers (none by default).
     pub suppliers: suppliers::Suppliers,
+    /// Failed sign-ins to the admin console, per user name and address.
+    pub sign_in: Arc<admin::SignInThrottle>,
 }
 
 impl AppState {
@@ -124,6 +129,7 @@ impl AppState {
             engine,
             keys: Arc::new(auth::KeyCache::new(config.key_cache_ttl)),
             streams: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            sign_in: Arc::new(admin::SignInThrottle::new(config.admin_sign_in)),
             config: Arc::new(config),
             stats: Arc::new(ServiceStats::new()),
             in_flight: Arc::new(InFlight::default()),

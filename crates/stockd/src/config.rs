@@ -476,12 +476,18 @@ impl Default for NatsConfig {
 pub struct AdminConfig {
     /// How long a sign-in to the admin console lasts (seconds).
     pub session_ttl_s: u64,
+    /// Failed sign-ins allowed per user name per minute (0: no limit).
+    pub sign_in_failures_per_user_per_min: u32,
+    /// Failed sign-ins allowed per client address per minute (0: no limit).
+    pub sign_in_failures_per_address_per_min: u32,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             session_ttl_s: 8 * 3600,
+            sign_in_failures_per_user_per_min: 5,
+            sign_in_failures_per_address_per_min: 20,
         }
     }
 }
@@ -776,6 +782,20 @@ impl Config {
         positive("admin.session_ttl_s", self.admin.session_ttl_s)?;
         if self.admin.session_ttl_s > 7 * 24 * 3600 {
             bail!("admin.session_ttl_s must be at most 604800 (7 days)");
+        }
+        for (name, per_min) in [
+            (
+                "admin.sign_in_failures_per_user_per_min",
+                self.admin.sign_in_failures_per_user_per_min,
+            ),
+            (
+                "admin.sign_in_failures_per_address_per_min",
+                self.admin.sign_in_failures_per_address_per_min,
+            ),
+        ] {
+            if per_min > 10_000 {
+                bail!("{name} must be at most 10000 (0 turns it off)");
+            }
         }
         positive("channels.push_timeout_ms", self.channels.push_timeout_ms)?;
         positive(

@@ -47,6 +47,10 @@ pub fn http_config(config: &Config) -> HttpConfig {
             ..stock_http::health::HealthSettings::default()
         },
         admin_session_ttl: Duration::from_secs(config.admin.session_ttl_s),
+        admin_sign_in: stock_http::admin::SignInLimits {
+            failures_per_user_per_min: config.admin.sign_in_failures_per_user_per_min,
+            failures_per_address_per_min: config.admin.sign_in_failures_per_address_per_min,
+        },
         channels: stock_http::channels::ChannelSettings {
             push_timeout: Duration::from_millis(config.channels.push_timeout_ms),
             push_concurrency: config.channels.push_concurrency,
@@ -232,6 +236,9 @@ pub async fn serve(mut config: Config, demo: bool) -> anyhow::Result<ExitCode> {
 
     let stopping = Arc::new(Notify::new());
     let signalled = Arc::clone(&stopping);
+    // Each request knows its client's address (the console limits failed
+    // sign-ins per address).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;
         tracing::info!("stopping: finishing requests in flight");

@@ -234,6 +234,7 @@ labels! {
     CancelPaid: "Cancel and return the stock", "取消并退回库存";
     Simulate: "Simulate an order", "模拟下单";
     PlaceOrder: "Place the order", "下单";
+    TooManyFailures: "Too many failed sign-ins: try again in {s} s.", "登录失败次数过多，请 {s} 秒后再试。";
     BadForm: "The form was stale or not from this console; nothing changed.", "表单已过期或来源不对，未做任何修改。";
 }
 
@@ -267,6 +268,7 @@ mod tests {
             assert!(!en.trim().is_empty(), "{label:?} has no English text");
             assert!(!zh.trim().is_empty(), "{label:?} has no Chinese text");
             assert_ne!(en, zh, "{label:?} is the same in both");
+            assert_eq!(en.contains("{s}"), zh.contains("{s}"), "{label:?}'s {{s}}");
         }
     }
 

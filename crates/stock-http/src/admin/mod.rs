@@ -1,7 +1,8 @@
 //! The admin console at `/admin`: server-rendered pages, no script needed.
 //!
 //! Sign-in takes an admin API key or a console user's name and password
-//! (`sign_in.rs`, `password.rs`). The session is a signed cookie, and every
+//! (`sign_in.rs`, `password.rs`), with failures limited per user name and
+//! per client address (`throttle.rs`). The session is a signed cookie, and every
 //! form carries a CSRF token (`session.rs`). Pages share one layout
 //! (`layout.rs`) and speak English or Simplified Chinese (`labels.rs`).
 //! The pages themselves: the dashboard and items (`item_pages.rs`, with the
@@ -22,11 +23,13 @@ mod session;
 mod sign_in;
 mod stock;
 mod supplier_pages;
+mod throttle;
 
 use axum::routing::{get, post};
 use axum::Router;
 
 pub use sign_in::valid_user_name;
+pub use throttle::{SignInLimits, SignInThrottle};
 
 use crate::AppState;
 

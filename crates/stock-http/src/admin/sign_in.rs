@@ -2,9 +2,13 @@
 //! token, and the form's check of an admin API key or of a console user's
 //! name and password.
 
-use axum::extract::State;
-use axum::http::header::{LOCATION, SET_COOKIE};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::header::{LOCATION, RETRY_AFTER, SET_COOKIE};
 use axum::http::request::Parts;
+use axum::http::HeaderValue;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Form;
@@ -13,7 +17,7 @@ use stock_core::Role;
 use tokio::sync::Semaphore;
 
 use super::labels::{t, Label, Lang};
-use super::layout::page;
+use super::layout::{esc, page};
 use super::password::{self, Checked};
 use super::session::{self, cookie, same};
 use crate::auth::{hash_secret, random_id};
@@ -57,11 +61,29 @@ pub(super) async fn login_page(parts: Parts) -> Response {
 /// a browser in (its form could not carry the cookie's value).
 fn login_form(parts: &Parts, status: StatusCode, error: Option<Label>) -> Response {
     let lang = Lang::from_parts(parts);
+    sign_in_page(lang, status, error.map(|label| t(lang, label).to_owned()))
+}
+
+/// The sign-in page of one refused for too many failures: 429, with when to
+/// try again, and the password not checked.
+fn too_many_failures(parts: &Parts, wait: Duration) -> Response {
+    let lang = Lang::from_parts(parts);
+    let seconds = wait.as_secs().to_string();
+    let said = t(lang, Label::TooManyFailures).replace("{s}", &seconds);
+    let mut response = sign_in_page(lang, StatusCode::TOO_MANY_REQUESTS, Some(said));
+    response.headers_mut().insert(
+        RETRY_AFTER,
+        HeaderValue::from_str(&seconds).expect("digits make a header value"),
+    );
+    response
+}
+
+fn sign_in_page(lang: Lang, status: StatusCode, error: Option<String>) -> Response {
     let token = random_id(16);
     let cookie =
         format!("{LOGIN_COOKIE}={token}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=3600");
     let error = match error {
-        Some(key) => format!(r#"<p class="bad" id="error">{}</p>"#, t(lang, key)),
+        Some(said) => format!(r#"<p class="bad" id="error">{}</p>"#, esc(&said)),
         None => String::new(),
     };
     let html = page(
@@ -86,6 +108,9 @@ fn login_form(parts: &Parts, status: StatusCode, error: Option<Label>) -> Respon
     (status, [(SET_COOKIE, cookie)], html).into_response()
 }
 
+/// Signs in with the form's admin key, or its user name and password. While
+/// the name or the client's address has had too many failures, the form is
+/// refused before anything is checked.
 pub(super) async fn login(
     State(state): State<AppState>,
     parts: Parts,
@@ -95,15 +120,22 @@ pub(super) async fn login(
     if token.is_empty() || !same(&token, &form.login_token) {
         return login_form(&parts, StatusCode::FORBIDDEN, Some(Label::BadForm));
     }
-    let user = form.user.trim();
-    let signed = if user.is_empty() {
-        by_key(&state, form.key.trim()).await
-    } else {
-        by_password(&state, user, &form.password).await
+    let user = Some(form.user.trim()).filter(|user| !user.is_empty());
+    let address = client_address(&parts);
+    if let Some(wait) = state.sign_in.refused(user, address) {
+        tracing::warn!(user, %address, "a console sign-in refused: too many failures");
+        return too_many_failures(&parts, wait);
+    }
+    let signed = match user {
+        None => by_key(&state, form.key.trim()).await,
+        Some(user) => by_password(&state, user, &form.password).await,
     };
     let (subject, hash) = match signed {
         Ok(Some(signed)) => signed,
-        Ok(None) => return login_form(&parts, StatusCode::UNAUTHORIZED, Some(Label::BadKey)),
+        Ok(None) => {
+            state.sign_in.failed(user, address);
+            return login_form(&parts, StatusCode::UNAUTHORIZED, Some(Label::BadKey));
+        }
         Err(error) => return error.into_response(),
     };
     let cookie = session::cookie_for(&subject, &hash, state.config.admin_session_ttl);
@@ -113,6 +145,15 @@ pub(super) async fn login(
         [(LOCATION, "/admin".to_owned()), (SET_COOKIE, cookie)],
     )
         .into_response()
+}
+
+/// The address the request came from (the server is served with it); all
+/// requests without one share one.
+fn client_address(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
 }
 
 /// The session subject and signing hash of a live admin key.

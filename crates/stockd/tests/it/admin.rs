@@ -485,6 +485,21 @@ async fn console_sign_in(
         .unwrap()
 }
 
+/// `stockd users create`, the password on standard input.
+fn create_console_user(app: &TestApp, name: &str, password: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = crate::helpers::stockd_command(app.dir.path())
+        .args(["users", "create", "--name", name])
+        .args(["--database", &app.database_url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    child.wait_with_output().unwrap()
+}
+
 #[tokio::test]
 async fn the_session_cookie_is_strict_and_forms_need_their_token() {
     let app = spawn_app().await;
@@ -545,30 +560,11 @@ async fn the_session_cookie_is_strict_and_forms_need_their_token() {
     let (_, item) = app.get(ADMIN_KEY, "/api/v1/inventory/tea").await;
     assert_eq!(item["available"], 10);
     // A console user with a password, made on the command line.
-    let create_user = |password: &str| {
-        use std::io::Write as _;
-        let mut child = crate::helpers::stockd_command(app.dir.path())
-            .args([
-                "users",
-                "create",
-                "--name",
-                "ana",
-                "--database",
-                &app.database_url,
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-        child.wait_with_output().unwrap()
-    };
     assert!(
-        !create_user("short").status.success(),
+        !create_console_user(&app, "ana", "short").status.success(),
         "passwords of 12 characters or more"
     );
-    let made = create_user("a long enough passphrase");
+    let made = create_console_user(&app, "ana", "a long enough passphrase");
     assert!(
         made.status.success(),
         "{}",
@@ -998,4 +994,100 @@ async fn a_legacy_password_hash_signs_in_and_is_replaced_by_argon2id() {
     let again = console_sign_in(&client, &app, &password).await;
     assert_eq!(again.status(), StatusCode::SEE_OTHER);
     assert_eq!(stored().await[0].0, rehashed, "rehashed once only");
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_limited_per_user_name_and_per_address() {
+    // A cell comes back every 30 s per name and every 20 s per address: far
+    // more than the few sign-ins below take.
+    let app = spawn_with(Spawn {
+        extra_env: vec![
+            (
+                "STOCKD_ADMIN__SIGN_IN_FAILURES_PER_USER_PER_MIN",
+                "2".into(),
+            ),
+            (
+                "STOCKD_ADMIN__SIGN_IN_FAILURES_PER_ADDRESS_PER_MIN",
+                "3".into(),
+            ),
+        ],
+        ..Spawn::default()
+    })
+    .await;
+    for name in ["ana", "bob"] {
+        let made = create_console_user(&app, name, "a long enough passphrase");
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let sign_in = |user: &'static str, password: &'static str| {
+        let (client, app) = (&client, &app);
+        async move { console_sign_in(client, app, &[("user", user), ("password", password)]).await }
+    };
+    let right = "a long enough passphrase";
+    let wrong = "a long enough passphrasE";
+
+    // Successful sign-ins count for nothing: more of them than the limit.
+    for _ in 0..3 {
+        assert_eq!(sign_in("ana", right).await.status(), StatusCode::SEE_OTHER);
+    }
+    // Two failures for ana; then ana is refused even with the right
+    // password, in the page's language, with when to try again.
+    for _ in 0..2 {
+        assert_eq!(
+            sign_in("ana", wrong).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let refused = sign_in("ana", right).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&retry_after), "Retry-After {retry_after}");
+    assert!(!refused.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .starts_with("stockd_admin="));
+    let page = refused.text().await.unwrap();
+    assert!(
+        page.contains(&format!(
+            "Too many failed sign-ins: try again in {retry_after} s."
+        )),
+        "{page}"
+    );
+    let chinese = client
+        .post(app.url("/admin/login"))
+        .header("accept-language", "zh-CN,zh;q=0.9")
+        .header("cookie", "stockd_login=t")
+        .form(&[("user", "ana"), ("password", right), ("login_token", "t")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chinese.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(chinese.text().await.unwrap().contains("登录失败次数过多"));
+
+    // Another name from the same address: two failures of three so far.
+    assert_eq!(sign_in("bob", right).await.status(), StatusCode::SEE_OTHER);
+    // An unknown name fails like a wrong password, and counts: the
+    // address's third failure.
+    assert_eq!(
+        sign_in("nobody", wrong).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Now the address is refused, for every name and for admin keys.
+    assert_eq!(
+        sign_in("bob", right).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let key = console_sign_in(&client, &app, &[("key", ADMIN_KEY)]).await;
+    assert_eq!(key.status(), StatusCode::TOO_MANY_REQUESTS);
 }
