@@ -1,26 +1,33 @@
 //! The admin console in a real browser: headless Chromium driven through
-//! chromedriver (WebDriver), on a phone-sized window. Screenshots of each
-//! page go to `target/tmp/admin-screenshots/`.
+//! chromedriver (WebDriver, by the thirtyfour client), on a phone-sized
+//! window. Screenshots of each page go to `target/tmp/admin-screenshots/`.
 
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use thirtyfour::common::capabilities::chromium::ChromiumLikeCapabilities as _;
+use thirtyfour::prelude::ElementQueryable as _;
+use thirtyfour::stringmatch::StringMatch;
+use thirtyfour::{By, DesiredCapabilities, WebDriver, WebElement};
 
 use crate::cache::{cache_up, Keys, MACHINE_REDIS};
 use crate::helpers::{spawn_app, spawn_with, Spawn, TestApp, ADMIN_KEY};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// How long finding an element waits for it (a submitted form's next page),
+/// and how long a text is waited for.
+const WAIT: Duration = Duration::from_secs(10);
+/// How often a waited-for text is looked at again.
+const WAIT_INTERVAL: Duration = Duration::from_millis(50);
 
 struct Browser {
-    driver: Child,
-    base: String,
-    session: String,
-    client: reqwest::Client,
+    driver: WebDriver,
+    chromedriver: Child,
     shots: PathBuf,
     _profile: tempfile::TempDir,
 }
@@ -36,231 +43,147 @@ impl Browser {
             .local_addr()
             .unwrap()
             .port();
-        let driver = Command::new(CHROMEDRIVER)
+        let mut chromedriver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
-        let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(response) = client.get(format!("{base}/status")).send().await {
-                let status: Value = response.json().await.unwrap_or_default();
-                if status["value"]["ready"] == true {
+        let stdout = chromedriver.stdout.take().expect("piped stdout");
+        // chromedriver says when it listens; its output is drained after that.
+        tokio::task::spawn_blocking(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut said = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).expect("reading chromedriver") == 0 {
+                    panic!("chromedriver exited before it was ready; it said:\n{said}");
+                }
+                said.push_str(&line);
+                if line.contains("started successfully") {
                     break;
                 }
             }
-            assert!(Instant::now() < deadline, "chromedriver did not get ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            std::thread::spawn(move || {
+                let _ = reader.read_to_end(&mut Vec::new());
+            });
+        })
+        .await
+        .expect("chromedriver's banner");
         let profile = tempfile::tempdir().unwrap();
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--window-size=390,844",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
-            },
-        }}});
-        let created: Value = client
-            .post(format!("{base}/session"))
-            .json(&capabilities)
-            .send()
+        let mut capabilities = DesiredCapabilities::chrome();
+        capabilities.set_binary(CHROMIUM).unwrap();
+        let user_data_dir = format!("--user-data-dir={}", profile.path().display());
+        for arg in [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=390,844",
+            &user_data_dir,
+        ] {
+            capabilities.add_arg(arg).unwrap();
+        }
+        let driver = WebDriver::new(format!("http://127.0.0.1:{port}"), capabilities)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let session = created["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
-            .to_owned();
-        // Finding an element waits for it (a submitted form's next page).
-        client
-            .post(format!("{base}/session/{session}/timeouts"))
-            .json(&json!({"implicit": 10_000}))
-            .send()
-            .await
-            .unwrap();
+            .expect("a WebDriver session");
+        driver.set_implicit_wait_timeout(WAIT).await.unwrap();
         let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("admin-screenshots");
         std::fs::create_dir_all(&shots).unwrap();
         Browser {
             driver,
-            base,
-            session,
-            client,
+            chromedriver,
             shots,
             _profile: profile,
         }
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}{path}", self.base, self.session);
-        let mut request = self.client.request(method, url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let reply: Value = request.send().await.unwrap().json().await.unwrap();
-        reply["value"].clone()
-    }
-
     async fn goto(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})))
-            .await;
+        self.driver.goto(url).await.unwrap();
     }
 
-    async fn find(&self, css: &str) -> String {
-        let found = self
-            .call(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        found[ELEMENT]
-            .as_str()
-            .unwrap_or_else(|| panic!("no element {css}: {found}"))
-            .to_owned()
+    async fn find(&self, css: &str) -> WebElement {
+        self.driver
+            .find(By::Css(css))
+            .await
+            .unwrap_or_else(|error| panic!("no element {css}: {error}"))
     }
 
     async fn type_into(&self, css: &str, text: &str) {
-        let element = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{element}/value"),
-            Some(json!({"text": text})),
-        )
-        .await;
+        self.find(css).await.send_keys(text).await.unwrap();
     }
 
     /// Clears an input and types `text` into it.
     async fn replace_text(&self, css: &str, text: &str) {
         let element = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{element}/clear"),
-            Some(json!({})),
-        )
-        .await;
-        self.type_into(css, text).await;
+        element.clear().await.unwrap();
+        element.send_keys(text).await.unwrap();
     }
 
     async fn click(&self, css: &str) {
-        let element = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{element}/click"),
-            Some(json!({})),
-        )
-        .await;
+        self.find(css).await.click().await.unwrap();
     }
 
     async fn text(&self, css: &str) -> String {
-        let element = self.find(css).await;
-        self.call(
-            reqwest::Method::GET,
-            &format!("/element/{element}/text"),
-            None,
-        )
-        .await
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+        self.find(css).await.text().await.unwrap()
     }
 
     /// Waits until the element's text contains `wanted` (the page after a
     /// form may still be loading), and returns the text.
     async fn wait_text(&self, css: &str, wanted: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let element = self
-                .call(
-                    reqwest::Method::POST,
-                    "/element",
-                    Some(json!({"using": "css selector", "value": css})),
-                )
-                .await;
-            if let Some(element) = element[ELEMENT].as_str() {
-                let text = self
-                    .call(
-                        reqwest::Method::GET,
-                        &format!("/element/{element}/text"),
-                        None,
-                    )
-                    .await;
-                if let Some(text) = text.as_str().filter(|text| text.contains(wanted)) {
-                    return text.to_owned();
-                }
-            }
-            assert!(Instant::now() < deadline, "{css} never said {wanted:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let found = self
+            .driver
+            .query(By::Css(css))
+            .ignore_errors(true)
+            .with_text(StringMatch::new(wanted).partial())
+            .wait(WAIT, WAIT_INTERVAL)
+            .first()
+            .await
+            .unwrap_or_else(|error| panic!("{css} never said {wanted:?}: {error}"));
+        found.text().await.unwrap()
     }
 
     async fn source(&self) -> String {
-        self.call(reqwest::Method::GET, "/source", None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.driver.source().await.unwrap()
     }
 
     async fn url(&self) -> String {
-        self.call(reqwest::Method::GET, "/url", None)
+        self.driver.current_url().await.unwrap().to_string()
+    }
+
+    /// What a script returns, run in the page.
+    async fn script(&self, script: &str) -> Value {
+        self.driver
+            .execute(script, Vec::new())
             .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+            .unwrap()
+            .json()
+            .clone()
     }
 
     async fn screenshot(&self, name: &str) {
-        let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
-        let bytes = base64_decode(png.as_str().expect("a screenshot"));
-        assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
-        std::fs::write(self.shots.join(format!("{name}.png")), bytes).unwrap();
+        let png = self.driver.screenshot_as_png().await.unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
     }
 
-    async fn quit(self) {
-        self.call(reqwest::Method::DELETE, "", None).await;
+    async fn quit(mut self) {
+        self.driver.clone().quit().await.unwrap();
+        let _ = self.chromedriver.kill();
+        let _ = self.chromedriver.wait();
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        let _ = self.chromedriver.kill();
+        let _ = self.chromedriver.wait();
     }
-}
-
-fn base64_decode(text: &str) -> Vec<u8> {
-    let value = |c: u8| -> u32 {
-        match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => panic!("not base64: {c}"),
-        }
-    };
-    let clean: Vec<u8> = text.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
-    let mut out = Vec::with_capacity(clean.len() / 4 * 3);
-    for chunk in clean.chunks(4) {
-        let pad = chunk.iter().filter(|c| **c == b'=').count();
-        let mut n = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            n |= if *c == b'=' { 0 } else { value(*c) } << (18 - 6 * i);
-        }
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(&bytes[..3 - pad]);
-    }
-    out
 }
 
 async fn ledger_reasons(app: &TestApp, item: &str) -> Vec<(String, i64, String)> {
@@ -748,11 +671,7 @@ async fn open_pages_follow_changes_and_channels_sync_from_the_console() {
     assert_eq!(status, StatusCode::OK);
     browser.wait_text("#item-available", "9").await;
     let refreshed = browser
-        .call(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({"script": "return document.body.dataset.refreshed || '0'", "args": []})),
-        )
+        .script("return document.body.dataset.refreshed || '0'")
         .await;
     assert_ne!(
         refreshed,
