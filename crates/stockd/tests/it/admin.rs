@@ -376,6 +376,32 @@ async fn sign_in_adjust_fix_simulate_and_revoke_in_a_real_browser() {
     browser.quit().await;
 }
 
+/// What stands in `text` between the first `before` and the next `after`.
+fn between<'a>(text: &'a str, before: &str, after: char) -> &'a str {
+    text.split_once(before)
+        .and_then(|(_, rest)| rest.split(after).next())
+        .unwrap_or_default()
+}
+
+/// A GET with these headers.
+async fn get_with(
+    client: &reqwest::Client,
+    url: String,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = client.get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+/// The `name=value` of a response's first `Set-Cookie`.
+fn set_cookie(response: &reqwest::Response) -> String {
+    let header = response.headers()["set-cookie"].to_str().unwrap();
+    header.split(';').next().unwrap().to_owned()
+}
+
 /// Signs in as a browser would: the login page's token cookie and field, then the form.
 async fn console_sign_in(
     client: &reqwest::Client,
@@ -383,20 +409,9 @@ async fn console_sign_in(
     fields: &[(&str, &str)],
 ) -> reqwest::Response {
     let page = client.get(app.url("/admin/login")).send().await.unwrap();
-    let cookie = page.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = set_cookie(&page);
     let html = page.text().await.unwrap();
-    let token = html
-        .split("name=\"login_token\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    let token = between(&html, "name=\"login_token\" value=\"", '"').to_owned();
     let mut form: Vec<(&str, &str)> = fields.to_vec();
     form.push(("login_token", &token));
     client
@@ -464,12 +479,12 @@ async fn the_session_cookie_is_strict_and_forms_need_their_token() {
         assert!(cookie.contains(attribute), "{cookie}");
     }
     let session = cookie.split(';').next().unwrap().to_owned();
-    let page = client
-        .get(app.url("/admin/items/tea"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    let page = get_with(
+        &client,
+        app.url("/admin/items/tea"),
+        &[("cookie", &session)],
+    )
+    .await;
     assert_eq!(page.status(), StatusCode::OK);
     // A form without its token (another site's, say) changes nothing.
     let forged = client
@@ -514,28 +529,17 @@ async fn the_session_cookie_is_strict_and_forms_need_their_token() {
     )
     .await;
     assert_eq!(ana.status(), StatusCode::SEE_OTHER);
-    let ana_session = ana.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let page = client
-        .get(app.url("/admin/items/tea"))
-        .header("cookie", &ana_session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    let ana_session = set_cookie(&ana);
+    let page = get_with(
+        &client,
+        app.url("/admin/items/tea"),
+        &[("cookie", &ana_session)],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let csrf = between(&page, "name=\"csrf\" value=\"", '"').to_owned();
     let adjusted = client
         .post(app.url("/admin/items/tea/adjust"))
         .header("cookie", &ana_session)
@@ -553,12 +557,7 @@ async fn the_session_cookie_is_strict_and_forms_need_their_token() {
 
     // A tampered session is no session.
     let tampered = session.replace(".", ".0");
-    let response = client
-        .get(app.url("/admin"))
-        .header("cookie", tampered)
-        .send()
-        .await
-        .unwrap();
+    let response = get_with(&client, app.url("/admin"), &[("cookie", &tampered)]).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
 }
 
@@ -791,26 +790,14 @@ async fn suppliers_sync_and_link_from_the_console() {
 /// The sign-in page's `<html lang>` and its heading, as a browser with these
 /// headers gets them.
 async fn sign_in_page_language(app: &TestApp, accept_language: &str, cookie: &str) -> String {
-    let html = reqwest::Client::new()
-        .get(app.url("/admin/login"))
-        .header("accept-language", accept_language)
-        .header("cookie", cookie)
-        .send()
+    let headers = [("accept-language", accept_language), ("cookie", cookie)];
+    let html = get_with(&reqwest::Client::new(), app.url("/admin/login"), &headers)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
-    let lang = html
-        .split("<html lang=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_default();
-    let heading = html
-        .split("<h1>")
-        .nth(1)
-        .and_then(|rest| rest.split('<').next())
-        .unwrap_or_default();
+    let lang = between(&html, "<html lang=\"", '"');
+    let heading = between(&html, "<h1>", '<');
     format!("{lang} {heading}")
 }
 
@@ -842,23 +829,16 @@ async fn the_console_speaks_the_browsers_language_unless_switched() {
         .build()
         .unwrap();
     let signed_in = console_sign_in(&client, &app, &[("key", ADMIN_KEY)]).await;
-    let session = signed_in.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let dashboard = client
-        .get(app.url("/admin"))
-        .header("cookie", &session)
-        .header("accept-language", chinese_first)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let session = set_cookie(&signed_in);
+    let dashboard = get_with(
+        &client,
+        app.url("/admin"),
+        &[("cookie", &session), ("accept-language", chinese_first)],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
     assert!(dashboard.contains("<h1>概览</h1>"), "{dashboard}");
 }
 
@@ -892,19 +872,8 @@ async fn a_legacy_password_hash_signs_in_and_is_replaced_by_argon2id() {
         "{rehashed}"
     );
     // The session of that sign-in is signed by the new hash, and works.
-    let session = signed_in.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let page = client
-        .get(app.url("/admin"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    let session = set_cookie(&signed_in);
+    let page = get_with(&client, app.url("/admin"), &[("cookie", &session)]).await;
     assert_eq!(page.status(), StatusCode::OK);
     // The new hash takes the same password, and no other.
     let wrong = [("user", "old"), ("password", "correct horse battery stapl")];
