@@ -15,11 +15,37 @@ use super::session::Session;
 use crate::AppState;
 
 /// Listens to `/admin/events` and, on a change, fetches the page again and
-/// swaps its `<main>` in place (not while someone is typing into a form).
+/// swaps its `<main>` in place, unless a form on the page holds something
+/// typed or chosen and not sent yet: looked at before the fetch and again
+/// before the swap, so that what is typed meanwhile is not lost either.
+/// `data-refreshed` counts the swaps, `data-held` the changes not swapped in.
 pub(super) const SCRIPT: &str = r#"<script>
 (function () {
   if (!window.EventSource) return;
   var timer = null, source = new EventSource('/admin/events');
+  function held() {
+    document.body.dataset.held = String(Number(document.body.dataset.held || 0) + 1);
+  }
+  function edited() {
+    var fields = document.querySelectorAll('main input, main select, main textarea');
+    for (var i = 0; i < fields.length; i++) {
+      var field = fields[i];
+      if (field.type === 'hidden') continue;
+      if (field.tagName === 'SELECT') {
+        // Without a `selected` option a list starts at its first.
+        var initial = field.options.length ? 0 : -1;
+        for (var j = 0; j < field.options.length; j++) {
+          if (field.options[j].defaultSelected) initial = j;
+        }
+        if (field.selectedIndex !== initial) return true;
+      } else if (field.type === 'checkbox' || field.type === 'radio') {
+        if (field.checked !== field.defaultChecked) return true;
+      } else if (field.value !== field.defaultValue) {
+        return true;
+      }
+    }
+    return false;
+  }
   // Give the connection back when the page goes: a browser keeps only a
   // few open per server.
   window.addEventListener('pagehide', function () { source.close(); });
@@ -29,12 +55,12 @@ pub(super) const SCRIPT: &str = r#"<script>
     document.body.dataset.seen = event.data;
     clearTimeout(timer);
     timer = setTimeout(function () {
-      var active = document.activeElement;
-      if (active && /INPUT|SELECT|TEXTAREA/.test(active.tagName) && active.value) return;
+      if (edited()) return held();
       fetch(location.href, {credentials: 'same-origin'})
         .then(function (r) { return r.ok ? r.text() : null; })
         .then(function (html) {
           if (!html) return;
+          if (edited()) return held();
           var main = new DOMParser().parseFromString(html, 'text/html').querySelector('main');
           if (main) {
             document.querySelector('main').innerHTML = main.innerHTML;
