@@ -70,6 +70,8 @@ pub struct HttpConfig {
     pub admin_session_ttl: Duration,
     /// Requests per API key, and per client address without a valid key.
     pub rate_limits: rate_limit::RateLimits,
+    /// Failed sign-ins to the admin console allowed per user name and per address.
+    pub admin_sign_in: admin::SignInLimits,
 }
 
 impl Default for HttpConfig {
@@ -90,6 +92,7 @@ impl Default for HttpConfig {
             event_streams_max: 256,
             admin_session_ttl: Duration::from_secs(8 * 3600),
             rate_limits: rate_limit::RateLimits::default(),
+            admin_sign_in: admin::SignInLimits::default(),
         }
     }
 }
@@ -109,6 +112,8 @@ pub struct AppState {
     pub limits: Arc<rate_limit::Limiters>,
     /// Event streams open now.
     pub streams: Arc<std::sync::atomic::AtomicUsize>,
+    /// Failed sign-ins to the admin console, per user name and address.
+    pub sign_in: Arc<admin::SignInThrottle>,
 }
 
 impl AppState {
@@ -120,6 +125,7 @@ impl AppState {
             keys: Arc::new(auth::KeyCache::new(config.key_cache_ttl)),
             limits: Arc::new(rate_limit::Limiters::new(&config.rate_limits)),
             streams: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            sign_in: Arc::new(admin::SignInThrottle::new(config.admin_sign_in)),
             config: Arc::new(config),
             stats: Arc::new(ServiceStats::new()),
             in_flight: Arc::new(InFlight::default()),

@@ -179,6 +179,14 @@ pub trait Store: Send + Sync + 'static {
     /// A console user; `false` when the name is taken.
     async fn create_user(&self, name: &str, password_hash: &str) -> StoreResult<bool>;
     async fn user_password_hash(&self, name: &str) -> StoreResult<Option<String>>;
+    /// Replaces a console user's password hash if it is still `old`;
+    /// `false` when it was not (changed meanwhile, or no such user).
+    async fn replace_user_password_hash(
+        &self,
+        name: &str,
+        old: &str,
+        new: &str,
+    ) -> StoreResult<bool>;
     /// A live (not revoked) key and the hash of its secret: what signs the
     /// admin console's sessions, so that revoking the key ends them.
     async fn live_key_with_hash(&self, id: &str) -> StoreResult<Option<(ApiKey, String)>>;

@@ -38,6 +38,10 @@ pub fn http_config(config: &Config) -> HttpConfig {
         event_batch_max: config.events.batch_max,
         event_streams_max: config.events.streams_max,
         admin_session_ttl: Duration::from_secs(config.admin.session_ttl_s),
+        admin_sign_in: stock_http::admin::SignInLimits {
+            failures_per_user_per_min: config.admin.sign_in_failures_per_user_per_min,
+            failures_per_address_per_min: config.admin.sign_in_failures_per_address_per_min,
+        },
         rate_limits: rate_limits(&config.server.rate_limit),
     }
 }

@@ -10,15 +10,42 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
 use stock_store::{Activity, ItemView, LedgerEntry};
 
-use super::{t, Lang, Session};
+use super::labels::{t, Label, Lang};
+use super::session::Session;
 use crate::AppState;
 
 /// Listens to `/admin/events` and, on a change, fetches the page again and
-/// swaps its `<main>` in place (not while someone is typing into a form).
+/// swaps its `<main>` in place, unless a form on the page holds something
+/// typed or chosen and not sent yet: looked at before the fetch and again
+/// before the swap, so that what is typed meanwhile is not lost either.
+/// `data-refreshed` counts the swaps, `data-held` the changes not swapped in.
 pub(super) const SCRIPT: &str = r#"<script>
 (function () {
   if (!window.EventSource) return;
   var timer = null, source = new EventSource('/admin/events');
+  function held() {
+    document.body.dataset.held = String(Number(document.body.dataset.held || 0) + 1);
+  }
+  function edited() {
+    var fields = document.querySelectorAll('main input, main select, main textarea');
+    for (var i = 0; i < fields.length; i++) {
+      var field = fields[i];
+      if (field.type === 'hidden') continue;
+      if (field.tagName === 'SELECT') {
+        // Without a `selected` option a list starts at its first.
+        var initial = field.options.length ? 0 : -1;
+        for (var j = 0; j < field.options.length; j++) {
+          if (field.options[j].defaultSelected) initial = j;
+        }
+        if (field.selectedIndex !== initial) return true;
+      } else if (field.type === 'checkbox' || field.type === 'radio') {
+        if (field.checked !== field.defaultChecked) return true;
+      } else if (field.value !== field.defaultValue) {
+        return true;
+      }
+    }
+    return false;
+  }
   // Give the connection back when the page goes: a browser keeps only a
   // few open per server.
   window.addEventListener('pagehide', function () { source.close(); });
@@ -28,12 +55,12 @@ pub(super) const SCRIPT: &str = r#"<script>
     document.body.dataset.seen = event.data;
     clearTimeout(timer);
     timer = setTimeout(function () {
-      var active = document.activeElement;
-      if (active && /INPUT|SELECT|TEXTAREA/.test(active.tagName) && active.value) return;
+      if (edited()) return held();
       fetch(location.href, {credentials: 'same-origin'})
         .then(function (r) { return r.ok ? r.text() : null; })
         .then(function (html) {
           if (!html) return;
+          if (edited()) return held();
           var main = new DOMParser().parseFromString(html, 'text/html').querySelector('main');
           if (main) {
             document.querySelector('main').innerHTML = main.innerHTML;
@@ -113,14 +140,14 @@ pub(super) fn activity_chart(lang: Lang, activity: &[Activity], now_ms: i64, hou
 <line x1="0" y1="{}" x2="{WIDTH}" y2="{}" stroke="#999"/>{bars}
 <text x="0" y="{HEIGHT}" font-size="11">-{hours}h</text><text x="{}" y="{HEIGHT}" font-size="11">{}</text></svg>
 <figcaption><span style="color:#2680c2">■</span> {} <span style="color:#f0b429">■</span> {} ({} {peak})</figcaption></figure>"##,
-        t(lang, "activity"),
+        t(lang, Label::Activity),
         HEIGHT - 20,
         HEIGHT - 20,
         WIDTH - 24,
-        t(lang, "now"),
-        t(lang, "sold"),
-        t(lang, "held"),
-        t(lang, "peak"),
+        t(lang, Label::Now),
+        t(lang, Label::Sold),
+        t(lang, Label::Held),
+        t(lang, Label::Peak),
     )
 }
 
@@ -164,10 +191,10 @@ pub(super) fn stock_chart(lang: Lang, view: &ItemView, newest_first: &[LedgerEnt
         r##"<figure><svg id="stock-chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="img" aria-label="{}">
 <polyline fill="none" stroke="#2680c2" stroke-width="2" points="{}"/></svg>
 <figcaption>{} ({} {peak})</figcaption></figure>"##,
-        t(lang, "stock_over_time"),
+        t(lang, Label::StockOverTime),
         line.join(" "),
-        t(lang, "stock_over_time"),
-        t(lang, "peak"),
+        t(lang, Label::StockOverTime),
+        t(lang, Label::Peak),
     )
 }
 

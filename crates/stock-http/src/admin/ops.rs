@@ -13,7 +13,10 @@ use stock_store::{
     Reply, WriteMeta,
 };
 
-use super::{esc, page, redirect, same, stale, t, url_text, CsrfForm, Session, ROWS_PER_PAGE};
+use super::labels::{t, Label, Lang};
+use super::layout::{esc, not_found, page, redirect, url_text};
+use super::session::{same, stale, CsrfForm, Session};
+use super::ROWS_PER_PAGE;
 use crate::auth::random_id;
 use crate::error::ApiError;
 use crate::wire::timestamp;
@@ -76,7 +79,7 @@ fn status_links(base: &str, statuses: &[&str]) -> String {
         .collect()
 }
 
-pub(super) fn flash(lang: super::Lang, flash: &Flash) -> String {
+pub(super) fn flash(lang: Lang, flash: &Flash) -> String {
     let mut out = String::new();
     if let Some(done) = &flash.done {
         let _ = write!(out, r#"<p class="ok" id="done">{}</p>"#, esc(done));
@@ -85,7 +88,7 @@ pub(super) fn flash(lang: super::Lang, flash: &Flash) -> String {
         let _ = write!(
             out,
             r#"<p class="bad" id="error">{}: {}</p>"#,
-            t(lang, "refused"),
+            t(lang, Label::Refused),
             esc(error)
         );
     }
@@ -124,28 +127,28 @@ pub async fn health(
     let cache = match &state.jobs.cache {
         Some(cache) => format!(
             r#"{}: <b id="cache-state">{}</b> ({})"#,
-            t(lang, "cache"),
+            t(lang, Label::Cache),
             cache.state().as_str(),
             esc(&cache.address())
         ),
         None => format!(
             r#"{}: <b id="cache-state">{}</b>"#,
-            t(lang, "cache"),
-            t(lang, "not_configured")
+            t(lang, Label::Cache),
+            t(lang, Label::NotConfigured)
         ),
     };
     let last = match &report.last_run {
         Some(run) => format!(
             r#"<p id="last-run">{} #{} ({}) {} · {}: {} · {}: {} · {}: {}{}</p>"#,
-            t(lang, "last_run"),
+            t(lang, Label::LastRun),
             run.id,
             esc(&run.trigger),
             timestamp(run.finished_at_ms),
-            t(lang, "checked"),
+            t(lang, Label::Checked),
             run.checked,
-            t(lang, "diffs_found"),
+            t(lang, Label::DiffsFound),
             run.diffs_found,
-            t(lang, "auto_fixed"),
+            t(lang, Label::AutoFixed),
             run.auto_fixed,
             run.error
                 .as_deref()
@@ -171,14 +174,14 @@ pub async fn health(
                 &action,
                 &session.csrf,
                 &format!("use-db-{}", diff.id),
-                t(lang, "use_db"),
+                t(lang, Label::UseDb),
                 &[("fix_type", "use_db")]
             ),
             button(
                 &action,
                 &session.csrf,
                 &format!("use-redis-{}", diff.id),
-                t(lang, "use_redis"),
+                t(lang, Label::UseRedis),
                 &[("fix_type", "use_redis")]
             ),
         );
@@ -186,23 +189,23 @@ pub async fn health(
     let body = format!(
         r#"<h1>{}</h1>{}<p>{cache}</p>{last}{}
 <h2>{} ({})</h2><table id="diffs"><tr><th>#</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th></tr>{rows}</table>"#,
-        t(lang, "health"),
+        t(lang, Label::Health),
         flash(lang, &query),
         button(
             "/admin/health/trigger",
             &session.csrf,
             "trigger",
-            t(lang, "run_check"),
+            t(lang, Label::RunCheck),
             &[]
         ),
-        t(lang, "pending_diffs"),
+        t(lang, Label::PendingDiffs),
         report.pending_total,
-        t(lang, "product_id"),
-        t(lang, "db_stock"),
-        t(lang, "redis_stock"),
-        t(lang, "change"),
+        t(lang, Label::ProductId),
+        t(lang, Label::DbStock),
+        t(lang, Label::RedisStock),
+        t(lang, Label::Change),
     );
-    Ok(page(lang, t(lang, "health"), Some(&session), &body))
+    Ok(page(lang, t(lang, Label::Health), Some(&session), &body))
 }
 
 pub async fn trigger(
@@ -221,7 +224,7 @@ pub async fn trigger(
         .map(|(run, _)| {
             format!(
                 "{} #{}: {} / {}",
-                t(session.lang, "check_done"),
+                t(session.lang, Label::CheckDone),
                 run.id,
                 run.diffs_found,
                 run.checked
@@ -257,7 +260,7 @@ pub async fn fix(
         match submit(&state, &session, Command::FixDiff { id, fix }).await? {
             Outcome::DiffFixed { diff, .. } => Ok(format!(
                 "{} #{} ({})",
-                t(session.lang, "fixed"),
+                t(session.lang, Label::Fixed),
                 diff.id,
                 form.fix_type
             )),
@@ -308,29 +311,29 @@ pub async fn alerts(
                 &format!("{base}/ack"),
                 &session.csrf,
                 &format!("ack-{}", alert.id),
-                t(lang, "ack"),
+                t(lang, Label::Ack),
                 &[]
             ),
             button(
                 &format!("{base}/ignore"),
                 &session.csrf,
                 &format!("ignore-{}", alert.id),
-                t(lang, "ignore"),
+                t(lang, Label::Ignore),
                 &[]
             ),
         );
     }
     let body = format!(
         r#"<h1>{} ({})</h1>{}<table id="alerts"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th></tr>{rows}</table>"#,
-        t(lang, "open_alerts"),
+        t(lang, Label::OpenAlerts),
         paged.total,
         flash(lang, &query),
-        t(lang, "type"),
-        t(lang, "status"),
-        t(lang, "message"),
-        t(lang, "time"),
+        t(lang, Label::Type),
+        t(lang, Label::Status),
+        t(lang, Label::Message),
+        t(lang, Label::Time),
     );
-    Ok(page(lang, t(lang, "alerts"), Some(&session), &body))
+    Ok(page(lang, t(lang, Label::Alerts), Some(&session), &body))
 }
 
 pub async fn close_alert(
@@ -349,7 +352,13 @@ pub async fn close_alert(
     };
     let result = submit(&state, &session, Command::CloseAlert { id, status })
         .await
-        .map(|_| format!("{} #{id} ({})", t(session.lang, "closed"), status.as_str()));
+        .map(|_| {
+            format!(
+                "{} #{id} ({})",
+                t(session.lang, Label::Closed),
+                status.as_str()
+            )
+        });
     after("/admin/alerts", result)
 }
 
@@ -394,16 +403,16 @@ pub async fn orders(
     let body = format!(
         r#"<h1>{} ({})</h1>{}<p><a href="/admin/orders">{}</a>{filters}</p>
 <table id="orders"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{rows}</table>"#,
-        t(lang, "orders"),
+        t(lang, Label::Orders),
         paged.total,
         flash(lang, &query),
-        t(lang, "all"),
-        t(lang, "order"),
-        t(lang, "status"),
-        t(lang, "lines"),
-        t(lang, "time"),
+        t(lang, Label::All),
+        t(lang, Label::Order),
+        t(lang, Label::Status),
+        t(lang, Label::Lines),
+        t(lang, Label::Time),
     );
-    Ok(page(lang, t(lang, "orders"), Some(&session), &body))
+    Ok(page(lang, t(lang, Label::Orders), Some(&session), &body))
 }
 
 pub async fn order(
@@ -414,7 +423,7 @@ pub async fn order(
 ) -> Result<Response, ApiError> {
     let lang = session.lang;
     let Some(order) = state.store.order(&id).await? else {
-        return Ok(super::not_found(&session, &id));
+        return Ok(not_found(&session, &id));
     };
     let now = stock_store::now_ms();
     let base = format!("/admin/orders/{}", url_text(&order.id));
@@ -437,14 +446,14 @@ pub async fn order(
                 &format!("{base}/pay"),
                 &session.csrf,
                 "pay",
-                t(lang, "pay"),
+                t(lang, Label::Pay),
                 &[]
             ),
             button(
                 &format!("{base}/cancel"),
                 &session.csrf,
                 "cancel",
-                t(lang, "cancel"),
+                t(lang, Label::Cancel),
                 &[]
             )
         )
@@ -453,7 +462,7 @@ pub async fn order(
             &format!("{base}/cancel"),
             &session.csrf,
             "cancel",
-            t(lang, "cancel_paid"),
+            t(lang, Label::CancelPaid),
             &[],
         )
     } else {
@@ -467,21 +476,21 @@ pub async fn order(
     let body = format!(
         r#"<h1>{} {}</h1>{}<p>{}: <b id="order-status">{}</b> · {}: {} ({}, {} {})</p><p>{actions}</p>
 <table id="lines"><tr><th>{}</th><th>{}</th><th>{}</th></tr>{lines}</table>"#,
-        t(lang, "order"),
+        t(lang, Label::Order),
         esc(&order.id),
         flash(lang, &query),
-        t(lang, "status"),
+        t(lang, Label::Status),
         status.as_str(),
-        t(lang, "hold"),
+        t(lang, Label::Hold),
         hold_link,
         order.hold.status_at(now).as_str(),
-        t(lang, "expires"),
+        t(lang, Label::Expires),
         timestamp(order.hold.expires_at_ms),
-        t(lang, "product_id"),
-        t(lang, "location"),
-        t(lang, "quantity"),
+        t(lang, Label::ProductId),
+        t(lang, Label::Location),
+        t(lang, Label::Quantity),
     );
-    Ok(page(lang, t(lang, "order"), Some(&session), &body).into_response())
+    Ok(page(lang, t(lang, Label::Order), Some(&session), &body).into_response())
 }
 
 pub async fn order_step(
@@ -503,9 +512,9 @@ pub async fn order_step(
     };
     let result = submit(&state, &session, command).await.map(|_| {
         let done = if step == "pay" {
-            "paid_done"
+            Label::PaidDone
         } else {
-            "cancelled_done"
+            Label::CancelledDone
         };
         format!("{id}: {}", t(session.lang, done))
     });
@@ -562,7 +571,7 @@ pub async fn simulate(
             r#"<option value="{}">{} ({}: {})</option>"#,
             esc(view.item.id.as_str()),
             esc(&view.item.name),
-            t(lang, "available"),
+            t(lang, Label::Available),
             view.available()
         );
     }
@@ -599,14 +608,14 @@ pub async fn simulate(
                         &format!("{base}/pay"),
                         &session.csrf,
                         "pay",
-                        t(lang, "pay"),
+                        t(lang, Label::Pay),
                         &[("back", "simulate")]
                     ),
                     button(
                         &format!("{base}/cancel"),
                         &session.csrf,
                         "cancel",
-                        t(lang, "cancel"),
+                        t(lang, Label::Cancel),
                         &[("back", "simulate")]
                     )
                 )
@@ -617,27 +626,27 @@ pub async fn simulate(
                 current,
                 r#"<h2>{} <a href="/admin/orders/{}">{}</a>: <span id="order-status">{}</span></h2><p>{actions}</p>
 <table id="levels"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{rows}</table>"#,
-                t(lang, "order"),
+                t(lang, Label::Order),
                 url_text(&order.id),
                 esc(&order.id),
                 status.as_str(),
-                t(lang, "product_id"),
-                t(lang, "name"),
-                t(lang, "on_hand"),
-                t(lang, "reserved"),
-                t(lang, "available"),
+                t(lang, Label::ProductId),
+                t(lang, Label::Name),
+                t(lang, Label::OnHand),
+                t(lang, Label::Reserved),
+                t(lang, Label::Available),
             );
         }
     }
     let body = format!(
         r#"<h1>{}</h1>{}{current}<h2>{}</h2><form method="post" action="/admin/simulate"><input type="hidden" name="csrf" value="{}">{lines}<button id="place">{}</button></form>"#,
-        t(lang, "simulate"),
+        t(lang, Label::Simulate),
         flash(lang, &query),
-        t(lang, "place_order"),
+        t(lang, Label::PlaceOrder),
         session.csrf,
-        t(lang, "place_order"),
+        t(lang, Label::PlaceOrder),
     );
-    Ok(page(lang, t(lang, "simulate"), Some(&session), &body))
+    Ok(page(lang, t(lang, Label::Simulate), Some(&session), &body))
 }
 
 pub async fn place(
@@ -715,7 +724,7 @@ pub async fn hold(
 ) -> Result<Response, ApiError> {
     let lang = session.lang;
     let Some(hold) = state.store.hold(&id).await? else {
-        return Ok(super::not_found(&session, &id));
+        return Ok(not_found(&session, &id));
     };
     let status = hold.status_at(stock_store::now_ms());
     let mut lines = String::new();
@@ -734,7 +743,7 @@ pub async fn hold(
             &format!("/admin/holds/{}/release", url_text(&hold.id)),
             &session.csrf,
             "release",
-            t(lang, "release"),
+            t(lang, Label::Release),
             &[],
         )
     } else {
@@ -743,21 +752,21 @@ pub async fn hold(
     let body = format!(
         r#"<h1>{} {}</h1>{}<p>{}: <b id="hold-status">{}</b> · {}: <a href="/admin/orders/{}">{}</a> · {} {}</p><p>{release}</p>
 <table id="lines"><tr><th>{}</th><th>{}</th><th>{}</th></tr>{lines}</table>"#,
-        t(lang, "hold"),
+        t(lang, Label::Hold),
         esc(&hold.id),
         flash(lang, &query),
-        t(lang, "status"),
+        t(lang, Label::Status),
         status.as_str(),
-        t(lang, "order"),
+        t(lang, Label::Order),
         url_text(&hold.order_id),
         esc(&hold.order_id),
-        t(lang, "expires"),
+        t(lang, Label::Expires),
         timestamp(hold.expires_at_ms),
-        t(lang, "product_id"),
-        t(lang, "location"),
-        t(lang, "quantity"),
+        t(lang, Label::ProductId),
+        t(lang, Label::Location),
+        t(lang, Label::Quantity),
     );
-    Ok(page(lang, t(lang, "hold"), Some(&session), &body).into_response())
+    Ok(page(lang, t(lang, Label::Hold), Some(&session), &body).into_response())
 }
 
 pub async fn release(
@@ -775,7 +784,7 @@ pub async fn release(
     };
     let result = submit(&state, &session, command)
         .await
-        .map(|_| format!("{id}: {}", t(session.lang, "released_done")));
+        .map(|_| format!("{id}: {}", t(session.lang, Label::ReleasedDone)));
     after(&format!("/admin/holds/{}", url_text(&id)), result)
 }
 
@@ -821,14 +830,14 @@ pub async fn holds(
     let body = format!(
         r#"<h1>{} ({})</h1><p><a href="/admin/holds">{}</a>{filters}</p>
 <table id="holds"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{rows}</table>"#,
-        t(lang, "holds"),
+        t(lang, Label::Holds),
         paged.total,
-        t(lang, "all"),
-        t(lang, "hold"),
-        t(lang, "order"),
-        t(lang, "status"),
-        t(lang, "lines"),
-        t(lang, "expires"),
+        t(lang, Label::All),
+        t(lang, Label::Hold),
+        t(lang, Label::Order),
+        t(lang, Label::Status),
+        t(lang, Label::Lines),
+        t(lang, Label::Expires),
     );
-    Ok(page(lang, t(lang, "holds"), Some(&session), &body))
+    Ok(page(lang, t(lang, Label::Holds), Some(&session), &body))
 }

@@ -10,8 +10,10 @@ use axum::Form;
 use stock_core::{Item, ItemId, ItemStatus, LocationId};
 use stock_store::{Command, ItemPatch, Outcome, StockSet};
 
+use super::labels::{t, Label, Lang};
+use super::layout::url_text;
 use super::ops::{after, submit};
-use super::{same, stale, url_text, Session};
+use super::session::{same, stale, Session};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -49,7 +51,7 @@ fn location(form: &Fields, name: &str) -> Result<LocationId, ApiError> {
 }
 
 /// "ledger #3, #4" for what a command wrote.
-fn written(lang: super::Lang, outcome: &Outcome) -> String {
+fn written(lang: Lang, outcome: &Outcome) -> String {
     let ids: Vec<String> = match outcome {
         Outcome::Item { entries, .. } | Outcome::Transferred { entries, .. } => {
             entries.iter().map(|e| format!("#{}", e.id)).collect()
@@ -57,9 +59,9 @@ fn written(lang: super::Lang, outcome: &Outcome) -> String {
         _ => Vec::new(),
     };
     if ids.is_empty() {
-        super::t(lang, "saved").to_owned()
+        t(lang, Label::Saved).to_owned()
     } else {
-        format!("{} {}", super::t(lang, "ledger_rows"), ids.join(", "))
+        format!("{} {}", t(lang, Label::LedgerRows), ids.join(", "))
     }
 }
 

@@ -167,6 +167,20 @@ impl Config {
         if self.admin.session_ttl_s > 7 * 24 * 3600 {
             bail!("admin.session_ttl_s must be at most 604800 (7 days)");
         }
+        for (name, per_min) in [
+            (
+                "admin.sign_in_failures_per_user_per_min",
+                self.admin.sign_in_failures_per_user_per_min,
+            ),
+            (
+                "admin.sign_in_failures_per_address_per_min",
+                self.admin.sign_in_failures_per_address_per_min,
+            ),
+        ] {
+            if per_min > 10_000 {
+                bail!("{name} must be at most 10000 (0 turns it off)");
+            }
+        }
         positive("channels.push_timeout_ms", self.channels.push_timeout_ms)?;
         positive(
             "channels.push_concurrency",

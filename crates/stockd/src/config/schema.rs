@@ -462,12 +462,18 @@ impl Default for NatsConfig {
 pub struct AdminConfig {
     /// How long a sign-in to the admin console lasts (seconds).
     pub session_ttl_s: u64,
+    /// Failed sign-ins allowed per user name per minute (0: no limit).
+    pub sign_in_failures_per_user_per_min: u32,
+    /// Failed sign-ins allowed per client address per minute (0: no limit).
+    pub sign_in_failures_per_address_per_min: u32,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             session_ttl_s: 8 * 3600,
+            sign_in_failures_per_user_per_min: 5,
+            sign_in_failures_per_address_per_min: 20,
         }
     }
 }

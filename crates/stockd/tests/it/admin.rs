@@ -1,26 +1,34 @@
 //! The admin console in a real browser: headless Chromium driven through
-//! chromedriver (WebDriver), on a phone-sized window. Screenshots of each
-//! page go to `target/tmp/admin-screenshots/`.
+//! chromedriver (WebDriver, by the thirtyfour client), on a phone-sized
+//! window. Screenshots of each page go to `target/tmp/admin-screenshots/`.
 
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use thirtyfour::common::capabilities::chromium::ChromiumLikeCapabilities as _;
+use thirtyfour::prelude::ElementQueryable as _;
+use thirtyfour::stringmatch::StringMatch;
+use thirtyfour::{By, DesiredCapabilities, WebDriver, WebElement};
 
 use crate::cache::{cache_up, Keys, MACHINE_REDIS};
 use crate::helpers::{spawn_app, spawn_with, Spawn, TestApp, ADMIN_KEY};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// How long finding an element waits for it (a submitted form's next page),
+/// and how long a text is waited for.
+const WAIT: Duration = Duration::from_secs(10);
+/// How often a waited-for text is looked at again.
+const WAIT_INTERVAL: Duration = Duration::from_millis(50);
 
 struct Browser {
-    driver: Child,
-    base: String,
-    session: String,
-    client: reqwest::Client,
+    driver: WebDriver,
+    chromedriver: Child,
     shots: PathBuf,
     _profile: tempfile::TempDir,
 }
@@ -36,231 +44,168 @@ impl Browser {
             .local_addr()
             .unwrap()
             .port();
-        let driver = Command::new(CHROMEDRIVER)
+        // In a process group of its own, with the browsers it starts: a
+        // test that fails leaves none behind (see Drop).
+        let mut chromedriver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+            .process_group(0)
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
-        let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(response) = client.get(format!("{base}/status")).send().await {
-                let status: Value = response.json().await.unwrap_or_default();
-                if status["value"]["ready"] == true {
+        let stdout = chromedriver.stdout.take().expect("piped stdout");
+        // chromedriver says when it listens; its output is drained after that.
+        tokio::task::spawn_blocking(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut said = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).expect("reading chromedriver") == 0 {
+                    panic!("chromedriver exited before it was ready; it said:\n{said}");
+                }
+                said.push_str(&line);
+                if line.contains("started successfully") {
                     break;
                 }
             }
-            assert!(Instant::now() < deadline, "chromedriver did not get ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            std::thread::spawn(move || {
+                let _ = reader.read_to_end(&mut Vec::new());
+            });
+        })
+        .await
+        .expect("chromedriver's banner");
         let profile = tempfile::tempdir().unwrap();
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--window-size=390,844",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
-            },
-        }}});
-        let created: Value = client
-            .post(format!("{base}/session"))
-            .json(&capabilities)
-            .send()
+        let mut capabilities = DesiredCapabilities::chrome();
+        capabilities.set_binary(CHROMIUM).unwrap();
+        let user_data_dir = format!("--user-data-dir={}", profile.path().display());
+        for arg in [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=390,844",
+            &user_data_dir,
+        ] {
+            capabilities.add_arg(arg).unwrap();
+        }
+        let driver = WebDriver::new(format!("http://127.0.0.1:{port}"), capabilities)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let session = created["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
-            .to_owned();
-        // Finding an element waits for it (a submitted form's next page).
-        client
-            .post(format!("{base}/session/{session}/timeouts"))
-            .json(&json!({"implicit": 10_000}))
-            .send()
-            .await
-            .unwrap();
+            .expect("a WebDriver session");
+        driver.set_implicit_wait_timeout(WAIT).await.unwrap();
         let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("admin-screenshots");
         std::fs::create_dir_all(&shots).unwrap();
         Browser {
             driver,
-            base,
-            session,
-            client,
+            chromedriver,
             shots,
             _profile: profile,
         }
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}{path}", self.base, self.session);
-        let mut request = self.client.request(method, url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let reply: Value = request.send().await.unwrap().json().await.unwrap();
-        reply["value"].clone()
-    }
-
     async fn goto(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})))
-            .await;
+        self.driver.goto(url).await.unwrap();
     }
 
-    async fn find(&self, css: &str) -> String {
-        let found = self
-            .call(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        found[ELEMENT]
-            .as_str()
-            .unwrap_or_else(|| panic!("no element {css}: {found}"))
-            .to_owned()
+    async fn find(&self, css: &str) -> WebElement {
+        self.driver
+            .find(By::Css(css))
+            .await
+            .unwrap_or_else(|error| panic!("no element {css}: {error}"))
     }
 
     async fn type_into(&self, css: &str, text: &str) {
-        let element = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{element}/value"),
-            Some(json!({"text": text})),
-        )
-        .await;
+        self.find(css).await.send_keys(text).await.unwrap();
     }
 
     /// Clears an input and types `text` into it.
     async fn replace_text(&self, css: &str, text: &str) {
         let element = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{element}/clear"),
-            Some(json!({})),
-        )
-        .await;
-        self.type_into(css, text).await;
+        element.clear().await.unwrap();
+        element.send_keys(text).await.unwrap();
     }
 
     async fn click(&self, css: &str) {
-        let element = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{element}/click"),
-            Some(json!({})),
-        )
-        .await;
+        self.find(css).await.click().await.unwrap();
     }
 
     async fn text(&self, css: &str) -> String {
-        let element = self.find(css).await;
-        self.call(
-            reqwest::Method::GET,
-            &format!("/element/{element}/text"),
-            None,
-        )
-        .await
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+        self.find(css).await.text().await.unwrap()
     }
 
     /// Waits until the element's text contains `wanted` (the page after a
     /// form may still be loading), and returns the text.
     async fn wait_text(&self, css: &str, wanted: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let element = self
-                .call(
-                    reqwest::Method::POST,
-                    "/element",
-                    Some(json!({"using": "css selector", "value": css})),
-                )
-                .await;
-            if let Some(element) = element[ELEMENT].as_str() {
-                let text = self
-                    .call(
-                        reqwest::Method::GET,
-                        &format!("/element/{element}/text"),
-                        None,
-                    )
-                    .await;
-                if let Some(text) = text.as_str().filter(|text| text.contains(wanted)) {
-                    return text.to_owned();
-                }
-            }
-            assert!(Instant::now() < deadline, "{css} never said {wanted:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let found = self
+            .driver
+            .query(By::Css(css))
+            .ignore_errors(true)
+            .with_text(StringMatch::new(wanted).partial())
+            .wait(WAIT, WAIT_INTERVAL)
+            .first()
+            .await
+            .unwrap_or_else(|error| panic!("{css} never said {wanted:?}: {error}"));
+        found.text().await.unwrap()
+    }
+
+    /// Waits until an element matches `css`, beyond finding's own wait.
+    async fn wait_for(&self, css: &str) {
+        self.driver
+            .query(By::Css(css))
+            .wait(WAIT, WAIT_INTERVAL)
+            .first()
+            .await
+            .unwrap_or_else(|error| panic!("nothing matched {css}: {error}"));
+    }
+
+    /// How often the open page has swapped in a fresh copy of itself.
+    async fn refreshed(&self) -> u64 {
+        let refreshed = self
+            .script("return document.body.dataset.refreshed || '0'")
+            .await;
+        refreshed.as_str().unwrap().parse().unwrap()
     }
 
     async fn source(&self) -> String {
-        self.call(reqwest::Method::GET, "/source", None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.driver.source().await.unwrap()
     }
 
     async fn url(&self) -> String {
-        self.call(reqwest::Method::GET, "/url", None)
+        self.driver.current_url().await.unwrap().to_string()
+    }
+
+    /// What a script returns, run in the page.
+    async fn script(&self, script: &str) -> Value {
+        self.driver
+            .execute(script, Vec::new())
             .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+            .unwrap()
+            .json()
+            .clone()
     }
 
     async fn screenshot(&self, name: &str) {
-        let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
-        let bytes = base64_decode(png.as_str().expect("a screenshot"));
-        assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
-        std::fs::write(self.shots.join(format!("{name}.png")), bytes).unwrap();
+        let png = self.driver.screenshot_as_png().await.unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
     }
 
     async fn quit(self) {
-        self.call(reqwest::Method::DELETE, "", None).await;
+        self.driver.clone().quit().await.unwrap();
     }
 }
 
 impl Drop for Browser {
+    /// Ends chromedriver and every browser it started, also after a failure.
     fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        let group = format!("-{}", self.chromedriver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.chromedriver.wait();
     }
-}
-
-fn base64_decode(text: &str) -> Vec<u8> {
-    let value = |c: u8| -> u32 {
-        match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => panic!("not base64: {c}"),
-        }
-    };
-    let clean: Vec<u8> = text.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
-    let mut out = Vec::with_capacity(clean.len() / 4 * 3);
-    for chunk in clean.chunks(4) {
-        let pad = chunk.iter().filter(|c| **c == b'=').count();
-        let mut n = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            n |= if *c == b'=' { 0 } else { value(*c) } << (18 - 6 * i);
-        }
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(&bytes[..3 - pad]);
-    }
-    out
 }
 
 async fn ledger_reasons(app: &TestApp, item: &str) -> Vec<(String, i64, String)> {
@@ -453,6 +398,32 @@ async fn sign_in_adjust_fix_simulate_and_revoke_in_a_real_browser() {
     browser.quit().await;
 }
 
+/// What stands in `text` between the first `before` and the next `after`.
+fn between<'a>(text: &'a str, before: &str, after: char) -> &'a str {
+    text.split_once(before)
+        .and_then(|(_, rest)| rest.split(after).next())
+        .unwrap_or_default()
+}
+
+/// A GET with these headers.
+async fn get_with(
+    client: &reqwest::Client,
+    url: String,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = client.get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+/// The `name=value` of a response's first `Set-Cookie`.
+fn set_cookie(response: &reqwest::Response) -> String {
+    let header = response.headers()["set-cookie"].to_str().unwrap();
+    header.split(';').next().unwrap().to_owned()
+}
+
 /// Signs in as a browser would: the login page's token cookie and field, then the form.
 async fn console_sign_in(
     client: &reqwest::Client,
@@ -460,20 +431,9 @@ async fn console_sign_in(
     fields: &[(&str, &str)],
 ) -> reqwest::Response {
     let page = client.get(app.url("/admin/login")).send().await.unwrap();
-    let cookie = page.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = set_cookie(&page);
     let html = page.text().await.unwrap();
-    let token = html
-        .split("name=\"login_token\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    let token = between(&html, "name=\"login_token\" value=\"", '"').to_owned();
     let mut form: Vec<(&str, &str)> = fields.to_vec();
     form.push(("login_token", &token));
     client
@@ -483,6 +443,21 @@ async fn console_sign_in(
         .send()
         .await
         .unwrap()
+}
+
+/// `stockd users create`, the password on standard input.
+fn create_console_user(app: &TestApp, name: &str, password: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = crate::helpers::stockd_command(app.dir.path())
+        .args(["users", "create", "--name", name])
+        .args(["--database", &app.database_url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    child.wait_with_output().unwrap()
 }
 
 #[tokio::test]
@@ -526,12 +501,12 @@ async fn the_session_cookie_is_strict_and_forms_need_their_token() {
         assert!(cookie.contains(attribute), "{cookie}");
     }
     let session = cookie.split(';').next().unwrap().to_owned();
-    let page = client
-        .get(app.url("/admin/items/tea"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    let page = get_with(
+        &client,
+        app.url("/admin/items/tea"),
+        &[("cookie", &session)],
+    )
+    .await;
     assert_eq!(page.status(), StatusCode::OK);
     // A form without its token (another site's, say) changes nothing.
     let forged = client
@@ -545,34 +520,22 @@ async fn the_session_cookie_is_strict_and_forms_need_their_token() {
     let (_, item) = app.get(ADMIN_KEY, "/api/v1/inventory/tea").await;
     assert_eq!(item["available"], 10);
     // A console user with a password, made on the command line.
-    let create_user = |password: &str| {
-        use std::io::Write as _;
-        let mut child = crate::helpers::stockd_command(app.dir.path())
-            .args([
-                "users",
-                "create",
-                "--name",
-                "ana",
-                "--database",
-                &app.database_url,
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-        child.wait_with_output().unwrap()
-    };
     assert!(
-        !create_user("short").status.success(),
+        !create_console_user(&app, "ana", "short").status.success(),
         "passwords of 12 characters or more"
     );
-    let made = create_user("a long enough passphrase");
+    let made = create_console_user(&app, "ana", "a long enough passphrase");
     assert!(
         made.status.success(),
         "{}",
         String::from_utf8_lossy(&made.stderr)
+    );
+    let stored = app
+        .fetch_pairs("SELECT password_hash, created_at FROM admin_users WHERE name = 'ana'")
+        .await;
+    assert!(
+        stored[0].0.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{stored:?}"
     );
     let wrong = console_sign_in(
         &client,
@@ -588,28 +551,17 @@ async fn the_session_cookie_is_strict_and_forms_need_their_token() {
     )
     .await;
     assert_eq!(ana.status(), StatusCode::SEE_OTHER);
-    let ana_session = ana.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let page = client
-        .get(app.url("/admin/items/tea"))
-        .header("cookie", &ana_session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    let ana_session = set_cookie(&ana);
+    let page = get_with(
+        &client,
+        app.url("/admin/items/tea"),
+        &[("cookie", &ana_session)],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let csrf = between(&page, "name=\"csrf\" value=\"", '"').to_owned();
     let adjusted = client
         .post(app.url("/admin/items/tea/adjust"))
         .header("cookie", &ana_session)
@@ -627,12 +579,7 @@ async fn the_session_cookie_is_strict_and_forms_need_their_token() {
 
     // A tampered session is no session.
     let tampered = session.replace(".", ".0");
-    let response = client
-        .get(app.url("/admin"))
-        .header("cookie", tampered)
-        .send()
-        .await
-        .unwrap();
+    let response = get_with(&client, app.url("/admin"), &[("cookie", &tampered)]).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
 }
 
@@ -744,18 +691,35 @@ async fn open_pages_follow_changes_and_channels_sync_from_the_console() {
         .await;
     assert_eq!(status, StatusCode::OK);
     browser.wait_text("#item-available", "9").await;
-    let refreshed = browser
-        .call(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({"script": "return document.body.dataset.refreshed || '0'", "args": []})),
-        )
-        .await;
-    assert_ne!(
-        refreshed,
-        json!("0"),
+    assert_eq!(
+        browser.refreshed().await,
+        1,
         "the page was refreshed in place, not reloaded"
     );
+    // What is typed into a form and not sent yet is kept: the page holds the
+    // change back, also once the field has lost the focus.
+    browser.type_into("#delta", "-2").await;
+    browser.type_into("#reason", "counted twice").await;
+    browser.click("h1").await;
+    let (status, _) = app
+        .post(
+            ADMIN_KEY,
+            "/api/v1/sync-stock",
+            json!({"product_id": "tea", "delta": -1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    browser.wait_for("body[data-held='1']").await;
+    assert_eq!(browser.refreshed().await, 1);
+    assert_eq!(
+        browser
+            .script("return document.getElementById('delta').value")
+            .await,
+        json!("-2")
+    );
+    assert_eq!(browser.text("#item-available").await, "9", "not swapped in");
+    browser.click("#apply").await;
+    browser.wait_text("#item-available", "6").await;
 
     // Channels: link, sync, and see published against sellable.
     let (status, body) = app
@@ -773,8 +737,8 @@ async fn open_pages_follow_changes_and_channels_sync_from_the_console() {
     browser.wait_text("#done", "synced 1").await;
     let row = browser.text("#listing-t1").await;
     assert!(
-        row.contains("tea 2 7 7"),
-        "buffer 2, published 7, sellable 7: {row}"
+        row.contains("tea 2 4 4"),
+        "buffer 2, published 4, sellable 4: {row}"
     );
     browser.screenshot("channels").await;
 
@@ -846,7 +810,13 @@ async fn suppliers_sync_and_link_from_the_console() {
     assert_eq!(app.ledger_total().await, ledger);
 
     // Link another item to a supplier product: not to one that is taken.
+    // The new item is a change the open page follows: once it has, its
+    // forms are the ones to fill.
+    let refreshed = browser.refreshed().await;
     app.create_item("washer", 0).await;
+    browser
+        .wait_for(&format!("body[data-refreshed='{}']", refreshed + 1))
+        .await;
     browser.type_into("#link-item", "washer").await;
     browser.type_into("#link-code", "GA0SZB00K").await;
     browser.click("#link").await;
@@ -864,4 +834,197 @@ async fn suppliers_sync_and_link_from_the_console() {
     browser.screenshot("supplier").await;
     browser.quit().await;
     app.assert_verified();
+}
+
+/// The sign-in page's `<html lang>` and its heading, as a browser with these
+/// headers gets them.
+async fn sign_in_page_language(app: &TestApp, accept_language: &str, cookie: &str) -> String {
+    let headers = [("accept-language", accept_language), ("cookie", cookie)];
+    let html = get_with(&reqwest::Client::new(), app.url("/admin/login"), &headers)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let lang = between(&html, "<html lang=\"", '"');
+    let heading = between(&html, "<h1>", '<');
+    format!("{lang} {heading}")
+}
+
+#[tokio::test]
+async fn the_console_speaks_the_browsers_language_unless_switched() {
+    let app = spawn_app().await;
+    let chinese_first = "zh-CN,zh;q=0.9,en;q=0.8";
+    let check = |accept_language: &'static str, cookie: &'static str, expect: &'static str| {
+        let app = &app;
+        async move {
+            assert_eq!(
+                sign_in_page_language(app, accept_language, cookie).await,
+                expect,
+                "Accept-Language {accept_language:?}, cookie {cookie:?}"
+            );
+        }
+    };
+    check(chinese_first, "", "zh-CN 登录").await;
+    check("en-US", "", "en Sign in").await;
+    check("fr, zh-TW;q=0.5", "", "zh-CN 登录").await;
+    check("de", "", "en Sign in").await;
+    // The switch's cookie wins over the browser.
+    check(chinese_first, "stockd_lang=en", "en Sign in").await;
+    check("en-US", "stockd_lang=zh", "zh-CN 登录").await;
+
+    // Signed-in pages follow the browser too.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = console_sign_in(&client, &app, &[("key", ADMIN_KEY)]).await;
+    let session = set_cookie(&signed_in);
+    let dashboard = get_with(
+        &client,
+        app.url("/admin"),
+        &[("cookie", &session), ("accept-language", chinese_first)],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(dashboard.contains("<h1>概览</h1>"), "{dashboard}");
+}
+
+/// A password hash as versions before Argon2id stored it (PBKDF2-HMAC-SHA256,
+/// 310,000 iterations), made by their code, of "correct horse battery staple".
+const LEGACY_HASH: &str = "pbkdf2-sha256$310000$0722ba6b24381f51c4084dbd0b83c7d0$c6cbd466a311c8e6001fc33c4a28dd450f8fc028abada1464a35ddc7ed24ba16";
+
+#[tokio::test]
+async fn a_legacy_password_hash_signs_in_and_is_replaced_by_argon2id() {
+    let app = spawn_app().await;
+    app.execute_sql(&format!(
+        "INSERT INTO admin_users (name, password_hash, created_at) VALUES ('old', '{LEGACY_HASH}', 0)"
+    ))
+    .await
+    .unwrap();
+    let stored =
+        || app.fetch_pairs("SELECT password_hash, created_at FROM admin_users WHERE name = 'old'");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let password = [
+        ("user", "old"),
+        ("password", "correct horse battery staple"),
+    ];
+    let signed_in = console_sign_in(&client, &app, &password).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let rehashed = stored().await[0].0.clone();
+    assert!(
+        rehashed.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{rehashed}"
+    );
+    // The session of that sign-in is signed by the new hash, and works.
+    let session = set_cookie(&signed_in);
+    let page = get_with(&client, app.url("/admin"), &[("cookie", &session)]).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    // The new hash takes the same password, and no other.
+    let wrong = [("user", "old"), ("password", "correct horse battery stapl")];
+    let refused = console_sign_in(&client, &app, &wrong).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let again = console_sign_in(&client, &app, &password).await;
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    assert_eq!(stored().await[0].0, rehashed, "rehashed once only");
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_limited_per_user_name_and_per_address() {
+    // A cell comes back every 30 s per name and every 20 s per address: far
+    // more than the few sign-ins below take.
+    let app = spawn_with(Spawn {
+        extra_env: vec![
+            (
+                "STOCKD_ADMIN__SIGN_IN_FAILURES_PER_USER_PER_MIN",
+                "2".into(),
+            ),
+            (
+                "STOCKD_ADMIN__SIGN_IN_FAILURES_PER_ADDRESS_PER_MIN",
+                "3".into(),
+            ),
+        ],
+        ..Spawn::default()
+    })
+    .await;
+    for name in ["ana", "bob"] {
+        let made = create_console_user(&app, name, "a long enough passphrase");
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let sign_in = |user: &'static str, password: &'static str| {
+        let (client, app) = (&client, &app);
+        async move { console_sign_in(client, app, &[("user", user), ("password", password)]).await }
+    };
+    let right = "a long enough passphrase";
+    let wrong = "a long enough passphrasE";
+
+    // Successful sign-ins count for nothing: more of them than the limit.
+    for _ in 0..3 {
+        assert_eq!(sign_in("ana", right).await.status(), StatusCode::SEE_OTHER);
+    }
+    // Two failures for ana; then ana is refused even with the right
+    // password, in the page's language, with when to try again.
+    for _ in 0..2 {
+        assert_eq!(
+            sign_in("ana", wrong).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let refused = sign_in("ana", right).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&retry_after), "Retry-After {retry_after}");
+    assert!(!refused.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .starts_with("stockd_admin="));
+    let page = refused.text().await.unwrap();
+    assert!(
+        page.contains(&format!(
+            "Too many failed sign-ins: try again in {retry_after} s."
+        )),
+        "{page}"
+    );
+    let chinese = client
+        .post(app.url("/admin/login"))
+        .header("accept-language", "zh-CN,zh;q=0.9")
+        .header("cookie", "stockd_login=t")
+        .form(&[("user", "ana"), ("password", right), ("login_token", "t")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chinese.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(chinese.text().await.unwrap().contains("登录失败次数过多"));
+
+    // Another name from the same address: two failures of three so far.
+    assert_eq!(sign_in("bob", right).await.status(), StatusCode::SEE_OTHER);
+    // An unknown name fails like a wrong password, and counts: the
+    // address's third failure.
+    assert_eq!(
+        sign_in("nobody", wrong).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Now the address is refused, for every name and for admin keys.
+    assert_eq!(
+        sign_in("bob", right).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let key = console_sign_in(&client, &app, &[("key", ADMIN_KEY)]).await;
+    assert_eq!(key.status(), StatusCode::TOO_MANY_REQUESTS);
 }

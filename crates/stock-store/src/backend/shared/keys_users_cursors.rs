@@ -105,6 +105,25 @@ pub(crate) async fn user_password_hash(conn: &mut Conn, name: &str) -> StoreResu
     )
 }
 
+/// Replaces a user's password hash only while it is still `old`.
+pub(crate) async fn replace_user_password_hash(
+    conn: &mut Conn,
+    name: &str,
+    old: &str,
+    new: &str,
+) -> StoreResult<bool> {
+    Ok(sqlx::query(
+        "UPDATE admin_users SET password_hash = $3 WHERE name = $1 AND password_hash = $2",
+    )
+    .bind(name)
+    .bind(old)
+    .bind(new)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
 pub(crate) async fn sink_cursor(conn: &mut Conn, name: &str, initial: i64) -> StoreResult<i64> {
     sqlx::query(
         "INSERT INTO sink_cursors (name, cursor, updated_at) VALUES ($1, $2, $3)

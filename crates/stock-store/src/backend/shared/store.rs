@@ -316,6 +316,16 @@ impl Store for BackendStore {
         keys_users_cursors::user_password_hash(&mut *self.read().await?, name).await
     }
 
+    async fn replace_user_password_hash(
+        &self,
+        name: &str,
+        old: &str,
+        new: &str,
+    ) -> StoreResult<bool> {
+        keys_users_cursors::replace_user_password_hash(&mut *self.write().await?, name, old, new)
+            .await
+    }
+
     async fn live_key_with_hash(&self, id: &str) -> StoreResult<Option<(ApiKey, String)>> {
         keys_users_cursors::live_key_with_hash(&mut *self.read().await?, id).await
     }

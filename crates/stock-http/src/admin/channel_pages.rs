@@ -8,13 +8,24 @@ use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
 use stock_core::ItemId;
+use stock_store::Channel;
 
+use super::labels::{t, Label, Lang};
+use super::layout::{esc, not_found, page, url_text};
 use super::ops::{after, Flash};
-use super::{esc, page, same, stale, t, url_text, Session};
+use super::session::{same, stale, CsrfForm, Session};
 use crate::error::ApiError;
-use crate::wire::timestamp;
 use crate::AppState;
 use stock_jobs::channel_sync::sellable;
+
+/// How a channel hears of its stock: pushed to its endpoint, or read by it.
+fn mode(lang: Lang, channel: &Channel) -> &'static str {
+    if channel.endpoint.is_some() {
+        t(lang, Label::Push)
+    } else {
+        t(lang, Label::Pull)
+    }
+}
 
 pub async fn list(
     State(state): State<AppState>,
@@ -33,22 +44,18 @@ pub async fn list(
             url_text(&id),
             esc(&id),
             esc(&id),
-            if channel.endpoint.is_some() {
-                "push"
-            } else {
-                "pull"
-            },
+            mode(lang, &channel),
             listings.len()
         );
     }
     let body = format!(
         r#"<h1>{}</h1><table id="channels"><tr><th>{}</th><th>{}</th><th>{}</th></tr>{rows}</table>"#,
-        t(lang, "channels"),
-        t(lang, "channel"),
-        t(lang, "mode"),
-        t(lang, "listing"),
+        t(lang, Label::Channels),
+        t(lang, Label::Channel),
+        t(lang, Label::Mode),
+        t(lang, Label::Listing),
     );
-    Ok(page(lang, t(lang, "channels"), Some(&session), &body))
+    Ok(page(lang, t(lang, Label::Channels), Some(&session), &body))
 }
 
 pub async fn show(
@@ -59,7 +66,7 @@ pub async fn show(
 ) -> Result<Response, ApiError> {
     let lang = session.lang;
     let Some(channel) = state.store.channel(&id).await? else {
-        return Ok(super::not_found(&session, &id));
+        return Ok(not_found(&session, &id));
     };
     let listings = state.store.listings(&channel.id, None).await?;
     let mut ids: Vec<ItemId> = listings.iter().map(|l| l.item.clone()).collect();
@@ -87,9 +94,9 @@ pub async fn show(
                 .unwrap_or_else(|| "—".to_owned()),
             now,
             if differs {
-                t(lang, "yes")
+                t(lang, Label::Yes)
             } else {
-                t(lang, "no")
+                t(lang, Label::No)
             },
             esc(listing.last_error.as_deref().unwrap_or_default()),
         );
@@ -105,39 +112,34 @@ pub async fn show(
 <label>{} <input name="product_id" id="listing-item" maxlength="64" required></label>
 <label>{} <input name="buffer" id="listing-buffer" type="number" min="0" value="0"></label>
 <button id="link">{}</button></form>"#,
-        t(lang, "channel"),
+        t(lang, Label::Channel),
         esc(&channel.id),
-        t(lang, "mode"),
-        if channel.endpoint.is_some() {
-            "push"
-        } else {
-            "pull"
-        },
+        t(lang, Label::Mode),
+        mode(lang, &channel),
         esc(channel.endpoint.as_deref().unwrap_or_default()),
         session.csrf,
-        t(lang, "sync_now"),
-        t(lang, "listing"),
-        t(lang, "product_id"),
-        t(lang, "buffer"),
-        t(lang, "published"),
-        t(lang, "sellable"),
-        t(lang, "differs"),
-        t(lang, "link"),
+        t(lang, Label::SyncNow),
+        t(lang, Label::Listing),
+        t(lang, Label::ProductId),
+        t(lang, Label::Buffer),
+        t(lang, Label::Published),
+        t(lang, Label::Sellable),
+        t(lang, Label::Differs),
+        t(lang, Label::Link),
         session.csrf,
-        t(lang, "listing"),
-        t(lang, "product_id"),
-        t(lang, "buffer"),
-        t(lang, "create"),
+        t(lang, Label::Listing),
+        t(lang, Label::ProductId),
+        t(lang, Label::Buffer),
+        t(lang, Label::Create),
     );
-    let _ = timestamp;
-    Ok(page(lang, t(lang, "channel"), Some(&session), &body).into_response())
+    Ok(page(lang, t(lang, Label::Channel), Some(&session), &body).into_response())
 }
 
 pub async fn sync(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
-    Form(form): Form<super::CsrfForm>,
+    Form(form): Form<CsrfForm>,
 ) -> Response {
     if !same(&form.csrf, &session.csrf) {
         return stale(&session);
@@ -153,11 +155,11 @@ pub async fn sync(
         let lang = session.lang;
         Ok(format!(
             "{} {}, {} {}, {} {}",
-            t(lang, "synced"),
+            t(lang, Label::Synced),
             report.synced,
-            t(lang, "skipped"),
+            t(lang, Label::Skipped),
             report.skipped,
-            t(lang, "failed"),
+            t(lang, Label::Failed),
             report.failures.len()
         ))
     }

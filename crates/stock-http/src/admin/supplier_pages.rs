@@ -10,9 +10,11 @@ use stock_core::ItemId;
 use stock_store::PutSupplierLink;
 use stock_supplier::regions::is_county_code;
 
+use super::labels::{t, Label, Lang};
+use super::layout::{esc, not_found, page, url_text};
 use super::ops::{after, Flash};
+use super::session::Session;
 use super::stock::{checked, field, Fields};
-use super::{esc, page, t, url_text, Session};
 use crate::error::ApiError;
 use crate::wire::timestamp;
 use crate::AppState;
@@ -20,16 +22,16 @@ use stock_jobs::supplier_sync::{sync_supplier, Quiet, SyncRequest};
 use stock_jobs::SupplierEntry;
 
 /// `updated 2, unchanged 1, failed 0`, or "—" before any sync.
-fn last_sync(lang: super::Lang, entry: &SupplierEntry) -> String {
+fn last_sync(lang: Lang, entry: &SupplierEntry) -> String {
     match entry.last_sync.lock().expect("last sync lock").as_ref() {
         None => "—".to_owned(),
         Some(last) => format!(
             "{} {}, {} {}, {} {} ({})",
-            t(lang, "updated"),
+            t(lang, Label::Updated),
             last.summary.updated,
-            t(lang, "unchanged"),
+            t(lang, Label::Unchanged),
             last.summary.unchanged,
-            t(lang, "failed"),
+            t(lang, Label::Failed),
             last.summary.failed(),
             timestamp(last.finished_at_ms),
         ),
@@ -62,14 +64,14 @@ pub async fn list(
     }
     let body = format!(
         r#"<h1>{}</h1><table id="suppliers"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{rows}</table>"#,
-        t(lang, "suppliers"),
-        t(lang, "supplier"),
-        t(lang, "location"),
-        t(lang, "circuit"),
-        t(lang, "linked_items"),
-        t(lang, "last_sync"),
+        t(lang, Label::Suppliers),
+        t(lang, Label::Supplier),
+        t(lang, Label::Location),
+        t(lang, Label::Circuit),
+        t(lang, Label::LinkedItems),
+        t(lang, Label::LastSync),
     );
-    Ok(page(lang, t(lang, "suppliers"), Some(&session), &body))
+    Ok(page(lang, t(lang, Label::Suppliers), Some(&session), &body))
 }
 
 pub async fn show(
@@ -80,7 +82,7 @@ pub async fn show(
 ) -> Result<Response, ApiError> {
     let lang = session.lang;
     let Some(entry) = state.jobs.suppliers.get(&name) else {
-        return Ok(super::not_found(&session, &name));
+        return Ok(not_found(&session, &name));
     };
     let mut rows = String::new();
     for link in state.store.supplier_links(&name).await? {
@@ -92,9 +94,9 @@ pub async fn show(
             esc(link.item.as_str()),
             esc(&link.product_code),
             if link.check_before_order {
-                t(lang, "yes")
+                t(lang, Label::Yes)
             } else {
-                t(lang, "no")
+                t(lang, Label::No)
             },
             link.last_stock
                 .map_or_else(|| "—".to_owned(), |s| s.to_string()),
@@ -115,32 +117,32 @@ pub async fn show(
 <label>{} <input name="product_code" id="link-code" maxlength="64" required></label>
 <label><input type="checkbox" name="check_before_order" id="link-check" value="on" checked> {}</label>
 <button id="link">{}</button></form>"#,
-        t(lang, "supplier"),
+        t(lang, Label::Supplier),
         esc(&name),
-        t(lang, "location"),
+        t(lang, Label::Location),
         esc(entry.location.as_str()),
-        t(lang, "circuit"),
+        t(lang, Label::Circuit),
         entry.api.circuit().as_str(),
-        t(lang, "last_sync"),
+        t(lang, Label::LastSync),
         esc(&last_sync(lang, entry)),
         session.csrf,
-        t(lang, "county_code"),
+        t(lang, Label::CountyCode),
         esc(&entry.sync.county_code),
-        t(lang, "sync_now"),
-        t(lang, "product_id"),
-        t(lang, "product_code"),
-        t(lang, "check_before_order"),
-        t(lang, "supplier_stock"),
-        t(lang, "county_code"),
-        t(lang, "last_synced"),
-        t(lang, "link_item"),
+        t(lang, Label::SyncNow),
+        t(lang, Label::ProductId),
+        t(lang, Label::ProductCode),
+        t(lang, Label::CheckBeforeOrder),
+        t(lang, Label::SupplierStock),
+        t(lang, Label::CountyCode),
+        t(lang, Label::LastSynced),
+        t(lang, Label::LinkItem),
         session.csrf,
-        t(lang, "product_id"),
-        t(lang, "product_code"),
-        t(lang, "check_before_order"),
-        t(lang, "create"),
+        t(lang, Label::ProductId),
+        t(lang, Label::ProductCode),
+        t(lang, Label::CheckBeforeOrder),
+        t(lang, Label::Create),
     );
-    Ok(page(lang, t(lang, "supplier"), Some(&session), &body).into_response())
+    Ok(page(lang, t(lang, Label::Supplier), Some(&session), &body).into_response())
 }
 
 pub async fn sync(
@@ -179,11 +181,11 @@ pub async fn sync(
         let lang = session.lang;
         let said = format!(
             "{} {}, {} {}, {} {}",
-            t(lang, "updated"),
+            t(lang, Label::Updated),
             summary.updated,
-            t(lang, "unchanged"),
+            t(lang, Label::Unchanged),
             summary.unchanged,
-            t(lang, "failed"),
+            t(lang, Label::Failed),
             summary.failed(),
         );
         entry.record_sync(summary);
