@@ -476,3 +476,28 @@ async fn an_oversized_body_is_refused_with_413() {
     }
     assert_eq!(app.available("ok").await, 10);
 }
+
+#[tokio::test]
+async fn the_largest_deduction_is_reported_as_the_number_asked_for() {
+    let app = spawn_app().await;
+    app.create_item("ok", 10).await;
+    let (status, body) = app
+        .post(
+            ADMIN_KEY,
+            "/api/v1/sync-stock",
+            json!({"product_id": "ok", "delta": i64::MIN}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(code(&body), "INSUFFICIENT_STOCK");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("requested 9223372036854775808"),
+        "{message}"
+    );
+    assert_eq!(
+        body["error"]["details"]["unavailable_products"][0]["requested"],
+        json!(9_223_372_036_854_775_808u64)
+    );
+    assert_eq!(app.available("ok").await, 10);
+}
