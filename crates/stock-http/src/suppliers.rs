@@ -116,6 +116,7 @@ impl Suppliers {
     /// The supplier a route names, or a 404.
     pub fn named(&self, name: &str) -> Result<&Arc<SupplierEntry>, ApiError> {
         self.get(name).ok_or_else(|| {
+            let name = crate::error::quoted(name);
             ApiError::not_found(format!("supplier {name} is not configured"))
                 .with_details(json!({ "entity": "supplier", "id": name }))
         })

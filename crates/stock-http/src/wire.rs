@@ -13,6 +13,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::error::quoted;
+
 /// RFC 3339 in UTC with milliseconds.
 pub fn timestamp(ms: i64) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
@@ -40,7 +42,7 @@ impl<'de> Deserialize<'de> for ProductId {
             fn visit_str<E: de::Error>(self, raw: &str) -> Result<ProductId, E> {
                 ItemId::parse(raw)
                     .map(ProductId)
-                    .map_err(|error| E::custom(format!("product id {raw:?} {error}")))
+                    .map_err(|error| E::custom(format!("product id {:?} {error}", quoted(raw))))
             }
 
             fn visit_i64<E: de::Error>(self, number: i64) -> Result<ProductId, E> {

@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use super::webhooks::{checked_url, SECRET_LENGTH_MAX, SECRET_LENGTH_MIN};
 use crate::auth::{random_id, AdminRole, Authorized, ServiceRole, Writer};
 use crate::channels::{sellable, sync_channel, SyncReport};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{quoted, ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::wire::{location_or_default, timestamp};
 use crate::AppState;
@@ -448,7 +448,7 @@ pub async fn place_order(
         if !seen.insert(line.listing_id.as_str()) {
             return Err(ApiError::field(
                 "items",
-                format!("names listing {} twice", line.listing_id),
+                format!("names listing {} twice", quoted(&line.listing_id)),
             ));
         }
         let listing = listings
@@ -457,7 +457,8 @@ pub async fn place_order(
             .ok_or_else(|| {
                 ApiError::not_found(format!(
                     "listing {} of channel {} not found",
-                    line.listing_id, channel.id
+                    quoted(&line.listing_id),
+                    channel.id
                 ))
             })?;
         if !items_seen.insert((listing.item.clone(), listing.location.clone())) {

@@ -12,7 +12,7 @@ use stock_store::{now_ms, Command, HoldLineRequest, OrderFilter, Outcome, Render
 
 use super::{optional_text, page, render, render_with, to_json, total_pages, REASON_LENGTH_MAX};
 use crate::auth::{random_id, AdminRole, Authorized, ServiceRole, Writer};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{quoted, ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
 use crate::suppliers::{self, RegionInput};
 use crate::wire::*;
@@ -173,7 +173,7 @@ pub async fn get_reservation(
         .store
         .hold(&id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("reservation {id} not found")))?;
+        .ok_or_else(|| ApiError::not_found(format!("reservation {} not found", quoted(&id))))?;
     Ok(Json(ReservationOut::from_view(&hold, now_ms())))
 }
 
@@ -272,7 +272,7 @@ pub async fn get_order(
         .store
         .order(&id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("order {id} not found")))?;
+        .ok_or_else(|| ApiError::not_found(format!("order {} not found", quoted(&id))))?;
     Ok(Json(OrderOut::from_view(&order, now_ms())))
 }
 

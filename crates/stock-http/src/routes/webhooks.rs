@@ -7,7 +7,7 @@ use stock_store::EventKind;
 
 use super::{page, total_pages};
 use crate::auth::{random_id, AdminRole, Authorized};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{quoted, ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::wire::{
     DeliveryOut, DeliveryPageOut, DeliveryQuery, WebhookListOut, WebhookOut, WebhookRequest,
@@ -110,7 +110,10 @@ pub async fn delete_webhook(
     if state.store.delete_webhook(&id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(format!("webhook {id} not found")))
+        Err(ApiError::not_found(format!(
+            "webhook {} not found",
+            quoted(&id)
+        )))
     }
 }
 
@@ -133,7 +136,10 @@ pub async fn list_deliveries(
         .iter()
         .any(|hook| hook.id == id)
     {
-        return Err(ApiError::not_found(format!("webhook {id} not found")));
+        return Err(ApiError::not_found(format!(
+            "webhook {} not found",
+            quoted(&id)
+        )));
     }
     let paged = state.store.deliveries(&id, page).await?;
     Ok(Json(DeliveryPageOut {
