@@ -4,7 +4,7 @@ mod json;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
@@ -151,6 +151,39 @@ impl std::fmt::Display for QueryError {
         }
         Ok(())
     }
+}
+
+/// Refuses a request whose body is declared encoded (any `Content-Encoding`
+/// but `identity`) with 415: bodies are read as they come, so a compressed
+/// body, or one in a coding nobody knows, would otherwise be taken for plain.
+pub async fn refuse_encoded(
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    for value in request.headers().get_all(CONTENT_ENCODING) {
+        let identity = value.to_str().is_ok_and(|codings| {
+            codings
+                .split(',')
+                .map(str::trim)
+                .filter(|coding| !coding.is_empty())
+                .all(|coding| coding.eq_ignore_ascii_case("identity"))
+        });
+        if !identity {
+            let shown = String::from_utf8_lossy(value.as_bytes());
+            return ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                format!(
+                    "Content-Encoding {} is not supported: send the body unencoded (identity)",
+                    quoted(&shown)
+                ),
+            )
+            .with_details(json!({ "header": "Content-Encoding" }))
+            .into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// Refuses a body whose declared length is over the limit at once, before

@@ -234,6 +234,7 @@ pub fn router(state: AppState) -> Router {
             state.config.body_limit_bytes,
             extract::refuse_oversized,
         ))
+        .layer(from_fn(extract::refuse_encoded))
         .layer(from_fn_with_state(
             state.config.request_timeout,
             trace::time_limit,

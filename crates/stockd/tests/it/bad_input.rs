@@ -572,6 +572,47 @@ async fn a_json_array_is_refused_wherever_an_object_is_expected() {
 }
 
 #[tokio::test]
+async fn an_encoded_body_is_refused_unless_its_encoding_is_identity() {
+    let app = spawn_app().await;
+    app.create_item("ok", 10).await;
+    let body = r#"{"product_id": "ok", "delta": 1}"#;
+    for encoding in ["br", "x-evil", "gzip", "identity, gzip", "BR"] {
+        let headers = [
+            ("content-type", "application/json"),
+            ("content-encoding", encoding),
+        ];
+        let (status, text) =
+            send_raw(&app, Method::POST, "/api/v1/sync-stock", &headers, body).await;
+        assert_eq!(
+            status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{encoding}: {text}"
+        );
+        let response: Value = serde_json::from_str(&text).expect("the error body");
+        assert_eq!(code(&response), "UNSUPPORTED_MEDIA_TYPE", "{encoding}");
+    }
+    // Every route, not only the API's.
+    let (status, _) = send_raw(
+        &app,
+        Method::GET,
+        "/health",
+        &[("content-encoding", "br")],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(app.available("ok").await, 10, "an encoded body was applied");
+
+    let headers = [
+        ("content-type", "application/json"),
+        ("content-encoding", "identity"),
+    ];
+    let (status, text) = send_raw(&app, Method::POST, "/api/v1/sync-stock", &headers, body).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(app.available("ok").await, 11);
+}
+
+#[tokio::test]
 async fn errors_quote_long_input_shortened() {
     let app = spawn_app().await;
     app.create_item("ok", 10).await;
