@@ -39,6 +39,9 @@ impl<'de> de::Deserialize<'de> for Json {
 
 struct JsonVisitor;
 
+/// The largest integer every larger one of which a float may round to: 2^53.
+const EXACT_INTEGER_MAX: f64 = 9_007_199_254_740_992.0;
+
 impl<'de> Visitor<'de> for JsonVisitor {
     type Value = Json;
 
@@ -62,8 +65,18 @@ impl<'de> Visitor<'de> for JsonVisitor {
         Ok(Json::Signed(value))
     }
 
+    /// A number written with a fraction of zero (`5.0`, `1e3`) is the
+    /// integer it equals, as JSON Schema counts it; but only up to 2^53,
+    /// beyond which a float is not sure to be the number that was written.
     fn visit_f64<E>(self, value: f64) -> Result<Json, E> {
-        Ok(Json::Float(value))
+        if value.fract() != 0.0 || value.abs() > EXACT_INTEGER_MAX {
+            return Ok(Json::Float(value));
+        }
+        if value >= 0.0 {
+            Ok(Json::Unsigned(value as u64))
+        } else {
+            Ok(Json::Signed(value as i64))
+        }
     }
 
     fn visit_str<E>(self, value: &str) -> Result<Json, E> {
@@ -352,6 +365,22 @@ mod tests {
                 note: None
             }
         );
+    }
+
+    #[test]
+    fn integers_written_with_a_zero_fraction_are_integers() {
+        let body: Body = read(r#"{"items": [{"id": "a", "quantity": 2.0}]}"#).unwrap();
+        assert_eq!(body.items[0].quantity, 2);
+        let body: Body = read(r#"{"items": [{"id": "a", "quantity": -3e2}]}"#).unwrap();
+        assert_eq!(body.items[0].quantity, -300);
+        for text in [
+            r#"{"items": [{"id": "a", "quantity": 2.5}]}"#,
+            r#"{"items": [{"id": "a", "quantity": 1e30}]}"#,
+            r#"{"items": [{"id": "a", "quantity": 9007199254740993.0}]}"#,
+            r#"{"items": [{"id": "a", "quantity": -9223372036854775809}]}"#,
+        ] {
+            assert!(read::<Body>(text).is_err(), "{text}");
+        }
     }
 
     #[test]

@@ -347,6 +347,9 @@ pub async fn check(
     ApiJson(body): ApiJson<LinesRequest>,
 ) -> Result<Json<CheckOut>, ApiError> {
     let lines = lines(&body.items)?;
+    // Not kept, but checked as every route that takes them checks them.
+    optional_text("order_id", body.order_id.as_deref(), REFERENCE_LENGTH_MAX)?;
+    optional_text("reason", body.reason.as_deref(), REASON_LENGTH_MAX)?;
     let ids: Vec<ItemId> = lines.iter().map(|(id, ..)| id.clone()).collect();
     let views = state.read_items(&ids).await?;
     let missing: Vec<&str> = ids

@@ -239,6 +239,15 @@ async fn bad_requests_are_refused_with_a_code_and_change_nothing() {
         ),
         (
             M::POST,
+            "/api/v1/inventory/check",
+            Body::Json(
+                json!({"items": [{"product_id": "ok", "quantity": 1}], "reason": "a\u{9b}b"}),
+            ),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
             "/api/v1/inventory/batch",
             Body::Json(json!({"product_ids": []})),
             StatusCode::BAD_REQUEST,
