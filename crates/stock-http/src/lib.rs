@@ -14,6 +14,7 @@ mod extract;
 pub mod health;
 pub mod idempotency;
 pub mod nats;
+mod openapi;
 pub mod resp;
 mod routes;
 pub mod signing;
@@ -217,7 +218,7 @@ fn json_bytes(status: u16, body: Vec<u8>) -> Response {
 /// The whole service: `/api/v1`, `/health`, `/docs`.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = routes::api_router().split_for_parts();
-    let openapi = Arc::new(openapi);
+    let openapi = Arc::new(openapi::document(openapi, &state.config));
     let api = api
         .merge(routes::docs::openapi_route(Arc::clone(&openapi)))
         .layer(from_fn_with_state(state.clone(), idempotency::idempotency))

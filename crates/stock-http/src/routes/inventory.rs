@@ -54,7 +54,7 @@ fn threshold(state: &AppState) -> i64 {
 /// List items, paged and filtered.
 #[utoipa::path(get, path = "/api/v1/inventory", tag = "inventory", params(ItemListQuery),
     responses((status = 200, body = ItemPageOut), (status = 400, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["storefront"])))]
 pub async fn list_items(
     State(state): State<AppState>,
     _: Authorized<StorefrontRole>,
@@ -91,7 +91,7 @@ pub async fn list_items(
 #[utoipa::path(post, path = "/api/v1/inventory", tag = "inventory", request_body = CreateItemRequest,
     responses((status = 201, body = ItemChangeOut), (status = 400, body = ErrorBody),
         (status = 409, description = "ALREADY_EXISTS", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["admin"])))]
 pub async fn create_item(
     State(state): State<AppState>,
     writer: Writer<AdminRole>,
@@ -134,9 +134,9 @@ fn item_render(state: &AppState, success: StatusCode) -> stock_store::Render {
 
 /// One item with its stock per location.
 #[utoipa::path(get, path = "/api/v1/inventory/{product_id}", tag = "inventory",
-    params(("product_id" = String, Path)),
+    params(("product_id" = Id, Path, example = "1001")),
     responses((status = 200, body = ItemOut), (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["storefront"])))]
 pub async fn get_item(
     State(state): State<AppState>,
     _: Authorized<StorefrontRole>,
@@ -154,10 +154,10 @@ pub async fn get_item(
 /// Change an item's details; set its stock after a count with `stock` and
 /// `expected_version` (a `set` ledger row).
 #[utoipa::path(put, path = "/api/v1/inventory/{product_id}", tag = "inventory",
-    params(("product_id" = String, Path)), request_body = UpdateItemRequest,
+    params(("product_id" = Id, Path, example = "1001")), request_body = UpdateItemRequest,
     responses((status = 200, body = ItemChangeOut), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "VERSION_CONFLICT", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["admin"])))]
 pub async fn update_item(
     State(state): State<AppState>,
     writer: Writer<AdminRole>,
@@ -223,7 +223,7 @@ async fn version_required(state: &AppState, id: &ItemId, location: &LocationId) 
 /// Several items at once.
 #[utoipa::path(post, path = "/api/v1/inventory/batch", tag = "inventory", request_body = BatchRequest,
     responses((status = 200, body = BatchOut), (status = 400, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["storefront"])))]
 pub async fn batch(
     State(state): State<AppState>,
     _: Authorized<StorefrontRole>,
@@ -273,7 +273,7 @@ fn check_count(field: &str, count: usize) -> Result<(), ApiError> {
     responses((status = 200, body = SyncStockOut), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "INSUFFICIENT_STOCK", body = ErrorBody),
         (status = 422, description = "IDEMPOTENCY_MISMATCH", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn sync_stock(
     State(state): State<AppState>,
     writer: Writer<ServiceRole>,
@@ -340,7 +340,7 @@ fn lines(items: &[LineIn]) -> Result<Vec<(ItemId, LocationId, i64)>, ApiError> {
 /// Can every line be had now? Changes nothing.
 #[utoipa::path(post, path = "/api/v1/inventory/check", tag = "stock", request_body = LinesRequest,
     responses((status = 200, body = CheckOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["storefront"])))]
 pub async fn check(
     State(state): State<AppState>,
     _: Authorized<StorefrontRole>,
@@ -442,7 +442,7 @@ async fn apply_lines(
 #[utoipa::path(post, path = "/api/v1/inventory/decrease", tag = "stock", request_body = LinesRequest,
     responses((status = 200, body = LinesOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "INSUFFICIENT_STOCK", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn decrease(
     State(state): State<AppState>,
     writer: Writer<ServiceRole>,
@@ -454,7 +454,7 @@ pub async fn decrease(
 /// Increase several items (an order cancelled, goods received): every line or none.
 #[utoipa::path(post, path = "/api/v1/inventory/increase", tag = "stock", request_body = LinesRequest,
     responses((status = 200, body = LinesOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn increase(
     State(state): State<AppState>,
     writer: Writer<ServiceRole>,
@@ -466,7 +466,7 @@ pub async fn increase(
 /// Low and out-of-stock items (`lowStock`, `outOfStock`, `summary`).
 #[utoipa::path(get, path = "/api/v1/admin/inventory/low-stock", tag = "reports", params(LowStockQuery),
     responses((status = 200, body = LowStockOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["admin"])))]
 pub async fn low_stock(
     State(state): State<AppState>,
     _: Authorized<AdminRole>,
