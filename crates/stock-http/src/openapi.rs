@@ -413,7 +413,7 @@ mod tests {
 
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
-    use serde_json::Value;
+    use serde_json::{json, Value};
     use stock_engine::{Engine, EngineConfig};
     use stock_store::{SqliteOptions, SqliteStore, Store};
     use tower::ServiceExt;
@@ -557,31 +557,45 @@ mod tests {
         };
         let (_, openapi) = crate::routes::api_router().split_for_parts();
         let shown = serde_json::to_value(document(openapi, &config)).unwrap();
-        let schemas = &shown["components"]["schemas"];
-        assert_eq!(schemas["PageSize"]["maximum"], 30);
-        assert_eq!(schemas["PageSize"]["default"], 7);
-        for body in [
-            "CreateReservationRequest",
-            "CreateOrderRequest",
-            "ExtendRequest",
-            "ChannelOrderRequest",
-        ] {
-            let ttl = &schemas[body]["properties"]["ttl_seconds"];
-            assert_eq!(ttl["maximum"], 600, "{body}: {ttl}");
-            assert_eq!(ttl["minimum"], 1, "{body}: {ttl}");
+        let lines_max = stock_core::LINES_MAX;
+        let expected = [
+            ("PageSize/maximum", json!(30)),
+            ("PageSize/default", json!(7)),
+            (
+                "CreateReservationRequest/properties/ttl_seconds/maximum",
+                json!(600),
+            ),
+            (
+                "CreateOrderRequest/properties/ttl_seconds/maximum",
+                json!(600),
+            ),
+            ("ExtendRequest/properties/ttl_seconds/maximum", json!(600)),
+            ("ExtendRequest/properties/ttl_seconds/minimum", json!(1)),
+            (
+                "ChannelOrderRequest/properties/ttl_seconds/maximum",
+                json!(600),
+            ),
+            ("LinesRequest/properties/items/maxItems", json!(lines_max)),
+            (
+                "CreateReservationRequest/properties/items/maxItems",
+                json!(lines_max),
+            ),
+            (
+                "CreateOrderRequest/properties/items/maxItems",
+                json!(lines_max),
+            ),
+            (
+                "ChannelOrderRequest/properties/items/maxItems",
+                json!(lines_max),
+            ),
+            ("Id/maxLength", json!(stock_core::ID_LENGTH_MAX)),
+            ("LineIn/properties/quantity/minimum", json!(1)),
+            ("Name/minLength", json!(1)),
+        ];
+        for (pointer, value) in expected {
+            let found = shown.pointer(&format!("/components/schemas/{pointer}"));
+            assert_eq!(found, Some(&value), "{pointer}");
         }
-        for body in [
-            "LinesRequest",
-            "CreateReservationRequest",
-            "CreateOrderRequest",
-            "ChannelOrderRequest",
-        ] {
-            let items = &schemas[body]["properties"]["items"];
-            assert_eq!(items["maxItems"], stock_core::LINES_MAX, "{body}: {items}");
-        }
-        assert_eq!(schemas["Id"]["maxLength"], stock_core::ID_LENGTH_MAX);
-        assert_eq!(schemas["LineIn"]["properties"]["quantity"]["minimum"], 1);
-        assert_eq!(schemas["Name"]["minLength"], 1);
     }
 
     /// The service on a fresh SQLite database, with one key of each role

@@ -15,6 +15,22 @@ use crate::routes::{
     NAME_LENGTH_MAX, QUERY_LENGTH_MAX, REASON_LENGTH_MAX, REFERENCE_LENGTH_MAX, URL_LENGTH_MAX,
 };
 
+/// Schema types: a unit struct per schema, for `value_type = …` to name.
+macro_rules! schemas {
+    ($($(#[$doc:meta])* $name:ident = $schema:expr;)*) => {$(
+        $(#[$doc])*
+        pub struct $name;
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                $schema
+            }
+        }
+
+        impl ToSchema for $name {}
+    )*};
+}
+
 /// The characters of an id (`stock_core::ItemId`, `LocationId`).
 pub const ID_PATTERN: &str = "^[A-Za-z0-9._:-]+$";
 
@@ -35,21 +51,17 @@ fn id_schema() -> ObjectBuilder {
         .max_length(Some(ID_LENGTH_MAX))
 }
 
-/// An id: of an item, a location, a hold, an order, a channel or a listing.
-pub struct Id;
-
-impl PartialSchema for Id {
-    fn schema() -> RefOr<Schema> {
+schemas! {
+    /// An id: of an item, a location, a hold, an order, a channel or a listing.
+    Id = {
         id_schema()
             .description(Some(format!(
                 "Letters, digits and `- _ . :`, 1 to {ID_LENGTH_MAX} characters."
             )))
             .examples(["1001"])
             .into()
-    }
+    };
 }
-
-impl ToSchema for Id {}
 
 /// A product id as a caller sends it (see `wire::ProductId`).
 impl PartialSchema for super::ProductId {
@@ -99,31 +111,15 @@ fn text_schema(length_max: usize) -> RefOr<Schema> {
         .into()
 }
 
-/// Free-text schemas, one per limit.
-macro_rules! text_schemas {
-    ($($(#[$doc:meta])* $name:ident = $length_max:expr;)*) => {$(
-        $(#[$doc])*
-        pub struct $name;
-
-        impl PartialSchema for $name {
-            fn schema() -> RefOr<Schema> {
-                text_schema($length_max)
-            }
-        }
-
-        impl ToSchema for $name {}
-    )*};
-}
-
-text_schemas! {
+schemas! {
     /// The name of an item or a location.
-    Name = NAME_LENGTH_MAX;
+    Name = text_schema(NAME_LENGTH_MAX);
     /// Why a change was made.
-    Reason = REASON_LENGTH_MAX;
+    Reason = text_schema(REASON_LENGTH_MAX);
     /// A caller's reference: an order id or a trace id on a change of stock.
-    Reference = REFERENCE_LENGTH_MAX;
+    Reference = text_schema(REFERENCE_LENGTH_MAX);
     /// What a search looks for.
-    SearchText = QUERY_LENGTH_MAX;
+    SearchText = text_schema(QUERY_LENGTH_MAX);
 }
 
 /// One of a fixed set of names.
@@ -134,47 +130,28 @@ fn names_schema<'a>(names: impl IntoIterator<Item = &'a str>) -> RefOr<Schema> {
         .into()
 }
 
-/// Schemas of names, one per set.
-macro_rules! name_schemas {
-    ($($(#[$doc:meta])* $name:ident = $names:expr;)*) => {$(
-        $(#[$doc])*
-        pub struct $name;
-
-        impl PartialSchema for $name {
-            fn schema() -> RefOr<Schema> {
-                names_schema($names)
-            }
-        }
-
-        impl ToSchema for $name {}
-    )*};
-}
-
-name_schemas! {
+schemas! {
     /// An item's status.
-    ItemStatusName = ItemStatus::ALL.map(|status| status.as_str());
+    ItemStatusName = names_schema(ItemStatus::ALL.map(|status| status.as_str()));
     /// An order's status.
-    OrderStatusName = OrderStatus::ALL.map(|status| status.as_str());
+    OrderStatusName = names_schema(OrderStatus::ALL.map(|status| status.as_str()));
     /// A kind of ledger row.
-    OperationName = Operation::ALL.map(|operation| operation.as_str());
+    OperationName = names_schema(Operation::ALL.map(|operation| operation.as_str()));
     /// A kind of alert.
-    AlertKindName = AlertKind::ALL.map(|kind| kind.as_str());
+    AlertKindName = names_schema(AlertKind::ALL.map(|kind| kind.as_str()));
     /// An alert's status, or `open` (pending or sent).
-    AlertStatusFilter = AlertStatus::ALL
-        .map(|status| status.as_str())
-        .into_iter()
-        .chain(["open"]);
+    AlertStatusFilter = names_schema(
+        AlertStatus::ALL.map(|status| status.as_str()).into_iter().chain(["open"]),
+    );
     /// A kind of event.
-    EventKindName = EventKind::ALL.map(|kind| kind.as_str());
+    EventKindName = names_schema(EventKind::ALL.map(|kind| kind.as_str()));
     /// How a cache diff is repaired.
-    FixTypeName = crate::routes::FIX_TYPES;
+    FixTypeName = names_schema(crate::routes::FIX_TYPES);
 }
 
-/// Kinds of events, comma-separated.
-pub struct EventKindList;
-
-impl PartialSchema for EventKindList {
-    fn schema() -> RefOr<Schema> {
+schemas! {
+    /// Kinds of events, comma-separated.
+    EventKindList = {
         let kinds: Vec<&str> = EventKind::ALL.iter().map(|kind| kind.as_str()).collect();
         let kind = format!("(?:{})", kinds.join("|"));
         ObjectBuilder::new()
@@ -182,72 +159,53 @@ impl PartialSchema for EventKindList {
             .pattern(Some(format!("^\\s*{kind}\\s*(?:,\\s*{kind}\\s*)*$")))
             .examples(["stock,alert"])
             .into()
-    }
+    };
 }
 
-impl ToSchema for EventKindList {}
+fn int64() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+}
 
-/// A page of a list, from 1.
-pub struct PageNumber;
-
-impl PartialSchema for PageNumber {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::Integer)
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+schemas! {
+    /// A page of a list, from 1.
+    PageNumber = {
+        int64()
             .minimum(Some(1))
             .maximum(Some(u32::MAX))
             .default(Some(1.into()))
             .description(Some("The page, from 1."))
             .into()
-    }
+    };
 }
 
-impl ToSchema for PageNumber {}
-
-/// Rows on a page; the served document says the configured default and
-/// most (`openapi::Limits`).
-pub struct PageSize;
-
-impl PartialSchema for PageSize {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::Integer)
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+schemas! {
+    /// Rows on a page; the served document says the configured default and
+    /// most (`openapi::Limits`).
+    PageSize = {
+        int64()
             .minimum(Some(1))
             .description(Some("Rows on a page."))
             .into()
-    }
+    };
 }
 
-impl ToSchema for PageSize {}
-
-/// A change of stock: negative to deduct, positive to add, never zero.
-pub struct Delta;
-
-impl PartialSchema for Delta {
-    fn schema() -> RefOr<Schema> {
-        let int64 = || {
-            ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
-        };
+schemas! {
+    /// A change of stock: negative to deduct, positive to add, never zero.
+    Delta = {
         AnyOfBuilder::new()
             .item(int64().maximum(Some(-1)))
             .item(int64().minimum(Some(1)))
             .description(Some("Negative to deduct, positive to add; never zero."))
             .examples([-1])
             .into()
-    }
+    };
 }
 
-impl ToSchema for Delta {}
-
-/// Where a webhook or a channel is reached.
-pub struct Url;
-
-impl PartialSchema for Url {
-    fn schema() -> RefOr<Schema> {
+schemas! {
+    /// Where a webhook or a channel is reached.
+    Url = {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .pattern(Some(URL_PATTERN))
@@ -257,20 +215,16 @@ impl PartialSchema for Url {
             )))
             .examples(["https://shop.example/stockd"])
             .into()
-    }
+    };
 }
-
-impl ToSchema for Url {}
 
 /// Text as the supplier routes take it: trimmed, then 1 to `length_max`
 /// characters without control characters.
 pub const TRIMMED_TEXT_PATTERN: &str = "^\\s*[^\\s\\x00-\\x1F\\x7F-\\x9F](?:[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F])?\\s*$";
 
-/// A supplier's code for a product or an order.
-pub struct Code;
-
-impl PartialSchema for Code {
-    fn schema() -> RefOr<Schema> {
+schemas! {
+    /// A supplier's code for a product or an order.
+    Code = {
         let length_max = crate::routes::CODE_LENGTH_MAX;
         ObjectBuilder::new()
             .schema_type(Type::String)
@@ -281,10 +235,8 @@ impl PartialSchema for Code {
                  white space around it is trimmed."
             )))
             .into()
-    }
+    };
 }
-
-impl ToSchema for Code {}
 
 /// Supplier codes, comma-separated; white space around each is trimmed and
 /// empty ones are left out. With `at_least_one`, one must be left.
@@ -309,44 +261,28 @@ fn code_list_schema(at_least_one: bool) -> RefOr<Schema> {
         .into()
 }
 
-/// Supplier codes to filter by, comma-separated; none: no filter.
-pub struct CodeFilter;
-
-impl PartialSchema for CodeFilter {
-    fn schema() -> RefOr<Schema> {
-        code_list_schema(false)
-    }
+schemas! {
+    /// Supplier codes to filter by, comma-separated; none: no filter.
+    CodeFilter = code_list_schema(false);
 }
 
-impl ToSchema for CodeFilter {}
-
-/// Supplier codes, comma-separated; at least one.
-pub struct CodeList;
-
-impl PartialSchema for CodeList {
-    fn schema() -> RefOr<Schema> {
-        code_list_schema(true)
-    }
+schemas! {
+    /// Supplier codes, comma-separated; at least one.
+    CodeList = code_list_schema(true);
 }
 
-impl ToSchema for CodeList {}
-
-/// A 6-digit county code; white space around it is trimmed, and an empty one
-/// is as if absent.
-pub struct CountyCode;
-
-impl PartialSchema for CountyCode {
-    fn schema() -> RefOr<Schema> {
+schemas! {
+    /// A 6-digit county code; white space around it is trimmed, and an empty one
+    /// is as if absent.
+    CountyCode = {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .pattern(Some("^\\s*(?:[0-9]{6}\\s*)?$"))
             .description(Some("The 6-digit administrative code, e.g. `110105`."))
             .examples(["110105"])
             .into()
-    }
+    };
 }
-
-impl ToSchema for CountyCode {}
 
 fn address_schema(length_max: usize) -> RefOr<Schema> {
     ObjectBuilder::new()
@@ -355,24 +291,12 @@ fn address_schema(length_max: usize) -> RefOr<Schema> {
         .into()
 }
 
-/// A province, city or district.
-pub struct AddressPart;
-
-impl PartialSchema for AddressPart {
-    fn schema() -> RefOr<Schema> {
-        address_schema(crate::suppliers::ADDRESS_PART_LENGTH_MAX)
-    }
+schemas! {
+    /// A province, city or district.
+    AddressPart = address_schema(crate::suppliers::ADDRESS_PART_LENGTH_MAX);
 }
 
-impl ToSchema for AddressPart {}
-
-/// An address on one line.
-pub struct AddressLine;
-
-impl PartialSchema for AddressLine {
-    fn schema() -> RefOr<Schema> {
-        address_schema(crate::suppliers::ADDRESS_LINE_LENGTH_MAX)
-    }
+schemas! {
+    /// An address on one line.
+    AddressLine = address_schema(crate::suppliers::ADDRESS_LINE_LENGTH_MAX);
 }
-
-impl ToSchema for AddressLine {}
