@@ -38,7 +38,9 @@ pub struct Shortage {
     pub item: ItemId,
     /// `None` when the line could take from any location.
     pub location: Option<LocationId>,
-    pub requested: i64,
+    /// How much the line asked for; unsigned, so that the largest deduction
+    /// (`i64::MIN`) is reported as the number it is.
+    pub requested: u64,
     pub available: i64,
 }
 
@@ -172,7 +174,7 @@ pub fn apply_delta(
             shortages: vec![Shortage {
                 item: item.id.clone(),
                 location: Some(location.clone()),
-                requested: delta.unsigned_abs().min(i64::MAX as u64) as i64,
+                requested: delta.unsigned_abs(),
                 available: level.available(),
             }],
         });
@@ -299,7 +301,7 @@ pub fn reserve(
             shortages: vec![Shortage {
                 item: item.id.clone(),
                 location: Some(location.clone()),
-                requested: quantity,
+                requested: quantity.unsigned_abs(),
                 available: level.available(),
             }],
         });
@@ -401,7 +403,7 @@ pub fn transfer(
             shortages: vec![Shortage {
                 item: item.id.clone(),
                 location: Some(source_location.clone()),
-                requested: quantity,
+                requested: quantity.unsigned_abs(),
                 available: source.available(),
             }],
         });
@@ -464,7 +466,7 @@ pub fn allocate(
                 shortages: vec![Shortage {
                     item: item.id.clone(),
                     location: None,
-                    requested: quantity,
+                    requested: quantity.unsigned_abs(),
                     available,
                 }],
             });

@@ -10,6 +10,20 @@ use stock_store::WriteError;
 use stock_supplier::SupplierError;
 use utoipa::ToSchema;
 
+/// The most characters of a caller's value that an error message or its
+/// details quote; a longer value is cut, and the cut marked with `…`.
+pub const QUOTED_LENGTH_MAX: usize = 64;
+
+/// A caller's value as an error quotes it: whole when short, else its first
+/// [`QUOTED_LENGTH_MAX`] characters and an ellipsis, so that an answer never
+/// grows with the input it refuses.
+pub fn quoted(value: &str) -> std::borrow::Cow<'_, str> {
+    match value.char_indices().nth(QUOTED_LENGTH_MAX) {
+        None => std::borrow::Cow::Borrowed(value),
+        Some((cut, _)) => std::borrow::Cow::Owned(format!("{}…", &value[..cut])),
+    }
+}
+
 /// The error body every route answers with.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -161,11 +175,20 @@ impl From<&WriteError> for ApiError {
     fn from(error: &WriteError) -> Self {
         match error {
             WriteError::Stock(stock) => ApiError::from(stock),
-            WriteError::NotFound { entity, id } => ApiError::not_found(error.to_string())
-                .with_details(json!({ "entity": entity, "id": id })),
-            WriteError::AlreadyExists { entity, id } => {
-                ApiError::new(StatusCode::CONFLICT, "ALREADY_EXISTS", error.to_string())
+            // The id may be a caller's, unchecked (a path segment): quoted.
+            WriteError::NotFound { entity, id } => {
+                let id = quoted(id);
+                ApiError::not_found(format!("{entity} {id} not found"))
                     .with_details(json!({ "entity": entity, "id": id }))
+            }
+            WriteError::AlreadyExists { entity, id } => {
+                let id = quoted(id);
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "ALREADY_EXISTS",
+                    format!("{entity} {id} already exists"),
+                )
+                .with_details(json!({ "entity": entity, "id": id }))
             }
             WriteError::RetryMismatch { message } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

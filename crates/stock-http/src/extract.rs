@@ -1,17 +1,21 @@
 //! Extractors whose rejections speak the API's error body.
 
+mod json;
+
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::error::ApiError;
+use crate::error::{quoted, ApiError};
+use json::Json;
 
-/// A JSON body. Wrong types, unknown fields, a wrong content type and bodies
-/// over the limit all become a 4xx with a code.
+/// A JSON body: always an object. Wrong types, unknown fields, an array where
+/// an object belongs, a wrong content type and bodies over the limit all
+/// become a 4xx with a code.
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -56,14 +60,53 @@ pub fn too_large() -> ApiError {
     )
 }
 
+/// Reads a body into `T`, a struct: from a JSON object only (see [`json`]).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value =
-        T::deserialize(&mut deserializer).and_then(|value| deserializer.end().map(|()| value));
-    value.map_err(|error| {
+    let body: Json = serde_json::from_slice(bytes).map_err(|error| {
         ApiError::validation(format!("invalid JSON body: {error}"))
             .with_details(json!({ "line": error.line(), "column": error.column() }))
+    })?;
+    if !matches!(body, Json::Object(_)) {
+        return Err(ApiError::validation(
+            "invalid JSON body: the body must be a JSON object",
+        ));
+    }
+    json::from_json(&body).map_err(|error| {
+        let field = field(error.path());
+        refusal("invalid JSON body", field, error.into_inner())
     })
+}
+
+/// A deserialization failure as a 400 naming the field at fault.
+fn refusal(what: &str, field: Option<String>, error: impl std::fmt::Display) -> ApiError {
+    match field {
+        Some(field) => ApiError::validation(format!("{what}: {field}: {error}"))
+            .with_details(json!({ "field": field })),
+        None => ApiError::validation(format!("{what}: {error}")),
+    }
+}
+
+/// Where in the input a value was refused, as `items[0].quantity`, names
+/// shortened (an unknown one is the caller's); `None` for the input itself.
+fn field(path: &serde_path_to_error::Path) -> Option<String> {
+    use serde_path_to_error::Segment;
+    let mut field = String::new();
+    for segment in path.iter() {
+        let name = match segment {
+            Segment::Seq { index } => {
+                field.push_str(&format!("[{index}]"));
+                continue;
+            }
+            Segment::Map { key } => quoted(key).into_owned(),
+            Segment::Enum { variant } => quoted(variant).into_owned(),
+            Segment::Unknown => "?".to_owned(),
+        };
+        if !field.is_empty() {
+            field.push('.');
+        }
+        field.push_str(&name);
+    }
+    (!field.is_empty()).then_some(field)
 }
 
 /// A query string; unknown parameters are refused where the type says so.
@@ -77,12 +120,70 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::try_from_uri(&parts.uri)
-            .map(|axum::extract::Query(value)| ApiQuery(value))
-            .map_err(|rejection| {
-                ApiError::validation(format!("invalid query: {}", rejection.body_text()))
+        // As axum's `Query` reads it, with errors of our own shape.
+        let query = parts.uri.query().unwrap_or_default();
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer)
+            .map(ApiQuery)
+            .map_err(|error| {
+                let field = field(error.path());
+                refusal("invalid query", field, QueryError(error.into_inner()))
             })
     }
+}
+
+/// serde_urlencoded's error, with the names it quotes from the input (an
+/// unknown parameter, between backquotes) shortened.
+struct QueryError(serde_urlencoded::de::Error);
+
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (index, part) in self.0.to_string().split('`').enumerate() {
+            if index > 0 {
+                f.write_str("`")?;
+            }
+            if index % 2 == 1 {
+                f.write_str(&quoted(part))?;
+            } else {
+                f.write_str(part)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Refuses a request whose body is declared encoded (any `Content-Encoding`
+/// but `identity`) with 415: bodies are read as they come, so a compressed
+/// body, or one in a coding nobody knows, would otherwise be taken for plain.
+pub async fn refuse_encoded(
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    for value in request.headers().get_all(CONTENT_ENCODING) {
+        let identity = value.to_str().is_ok_and(|codings| {
+            codings
+                .split(',')
+                .map(str::trim)
+                .filter(|coding| !coding.is_empty())
+                .all(|coding| coding.eq_ignore_ascii_case("identity"))
+        });
+        if !identity {
+            let shown = String::from_utf8_lossy(value.as_bytes());
+            return ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                format!(
+                    "Content-Encoding {} is not supported: send the body unencoded (identity)",
+                    quoted(&shown)
+                ),
+            )
+            .with_details(json!({ "header": "Content-Encoding" }))
+            .into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// Refuses a body whose declared length is over the limit at once, before

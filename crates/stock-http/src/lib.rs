@@ -11,6 +11,7 @@ pub mod error;
 mod extract;
 pub mod idempotency;
 mod metrics;
+mod openapi;
 pub mod rate_limit;
 pub mod regions;
 mod routes;
@@ -201,7 +202,7 @@ fn json_bytes(status: u16, body: Vec<u8>) -> Response {
 /// The whole service: `/api/v1`, `/health`, `/docs`.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = routes::api_router().split_for_parts();
-    let openapi = Arc::new(openapi);
+    let openapi = Arc::new(openapi::document(openapi, &state.config));
     let api = api
         .merge(routes::docs::openapi_route(Arc::clone(&openapi)))
         .layer(from_fn_with_state(state.clone(), idempotency::idempotency))
@@ -224,6 +225,7 @@ pub fn router(state: AppState) -> Router {
             state.config.body_limit_bytes,
             extract::refuse_oversized,
         ))
+        .layer(from_fn(extract::refuse_encoded))
         .layer(from_fn_with_state(
             state.config.request_timeout,
             trace::time_limit,

@@ -40,6 +40,7 @@ impl AppState {
     /// The supplier a route names, or a 404.
     pub(crate) fn named_supplier(&self, name: &str) -> Result<&Arc<SupplierEntry>, ApiError> {
         self.jobs.suppliers.get(name).ok_or_else(|| {
+            let name = crate::error::quoted(name);
             ApiError::not_found(format!("supplier {name} is not configured"))
                 .with_details(json!({ "entity": "supplier", "id": name }))
         })

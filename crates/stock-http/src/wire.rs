@@ -1,6 +1,8 @@
 //! Request and response bodies: the only types that derive serde for the wire.
 
+pub mod schema;
 mod supplier;
+pub use schema::*;
 pub use supplier::*;
 
 use std::fmt;
@@ -12,6 +14,8 @@ use stock_store::{ItemView, LedgerEntry, Location};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
+
+use crate::error::quoted;
 
 /// RFC 3339 in UTC with milliseconds.
 pub fn timestamp(ms: i64) -> String {
@@ -40,7 +44,7 @@ impl<'de> Deserialize<'de> for ProductId {
             fn visit_str<E: de::Error>(self, raw: &str) -> Result<ProductId, E> {
                 ItemId::parse(raw)
                     .map(ProductId)
-                    .map_err(|error| E::custom(format!("product id {raw:?} {error}")))
+                    .map_err(|error| E::custom(format!("product id {:?} {error}", quoted(raw))))
             }
 
             fn visit_i64<E: de::Error>(self, number: i64) -> Result<ProductId, E> {
@@ -72,20 +76,24 @@ where
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateItemRequest {
-    /// A string or an integer; letters, digits and `- _ . :`, at most 64.
-    #[schema(value_type = String, example = "1001")]
     pub product_id: ProductId,
     #[serde(alias = "product_name")]
+    #[schema(value_type = Name)]
     pub name: String,
-    /// Opening stock (on hand), 0 if absent.
+    /// Opening stock (on hand), the configured default if absent.
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub stock: Option<i64>,
     /// Where the opening stock is; `default` if absent.
+    #[schema(value_type = Option<Id>)]
     pub location: Option<String>,
     /// `active` (default), `inactive` or `locked`.
+    #[schema(value_type = Option<ItemStatusName>)]
     pub status: Option<String>,
-    /// The low-stock threshold; the configured default if absent.
+    /// The low-stock threshold; the configured default if absent. At most `max_stock`.
+    #[schema(minimum = 0)]
     pub min_stock: Option<i64>,
+    #[schema(minimum = 0)]
     pub max_stock: Option<i64>,
     #[serde(default)]
     pub allow_backorder: bool,
@@ -97,20 +105,28 @@ pub struct CreateItemRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateItemRequest {
     #[serde(alias = "product_name")]
+    #[schema(value_type = Option<Name>)]
     pub name: Option<String>,
+    #[schema(value_type = Option<ItemStatusName>)]
     pub status: Option<String>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 0)]
     pub min_stock: Option<Option<i64>>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 0)]
     pub max_stock: Option<Option<i64>>,
     pub allow_backorder: Option<bool>,
+    /// The counted on-hand stock; needs `expected_version`.
     pub stock: Option<i64>,
+    /// The version of the location's level that `stock` was counted at;
+    /// only with `stock`.
     pub expected_version: Option<i64>,
+    /// Where `stock` was counted; `default` if absent.
+    #[schema(value_type = Option<Id>)]
     pub location: Option<String>,
+    #[schema(value_type = Option<Reason>)]
     pub reason: Option<String>,
 }
 
@@ -200,7 +216,8 @@ pub struct ItemChangeOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
-    #[schema(value_type = Vec<String>)]
+    /// 1 to 100 ids, none twice.
+    #[schema(schema_with = schema::product_id_list)]
     pub product_ids: Vec<ProductId>,
 }
 
@@ -213,17 +230,22 @@ pub struct BatchOut {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ItemListQuery {
-    /// 1-based.
+    #[param(value_type = Option<PageNumber>)]
     pub page: Option<u32>,
+    #[param(value_type = Option<PageSize>)]
     pub page_size: Option<u32>,
     /// `active`, `inactive` or `locked`.
+    #[param(value_type = Option<ItemStatusName>)]
     pub status: Option<String>,
     pub low_stock: Option<bool>,
     pub out_of_stock: Option<bool>,
     /// A substring of the id or the name.
+    #[param(value_type = Option<SearchText>)]
     pub q: Option<String>,
     /// Count only this location's stock.
+    #[param(value_type = Option<Id>)]
     pub location: Option<String>,
 }
 
@@ -243,15 +265,19 @@ pub struct ItemPageOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncStockRequest {
-    #[schema(value_type = String, example = "1001")]
     pub product_id: ProductId,
-    /// Negative to deduct, positive to add; never zero.
+    #[schema(value_type = Delta)]
     pub delta: i64,
     /// A deduction and a restock for the same order apply once each.
+    #[schema(value_type = Option<Reference>)]
     pub order_id: Option<String>,
+    #[schema(value_type = Option<Reason>)]
     pub reason: Option<String>,
     /// The same trace id for the same item applies once.
+    #[schema(value_type = Option<Reference>)]
     pub trace_id: Option<String>,
+    /// `default` if absent.
+    #[schema(value_type = Option<Id>)]
     pub location: Option<String>,
 }
 
@@ -271,10 +297,11 @@ pub struct SyncStockOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineIn {
-    #[schema(value_type = String, example = "1001")]
     pub product_id: ProductId,
-    /// At least 1.
+    #[schema(minimum = 1)]
     pub quantity: i64,
+    /// `default` if absent.
+    #[schema(value_type = Option<Id>)]
     pub location: Option<String>,
 }
 
@@ -282,8 +309,12 @@ pub struct LineIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinesRequest {
+    /// 1 to 100 lines, no item twice at one location.
+    #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<LineIn>,
+    #[schema(value_type = Option<Reference>)]
     pub order_id: Option<String>,
+    #[schema(value_type = Option<Reason>)]
     pub reason: Option<String>,
 }
 
@@ -316,8 +347,10 @@ pub struct LinesOut {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LowStockQuery {
     /// Items with 0 < available <= threshold are low; 10 if absent.
+    #[param(minimum = 0)]
     pub threshold: Option<i64>,
 }
 
@@ -501,21 +534,31 @@ impl From<&LedgerEntry> for LedgerOut {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LedgerQuery {
+    #[param(value_type = Option<PageNumber>)]
     pub page: Option<u32>,
+    #[param(value_type = Option<PageSize>)]
     pub page_size: Option<u32>,
+    #[param(value_type = Option<Reference>)]
     pub order_id: Option<String>,
+    #[param(value_type = Option<Reference>)]
     pub trace_id: Option<String>,
+    #[param(value_type = Option<Id>)]
     pub product_id: Option<String>,
-    /// One of `init add deduct reserve release commit adjust set sync transfer`.
+    #[param(value_type = Option<OperationName>)]
     pub operation: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ItemLedgerQuery {
+    #[param(value_type = Option<PageNumber>)]
     pub page: Option<u32>,
+    #[param(value_type = Option<PageSize>)]
     pub page_size: Option<u32>,
+    #[param(value_type = Option<OperationName>)]
     pub operation: Option<String>,
 }
 
@@ -534,7 +577,10 @@ pub struct LedgerPageOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateLocationRequest {
+    #[schema(value_type = Id)]
     pub id: String,
+    /// The id if absent.
+    #[schema(value_type = Option<Name>)]
     pub name: Option<String>,
     /// Lower fills first; 0 if absent.
     pub priority: Option<i64>,
@@ -610,10 +656,10 @@ mod tests {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HoldLineIn {
-    #[schema(value_type = String, example = "1001")]
     pub product_id: ProductId,
-    /// At least 1.
+    #[schema(minimum = 1)]
     pub quantity: i64,
+    #[schema(value_type = Option<Id>)]
     pub location: Option<String>,
 }
 
@@ -621,10 +667,15 @@ pub struct HoldLineIn {
 #[serde(deny_unknown_fields)]
 pub struct CreateReservationRequest {
     /// Your id for the hold; one is made if absent. The same id twice holds once.
+    #[schema(value_type = Option<Id>)]
     pub reservation_id: Option<String>,
+    #[schema(value_type = Id)]
     pub order_id: String,
+    /// 1 to 100 lines, no item twice with the same location (or twice without one).
+    #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<HoldLineIn>,
     /// How long the hold lasts; the configured default if absent.
+    #[schema(minimum = 1)]
     pub ttl_seconds: Option<u64>,
     /// The customer's region, for items whose supplier is asked before an
     /// order; the configured default region if absent.
@@ -635,12 +686,14 @@ pub struct CreateReservationRequest {
 #[serde(deny_unknown_fields)]
 pub struct ExtendRequest {
     /// The new time to live, counted from now; the configured default if absent.
+    #[schema(minimum = 1)]
     pub ttl_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonRequest {
+    #[schema(value_type = Option<Reason>)]
     pub reason: Option<String>,
 }
 
@@ -690,9 +743,13 @@ impl ReservationOut {
 #[serde(deny_unknown_fields)]
 pub struct CreateOrderRequest {
     /// Your order id. The same id twice creates and holds once.
+    #[schema(value_type = Id)]
     pub order_id: String,
+    /// 1 to 100 lines, no item twice with the same location (or twice without one).
+    #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<HoldLineIn>,
     /// How long an unpaid order holds its stock; the configured default if absent.
+    #[schema(minimum = 1)]
     pub ttl_seconds: Option<u64>,
     /// The customer's region, for items whose supplier is asked before an
     /// order; the configured default region if absent.
@@ -755,10 +812,14 @@ impl OrderOut {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct OrderListQuery {
+    #[param(value_type = Option<PageNumber>)]
     pub page: Option<u32>,
+    #[param(value_type = Option<PageSize>)]
     pub page_size: Option<u32>,
     /// `pending`, `paid`, `cancelled` or `expired`.
+    #[param(value_type = Option<OrderStatusName>)]
     pub status: Option<String>,
 }
 
@@ -775,12 +836,16 @@ pub struct OrderPageOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferRequest {
-    #[schema(value_type = String, example = "1001")]
     pub product_id: ProductId,
+    #[schema(value_type = Id)]
     pub from_location: String,
+    /// Another location than `from_location`.
+    #[schema(value_type = Id)]
     pub to_location: String,
-    /// At least 1; no more than is available at `from_location`.
+    /// No more than is available at `from_location`.
+    #[schema(minimum = 1)]
     pub quantity: i64,
+    #[schema(value_type = Option<Reason>)]
     pub reason: Option<String>,
 }
 
@@ -830,15 +895,20 @@ impl From<&stock_store::AlertView> for AlertOut {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AlertListQuery {
+    #[param(value_type = Option<PageNumber>)]
     pub page: Option<u32>,
+    #[param(value_type = Option<PageSize>)]
     pub page_size: Option<u32>,
+    #[param(value_type = Option<Id>)]
     pub product_id: Option<String>,
-    /// `low_stock`, `out_of_stock` or `back_in_stock`.
+    /// `low_stock`, `out_of_stock`, `back_in_stock` or `diff_alert`.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", value_type = Option<AlertKindName>)]
     pub kind: Option<String>,
     /// `pending`, `sent`, `acknowledged`, `ignored`, or `open` (pending or sent).
+    #[param(value_type = Option<AlertStatusFilter>)]
     pub status: Option<String>,
 }
 
@@ -853,13 +923,17 @@ pub struct AlertPageOut {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Kinds to send, comma-separated: `stock`, `reservation`, `order`, `alert`. All by default.
+    #[param(value_type = Option<EventKindList>)]
     pub types: Option<String>,
     /// Only events about this item (stock changes and alerts).
+    #[param(value_type = Option<Id>)]
     pub product_id: Option<String>,
     /// Resume after this event id (as `Last-Event-ID` does). Without either,
     /// the stream starts with the next event.
+    #[param(minimum = 0)]
     pub after: Option<i64>,
 }
 
@@ -882,11 +956,13 @@ pub struct OrderEventOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookRequest {
-    /// `http://` or `https://`.
+    #[schema(value_type = Url)]
     pub url: String,
-    /// 16 to 256 characters; every delivery is signed with it.
+    /// Every delivery is signed with it.
+    #[schema(min_length = 16, max_length = 256)]
     pub secret: String,
     /// Kinds to send: `stock`, `reservation`, `order`, `alert`. All when absent.
+    #[schema(value_type = Option<Vec<EventKindName>>)]
     pub events: Option<Vec<String>>,
 }
 
@@ -959,7 +1035,10 @@ pub struct DeliveryPageOut {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
+    #[param(value_type = Option<PageNumber>)]
     pub page: Option<u32>,
+    #[param(value_type = Option<PageSize>)]
     pub page_size: Option<u32>,
 }

@@ -17,7 +17,7 @@ use crate::AppState;
 /// Alerts, newest first, by item, type and status.
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(AlertListQuery),
     responses((status = 200, body = AlertPageOut), (status = 400, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn list_alerts(
     State(state): State<AppState>,
     _: Authorized<ServiceRole>,
@@ -81,10 +81,10 @@ fn alert_id(raw: &str) -> Result<i64, ApiError> {
 
 /// Acknowledge an open alert: someone has seen it. A closed alert is a 409.
 #[utoipa::path(post, path = "/api/v1/alerts/{alert_id}/ack", tag = "alerts",
-    params(("alert_id" = i64, Path)),
+    params(("alert_id" = i64, Path, minimum = 1, example = 1)),
     responses((status = 200, body = AlertOut), (status = 404, body = ErrorBody),
         (status = 409, description = "ALERT_CLOSED", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["admin"])))]
 pub async fn ack_alert(
     State(state): State<AppState>,
     writer: Writer<AdminRole>,
@@ -99,10 +99,10 @@ pub async fn ack_alert(
 
 /// Ignore an open alert. A closed alert is a 409.
 #[utoipa::path(post, path = "/api/v1/alerts/{alert_id}/ignore", tag = "alerts",
-    params(("alert_id" = i64, Path)),
+    params(("alert_id" = i64, Path, minimum = 1, example = 1)),
     responses((status = 200, body = AlertOut), (status = 404, body = ErrorBody),
         (status = 409, description = "ALERT_CLOSED", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["admin"])))]
 pub async fn ignore_alert(
     State(state): State<AppState>,
     writer: Writer<AdminRole>,

@@ -14,9 +14,9 @@ use utoipa::ToSchema;
 
 use super::webhooks::{checked_url, SECRET_LENGTH_MAX, SECRET_LENGTH_MIN};
 use crate::auth::{random_id, AdminRole, Authorized, ServiceRole, Writer};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{quoted, ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::wire::{location_or_default, timestamp};
+use crate::wire::{location_or_default, timestamp, Id};
 use crate::AppState;
 use stock_jobs::channel_sync::{sellable, SyncReport};
 
@@ -41,8 +41,10 @@ async fn existing_channel(state: &AppState, raw: &str) -> Result<Channel, ApiErr
 pub struct ChannelRequest {
     /// Where a sync POSTs each listing's quantity; null: the channel reads
     /// `GET …/listings` instead.
+    #[schema(value_type = Option<crate::wire::Url>)]
     pub endpoint: Option<String>,
     /// Signs every push (`Stockd-Signature`, as webhooks); needed with an endpoint.
+    #[schema(min_length = 16, max_length = 256)]
     pub secret: Option<String>,
 }
 
@@ -80,13 +82,15 @@ pub struct ChannelListOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListingRequest {
+    #[schema(value_type = crate::wire::Id)]
     pub listing_id: String,
-    #[schema(value_type = String)]
     pub product_id: crate::wire::ProductId,
     /// Held back from the channel (default 0).
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub buffer: i64,
     /// Count stock at this location only; default: every location.
+    #[schema(value_type = Option<crate::wire::Id>)]
     pub location: Option<String>,
 }
 
@@ -189,9 +193,9 @@ pub struct ChannelStatusOut {
 
 /// Create a channel, or change where its syncs go.
 #[utoipa::path(put, path = "/api/v1/channels/{channel}", tag = "channels",
-    params(("channel" = String, Path)), request_body = ChannelRequest,
+    params(("channel" = Id, Path, example = "shop")), request_body = ChannelRequest,
     responses((status = 200, body = ChannelOut), (status = 400, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["admin"])))]
 pub async fn put_channel(
     State(state): State<AppState>,
     _: Authorized<AdminRole>,
@@ -229,7 +233,7 @@ pub async fn put_channel(
 
 /// Every channel.
 #[utoipa::path(get, path = "/api/v1/channels", tag = "channels",
-    responses((status = 200, body = ChannelListOut)), security(("api_key" = [])))]
+    responses((status = 200, body = ChannelListOut)), security(("api_key" = ["service"])))]
 pub async fn list_channels(
     State(state): State<AppState>,
     _: Authorized<ServiceRole>,
@@ -247,10 +251,10 @@ pub async fn list_channels(
 /// channel named for the first time reads its quantities through the API
 /// until `PUT /api/v1/channels/{channel}` gives it an endpoint.
 #[utoipa::path(post, path = "/api/v1/channels/{channel}/listings", tag = "channels",
-    params(("channel" = String, Path)), request_body = ListingRequest,
+    params(("channel" = Id, Path, example = "shop")), request_body = ListingRequest,
     responses((status = 201, body = ListingOut), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "TOO_MANY_LISTINGS", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["admin"])))]
 pub async fn link_listing(
     State(state): State<AppState>,
     _: Authorized<AdminRole>,
@@ -298,9 +302,9 @@ pub async fn link_listing(
 /// A channel's listings and what each was last told: what a channel without
 /// an endpoint reads.
 #[utoipa::path(get, path = "/api/v1/channels/{channel}/listings", tag = "channels",
-    params(("channel" = String, Path)),
+    params(("channel" = Id, Path, example = "shop")),
     responses((status = 200, body = ListingListOut), (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn list_listings(
     State(state): State<AppState>,
     _: Authorized<ServiceRole>,
@@ -315,9 +319,9 @@ pub async fn list_listings(
 
 /// Unlink a listing.
 #[utoipa::path(delete, path = "/api/v1/channels/{channel}/listings/{listing_id}", tag = "channels",
-    params(("channel" = String, Path), ("listing_id" = String, Path)),
+    params(("channel" = Id, Path, example = "shop"), ("listing_id" = Id, Path, example = "l-1001")),
     responses((status = 204), (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["admin"])))]
 pub async fn unlink_listing(
     State(state): State<AppState>,
     _: Authorized<AdminRole>,
@@ -338,9 +342,9 @@ pub async fn unlink_listing(
 /// its buffer) and nothing else. Listings already showing it are skipped;
 /// a listing that fails is reported with its reason and the rest go on.
 #[utoipa::path(post, path = "/api/v1/channels/{channel}/sync", tag = "channels",
-    params(("channel" = String, Path)),
+    params(("channel" = Id, Path, example = "shop")),
     responses((status = 200, body = SyncOut), (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn sync(
     State(state): State<AppState>,
     _: Authorized<ServiceRole>,
@@ -354,9 +358,9 @@ pub async fn sync(
 /// Each listing's last published quantity against what it may be offered
 /// now, and whether they differ.
 #[utoipa::path(get, path = "/api/v1/channels/{channel}/status", tag = "channels",
-    params(("channel" = String, Path)),
+    params(("channel" = Id, Path, example = "shop")),
     responses((status = 200, body = ChannelStatusOut), (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn status(
     State(state): State<AppState>,
     _: Authorized<ServiceRole>,
@@ -399,15 +403,22 @@ pub async fn status(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelOrderLineIn {
+    /// A listing of this channel.
     pub listing_id: String,
+    #[schema(minimum = 1)]
     pub quantity: i64,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelOrderRequest {
+    #[schema(value_type = crate::wire::Id)]
     pub order_id: String,
+    /// 1 to 100 lines, no listing twice.
+    #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<ChannelOrderLineIn>,
+    /// How long an unpaid order holds its stock; the configured default if absent.
+    #[schema(minimum = 1)]
     pub ttl_seconds: Option<u64>,
     /// The customer's region, for items whose supplier is asked before an order.
     pub region: Option<crate::wire::RegionIn>,
@@ -417,10 +428,10 @@ pub struct ChannelOrderRequest {
 /// like `POST /api/v1/orders` (pay and cancel it there), and before it is
 /// answered, the channel's listings of the ordered items are published again.
 #[utoipa::path(post, path = "/api/v1/channels/{channel}/orders", tag = "channels",
-    params(("channel" = String, Path)), request_body = ChannelOrderRequest,
+    params(("channel" = Id, Path, example = "shop")), request_body = ChannelOrderRequest,
     responses((status = 201, body = crate::wire::OrderOut), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "INSUFFICIENT_STOCK", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn place_order(
     State(state): State<AppState>,
     writer: Writer<ServiceRole>,
@@ -448,7 +459,7 @@ pub async fn place_order(
         if !seen.insert(line.listing_id.as_str()) {
             return Err(ApiError::field(
                 "items",
-                format!("names listing {} twice", line.listing_id),
+                format!("names listing {} twice", quoted(&line.listing_id)),
             ));
         }
         let listing = listings
@@ -457,7 +468,8 @@ pub async fn place_order(
             .ok_or_else(|| {
                 ApiError::not_found(format!(
                     "listing {} of channel {} not found",
-                    line.listing_id, channel.id
+                    quoted(&line.listing_id),
+                    channel.id
                 ))
             })?;
         if !items_seen.insert((listing.item.clone(), listing.location.clone())) {

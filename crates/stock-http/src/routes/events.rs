@@ -96,8 +96,10 @@ fn sse_event(event: &EventView) -> Event {
 /// resume without a gap, for as long as `events.retention_h` keeps them.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventsQuery),
     responses((status = 200, description = "text/event-stream; events `stock`, `reservation`, `order`, `alert`"),
-        (status = 400, body = ErrorBody), (status = 503, description = "TOO_MANY_STREAMS", body = ErrorBody)),
-    security(("api_key" = [])))]
+        (status = 400, body = ErrorBody),
+        (status = 403, description = "FORBIDDEN: a storefront key asked for other types than stock", body = ErrorBody),
+        (status = 503, description = "TOO_MANY_STREAMS", body = ErrorBody)),
+    security(("api_key" = ["storefront"])))]
 pub async fn events(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<StorefrontRole>,

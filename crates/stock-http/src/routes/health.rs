@@ -148,12 +148,16 @@ pub struct HealthRunResultOut {
     pub diffs: Vec<DiffOut>,
 }
 
+/// The ways a diff is repaired (`fix` reads them), for the document.
+pub(crate) const FIX_TYPES: [&str; 2] = ["use_db", "use_redis"];
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FixRequest {
     /// `use_db`: the database is right, the cache is rewritten from it.
     /// `use_redis`: the cache is right, the database's available stock
     /// becomes its value (a `sync` ledger row at the default location).
+    #[schema(value_type = crate::wire::FixTypeName)]
     pub fix_type: String,
 }
 
@@ -166,7 +170,7 @@ pub struct FixOut {
 
 /// The cache, the checker's last run, its totals and the pending diffs.
 #[utoipa::path(get, path = "/api/v1/health/check", tag = "health",
-    responses((status = 200, body = HealthCheckOut)), security(("api_key" = [])))]
+    responses((status = 200, body = HealthCheckOut)), security(("api_key" = ["service"])))]
 pub async fn health_check(
     State(state): State<AppState>,
     _: Authorized<ServiceRole>,
@@ -227,7 +231,7 @@ pub async fn health_check(
 #[utoipa::path(post, path = "/api/v1/health/trigger", tag = "health",
     responses((status = 200, body = HealthRunResultOut),
         (status = 409, description = "CACHE_NOT_CONFIGURED", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["admin"])))]
 pub async fn trigger(
     State(state): State<AppState>,
     caller: Authorized<AdminRole>,
@@ -254,12 +258,12 @@ fn fix_render() -> Render {
 
 /// Repair one pending diff with `use_db` or `use_redis`.
 #[utoipa::path(post, path = "/api/v1/health/fix/{diff_id}", tag = "health",
-    params(("diff_id" = i64, Path)), request_body = FixRequest,
+    params(("diff_id" = i64, Path, minimum = 1, example = 1)), request_body = FixRequest,
     responses((status = 200, body = FixOut), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "DIFF_CLOSED, COMPENSATION_DISABLED, CACHE_NOT_CONFIGURED, CACHE_VALUE_MISSING, INSUFFICIENT_STOCK", body = ErrorBody),
         (status = 503, description = "CACHE_UNAVAILABLE", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["admin"])))]
 pub async fn fix(
     State(state): State<AppState>,
     writer: Writer<AdminRole>,

@@ -12,7 +12,7 @@ use stock_store::{now_ms, Command, HoldLineRequest, OrderFilter, Outcome, Render
 
 use super::{optional_text, page, render, render_with, to_json, total_pages, REASON_LENGTH_MAX};
 use crate::auth::{random_id, AdminRole, Authorized, ServiceRole, Writer};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{quoted, ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
 use crate::regions::RegionInput;
 use crate::wire::*;
@@ -134,7 +134,7 @@ fn order_step_render() -> Render {
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "INSUFFICIENT_STOCK, or SUPPLIER_INSUFFICIENT_STOCK for an item its supplier is asked about", body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 502, description = "SUPPLIER_AUTH_FAILED, SUPPLIER_UNAVAILABLE, …", body = ErrorBody), (status = 504, description = "SUPPLIER_TIMEOUT", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn create_reservation(
     State(state): State<AppState>,
     writer: Writer<ServiceRole>,
@@ -161,9 +161,9 @@ pub async fn create_reservation(
 
 /// One hold. A hold past its expiry reads as `expired` at once.
 #[utoipa::path(get, path = "/api/v1/reservations/{reservation_id}", tag = "holds",
-    params(("reservation_id" = String, Path)),
+    params(("reservation_id" = Id, Path, example = "r-1001")),
     responses((status = 200, body = ReservationOut), (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn get_reservation(
     State(state): State<AppState>,
     _: Authorized<ServiceRole>,
@@ -173,16 +173,16 @@ pub async fn get_reservation(
         .store
         .hold(&id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("reservation {id} not found")))?;
+        .ok_or_else(|| ApiError::not_found(format!("reservation {} not found", quoted(&id))))?;
     Ok(Json(ReservationOut::from_view(&hold, now_ms())))
 }
 
 /// Give an active hold more time: it now expires `ttl_seconds` from now.
 #[utoipa::path(post, path = "/api/v1/reservations/{reservation_id}/extend", tag = "holds",
-    params(("reservation_id" = String, Path)), request_body(content = ExtendRequest, description = "optional"),
+    params(("reservation_id" = Id, Path, example = "r-1001")), request_body(content = ExtendRequest, description = "optional"),
     responses((status = 200, body = ReservationOut), (status = 404, body = ErrorBody),
         (status = 409, description = "RESERVATION_EXPIRED, RESERVATION_COMMITTED or RESERVATION_RELEASED", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn extend_reservation(
     State(state): State<AppState>,
     writer: Writer<ServiceRole>,
@@ -199,10 +199,10 @@ pub async fn extend_reservation(
 /// Turn a hold into a sale: on hand and reserved both drop. Committing twice
 /// is fine; committing an expired or released hold is a 409.
 #[utoipa::path(post, path = "/api/v1/reservations/{reservation_id}/commit", tag = "holds",
-    params(("reservation_id" = String, Path)),
+    params(("reservation_id" = Id, Path, example = "r-1001")),
     responses((status = 200, body = ReservationOut), (status = 404, body = ErrorBody),
         (status = 409, description = "RESERVATION_EXPIRED or RESERVATION_RELEASED", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn commit_reservation(
     State(state): State<AppState>,
     writer: Writer<ServiceRole>,
@@ -215,10 +215,10 @@ pub async fn commit_reservation(
 /// Give a hold back: reserved drops. Releasing twice, or releasing an
 /// expired hold, is fine; releasing a committed hold is a 409.
 #[utoipa::path(post, path = "/api/v1/reservations/{reservation_id}/release", tag = "holds",
-    params(("reservation_id" = String, Path)), request_body(content = ReasonRequest, description = "optional"),
+    params(("reservation_id" = Id, Path, example = "r-1001")), request_body(content = ReasonRequest, description = "optional"),
     responses((status = 200, body = ReservationOut), (status = 404, body = ErrorBody),
         (status = 409, description = "RESERVATION_COMMITTED", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn release_reservation(
     State(state): State<AppState>,
     writer: Writer<ServiceRole>,
@@ -238,7 +238,7 @@ pub async fn release_reservation(
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "INSUFFICIENT_STOCK, or SUPPLIER_INSUFFICIENT_STOCK for an item its supplier is asked about", body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 502, description = "SUPPLIER_AUTH_FAILED, SUPPLIER_UNAVAILABLE, …", body = ErrorBody), (status = 504, description = "SUPPLIER_TIMEOUT", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn create_order(
     State(state): State<AppState>,
     writer: Writer<ServiceRole>,
@@ -260,9 +260,9 @@ pub async fn create_order(
 }
 
 /// One order.
-#[utoipa::path(get, path = "/api/v1/orders/{order_id}", tag = "holds", params(("order_id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/orders/{order_id}", tag = "holds", params(("order_id" = Id, Path, example = "o-1001")),
     responses((status = 200, body = OrderOut), (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn get_order(
     State(state): State<AppState>,
     _: Authorized<ServiceRole>,
@@ -272,14 +272,14 @@ pub async fn get_order(
         .store
         .order(&id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("order {id} not found")))?;
+        .ok_or_else(|| ApiError::not_found(format!("order {} not found", quoted(&id))))?;
     Ok(Json(OrderOut::from_view(&order, now_ms())))
 }
 
 /// Orders, newest first, by status.
 #[utoipa::path(get, path = "/api/v1/orders", tag = "holds", params(OrderListQuery),
     responses((status = 200, body = OrderPageOut), (status = 400, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn list_orders(
     State(state): State<AppState>,
     _: Authorized<ServiceRole>,
@@ -312,10 +312,10 @@ pub async fn list_orders(
 
 /// Pay an order: its hold becomes a sale. Paying twice is fine; paying an
 /// expired or cancelled order is a 409.
-#[utoipa::path(post, path = "/api/v1/orders/{order_id}/pay", tag = "holds", params(("order_id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/orders/{order_id}/pay", tag = "holds", params(("order_id" = Id, Path, example = "o-1001")),
     responses((status = 200, body = OrderOut), (status = 404, body = ErrorBody),
         (status = 409, description = "ORDER_EXPIRED or ORDER_CANCELLED", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn pay_order(
     State(state): State<AppState>,
     writer: Writer<ServiceRole>,
@@ -327,10 +327,10 @@ pub async fn pay_order(
 
 /// Cancel an order: an unpaid one releases its hold; a paid one puts its
 /// stock back where it came from (`return` ledger rows).
-#[utoipa::path(post, path = "/api/v1/orders/{order_id}/cancel", tag = "holds", params(("order_id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/orders/{order_id}/cancel", tag = "holds", params(("order_id" = Id, Path, example = "o-1001")),
     request_body(content = ReasonRequest, description = "optional"),
     responses((status = 200, body = OrderOut), (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn cancel_order(
     State(state): State<AppState>,
     writer: Writer<ServiceRole>,
@@ -346,7 +346,7 @@ pub async fn cancel_order(
 #[utoipa::path(post, path = "/api/v1/transfers", tag = "inventory", request_body = TransferRequest,
     responses((status = 200, body = ItemChangeOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "INSUFFICIENT_STOCK", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["admin"])))]
 pub async fn transfer(
     State(state): State<AppState>,
     writer: Writer<AdminRole>,

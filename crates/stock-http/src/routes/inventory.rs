@@ -55,7 +55,7 @@ fn threshold(state: &AppState) -> i64 {
 #[utoipa::path(get, path = "/api/v1/inventory", tag = "inventory", params(ItemListQuery),
     responses((status = 200, body = ItemPageOut), (status = 400, body = ErrorBody),
         (status = 404, description = "no such location", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["storefront"])))]
 pub async fn list_items(
     State(state): State<AppState>,
     _: Authorized<StorefrontRole>,
@@ -100,7 +100,7 @@ pub async fn list_items(
 #[utoipa::path(post, path = "/api/v1/inventory", tag = "inventory", request_body = CreateItemRequest,
     responses((status = 201, body = ItemChangeOut), (status = 400, body = ErrorBody),
         (status = 409, description = "ALREADY_EXISTS", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["admin"])))]
 pub async fn create_item(
     State(state): State<AppState>,
     writer: Writer<AdminRole>,
@@ -143,9 +143,9 @@ fn item_render(state: &AppState, success: StatusCode) -> stock_store::Render {
 
 /// One item with its stock per location.
 #[utoipa::path(get, path = "/api/v1/inventory/{product_id}", tag = "inventory",
-    params(("product_id" = String, Path)),
+    params(("product_id" = Id, Path, example = "1001")),
     responses((status = 200, body = ItemOut), (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["storefront"])))]
 pub async fn get_item(
     State(state): State<AppState>,
     _: Authorized<StorefrontRole>,
@@ -163,10 +163,10 @@ pub async fn get_item(
 /// Change an item's details; set its stock after a count with `stock` and
 /// `expected_version` (a `set` ledger row).
 #[utoipa::path(put, path = "/api/v1/inventory/{product_id}", tag = "inventory",
-    params(("product_id" = String, Path)), request_body = UpdateItemRequest,
+    params(("product_id" = Id, Path, example = "1001")), request_body = UpdateItemRequest,
     responses((status = 200, body = ItemChangeOut), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "VERSION_CONFLICT", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["admin"])))]
 pub async fn update_item(
     State(state): State<AppState>,
     writer: Writer<AdminRole>,
@@ -232,7 +232,7 @@ async fn version_required(state: &AppState, id: &ItemId, location: &LocationId) 
 /// Several items at once.
 #[utoipa::path(post, path = "/api/v1/inventory/batch", tag = "inventory", request_body = BatchRequest,
     responses((status = 200, body = BatchOut), (status = 400, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["storefront"])))]
 pub async fn batch(
     State(state): State<AppState>,
     _: Authorized<StorefrontRole>,
@@ -282,7 +282,7 @@ fn check_count(field: &str, count: usize) -> Result<(), ApiError> {
     responses((status = 200, body = SyncStockOut), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "INSUFFICIENT_STOCK", body = ErrorBody),
         (status = 422, description = "IDEMPOTENCY_MISMATCH", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn sync_stock(
     State(state): State<AppState>,
     writer: Writer<ServiceRole>,
@@ -349,13 +349,16 @@ fn lines(items: &[LineIn]) -> Result<Vec<(ItemId, LocationId, i64)>, ApiError> {
 /// Can every line be had now? Changes nothing.
 #[utoipa::path(post, path = "/api/v1/inventory/check", tag = "stock", request_body = LinesRequest,
     responses((status = 200, body = CheckOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["storefront"])))]
 pub async fn check(
     State(state): State<AppState>,
     _: Authorized<StorefrontRole>,
     ApiJson(body): ApiJson<LinesRequest>,
 ) -> Result<Json<CheckOut>, ApiError> {
     let lines = lines(&body.items)?;
+    // Not kept, but checked as every route that takes them checks them.
+    optional_text("order_id", body.order_id.as_deref(), REFERENCE_LENGTH_MAX)?;
+    optional_text("reason", body.reason.as_deref(), REASON_LENGTH_MAX)?;
     let ids: Vec<ItemId> = lines.iter().map(|(id, ..)| id.clone()).collect();
     let views = state.read_items(&ids).await?;
     let missing: Vec<&str> = ids
@@ -448,7 +451,7 @@ async fn apply_lines(
 #[utoipa::path(post, path = "/api/v1/inventory/decrease", tag = "stock", request_body = LinesRequest,
     responses((status = 200, body = LinesOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "INSUFFICIENT_STOCK", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn decrease(
     State(state): State<AppState>,
     writer: Writer<ServiceRole>,
@@ -460,7 +463,7 @@ pub async fn decrease(
 /// Increase several items (an order cancelled, goods received): every line or none.
 #[utoipa::path(post, path = "/api/v1/inventory/increase", tag = "stock", request_body = LinesRequest,
     responses((status = 200, body = LinesOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn increase(
     State(state): State<AppState>,
     writer: Writer<ServiceRole>,
@@ -472,7 +475,7 @@ pub async fn increase(
 /// Low and out-of-stock items (`lowStock`, `outOfStock`, `summary`).
 #[utoipa::path(get, path = "/api/v1/admin/inventory/low-stock", tag = "reports", params(LowStockQuery),
     responses((status = 200, body = LowStockOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["admin"])))]
 pub async fn low_stock(
     State(state): State<AppState>,
     _: Authorized<AdminRole>,

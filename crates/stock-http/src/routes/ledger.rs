@@ -10,7 +10,7 @@ use super::{optional_text, page, total_pages, REFERENCE_LENGTH_MAX};
 use crate::auth::{Authorized, StorefrontRole};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
-use crate::wire::{ItemLedgerQuery, LedgerOut, LedgerPageOut, LedgerQuery};
+use crate::wire::{Id, ItemLedgerQuery, LedgerOut, LedgerPageOut, LedgerQuery};
 use crate::AppState;
 
 fn operation(raw: Option<&str>) -> Result<Option<Operation>, ApiError> {
@@ -42,9 +42,9 @@ async fn ledger_page(
 
 /// An item's ledger, newest first.
 #[utoipa::path(get, path = "/api/v1/inventory/{product_id}/logs", tag = "ledger",
-    params(("product_id" = String, Path), ItemLedgerQuery),
+    params(("product_id" = Id, Path, example = "1001"), ItemLedgerQuery),
     responses((status = 200, body = LedgerPageOut), (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["storefront"])))]
 pub async fn item_ledger(
     State(state): State<AppState>,
     _: Authorized<StorefrontRole>,
@@ -66,7 +66,7 @@ pub async fn item_ledger(
 /// The ledger across items, newest first, by order id, trace id, item or operation.
 #[utoipa::path(get, path = "/api/v1/logs", tag = "ledger", params(LedgerQuery),
     responses((status = 200, body = LedgerPageOut), (status = 400, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["storefront"])))]
 pub async fn ledger(
     State(state): State<AppState>,
     _: Authorized<StorefrontRole>,

@@ -19,7 +19,7 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Counts and totals across the inventory.
 #[utoipa::path(get, path = "/api/v1/stats/inventory", tag = "reports",
-    responses((status = 200, body = InventoryStatsOut)), security(("api_key" = [])))]
+    responses((status = 200, body = InventoryStatsOut)), security(("api_key" = ["storefront"])))]
 pub async fn inventory_stats(
     State(state): State<AppState>,
     _: Authorized<StorefrontRole>,
@@ -41,7 +41,7 @@ pub async fn inventory_stats(
 
 /// Uptime, requests and errors by route, and write latency percentiles.
 #[utoipa::path(get, path = "/api/v1/stats/service", tag = "reports",
-    responses((status = 200, body = ServiceStatsOut)), security(("api_key" = [])))]
+    responses((status = 200, body = ServiceStatsOut)), security(("api_key" = ["storefront"])))]
 pub async fn service_stats(
     State(state): State<AppState>,
     _: Authorized<StorefrontRole>,
@@ -114,7 +114,7 @@ pub async fn service_stats(
 
 /// Every location, in fill order.
 #[utoipa::path(get, path = "/api/v1/locations", tag = "locations",
-    responses((status = 200, body = LocationListOut)), security(("api_key" = [])))]
+    responses((status = 200, body = LocationListOut)), security(("api_key" = ["storefront"])))]
 pub async fn list_locations(
     State(state): State<AppState>,
     _: Authorized<StorefrontRole>,
@@ -129,7 +129,7 @@ pub async fn list_locations(
 #[utoipa::path(post, path = "/api/v1/locations", tag = "locations", request_body = CreateLocationRequest,
     responses((status = 201, body = LocationOut), (status = 400, body = ErrorBody),
         (status = 409, description = "ALREADY_EXISTS", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["admin"])))]
 pub async fn create_location(
     State(state): State<AppState>,
     writer: Writer<AdminRole>,

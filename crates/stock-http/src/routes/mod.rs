@@ -5,66 +5,29 @@ mod channels;
 pub mod docs;
 mod events;
 mod health;
+pub(crate) use health::FIX_TYPES;
 mod holds;
 mod inventory;
 mod ledger;
 pub mod meta;
 mod suppliers;
+pub(crate) use suppliers::{CODES_MAX, CODE_LENGTH_MAX};
 pub(crate) mod webhooks;
 
 use std::sync::Arc;
 
 use axum::http::StatusCode;
 use stock_store::{Outcome, Page, Render};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{error_bytes, ApiError};
 use crate::AppState;
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "stockd",
-        description = "An inventory service that never sells what it does not have. \
-            Every /api/v1 route needs `Authorization: Bearer KEY`; every write accepts \
-            an `Idempotency-Key` header. Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`."
-    ),
-    modifiers(&BearerAuth),
-    tags(
-        (name = "inventory", description = "Items and their stock"),
-        (name = "stock", description = "Changes to stock"),
-        (name = "ledger", description = "Every change, append-only"),
-        (name = "reports", description = "Statistics and reports"),
-        (name = "locations", description = "Warehouses"),
-        (name = "holds", description = "Stock held for unpaid orders, and orders"),
-        (name = "alerts", description = "Low stock, out of stock, back in stock"),
-        (name = "events", description = "Live events"),
-        (name = "health", description = "The Redis cache checked against the database"),
-        (name = "channels", description = "Shop listings on other platforms, kept in step with the warehouse"),
-        (name = "suppliers", description = "Stock that lives at a supplier: region codes, the supplier's figures, syncs"),
-        (name = "service", description = "The service itself"),
-    )
-)]
-struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "api_key",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
-
 /// Every `/api/v1` route, with its OpenAPI description.
 pub fn api_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .routes(routes!(inventory::list_items, inventory::create_item))
         .routes(routes!(inventory::get_item, inventory::update_item))
         .routes(routes!(inventory::batch))
@@ -149,6 +112,8 @@ pub(crate) const NAME_LENGTH_MAX: usize = 200;
 pub(crate) const REASON_LENGTH_MAX: usize = 500;
 pub(crate) const REFERENCE_LENGTH_MAX: usize = 128;
 pub(crate) const QUERY_LENGTH_MAX: usize = 100;
+/// The longest webhook or channel URL accepted, in characters.
+pub(crate) const URL_LENGTH_MAX: usize = 2048;
 
 /// Checks a free-text field: not blank, not too long, no control characters.
 pub(crate) fn text(field: &str, value: &str, length_max: usize) -> Result<String, ApiError> {

@@ -20,9 +20,9 @@ use crate::AppState;
 use stock_jobs::SupplierEntry;
 
 /// The longest product code or order code accepted.
-const CODE_LENGTH_MAX: usize = 64;
+pub(crate) const CODE_LENGTH_MAX: usize = 64;
 /// Product codes one catalogue or prices request may name.
-const CODES_MAX: usize = 100;
+pub(crate) const CODES_MAX: usize = 100;
 /// The longest category or brand filter.
 const FILTER_LENGTH_MAX: usize = 64;
 
@@ -102,7 +102,7 @@ fn supplier_out(entry: &SupplierEntry, linked_items: u64) -> SupplierOut {
 /// The configured suppliers: where their stock goes, their circuit, their
 /// schedule and what their last sync did.
 #[utoipa::path(get, path = "/api/v1/suppliers", tag = "suppliers",
-    responses((status = 200, body = SupplierListOut)), security(("api_key" = [])))]
+    responses((status = 200, body = SupplierListOut)), security(("api_key" = ["service"])))]
 pub async fn list_suppliers(
     State(state): State<AppState>,
     _: Authorized<ServiceRole>,
@@ -126,7 +126,7 @@ pub async fn list_suppliers(
 /// text, else the configured default (`matched_level` says which).
 #[utoipa::path(get, path = "/api/v1/regions/resolve", tag = "suppliers", params(RegionIn),
     responses((status = 200, body = RegionOut), (status = 400, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["storefront"])))]
 pub async fn resolve_region(
     State(state): State<AppState>,
     _: Authorized<StorefrontRole>,
@@ -145,11 +145,11 @@ pub async fn resolve_region(
 /// The supplier's stock of one product for one region (a county code, or an
 /// address resolved to one), asked now.
 #[utoipa::path(get, path = "/api/v1/suppliers/{supplier}/stock", tag = "suppliers",
-    params(("supplier" = String, Path), SupplierStockQuery),
+    params(("supplier" = String, Path, example = "mock"), SupplierStockQuery),
     responses((status = 200, body = SupplierStockOut), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 502, description = "SUPPLIER_AUTH_FAILED, SUPPLIER_UNAVAILABLE, SUPPLIER_REFUSED, SUPPLIER_BAD_RESPONSE", body = ErrorBody),
         (status = 503, description = "SUPPLIER_CIRCUIT_OPEN", body = ErrorBody), (status = 504, description = "SUPPLIER_TIMEOUT", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn supplier_stock(
     State(state): State<AppState>,
     _: Authorized<ServiceRole>,
@@ -186,10 +186,10 @@ pub async fn supplier_stock(
 /// The supplier's catalogue (every page of it), by codes, category or
 /// brand, each with the stockd item linked to it.
 #[utoipa::path(get, path = "/api/v1/suppliers/{supplier}/products", tag = "suppliers",
-    params(("supplier" = String, Path), SupplierProductsQuery),
+    params(("supplier" = String, Path, example = "mock"), SupplierProductsQuery),
     responses((status = 200, body = SupplierProductsOut), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn supplier_products(
     State(state): State<AppState>,
     _: Authorized<ServiceRole>,
@@ -229,10 +229,10 @@ pub async fn supplier_products(
 
 /// The supplier's prices of some products.
 #[utoipa::path(get, path = "/api/v1/suppliers/{supplier}/prices", tag = "suppliers",
-    params(("supplier" = String, Path), PricesQuery),
+    params(("supplier" = String, Path, example = "mock"), PricesQuery),
     responses((status = 200, body = PricesOut), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn supplier_prices(
     State(state): State<AppState>,
     _: Authorized<ServiceRole>,
@@ -263,10 +263,10 @@ pub async fn supplier_prices(
 
 /// The shop's account balance at the supplier.
 #[utoipa::path(get, path = "/api/v1/suppliers/{supplier}/balance", tag = "suppliers",
-    params(("supplier" = String, Path)),
+    params(("supplier" = String, Path, example = "mock")),
     responses((status = 200, body = BalanceOut), (status = 404, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["admin"])))]
 pub async fn supplier_balance(
     State(state): State<AppState>,
     _: Authorized<AdminRole>,
@@ -284,10 +284,10 @@ pub async fn supplier_balance(
 
 /// Where an order placed at the supplier is on its way.
 #[utoipa::path(get, path = "/api/v1/suppliers/{supplier}/logistics", tag = "suppliers",
-    params(("supplier" = String, Path), LogisticsQueryIn),
+    params(("supplier" = String, Path, example = "mock"), LogisticsQueryIn),
     responses((status = 200, body = LogisticsOut), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn supplier_logistics(
     State(state): State<AppState>,
     _: Authorized<ServiceRole>,
@@ -329,10 +329,10 @@ async fn existing_item(state: &AppState, raw: &str) -> Result<ItemId, ApiError> 
 /// supplier, and (with `check_before_order`, the default) an order or hold
 /// of it asks the supplier for the customer's region first.
 #[utoipa::path(put, path = "/api/v1/inventory/{product_id}/supplier", tag = "suppliers",
-    params(("product_id" = String, Path)), request_body = SupplierLinkIn,
+    params(("product_id" = Id, Path, example = "1001")), request_body = SupplierLinkIn,
     responses((status = 200, body = SupplierLinkOut), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "ALREADY_EXISTS: the product code is linked to another item", body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["admin"])))]
 pub async fn link_supplier(
     State(state): State<AppState>,
     _: Authorized<AdminRole>,
@@ -365,9 +365,9 @@ pub async fn link_supplier(
 
 /// The supplier an item is linked to, and its last figure.
 #[utoipa::path(get, path = "/api/v1/inventory/{product_id}/supplier", tag = "suppliers",
-    params(("product_id" = String, Path)),
+    params(("product_id" = Id, Path, example = "1001")),
     responses((status = 200, body = SupplierLinkOut), (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn get_supplier_link(
     State(state): State<AppState>,
     _: Authorized<ServiceRole>,
@@ -384,9 +384,9 @@ pub async fn get_supplier_link(
 /// Unlink an item from its supplier. Its level at the supplier's location
 /// stays as last synced.
 #[utoipa::path(delete, path = "/api/v1/inventory/{product_id}/supplier", tag = "suppliers",
-    params(("product_id" = String, Path)),
+    params(("product_id" = Id, Path, example = "1001")),
     responses((status = 204), (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["admin"])))]
 pub async fn unlink_supplier(
     State(state): State<AppState>,
     _: Authorized<AdminRole>,
@@ -406,11 +406,11 @@ pub async fn unlink_supplier(
 /// region if none is given) and write that figure into the item's level at
 /// the supplier's location, with a `sync` ledger row when it moves.
 #[utoipa::path(post, path = "/api/v1/inventory/{product_id}/sync-supplier-stock", tag = "suppliers",
-    params(("product_id" = String, Path)), request_body(content = RegionIn, description = "optional: county_code, or an address"),
+    params(("product_id" = Id, Path, example = "1001")), request_body(content = RegionIn, description = "optional: county_code, or an address"),
     responses((status = 200, body = SupplierSyncOut), (status = 400, body = ErrorBody),
         (status = 404, description = "the item, or its link to a supplier", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["service"])))]
 pub async fn sync_supplier_stock(
     State(state): State<AppState>,
     writer: Writer<ServiceRole>,

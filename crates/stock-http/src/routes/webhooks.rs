@@ -5,30 +5,28 @@ use axum::http::StatusCode;
 use axum::Json;
 use stock_store::EventKind;
 
-use super::{page, total_pages};
+use super::{page, total_pages, URL_LENGTH_MAX};
 use crate::auth::{random_id, AdminRole, Authorized};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{quoted, ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::wire::{
-    DeliveryOut, DeliveryPageOut, DeliveryQuery, WebhookListOut, WebhookOut, WebhookRequest,
+    DeliveryOut, DeliveryPageOut, DeliveryQuery, Id, WebhookListOut, WebhookOut, WebhookRequest,
 };
 use crate::AppState;
 
-/// The longest webhook URL accepted.
-const URL_LENGTH_MAX: usize = 2048;
 /// A secret's length bounds, in characters.
 pub(crate) const SECRET_LENGTH_MIN: usize = 16;
 pub(crate) const SECRET_LENGTH_MAX: usize = 256;
 /// The most webhooks a service keeps.
 const WEBHOOKS_MAX: usize = 100;
 
-pub(crate) fn checked_url(url: &str) -> Result<String, ApiError> {
-    let url = url.trim();
+pub(crate) fn checked_url(raw: &str) -> Result<String, ApiError> {
+    let url = raw.trim();
     let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
     let host = url.split_once("://").map(|(_, rest)| rest).unwrap_or("");
     if !scheme_ok
         || host.is_empty()
-        || url.len() > URL_LENGTH_MAX
+        || raw.chars().count() > URL_LENGTH_MAX
         || url.contains(char::is_whitespace)
     {
         return Err(ApiError::field(
@@ -46,7 +44,7 @@ pub(crate) fn checked_url(url: &str) -> Result<String, ApiError> {
 /// with the events after the webhook was made.
 #[utoipa::path(post, path = "/api/v1/webhooks", tag = "events", request_body = WebhookRequest,
     responses((status = 201, body = WebhookOut), (status = 400, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["admin"])))]
 pub async fn create_webhook(
     State(state): State<AppState>,
     _: Authorized<AdminRole>,
@@ -87,7 +85,7 @@ pub async fn create_webhook(
 
 /// Webhooks, oldest first (secrets are never shown).
 #[utoipa::path(get, path = "/api/v1/webhooks", tag = "events",
-    responses((status = 200, body = WebhookListOut)), security(("api_key" = [])))]
+    responses((status = 200, body = WebhookListOut)), security(("api_key" = ["admin"])))]
 pub async fn list_webhooks(
     State(state): State<AppState>,
     _: Authorized<AdminRole>,
@@ -100,8 +98,8 @@ pub async fn list_webhooks(
 
 /// Stop pushing to a webhook. Its delivery log stays.
 #[utoipa::path(delete, path = "/api/v1/webhooks/{webhook_id}", tag = "events",
-    params(("webhook_id" = String, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+    params(("webhook_id" = Id, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("api_key" = ["admin"])))]
 pub async fn delete_webhook(
     State(state): State<AppState>,
     _: Authorized<AdminRole>,
@@ -110,15 +108,18 @@ pub async fn delete_webhook(
     if state.store.delete_webhook(&id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(format!("webhook {id} not found")))
+        Err(ApiError::not_found(format!(
+            "webhook {} not found",
+            quoted(&id)
+        )))
     }
 }
 
 /// Every attempt to deliver to a webhook, newest first.
 #[utoipa::path(get, path = "/api/v1/webhooks/{webhook_id}/deliveries", tag = "events",
-    params(("webhook_id" = String, Path), DeliveryQuery),
+    params(("webhook_id" = Id, Path), DeliveryQuery),
     responses((status = 200, body = DeliveryPageOut), (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["admin"])))]
 pub async fn list_deliveries(
     State(state): State<AppState>,
     _: Authorized<AdminRole>,
@@ -133,7 +134,10 @@ pub async fn list_deliveries(
         .iter()
         .any(|hook| hook.id == id)
     {
-        return Err(ApiError::not_found(format!("webhook {id} not found")));
+        return Err(ApiError::not_found(format!(
+            "webhook {} not found",
+            quoted(&id)
+        )));
     }
     let paged = state.store.deliveries(&id, page).await?;
     Ok(Json(DeliveryPageOut {

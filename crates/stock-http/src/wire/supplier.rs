@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{timestamp, ItemOut, LedgerOut};
+use super::{
+    timestamp, AddressLine, AddressPart, Code, CodeFilter, CodeList, CountyCode, ItemOut, LedgerOut,
+};
 use stock_jobs::supplier_sync::{ItemSync, ItemSyncResult, SyncSummary};
 
 use crate::regions::{RegionInput, ResolvedRegion};
@@ -14,13 +16,23 @@ use crate::regions::{RegionInput, ResolvedRegion};
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct RegionIn {
-    /// The 6-digit administrative code, e.g. `110105`.
+    /// The 6-digit administrative code, e.g. `110105`; not with an address.
+    #[schema(value_type = Option<CountyCode>)]
+    #[param(value_type = Option<CountyCode>)]
     pub county_code: Option<String>,
-    /// e.g. `北京市` or `北京`.
+    /// e.g. `北京市` or `北京`; not with `address`.
+    #[schema(value_type = Option<AddressPart>)]
+    #[param(value_type = Option<AddressPart>)]
     pub province: Option<String>,
+    #[schema(value_type = Option<AddressPart>)]
+    #[param(value_type = Option<AddressPart>)]
     pub city: Option<String>,
+    #[schema(value_type = Option<AddressPart>)]
+    #[param(value_type = Option<AddressPart>)]
     pub district: Option<String>,
     /// One free-text line, e.g. `广东省深圳市南山区科技园`.
+    #[schema(value_type = Option<AddressLine>)]
+    #[param(value_type = Option<AddressLine>)]
     pub address: Option<String>,
 }
 
@@ -95,13 +107,20 @@ pub struct SupplierListOut {
 #[into_params(parameter_in = Query)]
 pub struct SupplierStockQuery {
     /// The supplier's product code, e.g. `GA0SZC00U`.
+    #[param(value_type = Code, required = true)]
     pub product_code: Option<String>,
     /// Stock source; the supplier's configured one if absent.
+    #[param(value_type = Option<Code>)]
     pub source: Option<String>,
+    #[param(value_type = Option<CountyCode>)]
     pub county_code: Option<String>,
+    #[param(value_type = Option<AddressPart>)]
     pub province: Option<String>,
+    #[param(value_type = Option<AddressPart>)]
     pub city: Option<String>,
+    #[param(value_type = Option<AddressPart>)]
     pub district: Option<String>,
+    #[param(value_type = Option<AddressLine>)]
     pub address: Option<String>,
 }
 
@@ -138,6 +157,7 @@ pub struct SupplierStockOut {
 #[into_params(parameter_in = Query)]
 pub struct SupplierProductsQuery {
     /// Comma-separated product codes.
+    #[param(value_type = Option<CodeFilter>)]
     pub product_codes: Option<String>,
     pub category: Option<String>,
     pub brand: Option<String>,
@@ -165,7 +185,8 @@ pub struct SupplierProductsOut {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PricesQuery {
-    /// Comma-separated product codes (required).
+    /// Comma-separated product codes.
+    #[param(value_type = CodeList, required = true)]
     pub product_codes: Option<String>,
 }
 
@@ -196,9 +217,12 @@ pub struct BalanceOut {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct LogisticsQueryIn {
-    /// The supplier's order code (required).
+    /// The supplier's order code.
+    #[param(value_type = Code, required = true)]
     pub order_code: Option<String>,
+    #[param(value_type = Option<Code>)]
     pub delivery_record_code: Option<String>,
+    #[param(value_type = Option<Code>)]
     pub member_id: Option<String>,
 }
 
@@ -220,6 +244,7 @@ pub struct SupplierLinkIn {
     /// A configured supplier.
     pub supplier: String,
     /// The supplier's code for this item.
+    #[schema(value_type = Code)]
     pub product_code: String,
     /// Ask the supplier before an order or hold of this item (default true).
     pub check_before_order: Option<bool>,

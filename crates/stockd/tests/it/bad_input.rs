@@ -239,6 +239,15 @@ async fn bad_requests_are_refused_with_a_code_and_change_nothing() {
         ),
         (
             M::POST,
+            "/api/v1/inventory/check",
+            Body::Json(
+                json!({"items": [{"product_id": "ok", "quantity": 1}], "reason": "a\u{9b}b"}),
+            ),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            M::POST,
             "/api/v1/inventory/batch",
             Body::Json(json!({"product_ids": []})),
             StatusCode::BAD_REQUEST,
@@ -474,5 +483,243 @@ async fn an_oversized_body_is_refused_with_413() {
         assert!(response.starts_with("HTTP/1.1 413"), "{response}");
         assert!(response.contains("PAYLOAD_TOO_LARGE"), "{response}");
     }
+    assert_eq!(app.available("ok").await, 10);
+}
+
+/// Sends `body` as it is, with these headers.
+async fn send_raw(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (StatusCode, String) {
+    let mut request = app
+        .client
+        .request(method, app.url(path))
+        .bearer_auth(ADMIN_KEY)
+        .body(body.to_owned());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("answered");
+    let status = response.status();
+    (status, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_json_array_is_refused_wherever_an_object_is_expected() {
+    let app = spawn_app().await;
+    app.create_item("ht1", 10).await;
+    let before = snapshot(&app).await;
+    use Method as M;
+    let cases = [
+        (
+            M::POST,
+            "/api/v1/sync-stock",
+            r#"["ht1",1,null,"r",null,null]"#,
+        ),
+        (M::POST, "/api/v1/inventory", r#"["n1","N",5]"#),
+        (M::PUT, "/api/v1/inventory/ht1", r#"["N"]"#),
+        (
+            M::POST,
+            "/api/v1/inventory/increase",
+            r#"[[["ht1",1,null]],null,null]"#,
+        ),
+        // An array inside an object, where a line (an object) belongs.
+        (
+            M::POST,
+            "/api/v1/inventory/increase",
+            r#"{"items": [["ht1", 1, null]]}"#,
+        ),
+        (
+            M::POST,
+            "/api/v1/inventory/decrease",
+            r#"{"items": [["ht1", 1, null]]}"#,
+        ),
+        (
+            M::POST,
+            "/api/v1/orders",
+            r#"{"order_id": "o1", "items": [["ht1", 1, null]]}"#,
+        ),
+        (
+            M::POST,
+            "/api/v1/transfers",
+            r#"["ht1","default","default",1,null]"#,
+        ),
+        (M::POST, "/api/v1/locations", r#"["north",null,null]"#),
+        (M::POST, "/api/v1/reservations/r1/extend", r#"[60]"#),
+        (M::POST, "/api/v1/sync-stock", r#"1"#),
+        (M::POST, "/api/v1/sync-stock", r#""ht1""#),
+        (M::POST, "/api/v1/sync-stock", r#"null"#),
+    ];
+    for (method, path, body) in cases {
+        let label = format!("{method} {path} {body}");
+        let (status, text) = send_raw(
+            &app,
+            method,
+            path,
+            &[("content-type", "application/json")],
+            body,
+        )
+        .await;
+        let response: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{label}: {response}");
+        assert_eq!(code(&response), "VALIDATION_FAILED", "{label}: {response}");
+    }
+    assert_eq!(snapshot(&app).await, before, "an array changed something");
+    // The same change as an object is taken.
+    let (status, body) = app
+        .post(
+            ADMIN_KEY,
+            "/api/v1/sync-stock",
+            json!({"product_id": "ht1", "delta": 1, "reason": "r"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(app.available("ht1").await, 11);
+}
+
+#[tokio::test]
+async fn an_encoded_body_is_refused_unless_its_encoding_is_identity() {
+    let app = spawn_app().await;
+    app.create_item("ok", 10).await;
+    let body = r#"{"product_id": "ok", "delta": 1}"#;
+    for encoding in ["br", "x-evil", "gzip", "identity, gzip", "BR"] {
+        let headers = [
+            ("content-type", "application/json"),
+            ("content-encoding", encoding),
+        ];
+        let (status, text) =
+            send_raw(&app, Method::POST, "/api/v1/sync-stock", &headers, body).await;
+        assert_eq!(
+            status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{encoding}: {text}"
+        );
+        let response: Value = serde_json::from_str(&text).expect("the error body");
+        assert_eq!(code(&response), "UNSUPPORTED_MEDIA_TYPE", "{encoding}");
+    }
+    // Every route, not only the API's.
+    let (status, _) = send_raw(
+        &app,
+        Method::GET,
+        "/health",
+        &[("content-encoding", "br")],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(app.available("ok").await, 10, "an encoded body was applied");
+
+    let headers = [
+        ("content-type", "application/json"),
+        ("content-encoding", "identity"),
+    ];
+    let (status, text) = send_raw(&app, Method::POST, "/api/v1/sync-stock", &headers, body).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(app.available("ok").await, 11);
+}
+
+#[tokio::test]
+async fn errors_quote_long_input_shortened() {
+    let app = spawn_app().await;
+    app.create_item("ok", 10).await;
+    let long = "x".repeat(10_000);
+    let json_type = [("content-type", "application/json")];
+    let cases: Vec<(Method, String, String)> = vec![
+        (
+            Method::POST,
+            "/api/v1/sync-stock".into(),
+            json!({"product_id": long, "delta": 1}).to_string(),
+        ),
+        (
+            Method::POST,
+            "/api/v1/sync-stock".into(),
+            json!({"product_id": "ok", "delta": long}).to_string(),
+        ),
+        (
+            Method::POST,
+            "/api/v1/sync-stock".into(),
+            json!({"product_id": "ok", "delta": 1, long.clone(): 1}).to_string(),
+        ),
+        (
+            Method::POST,
+            "/api/v1/channels/shop/orders".into(),
+            json!({"order_id": "o1", "items": [{"listing_id": long, "quantity": 1}]}).to_string(),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/reservations/{long}"),
+            String::new(),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/reservations/{long}/commit"),
+            String::new(),
+        ),
+        (Method::GET, format!("/api/v1/orders/{long}"), String::new()),
+        (
+            Method::POST,
+            format!("/api/v1/orders/{long}/pay"),
+            String::new(),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/webhooks/{long}/deliveries"),
+            String::new(),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/suppliers/{long}/balance"),
+            String::new(),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/inventory?{long}=1"),
+            String::new(),
+        ),
+    ];
+    let (status, _) = app.put(ADMIN_KEY, "/api/v1/channels/shop", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    for (method, path, body) in cases {
+        let label = format!("{method} {}", &path[..path.len().min(60)]);
+        let (status, text) = send_raw(&app, method, &path, &json_type, &body).await;
+        assert!(status.is_client_error(), "{label}: {status}");
+        assert!(
+            text.len() < 1024,
+            "{label}: a {}-byte answer to a 10 kB value",
+            text.len()
+        );
+        let response: Value = serde_json::from_str(&text).expect("the error body");
+        assert!(
+            response["error"]["message"].as_str().unwrap().contains('…'),
+            "{label}: {response}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_largest_deduction_is_reported_as_the_number_asked_for() {
+    let app = spawn_app().await;
+    app.create_item("ok", 10).await;
+    let (status, body) = app
+        .post(
+            ADMIN_KEY,
+            "/api/v1/sync-stock",
+            json!({"product_id": "ok", "delta": i64::MIN}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(code(&body), "INSUFFICIENT_STOCK");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("requested 9223372036854775808"),
+        "{message}"
+    );
+    assert_eq!(
+        body["error"]["details"]["unavailable_products"][0]["requested"],
+        json!(9_223_372_036_854_775_808u64)
+    );
     assert_eq!(app.available("ok").await, 10);
 }
