@@ -13,7 +13,7 @@ pub mod idempotency;
 mod metrics;
 mod openapi;
 pub mod rate_limit;
-pub mod regions;
+pub mod region_input;
 mod routes;
 pub mod stats;
 mod supplier_calls;

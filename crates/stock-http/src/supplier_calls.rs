@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use stock_jobs::suppliers::within;
+use stock_jobs::supplier_registry::within;
 use stock_jobs::SupplierEntry;
 use stock_store::HoldLineRequest;
 use stock_supplier::SupplierError;
 
 use crate::error::ApiError;
-use crate::regions::RegionInput;
+use crate::region_input::RegionInput;
 use crate::AppState;
 
 impl AppState {

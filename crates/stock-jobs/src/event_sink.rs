@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use stock_store::Store;
 
-use crate::events::{EncodedEvent, EventEncoder};
+use crate::event_encoding::{EncodedEvent, EventEncoder};
 
 /// Where events go besides webhooks.
 #[async_trait::async_trait]

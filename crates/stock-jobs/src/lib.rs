@@ -15,13 +15,13 @@ pub mod cache;
 pub mod channel_sync;
 mod counters;
 mod error;
+pub mod event_encoding;
 pub mod event_sink;
-pub mod events;
 pub mod health_check;
 pub mod order_check;
 mod schedule;
+pub mod supplier_registry;
 pub mod supplier_sync;
-pub mod suppliers;
 pub mod upkeep;
 pub mod webhook_delivery;
 
@@ -35,9 +35,9 @@ pub use cache::{Cache, CacheState};
 pub use channel_sync::ChannelSettings;
 pub use counters::JobCounters;
 pub use error::{JobError, JobResult};
-pub use events::{EncodedEvent, EventEncoder};
+pub use event_encoding::{EncodedEvent, EventEncoder};
 pub use health_check::HealthSettings;
-pub use suppliers::{SupplierEntry, Suppliers};
+pub use supplier_registry::{SupplierEntry, Suppliers};
 
 /// How the jobs that answer callers behave.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use futures_util::stream::{self, StreamExt};
 use stock_core::ItemId;
 use stock_store::{HoldLineRequest, SupplierLink};
 
-use crate::suppliers::{within, Suppliers};
+use crate::supplier_registry::{within, Suppliers};
 use crate::{JobError, JobResult, Jobs};
 
 /// Supplier calls in flight at once for one order's lines.

@@ -11,7 +11,7 @@ use stock_store::{Command, ItemView, Outcome, Store, SupplierLink};
 use stock_supplier::{ProductQuery, StockQuote};
 
 use crate::schedule::{every, FirstRound};
-use crate::suppliers::SupplierEntry;
+use crate::supplier_registry::SupplierEntry;
 use crate::{submit, JobResult, Jobs};
 
 /// Who a scheduled sync writes as.

@@ -16,7 +16,7 @@ use stock_push::{Push, PushOutcome, Pusher};
 use stock_store::{now_ms, AlertStatus, Delivery, DeliveryOutcome, EventBody, Store, Webhook};
 
 use crate::counters::JobCounters;
-use crate::events::EventEncoder;
+use crate::event_encoding::EventEncoder;
 
 #[derive(Debug, Clone)]
 pub struct Delivering {

@@ -154,11 +154,19 @@ impl CacheBackend for RedisCache {
         &self.config.key_format
     }
 
+    /// Every connection answers: after Redis came back, one that has not
+    /// been used since still holds its broken socket, and is only mended by
+    /// a call; the fill starts only once all of them are mended.
     async fn ping(&self) -> anyhow::Result<()> {
-        let _: String = redis::cmd("PING")
-            .query_async(&mut self.connection())
-            .await
-            .context("PING")?;
+        let pings = self.connections.iter().map(|connection| async move {
+            let pong: redis::RedisResult<String> = redis::cmd("PING")
+                .query_async(&mut connection.clone())
+                .await;
+            pong
+        });
+        for pong in futures_util::future::join_all(pings).await {
+            pong.context("PING")?;
+        }
         Ok(())
     }
 

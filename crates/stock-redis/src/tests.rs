@@ -179,10 +179,11 @@ async fn a_missing_key_is_nothing_not_zero() {
     assert_eq!(entries[0].stamp, Some((1, 1)));
 }
 
-/// A Redis server of the test's own, with a config file.
+/// A Redis server of the test's own, with a config file; it may be stopped
+/// and started again on the same port.
 struct OwnRedis {
     port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     child: std::process::Child,
 }
 
@@ -194,14 +195,18 @@ impl OwnRedis {
             .unwrap()
             .port();
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("redis.conf");
         std::fs::write(
-            &file,
+            dir.path().join("redis.conf"),
             format!("port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\n{extra_config}\n"),
         )
         .unwrap();
+        let child = OwnRedis::spawn(port, &dir).await;
+        OwnRedis { port, dir, child }
+    }
+
+    async fn spawn(port: u16, dir: &tempfile::TempDir) -> std::process::Child {
         let child = std::process::Command::new("redis-server")
-            .arg(&file)
+            .arg(dir.path().join("redis.conf"))
             .current_dir(dir.path())
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -212,18 +217,53 @@ impl OwnRedis {
             assert!(Instant::now() < deadline, "redis-server did not start");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        OwnRedis {
-            port,
-            _dir: dir,
-            child,
-        }
+        child
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    async fn restart(&mut self) {
+        self.stop();
+        self.child = OwnRedis::spawn(self.port, &self.dir).await;
     }
 }
 
 impl Drop for OwnRedis {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn after_a_restart_a_ping_mends_every_connection() {
+    let mut redis = OwnRedis::start("").await;
+    let address = RedisAddress::parse(&format!("redis://127.0.0.1:{}", redis.port)).unwrap();
+    let cache = RedisCache::new(RedisCacheConfig {
+        pool_size: 4,
+        ..config(address)
+    })
+    .unwrap();
+    let tea = view("tea", 5);
+    let ids = std::slice::from_ref(&tea.item.id);
+    // Each call takes the next connection: all four are open.
+    for _ in 0..4 {
+        cache.write(std::slice::from_ref(&tea), true).await.unwrap();
+    }
+
+    redis.restart().await; // empty, and every socket to it broken
+                           // The cache's healer pings until Redis answers; a ping that fails
+                           // on some connection has them mend themselves for the next try.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cache.ping().await.is_err() {
+        assert!(Instant::now() < deadline, "Redis was not reached again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Once a ping went through, every connection answers.
+    for _ in 0..4 {
+        assert_eq!(cache.entries(ids).await.unwrap()[0].value, None);
     }
 }
 

@@ -8,7 +8,7 @@ mod demo;
 mod import;
 mod listener;
 mod serve;
-mod supplier;
+mod supplier_command;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -151,7 +151,7 @@ enum SupplierCommand {
     /// Ask the supplier for the stock of every linked item (of a category
     /// or brand, if given) and write each figure at the supplier's
     /// location. Exits 1 if any item failed.
-    Sync(supplier::SyncArgs),
+    Sync(supplier_command::SyncArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -242,8 +242,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Import { file, dry_run } => import::import(&config, &file, dry_run).await,
         Command::Supplier {
             command: SupplierCommand::Sync(args),
-        } => supplier::sync(&config, args).await,
-        Command::MockSupplier { port, host } => supplier::mock(&host, port).await,
+        } => supplier_command::sync(&config, args).await,
+        Command::MockSupplier { port, host } => supplier_command::mock(&host, port).await,
         Command::Bench {
             command:
                 BenchCommand::Holds {

@@ -12,6 +12,7 @@
 //! pages current and draws the charts.
 
 mod channel_pages;
+mod item_forms;
 mod item_pages;
 mod key_pages;
 mod labels;
@@ -21,7 +22,6 @@ mod ops;
 pub mod password;
 mod session;
 mod sign_in;
-mod stock;
 mod supplier_pages;
 mod throttle;
 
@@ -49,10 +49,10 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/items", get(item_pages::items))
         .route("/admin/items/{id}", get(item_pages::item))
         .route("/admin/items/{id}/adjust", post(item_pages::adjust))
-        .route("/admin/items/new", post(stock::create))
-        .route("/admin/items/{id}/edit", post(stock::edit))
-        .route("/admin/items/{id}/count", post(stock::count))
-        .route("/admin/items/{id}/transfer", post(stock::transfer))
+        .route("/admin/items/new", post(item_forms::create))
+        .route("/admin/items/{id}/edit", post(item_forms::edit))
+        .route("/admin/items/{id}/count", post(item_forms::count))
+        .route("/admin/items/{id}/transfer", post(item_forms::transfer))
         .route(
             "/admin/keys",
             get(key_pages::keys).post(key_pages::create_key),

@@ -10,11 +10,11 @@ use stock_core::ItemId;
 use stock_store::PutSupplierLink;
 use stock_supplier::regions::is_county_code;
 
+use super::item_forms::{checked, field, Fields};
 use super::labels::{t, Label, Lang};
 use super::layout::{esc, not_found, page, url_text};
 use super::ops::{after, Flash};
 use super::session::Session;
-use super::stock::{checked, field, Fields};
 use crate::error::ApiError;
 use crate::wire::timestamp;
 use crate::AppState;

@@ -489,7 +489,7 @@ pub async fn place_order(
     }
     let order_id = name("order_id", &body.order_id)?;
     let ttl_ms = super::holds::ttl_ms(&state, body.ttl_seconds)?;
-    let region = crate::regions::RegionInput::from(&body.region.unwrap_or_default());
+    let region = crate::region_input::RegionInput::from(&body.region.unwrap_or_default());
     let placed = async { Ok(state.store.order(&order_id).await?.is_some()) };
     state.check_before_order(&lines, &region, placed).await?;
     let command = Command::CreateOrder {

@@ -14,7 +14,7 @@ use super::{optional_text, page, render, render_with, to_json, total_pages, REAS
 use crate::auth::{random_id, AdminRole, Authorized, ServiceRole, Writer};
 use crate::error::{quoted, ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
-use crate::regions::RegionInput;
+use crate::region_input::RegionInput;
 use crate::wire::*;
 use crate::AppState;
 

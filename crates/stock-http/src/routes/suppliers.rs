@@ -14,7 +14,7 @@ use super::{render, to_json};
 use crate::auth::{AdminRole, Authorized, ServiceRole, StorefrontRole, Writer};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
-use crate::regions::RegionInput;
+use crate::region_input::RegionInput;
 use crate::wire::*;
 use crate::AppState;
 use stock_jobs::SupplierEntry;

@@ -293,10 +293,10 @@ fn address_schema(length_max: usize) -> RefOr<Schema> {
 
 schemas! {
     /// A province, city or district.
-    AddressPart = address_schema(crate::regions::ADDRESS_PART_LENGTH_MAX);
+    AddressPart = address_schema(crate::region_input::ADDRESS_PART_LENGTH_MAX);
 }
 
 schemas! {
     /// An address on one line.
-    AddressLine = address_schema(crate::regions::ADDRESS_LINE_LENGTH_MAX);
+    AddressLine = address_schema(crate::region_input::ADDRESS_LINE_LENGTH_MAX);
 }

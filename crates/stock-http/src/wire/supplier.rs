@@ -8,7 +8,7 @@ use super::{
 };
 use stock_jobs::supplier_sync::{ItemSync, ItemSyncResult, SyncSummary};
 
-use crate::regions::{RegionInput, ResolvedRegion};
+use crate::region_input::{RegionInput, ResolvedRegion};
 
 /// A customer's region: a 6-digit county code, or an address as parts or as
 /// one line. Give one of the three shapes.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use stock_core::LocationId;
-use stock_jobs::suppliers::{SupplierEntry, Suppliers, SyncSettings};
+use stock_jobs::supplier_registry::{SupplierEntry, Suppliers, SyncSettings};
 use stock_supplier::breaker::BreakerPolicy;
 use stock_supplier::haier::{HaierConfig, HaierSupplier, Secret};
 use stock_supplier::protocol::ApiPaths;
