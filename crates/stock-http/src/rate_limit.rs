@@ -170,8 +170,9 @@ impl Limiters {
 }
 
 /// What an address is counted as: IPv4 as it is (also when mapped into
-/// IPv6), IPv6 by its /64, the block one subscriber is usually given.
-fn client(address: IpAddr) -> IpAddr {
+/// IPv6), IPv6 by its /64, the block one subscriber is usually given. The
+/// console's sign-in limits count addresses the same way.
+pub(crate) fn client(address: IpAddr) -> IpAddr {
     match address {
         IpAddr::V4(v4) => IpAddr::V4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

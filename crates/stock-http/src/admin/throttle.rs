@@ -77,7 +77,7 @@ impl<C: Clock + Clone> SignInThrottle<C> {
             _ => None,
         };
         let by_address = match &self.addresses {
-            Some(addresses) => addresses.wait(&address_key(address)),
+            Some(addresses) => addresses.wait(&crate::rate_limit::client(address)),
             None => None,
         };
         by_user.max(by_address)
@@ -89,25 +89,13 @@ impl<C: Clock + Clone> SignInThrottle<C> {
             users.fail(&user_key(user));
         }
         if let Some(addresses) = &self.addresses {
-            addresses.fail(&address_key(address));
+            addresses.fail(&crate::rate_limit::client(address));
         }
     }
 }
 
 fn user_key(user: &str) -> String {
     user.chars().take(USER_KEY_LENGTH_MAX).collect()
-}
-
-/// An IPv4 address as it is, an IPv6 one by its /64 network (what one
-/// client usually holds).
-fn address_key(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
-        },
-    }
 }
 
 /// One limit: its keys' cells, and the two limiters over them.
