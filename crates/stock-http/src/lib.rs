@@ -98,9 +98,13 @@ impl Default for HttpConfig {
     }
 }
 
-/// Everything a handler can reach.
+/// Everything a handler can reach; cheap to clone (every middleware and
+/// extractor takes its own copy, so it is one reference count).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What an [`AppState`] holds.
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub engine: Engine,
     /// The cache, the suppliers, pushes, and the jobs a caller may start.
@@ -117,9 +121,17 @@ pub struct AppState {
     pub sign_in: Arc<admin::SignInThrottle>,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl AppState {
     pub fn new(jobs: Jobs, config: HttpConfig) -> AppState {
-        AppState {
+        AppState(Arc::new(Shared {
             store: Arc::clone(&jobs.store),
             engine: jobs.engine.clone(),
             jobs,
@@ -130,7 +142,7 @@ impl AppState {
             config: Arc::new(config),
             stats: Arc::new(ServiceStats::new()),
             in_flight: Arc::new(InFlight::default()),
-        }
+        }))
     }
 
     /// Items as storefront reads return them: from the cache when there is

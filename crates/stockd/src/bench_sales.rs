@@ -559,11 +559,20 @@ fn ensure_created(reply: Reply) -> anyhow::Result<()> {
     }
 }
 
+/// How long a benchmark caller waits to connect to Redis, and for a reply:
+/// well beyond what a 1,024-caller run takes (a thousand connections at
+/// once overflow the listen backlog; the crate's own defaults are 1 s and
+/// 500 ms, which would count queueing as failures).
+const REDIS_WAIT: Duration = Duration::from_secs(30);
+
 /// A connection of one caller's own to the Redis at `host:port`.
 async fn redis_connection(address: &str) -> anyhow::Result<Resp> {
     let client = redis::Client::open(format!("redis://{address}"))?;
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(REDIS_WAIT))
+        .set_response_timeout(Some(REDIS_WAIT));
     client
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(&config)
         .await
         .with_context(|| format!("connecting to Redis at {address}"))
 }
