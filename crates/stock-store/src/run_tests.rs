@@ -1,27 +1,32 @@
-//! Sales decided together in a run answer and write exactly what the same
-//! sales run one by one do.
+//! Stock commands decided together in a run answer and write exactly what
+//! the same commands run one by one do.
 //!
-//! Random batches of sales (known and unknown items and locations, increases
-//! and decreases, repeated order ids and trace ids, repeated idempotency keys
-//! with the same or another body) with holds in between go to two stores:
-//! one that decides runs of sales in memory, one that runs every sale on its
-//! own. Every reply, the ledger and every level must be the same.
+//! Random batches of every command a run decides (sync-stocks on known and
+//! unknown items and locations, with repeated order ids, trace ids and
+//! idempotency keys; decreases and increases of several lines; holds made,
+//! extended, committed, released and expired, some already past their
+//! time; orders made, paid and cancelled before and after payment;
+//! transfers) go to two stores: one that decides runs in memory, one that
+//! runs every command on its own. Every reply, the ledger, every level,
+//! hold and order, the alerts and the outbox's events must be the same.
 //!
 //! On SQLite by default; on PostgreSQL with `STOCKD_TEST_DATABASE=postgres`
 //! (the server at `STOCKD_TEST_POSTGRES`), each case on fresh databases. On
-//! PostgreSQL ledger ids are left out of the comparison: a sale run on its
-//! own that turns out to be a replay takes a sequence number it gives back
-//! only on SQLite.
+//! PostgreSQL ledger ids are left out of the comparison: a command run on
+//! its own that turns out to be a replay takes a sequence number it gives
+//! back only on SQLite.
 
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use stock_core::{Item, ItemId, ItemStatus, LocationId};
+use stock_core::{Item, ItemId, ItemStatus, LocationId, Operation};
 
 use crate::*;
 
 const ITEMS: [&str; 4] = ["apple", "pear", "plum", "ghost"];
 const LOCATIONS: [&str; 3] = ["default", "north", "nowhere"];
+/// Ids holds and orders are drawn from, so that commands meet again.
+const IDS: u8 = 4;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -34,10 +39,39 @@ enum Op {
         request_trace: Option<u8>,
         claim: Option<(u8, u8)>,
     },
+    Lines {
+        increase: bool,
+        lines: Vec<(usize, usize, i64)>,
+        claim: Option<(u8, u8)>,
+    },
     Hold {
+        id: u8,
         item: usize,
+        location: Option<usize>,
+        quantity: i64,
+        /// Made already past its time (in a batch of its own).
+        past: bool,
+    },
+    Extend(u8),
+    Commit(u8),
+    Release(u8),
+    /// The expiry task's command, at a time after every hold's.
+    Expire(Vec<u8>),
+    Order {
+        id: u8,
+        lines: Vec<(usize, i64)>,
+    },
+    Pay(u8),
+    Cancel(u8),
+    Transfer {
+        item: usize,
+        from: usize,
         quantity: i64,
     },
+}
+
+fn claim() -> impl Strategy<Value = Option<(u8, u8)>> {
+    proptest::option::weighted(0.3, (0..4u8, 0..2u8))
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -48,7 +82,7 @@ fn op() -> impl Strategy<Value = Op> {
         proptest::option::weighted(0.3, 0..3u8),
         proptest::option::weighted(0.2, 0..3u8),
         proptest::option::weighted(0.3, 0..3u8),
-        proptest::option::weighted(0.3, (0..4u8, 0..2u8)),
+        claim(),
     )
         .prop_map(
             |(item, location, delta, order, trace, request_trace, claim)| Op::Sale {
@@ -61,30 +95,80 @@ fn op() -> impl Strategy<Value = Op> {
                 claim,
             },
         );
+    let lines = (
+        any::<bool>(),
+        proptest::collection::vec((0..ITEMS.len(), 0..LOCATIONS.len(), 1..4i64), 1..4),
+        claim(),
+    )
+        .prop_map(|(increase, lines, claim)| Op::Lines {
+            increase,
+            lines,
+            claim,
+        });
+    let hold = (
+        0..IDS,
+        0..ITEMS.len(),
+        proptest::option::weighted(0.3, 0..LOCATIONS.len()),
+        1..4i64,
+        proptest::bool::weighted(0.15),
+    )
+        .prop_map(|(id, item, location, quantity, past)| Op::Hold {
+            id,
+            item,
+            location,
+            quantity,
+            past,
+        });
+    let order = (
+        0..IDS,
+        proptest::collection::vec((0..ITEMS.len(), 1..4i64), 1..3),
+    )
+        .prop_map(|(id, lines)| Op::Order { id, lines });
     prop_oneof![
-        8 => sale,
-        1 => (0..2usize, 1..4i64).prop_map(|(item, quantity)| Op::Hold { item, quantity }),
+        6 => sale,
+        2 => lines,
+        3 => hold,
+        1 => (0..IDS).prop_map(Op::Extend),
+        2 => (0..IDS).prop_map(Op::Commit),
+        1 => (0..IDS).prop_map(Op::Release),
+        1 => proptest::collection::vec(0..IDS, 1..3).prop_map(Op::Expire),
+        3 => order,
+        2 => (0..IDS).prop_map(Op::Pay),
+        2 => (0..IDS).prop_map(Op::Cancel),
+        1 => (0..ITEMS.len(), 0..2usize, 1..4i64)
+            .prop_map(|(item, from, quantity)| Op::Transfer { item, from, quantity }),
     ]
+}
+
+fn quiet_view(view: &mut ItemView) {
+    view.created_at_ms = 0;
+    view.updated_at_ms = 0;
+    for level in &mut view.levels {
+        level.updated_at_ms = 0;
+    }
+}
+
+fn quiet_entry(entry: &mut LedgerEntry) {
+    entry.created_at_ms = 0;
+    entry.id = shown_id(entry.id);
+}
+
+fn quiet_hold(hold: &mut HoldView) {
+    hold.created_at_ms = 0;
+    hold.updated_at_ms = 0;
+    hold.expires_at_ms = 0;
+}
+
+fn quiet_order(order: &mut OrderView) {
+    order.created_at_ms = 0;
+    order.updated_at_ms = 0;
+    quiet_hold(&mut order.hold);
 }
 
 /// What a reply says, without the times that differ between two runs.
 fn seen(reply: Reply) -> String {
     match reply {
-        Reply::Fresh(Ok(Outcome::Synced {
-            mut view,
-            mut entry,
-            replayed,
-        })) => {
-            view.created_at_ms = 0;
-            view.updated_at_ms = 0;
-            for level in &mut view.levels {
-                level.updated_at_ms = 0;
-            }
-            entry.created_at_ms = 0;
-            entry.id = shown_id(entry.id);
-            format!("synced {view:?} {entry:?} {replayed}")
-        }
-        Reply::Fresh(Ok(_)) => "done".into(),
+        Reply::Fresh(Ok(outcome)) => format!("{:?}", quiet(outcome)),
         Reply::Fresh(Err(error)) => format!("refused {error:?}"),
         Reply::Replayed {
             stored,
@@ -95,6 +179,27 @@ fn seen(reply: Reply) -> String {
             String::from_utf8_lossy(&stored.body)
         ),
     }
+}
+
+fn quiet(mut outcome: Outcome) -> Outcome {
+    match &mut outcome {
+        Outcome::Synced { view, entry, .. } => {
+            quiet_view(view);
+            quiet_entry(entry);
+        }
+        Outcome::Lines { views, entries } => {
+            views.iter_mut().for_each(quiet_view);
+            entries.iter_mut().for_each(quiet_entry);
+        }
+        Outcome::Transferred { view, entries } => {
+            quiet_view(view);
+            entries.iter_mut().for_each(quiet_entry);
+        }
+        Outcome::Hold { hold, .. } => quiet_hold(hold),
+        Outcome::Order { order, .. } => quiet_order(order),
+        _ => {}
+    }
+    outcome
 }
 
 pub(crate) fn on_postgres() -> bool {
@@ -112,20 +217,37 @@ fn shown_id(id: i64) -> i64 {
 
 fn render() -> Render {
     Arc::new(|result| match result {
-        Ok(Outcome::Synced {
-            entry, replayed, ..
-        }) => (
-            200,
-            format!("{} {} {replayed}", shown_id(entry.id), entry.on_hand_after).into_bytes(),
-        ),
-        Ok(_) => (200, b"other".to_vec()),
+        Ok(outcome) => (200, format!("{:?}", quiet(outcome.clone())).into_bytes()),
         Err(error) => (409, format!("{error:?}").into_bytes()),
     })
 }
 
-fn job(op: &Op, n: usize) -> WriteJob {
-    let id = |index: usize| ItemId::parse(ITEMS[index]).unwrap();
-    match op {
+fn meta(claim: Option<(u8, u8)>, request_trace: Option<u8>) -> WriteMeta {
+    WriteMeta {
+        operator: "runs".into(),
+        trace_id: request_trace.map(|t| format!("request-{t}")),
+        idempotency: claim.map(|(key, body)| IdempotencyClaim {
+            key_id: "k1".into(),
+            idempotency_key: format!("key-{key}"),
+            request_hash: format!("body-{body}"),
+            render: render(),
+        }),
+    }
+}
+
+fn item_id(index: usize) -> ItemId {
+    ItemId::parse(ITEMS[index]).unwrap()
+}
+
+fn location_id(index: usize) -> LocationId {
+    LocationId::parse(LOCATIONS[index]).unwrap()
+}
+
+/// Holds live ten minutes, or ended a minute ago.
+const TTL_MS: i64 = 600_000;
+
+fn job(op: &Op) -> WriteJob {
+    let command = match op {
         Op::Sale {
             item,
             location,
@@ -134,44 +256,129 @@ fn job(op: &Op, n: usize) -> WriteJob {
             trace,
             request_trace,
             claim,
-        } => WriteJob {
-            command: Command::SyncStock {
-                item: id(*item),
-                location: LocationId::parse(LOCATIONS[*location]).unwrap(),
-                delta: *delta,
-                order_id: order.map(|o| format!("order-{o}")),
-                reason: None,
-                trace_id: trace.map(|t| format!("trace-{t}")),
-            },
-            meta: WriteMeta {
-                operator: "runs".into(),
-                trace_id: request_trace.map(|t| format!("request-{t}")),
-                idempotency: claim.map(|(key, body)| IdempotencyClaim {
-                    key_id: "k1".into(),
-                    idempotency_key: format!("key-{key}"),
-                    request_hash: format!("body-{body}"),
-                    render: render(),
-                }),
-            },
+        } => {
+            return WriteJob {
+                command: Command::SyncStock {
+                    item: item_id(*item),
+                    location: location_id(*location),
+                    delta: *delta,
+                    order_id: order.map(|o| format!("order-{o}")),
+                    reason: None,
+                    trace_id: trace.map(|t| format!("trace-{t}")),
+                },
+                meta: meta(*claim, *request_trace),
+            }
+        }
+        Op::Lines {
+            increase,
+            lines,
+            claim,
+        } => {
+            return WriteJob {
+                command: Command::ApplyLines {
+                    operation: if *increase {
+                        Operation::Add
+                    } else {
+                        Operation::Deduct
+                    },
+                    lines: lines
+                        .iter()
+                        .map(|(item, location, quantity)| LineDelta {
+                            item: item_id(*item),
+                            location: location_id(*location),
+                            delta: if *increase { *quantity } else { -quantity },
+                        })
+                        .collect(),
+                    order_id: None,
+                    reason: Some("lines".into()),
+                },
+                meta: meta(*claim, None),
+            }
+        }
+        Op::Hold {
+            id,
+            item,
+            location,
+            quantity,
+            past,
+        } => Command::CreateHold {
+            id: format!("hold-{id}"),
+            order_id: format!("hold-order-{id}"),
+            lines: vec![HoldLineRequest {
+                item: item_id(*item),
+                location: location.map(location_id),
+                quantity: *quantity,
+            }],
+            ttl_ms: if *past { -60_000 } else { TTL_MS },
         },
-        Op::Hold { item, quantity } => WriteJob {
-            command: Command::CreateHold {
-                id: format!("hold-{n}"),
-                order_id: format!("hold-order-{n}"),
-                lines: vec![HoldLineRequest {
-                    item: id(*item),
+        Op::Extend(id) => Command::ExtendHold {
+            id: format!("hold-{id}"),
+            ttl_ms: TTL_MS,
+        },
+        Op::Commit(id) => Command::CommitHold {
+            id: format!("hold-{id}"),
+        },
+        Op::Release(id) => Command::ReleaseHold {
+            id: format!("hold-{id}"),
+            reason: None,
+        },
+        Op::Expire(ids) => Command::ExpireHolds {
+            ids: ids.iter().map(|id| format!("hold-{id}")).collect(),
+            now_ms: now_ms() + 2 * TTL_MS,
+        },
+        Op::Order { id, lines } => Command::CreateOrder {
+            id: format!("order-{id}"),
+            hold_id: format!("order-hold-{id}"),
+            lines: lines
+                .iter()
+                .map(|(item, quantity)| HoldLineRequest {
+                    item: item_id(*item),
                     location: None,
                     quantity: *quantity,
-                }],
-                ttl_ms: 600_000,
-            },
-            meta: WriteMeta {
-                operator: "runs".into(),
-                trace_id: None,
-                idempotency: None,
-            },
+                })
+                .collect(),
+            ttl_ms: TTL_MS,
         },
+        Op::Pay(id) => Command::PayOrder {
+            id: format!("order-{id}"),
+        },
+        Op::Cancel(id) => Command::CancelOrder {
+            id: format!("order-{id}"),
+            reason: None,
+        },
+        Op::Transfer {
+            item,
+            from,
+            quantity,
+        } => Command::Transfer {
+            item: item_id(*item),
+            source: location_id(*from),
+            target: location_id(1 - from),
+            quantity: *quantity,
+            reason: None,
+        },
+    };
+    WriteJob {
+        command,
+        meta: meta(None, None),
     }
+}
+
+/// A batch as it is sent: a hold made past its time goes in a batch of its
+/// own, since a run (one time for all its commands) never sees a hold it
+/// makes come due, while one by one a later command might.
+fn sent(batch: &[Op]) -> Vec<Vec<&Op>> {
+    let mut sent: Vec<Vec<&Op>> = vec![Vec::new()];
+    for op in batch {
+        if matches!(op, Op::Hold { past: true, .. }) {
+            sent.push(vec![op]);
+            sent.push(Vec::new());
+        } else {
+            sent.last_mut().expect("never empty").push(op);
+        }
+    }
+    sent.retain(|batch| !batch.is_empty());
+    sent
 }
 
 /// One store under test, on either backend.
@@ -196,10 +403,10 @@ impl Under {
     }
 
     /// The same store, with every sale run on its own.
-    pub(crate) fn one_sale_at_a_time(self) -> Under {
+    pub(crate) fn one_command_at_a_time(self) -> Under {
         match self {
-            Under::Sqlite(store) => Under::Sqlite(store.one_sale_at_a_time()),
-            Under::Postgres(store, name) => Under::Postgres(store.one_sale_at_a_time(), name),
+            Under::Sqlite(store) => Under::Sqlite(store.one_command_at_a_time()),
+            Under::Postgres(store, name) => Under::Postgres(store.one_command_at_a_time(), name),
         }
     }
 
@@ -245,7 +452,7 @@ async fn store(dir: &tempfile::TempDir, name: &str, in_runs: bool) -> Under {
         let store = if in_runs {
             store
         } else {
-            store.one_sale_at_a_time()
+            store.one_command_at_a_time()
         };
         Under::Postgres(store, database)
     } else {
@@ -255,7 +462,7 @@ async fn store(dir: &tempfile::TempDir, name: &str, in_runs: bool) -> Under {
         Under::Sqlite(if in_runs {
             store
         } else {
-            store.one_sale_at_a_time()
+            store.one_command_at_a_time()
         })
     };
     store.store().migrate().await.unwrap();
@@ -338,20 +545,60 @@ async fn alerts(store: &dyn Store) -> Vec<String> {
         .collect()
 }
 
+async fn holds_and_orders(store: &dyn Store) -> Vec<String> {
+    let mut seen = Vec::new();
+    for id in 0..IDS {
+        if let Some(mut hold) = store.hold(&format!("hold-{id}")).await.unwrap() {
+            quiet_hold(&mut hold);
+            seen.push(format!("{hold:?}"));
+        }
+        if let Some(mut order) = store.order(&format!("order-{id}")).await.unwrap() {
+            quiet_order(&mut order);
+            seen.push(format!("{order:?}"));
+        }
+    }
+    seen
+}
+
+/// The outbox's events of each subject, in order: a run writes its holds',
+/// orders' and stock's events table by table, one by one they interleave.
+async fn events(store: &dyn Store) -> Vec<(String, String)> {
+    let mut seen: Vec<(String, String)> = store
+        .events(0, &[], 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|event| match event.body {
+            EventBody::Stock(mut entry) => {
+                quiet_entry(&mut entry);
+                (format!("stock {}", entry.item), format!("{entry:?}"))
+            }
+            EventBody::Reservation { ref id, .. } => {
+                (format!("hold {id}"), format!("{:?}", event.body))
+            }
+            EventBody::Order { ref id, .. } => (format!("order {id}"), format!("{:?}", event.body)),
+            EventBody::Alert { mut alert, status } => {
+                alert.created_at_ms = 0;
+                alert.updated_at_ms = 0;
+                alert.ledger_id = alert.ledger_id.map(shown_id);
+                (
+                    format!("alert {}", alert.item),
+                    format!("{alert:?} {status:?}"),
+                )
+            }
+        })
+        .collect();
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    seen
+}
+
 async fn scenario(batches: Vec<Vec<Op>>) {
     let dir = tempfile::tempdir().unwrap();
     let together_store = store(&dir, "together", true).await;
     let alone_store = store(&dir, "alone", false).await;
     let (together, alone) = (together_store.store(), alone_store.store());
-    let mut n = 0;
-    for batch in &batches {
-        let jobs = || {
-            batch
-                .iter()
-                .enumerate()
-                .map(|(offset, op)| job(op, n + offset))
-                .collect::<Vec<_>>()
-        };
+    for batch in batches.iter().flat_map(|batch| sent(batch)) {
+        let jobs = || batch.iter().map(|op| job(op)).collect::<Vec<_>>();
         let left: Vec<String> = together
             .execute(jobs())
             .await
@@ -362,10 +609,14 @@ async fn scenario(batches: Vec<Vec<Op>>) {
         for (index, (left, right)) in left.iter().zip(&right).enumerate() {
             assert_eq!(left, right, "reply {index} of {batch:?}");
         }
-        n += batch.len();
     }
     assert_eq!(ledger(together).await, ledger(alone).await);
     assert_eq!(alerts(together).await, alerts(alone).await);
+    assert_eq!(
+        holds_and_orders(together).await,
+        holds_and_orders(alone).await
+    );
+    assert_eq!(events(together).await, events(alone).await);
     for raw in &ITEMS[..3] {
         let id = ItemId::parse(raw).unwrap();
         let left = together.item(&id).await.unwrap().unwrap();
@@ -406,7 +657,7 @@ proptest! {
     })]
 
     #[test]
-    fn sales_in_a_run_answer_and_write_as_sales_one_by_one(
+    fn commands_in_a_run_answer_and_write_as_commands_one_by_one(
         batches in proptest::collection::vec(proptest::collection::vec(op(), 1..16), 1..5),
     ) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

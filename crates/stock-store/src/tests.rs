@@ -1004,12 +1004,12 @@ fn hold_at(hold_id: &str, location: LocationId, quantity: i64) -> WriteJob {
 
 /// Every kind of change that raises an item's stock at one location, when
 /// the item has the maximum at another: each is refused and writes nothing.
-async fn no_change_takes_an_items_totals_past_64_bits(sales_in_runs: bool) {
+async fn no_change_takes_an_items_totals_past_64_bits(commands_in_runs: bool) {
     let (_dir, under) = open_either().await;
-    let under = if sales_in_runs {
+    let under = if commands_in_runs {
         under
     } else {
-        under.one_sale_at_a_time()
+        under.one_command_at_a_time()
     };
     let store = under.store();
     spread_the_maximum(store, true).await;

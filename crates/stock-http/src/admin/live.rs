@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
 use stock_store::{Activity, ItemView, LedgerEntry};
@@ -22,7 +22,10 @@ use crate::AppState;
 pub(super) const SCRIPT: &str = r#"<script>
 (function () {
   if (!window.EventSource) return;
-  var timer = null, source = new EventSource('/admin/events');
+  // From what the page shows on: a change made while the stream connects
+  // still reaches it.
+  var timer = null,
+      source = new EventSource('/admin/events?after=' + Number(document.body.dataset.seen || 0));
   function held() {
     document.body.dataset.held = String(Number(document.body.dataset.held || 0) + 1);
   }
@@ -75,18 +78,35 @@ pub(super) const SCRIPT: &str = r#"<script>
 /// How often a change stream looks for other replicas' commits.
 const POLL: Duration = Duration::from_secs(1);
 
-/// `change` events (data: the newest outbox id) whenever something changed.
+#[derive(serde::Deserialize)]
+pub struct After {
+    /// The newest outbox id the page shows; without it, the newest now.
+    after: Option<i64>,
+}
+
+/// `change` events (data: the newest outbox id) whenever something changed
+/// after `after`: at once if something did before the stream opened.
 pub async fn events(
     State(state): State<AppState>,
     _session: Session,
+    Query(After { after }): Query<After>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let last = state.store.last_event_id().await.unwrap_or(0);
+    let last = match after {
+        Some(after) => after,
+        None => state.store.last_event_id().await.unwrap_or(0),
+    };
     let commits = state.engine.commits();
     let poll = state.config.event_poll_interval.min(POLL);
     let stream = stream::unfold(
         (state, commits, last),
         move |(state, mut commits, last)| async move {
             loop {
+                if let Ok(newest) = state.store.last_event_id().await {
+                    if newest > last {
+                        let event = Event::default().event("change").data(newest.to_string());
+                        return Some((Ok(event), (state, commits, newest)));
+                    }
+                }
                 tokio::select! {
                     changed = commits.changed() => {
                         if changed.is_err() {
@@ -94,12 +114,6 @@ pub async fn events(
                         }
                     }
                     () = tokio::time::sleep(poll) => {}
-                }
-                if let Ok(newest) = state.store.last_event_id().await {
-                    if newest > last {
-                        let event = Event::default().event("change").data(newest.to_string());
-                        return Some((Ok(event), (state, commits, newest)));
-                    }
                 }
             }
         },

@@ -11,9 +11,9 @@ pub mod sqlite;
 
 /// How a store runs its write batches, the same on both backends.
 pub(crate) struct WritePath {
-    /// Consecutive sales in a batch are decided together (`runs.rs`).
-    pub sales_in_runs: bool,
-    /// Runs of sales that had to run one by one instead.
+    /// Consecutive stock commands in a batch are decided together (`runs/`).
+    pub commands_in_runs: bool,
+    /// Runs that had to run one by one instead.
     pub runs_undone: std::sync::atomic::AtomicU64,
     /// The low-stock line of items without a `min_stock` of their own.
     pub low_stock_threshold: i64,
@@ -22,7 +22,7 @@ pub(crate) struct WritePath {
 impl WritePath {
     pub fn new(low_stock_threshold: i64) -> WritePath {
         WritePath {
-            sales_in_runs: true,
+            commands_in_runs: true,
             runs_undone: std::sync::atomic::AtomicU64::new(0),
             low_stock_threshold,
         }

@@ -171,10 +171,10 @@ pub(crate) async fn insert_ledger_rows(
     sqlx::query_as(
         "INSERT INTO ledger (item_id, location_id, operation, on_hand_delta, reserved_delta,
             on_hand_before, on_hand_after, reserved_before, reserved_after, version_after,
-            order_id, reason, operator, trace_id, created_at)
+            order_id, reservation_id, reason, operator, trace_id, created_at)
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
             $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[],
-            $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[])
+            $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::bigint[])
          RETURNING id, item_id, location_id, version_after",
     )
     .bind(column(rows, |r| r.item))
@@ -188,6 +188,7 @@ pub(crate) async fn insert_ledger_rows(
     .bind(column(rows, |r| r.reserved_after))
     .bind(column(rows, |r| r.version_after))
     .bind(column(rows, |r| r.order_id))
+    .bind(column(rows, |r| r.reservation_id))
     .bind(column(rows, |r| r.reason))
     .bind(column(rows, |r| r.operator))
     .bind(column(rows, |r| r.trace_id))

@@ -194,7 +194,7 @@ pub(crate) async fn insert_ledger_rows(
         let mut query = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO ledger (item_id, location_id, operation, on_hand_delta, reserved_delta,
                 on_hand_before, on_hand_after, reserved_before, reserved_after, version_after,
-                order_id, reason, operator, trace_id, created_at) ",
+                order_id, reservation_id, reason, operator, trace_id, created_at) ",
         );
         query.push_values(chunk, |mut values, row| {
             values
@@ -209,6 +209,7 @@ pub(crate) async fn insert_ledger_rows(
                 .push_bind(row.reserved_after)
                 .push_bind(row.version_after)
                 .push_bind(row.order_id)
+                .push_bind(row.reservation_id)
                 .push_bind(row.reason)
                 .push_bind(row.operator)
                 .push_bind(row.trace_id)

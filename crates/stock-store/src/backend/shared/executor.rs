@@ -1,5 +1,5 @@
 //! The batch executor: one write transaction per batch (and the writers'
-//! turn), runs of sales or one job at a time in arrival order, each job in
+//! turn), runs of stock commands or one job at a time in arrival order, each job in
 //! its own savepoint, retried when it lost a lock race, its idempotency key
 //! claimed and its rendered answer stored with its change. `apply` hands
 //! each command to the file of its family.
@@ -15,14 +15,14 @@ use super::{health, holds, items, runs, sales, supplier_links};
 use crate::model::*;
 
 impl BackendStore {
-    /// Runs every sale on its own, never in a run: the reference the runs
+    /// Runs every command on its own, never in a run: the reference the runs
     /// are tested against.
-    pub fn one_sale_at_a_time(mut self) -> BackendStore {
-        self.write_path.sales_in_runs = false;
+    pub fn one_command_at_a_time(mut self) -> BackendStore {
+        self.write_path.commands_in_runs = false;
         self
     }
 
-    /// How many runs of sales were undone and run one by one since start.
+    /// How many runs were undone and run one by one since start.
     pub fn runs_undone(&self) -> u64 {
         self.write_path
             .runs_undone
@@ -61,15 +61,15 @@ impl BackendStore {
         }
         let mut replies = Vec::with_capacity(batch.len());
         let outcome = async {
-            // A batch of sales only, the common case under load, is one run
+            // A batch of stock commands only, the common case under load, is one run
             // that reports its own changes: no ledger mark, no ledger scan.
-            let changes = if self.write_path.sales_in_runs
-                && batch.iter().all(|job| runs::is_sale(&job.command))
+            let changes = if self.write_path.commands_in_runs
+                && batch.iter().all(|job| runs::in_runs(&job.command))
             {
-                match runs::run_sales(&mut conn, &batch).await? {
-                    Some(sold) => {
-                        replies.extend(sold.replies);
-                        sold.changes
+                match runs::run_commands(&mut conn, &batch).await? {
+                    Some(decided) => {
+                        replies.extend(decided.replies);
+                        decided.changes
                     }
                     None => {
                         let mark = alerts::ledger_mark(&mut conn).await?;
@@ -111,8 +111,8 @@ impl BackendStore {
         Ok(replies)
     }
 
-    /// Runs a batch's jobs in arrival order: each run of consecutive sales
-    /// together (see `runs.rs`), every other job on its own.
+    /// Runs a batch's jobs in arrival order: each run of consecutive stock
+    /// commands together (see `runs/`), every other job on its own.
     async fn run_jobs(
         &self,
         conn: &mut Conn,
@@ -121,9 +121,9 @@ impl BackendStore {
     ) -> anyhow::Result<()> {
         let mut rest = batch;
         while let Some(first) = rest.first() {
-            let run = if self.write_path.sales_in_runs {
+            let run = if self.write_path.commands_in_runs {
                 rest.iter()
-                    .take_while(|job| runs::is_sale(&job.command))
+                    .take_while(|job| runs::in_runs(&job.command))
                     .count()
             } else {
                 0
@@ -133,8 +133,8 @@ impl BackendStore {
                 rest = &rest[1..];
                 continue;
             }
-            match runs::run_sales(conn, &rest[..run]).await? {
-                Some(sold) => replies.extend(sold.replies),
+            match runs::run_commands(conn, &rest[..run]).await? {
+                Some(decided) => replies.extend(decided.replies),
                 None => self.run_one_by_one(conn, &rest[..run], replies).await?,
             }
             rest = &rest[run..];
@@ -142,17 +142,17 @@ impl BackendStore {
         Ok(())
     }
 
-    /// Runs the sales of a run that was undone, each on its own.
+    /// Runs the commands of a run that was undone, each on its own.
     async fn run_one_by_one(
         &self,
         conn: &mut Conn,
-        sales: &[WriteJob],
+        jobs: &[WriteJob],
         replies: &mut Vec<Reply>,
     ) -> anyhow::Result<()> {
         self.write_path
             .runs_undone
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        for job in sales {
+        for job in jobs {
             replies.push(run_job(conn, job).await?);
         }
         Ok(())

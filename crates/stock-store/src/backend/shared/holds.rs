@@ -23,7 +23,7 @@ use crate::model::*;
 
 /// What a create asked for, so that a retry can be told from a different
 /// request that reuses the id. The time to live is not part of it.
-fn request_hash(kind: &str, order_id: &str, lines: &[HoldLineRequest]) -> String {
+pub(crate) fn request_hash(kind: &str, order_id: &str, lines: &[HoldLineRequest]) -> String {
     let mut text = format!("{kind}\u{1f}{order_id}");
     for line in lines {
         let location = line
@@ -36,7 +36,7 @@ fn request_hash(kind: &str, order_id: &str, lines: &[HoldLineRequest]) -> String
     text
 }
 
-fn hold_status(row: &DbRow) -> Result<HoldStatus, sqlx::Error> {
+pub(crate) fn hold_status(row: &DbRow) -> Result<HoldStatus, sqlx::Error> {
     let raw: String = row.try_get("status")?;
     HoldStatus::parse(&raw).ok_or_else(|| corrupt("hold status", &raw))
 }
