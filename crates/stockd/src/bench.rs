@@ -1,11 +1,14 @@
-//! `stockd bench holds`: holds created per second through the write path.
+//! `stockd bench holds`: holds created, and holds created and committed,
+//! per second through the write path, in process.
 //!
 //! Each run starts from a fresh SQLite file (durable: WAL, synchronous=FULL)
 //! and its own engine, creates the items, then has `concurrency` callers
-//! create one-line holds for a fixed time. It reports successful holds per
-//! second, latency percentiles, the mean batch the writer committed, and the
-//! share of the run's time the store was busy (the rest is waiting for work:
-//! queueing, scheduling, the callers themselves).
+//! create one-line holds (or create one and commit it, a pair) for a fixed
+//! time. It reports successful holds or pairs per second, latency
+//! percentiles (of each command), the mean batch the writer committed, the
+//! share of the run's time the store was busy (the rest is waiting for
+//! work: queueing, scheduling, the callers themselves), and checks the
+//! store with `verify` after the run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +49,22 @@ impl Scenario {
     }
 }
 
+/// What each caller does in a loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Work {
+    Hold,
+    HoldAndCommit,
+}
+
+impl Work {
+    fn name(self) -> &'static str {
+        match self {
+            Work::Hold => "hold",
+            Work::HoldAndCommit => "hold + commit",
+        }
+    }
+}
+
 struct Run {
     holds: u64,
     refused: u64,
@@ -73,16 +92,22 @@ pub async fn holds(
     );
     println!();
     println!(
-        "| scenario | callers | holds/s | p50 ms | p99 ms | p99.9 ms | mean batch | store busy |"
+        "| work | scenario | callers | holds or pairs/s | p50 ms | p99 ms | p99.9 ms | mean batch | store busy |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for scenario in [Scenario::HotItem, Scenario::ManyItems(items)] {
-        for concurrency in CONCURRENCIES {
-            let path = base
-                .path()
-                .join(format!("bench-{}-{concurrency}.db", scenario.items()));
-            let run = run(scenario, concurrency, duration, path).await?;
-            print_row(scenario, concurrency, &run);
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for work in [Work::Hold, Work::HoldAndCommit] {
+        for scenario in [Scenario::HotItem, Scenario::ManyItems(items)] {
+            for concurrency in CONCURRENCIES {
+                let tag = match work {
+                    Work::Hold => "hold",
+                    Work::HoldAndCommit => "pair",
+                };
+                let path = base
+                    .path()
+                    .join(format!("bench-{tag}-{}-{concurrency}.db", scenario.items()));
+                let run = run(work, scenario, concurrency, duration, path).await?;
+                print_row(work, scenario, concurrency, &run);
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -96,10 +121,11 @@ fn percentile(sorted: &[u64], quantile: f64) -> f64 {
     sorted[index] as f64 / 1000.0
 }
 
-fn print_row(scenario: Scenario, concurrency: usize, run: &Run) {
+fn print_row(work: Work, scenario: Scenario, concurrency: usize, run: &Run) {
     let seconds = run.elapsed.as_secs_f64();
     println!(
-        "| {} | {concurrency} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {:.0}% |",
+        "| {} | {} | {concurrency} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {:.0}% |",
+        work.name(),
         scenario.name(),
         run.holds as f64 / seconds,
         percentile(&run.latencies_us, 0.50),
@@ -119,6 +145,7 @@ fn meta() -> WriteMeta {
 }
 
 async fn run(
+    work: Work,
     scenario: Scenario,
     concurrency: usize,
     duration: Duration,
@@ -161,11 +188,26 @@ async fn run(
                     ttl_ms: 3_600_000,
                 };
                 let sent = Instant::now();
-                match engine.submit(command, meta()).await {
-                    Reply::Fresh(Ok(_)) => holds += 1,
-                    Reply::Fresh(Err(_)) | Reply::Replayed { .. } => refused += 1,
-                }
+                let held = matches!(engine.submit(command, meta()).await, Reply::Fresh(Ok(_)));
                 latencies.push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
+                if !held {
+                    refused += 1;
+                    continue;
+                }
+                if work == Work::HoldAndCommit {
+                    let sent = Instant::now();
+                    let command = Command::CommitHold {
+                        id: format!("b{caller}-{sequence}"),
+                    };
+                    let committed =
+                        matches!(engine.submit(command, meta()).await, Reply::Fresh(Ok(_)));
+                    latencies.push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
+                    if !committed {
+                        refused += 1;
+                        continue;
+                    }
+                }
+                holds += 1;
             }
             (holds, refused, latencies)
         });
@@ -191,8 +233,13 @@ async fn run(
     run.store_busy = after.busy - before.busy;
     anyhow::ensure!(
         run.refused == 0,
-        "{} holds were refused; the items have stock for every hold",
+        "{} holds or commits were refused; the items have stock for every hold",
         run.refused
+    );
+    let report = store.verify().await?;
+    anyhow::ensure!(
+        report.is_clean(),
+        "verify found the store inconsistent: {report:?}"
     );
     Ok(run)
 }

@@ -104,8 +104,9 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
-    /// Holds created per second through the write path, for one hot item and
-    /// for many items, at 1, 16 and 256 concurrent callers.
+    /// Holds created, and holds created and committed, per second through
+    /// the write path in process, for one hot item and for many items, at 1,
+    /// 16 and 256 concurrent callers.
     Holds {
         /// Seconds each run lasts.
         #[arg(long, default_value_t = 3)]

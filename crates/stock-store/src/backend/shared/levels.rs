@@ -8,7 +8,7 @@ use sqlx::Row;
 use stock_core::{check_totals, Item, ItemId, Level, LocationId, Operation, Totals, Transition};
 
 use super::contract::Conn;
-use super::rows::{item_from_row, location_id_at};
+use super::rows::{fetch_in, item_from_row, location_id_at};
 use crate::model::*;
 
 /// Levels as reads see them: a hold past its expiry no longer counts as
@@ -172,13 +172,6 @@ pub(crate) async fn location_exists(conn: &mut Conn, id: &LocationId) -> Result<
     Ok(found.is_some())
 }
 
-pub(crate) async fn fetch_item(
-    conn: &mut Conn,
-    id: &ItemId,
-) -> Result<Option<(Item, i64, i64)>, sqlx::Error> {
-    item_by(conn, "SELECT * FROM items WHERE id = $1", id).await
-}
-
 /// Reads an item for a change to it, locking it until the transaction ends
 /// where the backend has row locks: every change to an item's stock goes
 /// through here first, so two writers (two replicas) take turns per item.
@@ -261,34 +254,54 @@ pub(crate) async fn fetch_view(
     conn: &mut Conn,
     id: &ItemId,
 ) -> Result<Option<ItemView>, sqlx::Error> {
-    let Some((item, created_at_ms, updated_at_ms)) = fetch_item(conn, id).await? else {
-        return Ok(None);
-    };
-    let rows = sqlx::query(concat!(
-        "SELECT e.location_id, e.on_hand, e.reserved, e.version, e.updated_at FROM (",
-        effective_levels!(),
-        ") e JOIN locations o ON o.id = e.location_id
-             WHERE e.item_id = $1 ORDER BY o.priority, o.id"
-    ))
-    .bind(id.as_str())
-    .fetch_all(&mut *conn)
+    Ok(fetch_views(conn, std::slice::from_ref(id)).await?.pop())
+}
+
+/// The views of these items (those that exist, in the order asked), with
+/// one statement per [`IN_LIST_MAX`] items: each item's row joined with its
+/// levels as reads see them.
+pub(crate) async fn fetch_views(
+    conn: &mut Conn,
+    ids: &[ItemId],
+) -> Result<Vec<ItemView>, sqlx::Error> {
+    let raw: Vec<&str> = ids.iter().map(ItemId::as_str).collect();
+    let rows = fetch_in(
+        conn,
+        concat!(
+            "SELECT i.*, e.location_id AS level_location, e.on_hand AS level_on_hand,
+                e.reserved AS level_reserved, e.version AS level_version,
+                e.updated_at AS level_updated_at
+             FROM items i LEFT JOIN (",
+            effective_levels!(),
+            ") e ON e.item_id = i.id LEFT JOIN locations o ON o.id = e.location_id
+             WHERE i.id IN "
+        ),
+        &raw,
+        " ORDER BY i.id, o.priority, o.id",
+    )
     .await?;
-    let mut levels = Vec::with_capacity(rows.len());
+    let mut found: std::collections::HashMap<ItemId, ItemView> =
+        std::collections::HashMap::with_capacity(ids.len());
     for row in rows {
-        levels.push(LocationLevel {
-            location: location_id_at(&row, 0)?,
-            level: Level {
-                on_hand: row.try_get(1)?,
-                reserved: row.try_get(2)?,
-                version: row.try_get(3)?,
-            },
-            updated_at_ms: row.try_get(4)?,
+        let (item, created_at_ms, updated_at_ms) = item_from_row(&row)?;
+        let view = found.entry(item.id.clone()).or_insert_with(|| ItemView {
+            item,
+            levels: Vec::new(),
+            created_at_ms,
+            updated_at_ms,
         });
+        let location: Option<String> = row.try_get("level_location")?;
+        if location.is_some() {
+            view.levels.push(LocationLevel {
+                location: location_id_at(&row, "level_location")?,
+                level: Level {
+                    on_hand: row.try_get("level_on_hand")?,
+                    reserved: row.try_get("level_reserved")?,
+                    version: row.try_get("level_version")?,
+                },
+                updated_at_ms: row.try_get("level_updated_at")?,
+            });
+        }
     }
-    Ok(Some(ItemView {
-        item,
-        levels,
-        created_at_ms,
-        updated_at_ms,
-    }))
+    Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
 }

@@ -8,7 +8,7 @@ use sqlx::Row;
 use stock_core::{saturate, HoldStatus, ItemId, ItemStatus, LocationId, Operation, OrderStatus};
 
 use super::contract::{Conn, DbRow};
-use super::levels::fetch_view;
+use super::levels::fetch_views;
 use super::rows::{corrupt, item_id_at, ledger_entry, location_id_at};
 use super::{events, holds};
 use crate::model::*;
@@ -182,13 +182,7 @@ fn stock_lines(rows: &[DbRow]) -> Result<Vec<StockLine>, sqlx::Error> {
 }
 
 pub(crate) async fn items(conn: &mut Conn, ids: &[ItemId]) -> StoreResult<Vec<ItemView>> {
-    let mut views = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(view) = fetch_view(&mut *conn, id).await? {
-            views.push(view);
-        }
-    }
-    Ok(views)
+    Ok(fetch_views(conn, ids).await?)
 }
 
 pub(crate) async fn list_items(
@@ -216,15 +210,12 @@ pub(crate) async fn list_items(
         .bind(page.offset())
         .fetch_all(&mut *conn)
         .await?;
-    let mut views = Vec::with_capacity(rows.len());
-    for row in rows {
-        let id = item_id_at(&row, 0)?;
-        if let Some(view) = fetch_view(&mut *conn, &id).await? {
-            views.push(view);
-        }
-    }
+    let ids = rows
+        .iter()
+        .map(|row| item_id_at(row, 0))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Paged {
-        rows: views,
+        rows: fetch_views(conn, &ids).await?,
         total: total as u64,
         page,
     })
