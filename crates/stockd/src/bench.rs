@@ -67,6 +67,8 @@ impl Work {
 
 struct Run {
     holds: u64,
+    /// Commands sent: a hold, or a hold and its commit.
+    commands: u64,
     refused: u64,
     elapsed: Duration,
     latencies_us: Vec<u64>,
@@ -131,7 +133,7 @@ fn print_row(work: Work, scenario: Scenario, concurrency: usize, run: &Run) {
         percentile(&run.latencies_us, 0.50),
         percentile(&run.latencies_us, 0.99),
         percentile(&run.latencies_us, 0.999),
-        (run.holds + run.refused) as f64 / run.batches.max(1) as f64,
+        run.commands as f64 / run.batches.max(1) as f64,
         100.0 * run.store_busy.as_secs_f64() / seconds,
     );
 }
@@ -214,6 +216,7 @@ async fn run(
     }
     let mut run = Run {
         holds: 0,
+        commands: 0,
         refused: 0,
         elapsed: Duration::ZERO,
         latencies_us: Vec::new(),
@@ -227,6 +230,7 @@ async fn run(
         run.latencies_us.append(&mut latencies);
     }
     run.elapsed = started.elapsed();
+    run.commands = run.latencies_us.len() as u64;
     run.latencies_us.sort_unstable();
     let after = engine.store_activity();
     run.batches = after.batches - before.batches;

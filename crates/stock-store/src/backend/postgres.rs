@@ -46,6 +46,16 @@ macro_rules! dialect_lock {
         " FOR UPDATE"
     };
 }
+macro_rules! dialect_json_list {
+    () => {
+        "(SELECT json_array_elements_text(CAST($1 AS json)))"
+    };
+}
+macro_rules! dialect_json_rows {
+    () => {
+        "json_array_elements(CAST($1 AS json)) AS rows (value)"
+    };
+}
 macro_rules! dialect_now_ms {
     () => {
         "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"

@@ -54,6 +54,19 @@ macro_rules! dialect_due_join {
         "CROSS JOIN"
     };
 }
+/// A JSON array of text bound as `$1`, as the list of an `IN`.
+macro_rules! dialect_json_list {
+    () => {
+        "(SELECT value FROM json_each($1))"
+    };
+}
+/// A JSON array of rows (each an array) bound as `$1`, as a `FROM` whose
+/// `value` is one row.
+macro_rules! dialect_json_rows {
+    () => {
+        "json_each($1)"
+    };
+}
 /// A unary plus keeps SQLite off an index on the column that follows.
 macro_rules! dialect_no_index {
     () => {
@@ -182,8 +195,9 @@ pub(crate) fn is_retryable(_error: &anyhow::Error) -> bool {
     false
 }
 
-/// Inserts ledger rows with multi-row INSERTs; returns (id, item, location,
-/// version after) of each.
+/// Inserts ledger rows from one JSON parameter per 500 (one prepared
+/// statement whatever their number); returns (id, item, location, version
+/// after) of each.
 pub(crate) async fn insert_ledger_rows(
     conn: &mut Conn,
     rows: &[runs::LedgerRow<'_>],
@@ -191,32 +205,34 @@ pub(crate) async fn insert_ledger_rows(
     use sqlx::Row;
     let mut returned = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(runs::ROWS_PER_STATEMENT) {
-        let mut query = sqlx::QueryBuilder::<Db>::new(
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|row| {
+                (
+                    (row.item, row.location, row.operation, row.on_hand_delta),
+                    (row.reserved_delta, row.on_hand_before, row.on_hand_after),
+                    (row.reserved_before, row.reserved_after, row.version_after),
+                    (row.order_id, row.reservation_id, row.reason, row.operator),
+                    (row.trace_id, row.created_at),
+                )
+            })
+            .collect();
+        let inserted = sqlx::query(
             "INSERT INTO ledger (item_id, location_id, operation, on_hand_delta, reserved_delta,
                 on_hand_before, on_hand_after, reserved_before, reserved_after, version_after,
-                order_id, reservation_id, reason, operator, trace_id, created_at) ",
-        );
-        query.push_values(chunk, |mut values, row| {
-            values
-                .push_bind(row.item)
-                .push_bind(row.location)
-                .push_bind(row.operation)
-                .push_bind(row.on_hand_delta)
-                .push_bind(row.reserved_delta)
-                .push_bind(row.on_hand_before)
-                .push_bind(row.on_hand_after)
-                .push_bind(row.reserved_before)
-                .push_bind(row.reserved_after)
-                .push_bind(row.version_after)
-                .push_bind(row.order_id)
-                .push_bind(row.reservation_id)
-                .push_bind(row.reason)
-                .push_bind(row.operator)
-                .push_bind(row.trace_id)
-                .push_bind(row.created_at);
-        });
-        query.push(" RETURNING id, item_id, location_id, version_after");
-        for row in query.build().fetch_all(&mut *conn).await? {
+                order_id, reservation_id, reason, operator, trace_id, created_at)
+             SELECT value->>'$[0][0]', value->>'$[0][1]', value->>'$[0][2]', value->>'$[0][3]',
+                value->>'$[1][0]', value->>'$[1][1]', value->>'$[1][2]',
+                value->>'$[2][0]', value->>'$[2][1]', value->>'$[2][2]',
+                value->>'$[3][0]', value->>'$[3][1]', value->>'$[3][2]', value->>'$[3][3]',
+                value->>'$[4][0]', value->>'$[4][1]'
+             FROM json_each($1)
+             RETURNING id, item_id, location_id, version_after",
+        )
+        .bind(shared::json(&values))
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in inserted {
             returned.push((
                 row.try_get(0)?,
                 row.try_get(1)?,
@@ -228,30 +244,36 @@ pub(crate) async fn insert_ledger_rows(
     Ok(returned)
 }
 
-/// Writes levels with multi-row upserts.
+/// Writes levels with one upsert per 500, from one JSON parameter.
 pub(crate) async fn upsert_levels(
     conn: &mut Conn,
     levels: &[runs::LevelRow<'_>],
 ) -> Result<(), sqlx::Error> {
     for chunk in levels.chunks(runs::ROWS_PER_STATEMENT) {
-        let mut query = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO levels (item_id, location_id, on_hand, reserved, version, updated_at) ",
-        );
-        query.push_values(chunk, |mut values, row| {
-            values
-                .push_bind(row.item)
-                .push_bind(row.location)
-                .push_bind(row.level.on_hand)
-                .push_bind(row.level.reserved)
-                .push_bind(row.level.version)
-                .push_bind(row.updated_at);
-        });
-        query.push(
-            " ON CONFLICT (item_id, location_id) DO UPDATE SET
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|row| {
+                (
+                    row.item,
+                    row.location,
+                    row.level.on_hand,
+                    row.level.reserved,
+                    row.level.version,
+                    row.updated_at,
+                )
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO levels (item_id, location_id, on_hand, reserved, version, updated_at)
+             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5
+             FROM json_each($1) WHERE true
+             ON CONFLICT (item_id, location_id) DO UPDATE SET
                 on_hand = excluded.on_hand, reserved = excluded.reserved,
                 version = excluded.version, updated_at = excluded.updated_at",
-        );
-        query.build().execute(&mut *conn).await?;
+        )
+        .bind(shared::json(&values))
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }

@@ -41,6 +41,13 @@
 //!   makes the planner start from the (small) set of due holds.
 //! - `dialect_no_index!()`: a prefix that keeps the planner off an index on
 //!   the column that follows, or `""`.
+//! - `dialect_json_list!()`: the list of an `IN`, from a JSON array of text
+//!   bound as `$1`.
+//! - `dialect_json_rows!()`: a `FROM` item over a JSON array of rows (each
+//!   an array) bound as `$1`, whose column `value` is one row; `value->>N`
+//!   is its Nth column as text or SQL's own type, `NULL` for JSON null.
+//!   With these two, a statement over any number of values or rows is one
+//!   statement, prepared once.
 //!
 //! # Functions
 //!
@@ -67,7 +74,7 @@ use crate::backend::WritePath;
 use crate::model::Durability;
 
 /// Every SQL fragment, so that a backend without one fails here.
-const _FRAGMENTS: [&str; 7] = [
+const _FRAGMENTS: [&str; 9] = [
     dialect_begin_write!(),
     dialect_begin_snapshot!(),
     dialect_writer_turn!(),
@@ -75,6 +82,8 @@ const _FRAGMENTS: [&str; 7] = [
     dialect_now_ms!(),
     dialect_due_join!(),
     dialect_no_index!(),
+    dialect_json_list!(),
+    dialect_json_rows!(),
 ];
 
 /// The shape of every item above, checked by the compiler.

@@ -8,7 +8,7 @@ use stock_core::{HoldStatus, OrderStatus};
 
 use super::alerts::alert_view;
 use super::contract::{Conn, Db};
-use super::rows::{corrupt, fetch_in, ledger_entry, push_list};
+use super::rows::{corrupt, fetch_in, fetch_in_values, ledger_entry, push_list};
 use crate::model::*;
 
 /// Events after `after`, oldest first, at most `limit`, of the given kinds
@@ -44,7 +44,7 @@ pub(crate) async fn after(
         .filter_map(|row| row.try_get::<Option<i64>, _>(4).ok().flatten())
         .collect();
     let mut entries = HashMap::new();
-    for row in fetch_in(conn, "SELECT * FROM ledger WHERE id IN ", &ledger_ids, "").await? {
+    for row in fetch_in_values(conn, "SELECT * FROM ledger WHERE id IN ", &ledger_ids, "").await? {
         let entry = ledger_entry(&row)?;
         entries.insert(entry.id, entry);
     }
@@ -65,7 +65,7 @@ pub(crate) async fn after(
         .map(|id| id.parse().map_err(|_| corrupt("alert id", id)))
         .collect::<Result<_, _>>()?;
     let mut alerts = HashMap::new();
-    for row in fetch_in(conn, "SELECT * FROM alerts WHERE id IN ", &alert_ids, "").await? {
+    for row in fetch_in_values(conn, "SELECT * FROM alerts WHERE id IN ", &alert_ids, "").await? {
         let alert = alert_view(&row)?;
         alerts.insert(alert.id, alert);
     }

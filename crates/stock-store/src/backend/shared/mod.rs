@@ -15,6 +15,9 @@ mod executor;
 #[macro_use]
 mod levels;
 mod rows;
+/// How bulk values travel (`dialect_json_rows!`), for a backend's bulk writes.
+#[allow(unused_imports)] // PostgreSQL binds its bulk rows as arrays instead
+pub(super) use rows::json;
 
 mod alerts;
 mod channel_listings;

@@ -24,9 +24,40 @@ where
     list.push_unseparated(")");
 }
 
-/// The rows of `select … IN (values) suffix`, at most [`IN_LIST_MAX`]
-/// values a statement. `select` ends with `IN `.
-pub(crate) async fn fetch_in<'v, T>(
+/// The rows of `select … IN (values) suffix`, for text values: the list is
+/// one JSON parameter, so the statement is the same whatever its length
+/// and is prepared once; at most [`IN_LIST_MAX`] values a statement.
+/// `select` ends with `IN `.
+pub(crate) async fn fetch_in<T: AsRef<str>>(
+    conn: &mut Conn,
+    select: &str,
+    values: &[T],
+    suffix: &str,
+) -> Result<Vec<DbRow>, sqlx::Error> {
+    let sql = format!("{select}{}{suffix}", dialect_json_list!());
+    let mut rows = Vec::new();
+    for chunk in values.chunks(IN_LIST_MAX) {
+        let list: Vec<&str> = chunk.iter().map(AsRef::as_ref).collect();
+        rows.extend(
+            sqlx::query(&sql)
+                .bind(json(&list))
+                .fetch_all(&mut *conn)
+                .await?,
+        );
+    }
+    Ok(rows)
+}
+
+/// Values or rows as the JSON that `dialect_json_list!` and
+/// `dialect_json_rows!` read (tuples are rows).
+pub(crate) fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).expect("plain values always serialise")
+}
+
+/// The rows of `select … IN (values) suffix` for values of any type, bound
+/// one by one: at most [`IN_LIST_MAX`] values a statement. `select` ends
+/// with `IN `.
+pub(crate) async fn fetch_in_values<'v, T>(
     conn: &mut Conn,
     select: &str,
     values: &'v [T],

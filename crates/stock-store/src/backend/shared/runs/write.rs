@@ -13,7 +13,10 @@ use anyhow::{bail, Context};
 use stock_core::HoldStatus;
 
 use super::super::contract::{self, Conn, Db};
-use super::state::{HoldState, NewRow, OrderState, State};
+use stock_core::OrderStatus;
+
+use super::super::rows::json;
+use super::state::{Entry, HoldState, NewRow, OrderState, State};
 use super::{LedgerRow, LevelRow, ROWS_PER_STATEMENT};
 use crate::model::*;
 
@@ -33,20 +36,62 @@ pub(super) async fn write_state(
 }
 
 /// A hold's row as written.
-fn push_hold(
-    values: &mut sqlx::query_builder::Separated<'_, '_, Db, &str>,
-    hold: &HoldView,
-    hash: &str,
-    status: HoldStatus,
-) {
-    values
-        .push_bind(hold.id.clone())
-        .push_bind(hold.order_id.clone())
-        .push_bind(status.as_str())
-        .push_bind(hash.to_owned())
-        .push_bind(hold.expires_at_ms)
-        .push_bind(hold.created_at_ms)
-        .push_bind(hold.updated_at_ms);
+type HoldRow<'a> = (&'a str, &'a str, &'a str, &'a str, i64, i64, i64);
+
+fn hold_row<'a>(hold: &'a HoldState, status: HoldStatus) -> HoldRow<'a> {
+    let view = &hold.view;
+    (
+        &view.id,
+        &view.order_id,
+        status.as_str(),
+        &hold.request_hash,
+        view.expires_at_ms,
+        view.created_at_ms,
+        view.updated_at_ms,
+    )
+}
+
+/// Writes rows to a holds or orders statement over `dialect_json_rows!`,
+/// [`ROWS_PER_STATEMENT`] at a time; returns how many it wrote.
+async fn write_rows<R: serde::Serialize>(
+    conn: &mut Conn,
+    sql: &'static str,
+    rows: &[R],
+) -> Result<u64, sqlx::Error> {
+    let mut written = 0;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        written += sqlx::query(sql)
+            .bind(json(chunk))
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    }
+    Ok(written)
+}
+
+macro_rules! hold_rows {
+    () => {
+        concat!(
+            "INSERT INTO holds (id, order_id, status, request_hash, expires_at, created_at,
+                updated_at)
+             SELECT value->>0, value->>1, value->>2, value->>3, CAST(value->>4 AS BIGINT),
+                CAST(value->>5 AS BIGINT), CAST(value->>6 AS BIGINT) FROM ",
+            dialect_json_rows!(),
+            " WHERE true ON CONFLICT (id) "
+        )
+    };
+}
+
+macro_rules! order_rows {
+    () => {
+        concat!(
+            "INSERT INTO orders (id, status, hold_id, request_hash, created_at, updated_at)
+             SELECT value->>0, value->>1, value->>2, value->>3, CAST(value->>4 AS BIGINT),
+                CAST(value->>5 AS BIGINT) FROM ",
+            dialect_json_rows!(),
+            " WHERE true ON CONFLICT (id) "
+        )
+    };
 }
 
 fn holds_by_id(state: &State) -> Vec<&HoldState> {
@@ -62,31 +107,20 @@ fn orders_by_id(state: &State) -> Vec<&OrderState> {
 }
 
 async fn insert_holds(conn: &mut Conn, state: &State) -> anyhow::Result<()> {
-    let new: Vec<_> = holds_by_id(state)
+    let new: Vec<&HoldState> = holds_by_id(state)
         .into_iter()
         .filter(|hold| hold.is_new)
         .collect();
-    for chunk in new.chunks(ROWS_PER_STATEMENT) {
-        let mut query = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO holds (id, order_id, status, request_hash, expires_at, created_at,
-                updated_at) ",
-        );
-        // Made active: a move out of active is written next, as an update.
-        query.push_values(chunk, |mut values, hold| {
-            push_hold(
-                &mut values,
-                &hold.view,
-                &hold.request_hash,
-                HoldStatus::Active,
-            )
-        });
-        query.push(" ON CONFLICT (id) DO NOTHING");
-        let inserted = query.build().execute(&mut *conn).await?.rows_affected();
-        if inserted != chunk.len() as u64 {
-            bail!("a hold of the run was made by another writer meanwhile");
-        }
+    // Made active: a move out of active is written next, as an update.
+    let rows: Vec<HoldRow> = new
+        .iter()
+        .map(|hold| hold_row(hold, HoldStatus::Active))
+        .collect();
+    let inserted = write_rows(conn, concat!(hold_rows!(), "DO NOTHING"), &rows).await?;
+    if inserted != rows.len() as u64 {
+        bail!("a hold of the run was made by another writer meanwhile");
     }
-    let lines: Vec<(&str, i64, &HoldLine)> = new
+    let lines: Vec<(&str, i64, &str, &str, i64)> = new
         .iter()
         .flat_map(|hold| {
             let id = hold.view.id.as_str();
@@ -94,28 +128,33 @@ async fn insert_holds(conn: &mut Conn, state: &State) -> anyhow::Result<()> {
                 .lines
                 .iter()
                 .zip(1i64..)
-                .map(move |(line, line_no)| (id, line_no, line))
+                .map(move |(line, line_no)| {
+                    (
+                        id,
+                        line_no,
+                        line.item.as_str(),
+                        line.location.as_str(),
+                        line.quantity,
+                    )
+                })
         })
         .collect();
-    for chunk in lines.chunks(ROWS_PER_STATEMENT) {
-        let mut query = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO hold_lines (hold_id, line_no, item_id, location_id, quantity) ",
-        );
-        query.push_values(chunk, |mut values, (hold, line_no, line)| {
-            values
-                .push_bind(*hold)
-                .push_bind(*line_no)
-                .push_bind(line.item.as_str())
-                .push_bind(line.location.as_str())
-                .push_bind(line.quantity);
-        });
-        query.build().execute(&mut *conn).await?;
-    }
+    write_rows(
+        conn,
+        concat!(
+            "INSERT INTO hold_lines (hold_id, line_no, item_id, location_id, quantity)
+             SELECT value->>0, CAST(value->>1 AS BIGINT), value->>2, value->>3,
+                CAST(value->>4 AS BIGINT) FROM ",
+            dialect_json_rows!()
+        ),
+        &lines,
+    )
+    .await?;
     Ok(())
 }
 
 async fn move_holds(conn: &mut Conn, state: &State) -> anyhow::Result<()> {
-    let moved: Vec<_> = holds_by_id(state)
+    let moved: Vec<HoldRow> = holds_by_id(state)
         .into_iter()
         .filter(|hold| {
             if hold.is_new {
@@ -124,52 +163,39 @@ async fn move_holds(conn: &mut Conn, state: &State) -> anyhow::Result<()> {
                 hold.changed
             }
         })
+        .map(|hold| hold_row(hold, hold.view.status))
         .collect();
-    for chunk in moved.chunks(ROWS_PER_STATEMENT) {
-        let mut query = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO holds (id, order_id, status, request_hash, expires_at, created_at,
-                updated_at) ",
-        );
-        query.push_values(chunk, |mut values, hold| {
-            push_hold(
-                &mut values,
-                &hold.view,
-                &hold.request_hash,
-                hold.view.status,
-            )
-        });
-        query.push(
-            " ON CONFLICT (id) DO UPDATE SET status = excluded.status,
-                expires_at = excluded.expires_at, updated_at = excluded.updated_at",
-        );
-        query.build().execute(&mut *conn).await?;
-    }
+    write_rows(
+        conn,
+        concat!(
+            hold_rows!(),
+            "DO UPDATE SET status = excluded.status, expires_at = excluded.expires_at,
+                updated_at = excluded.updated_at"
+        ),
+        &moved,
+    )
+    .await?;
     Ok(())
 }
 
 async fn insert_orders(conn: &mut Conn, state: &State) -> anyhow::Result<()> {
-    let new: Vec<_> = orders_by_id(state)
+    let rows: Vec<(&str, &str, &str, &str, i64, i64)> = orders_by_id(state)
         .into_iter()
         .filter(|order| order.is_new)
+        .map(|order| {
+            (
+                order.id.as_str(),
+                OrderStatus::Pending.as_str(),
+                order.hold_id.as_str(),
+                order.request_hash.as_str(),
+                order.created_at_ms,
+                order.created_at_ms,
+            )
+        })
         .collect();
-    for chunk in new.chunks(ROWS_PER_STATEMENT) {
-        let mut query = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO orders (id, status, hold_id, request_hash, created_at, updated_at) ",
-        );
-        query.push_values(chunk, |mut values, order| {
-            values
-                .push_bind(order.id.as_str())
-                .push_bind("pending")
-                .push_bind(order.hold_id.as_str())
-                .push_bind(order.request_hash.as_str())
-                .push_bind(order.created_at_ms)
-                .push_bind(order.created_at_ms);
-        });
-        query.push(" ON CONFLICT (id) DO NOTHING");
-        let inserted = query.build().execute(&mut *conn).await?.rows_affected();
-        if inserted != chunk.len() as u64 {
-            bail!("an order of the run was made by another writer meanwhile");
-        }
+    let inserted = write_rows(conn, concat!(order_rows!(), "DO NOTHING"), &rows).await?;
+    if inserted != rows.len() as u64 {
+        bail!("an order of the run was made by another writer meanwhile");
     }
     Ok(())
 }
@@ -184,29 +210,29 @@ async fn move_orders(conn: &mut Conn, state: &State) -> anyhow::Result<()> {
         .max()
         .unwrap_or(0);
     for wave in 0..waves {
-        let moved: Vec<_> = orders
+        let moved: Vec<(&str, &str, &str, &str, i64, i64)> = orders
             .iter()
-            .filter_map(|order| Some((*order, order.moves.get(wave)?)))
+            .filter_map(|order| {
+                let (status, at) = order.moves.get(wave)?;
+                Some((
+                    order.id.as_str(),
+                    status.as_str(),
+                    order.hold_id.as_str(),
+                    order.request_hash.as_str(),
+                    order.created_at_ms,
+                    *at,
+                ))
+            })
             .collect();
-        for chunk in moved.chunks(ROWS_PER_STATEMENT) {
-            let mut query = sqlx::QueryBuilder::<Db>::new(
-                "INSERT INTO orders (id, status, hold_id, request_hash, created_at, updated_at) ",
-            );
-            query.push_values(chunk, |mut values, (order, (status, at))| {
-                values
-                    .push_bind(order.id.as_str())
-                    .push_bind(status.as_str())
-                    .push_bind(order.hold_id.as_str())
-                    .push_bind(order.request_hash.as_str())
-                    .push_bind(order.created_at_ms)
-                    .push_bind(*at);
-            });
-            query.push(
-                " ON CONFLICT (id) DO UPDATE SET status = excluded.status,
-                    updated_at = excluded.updated_at",
-            );
-            query.build().execute(&mut *conn).await?;
-        }
+        write_rows(
+            conn,
+            concat!(
+                order_rows!(),
+                "DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at"
+            ),
+            &moved,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -268,24 +294,25 @@ async fn write_levels(conn: &mut Conn, state: &State) -> anyhow::Result<()> {
 }
 
 async fn write_retry_keys(conn: &mut Conn, state: &State, now: i64) -> anyhow::Result<()> {
-    let mut keys: Vec<(&str, i64)> = state
+    let mut keys: Vec<(&str, i64, i64)> = state
         .retried
         .iter()
         .filter_map(|(key, entry)| match entry {
-            super::state::Entry::New(row) => Some((key.as_str(), state.rows[*row].id)),
-            super::state::Entry::Stored(_) => None,
+            Entry::New(row) => Some((key.as_str(), state.rows[*row].id, now)),
+            Entry::Stored(_) => None,
         })
         .collect();
     keys.sort_unstable();
-    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        let mut query = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO sync_retry_keys (retry_key, ledger_id, created_at) ",
-        );
-        query.push_values(chunk.iter(), |mut values, (key, ledger_id)| {
-            values.push_bind(*key).push_bind(*ledger_id).push_bind(now);
-        });
-        query.build().execute(&mut *conn).await?;
-    }
+    write_rows(
+        conn,
+        concat!(
+            "INSERT INTO sync_retry_keys (retry_key, ledger_id, created_at)
+             SELECT value->>0, CAST(value->>1 AS BIGINT), CAST(value->>2 AS BIGINT) FROM ",
+            dialect_json_rows!()
+        ),
+        &keys,
+    )
+    .await?;
     Ok(())
 }
 
