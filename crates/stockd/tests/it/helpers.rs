@@ -326,8 +326,14 @@ impl TestApp {
         }
     }
 
-    /// Runs a query whose rows are (text, integer) pairs.
-    pub async fn fetch_pairs(&self, sql: &str) -> Vec<(String, i64)> {
+    /// Runs a query against this app's database and decodes its rows.
+    pub async fn fetch_rows<T>(&self, sql: &str) -> Vec<T>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
         match backend() {
             Backend::Sqlite => {
                 let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
@@ -338,6 +344,11 @@ impl TestApp {
                 sqlx::query_as(sql).fetch_all(&pool).await.unwrap()
             }
         }
+    }
+
+    /// Runs a query whose rows are (text, integer) pairs.
+    pub async fn fetch_pairs(&self, sql: &str) -> Vec<(String, i64)> {
+        self.fetch_rows(sql).await
     }
 
     /// Runs a stockd command against this app's database.
