@@ -180,8 +180,8 @@ pub async fn drive<C: Caller>(
     Ok(tally)
 }
 
-/// A PostgreSQL database of the benchmark's own, on a server given without
-/// one; dropped by [`BenchDatabase::drop`].
+/// A PostgreSQL database of the benchmark's own (`label` tells one from
+/// another), on a server given without one; dropped by [`BenchDatabase::drop`].
 pub struct BenchDatabase {
     admin: PgPool,
     name: String,
@@ -189,8 +189,8 @@ pub struct BenchDatabase {
 }
 
 impl BenchDatabase {
-    pub async fn create(server: &str) -> anyhow::Result<BenchDatabase> {
-        let name = format!("stockd_bench_{}", std::process::id());
+    pub async fn create(server: &str, label: &str) -> anyhow::Result<BenchDatabase> {
+        let name = format!("stockd_bench_{}_{label}", std::process::id());
         let admin = PgPoolOptions::new()
             .max_connections(1)
             .connect(&format!("{server}/postgres"))

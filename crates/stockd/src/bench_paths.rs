@@ -24,6 +24,11 @@
 //! made beforehand through the engine, in process, into one supply that
 //! its callers take from; only the commits are timed.
 //!
+//! Each scenario has a store of its own (a SQLite file, a PostgreSQL
+//! database) that its rows share, in the order of [`Path::ALL`]: the holds
+//! that the commit rows leave over and that the hold rows make stay active
+//! (for an hour), so those rows run last.
+//!
 //! After each row that writes: the stock taken and held by the row's
 //! successes must account exactly for what the store shows (sold + left =
 //! initial, reserved = held, no item with more reserved than on hand), and
@@ -132,13 +137,15 @@ enum Path {
 }
 
 impl Path {
+    /// In the order they run: those that leave holds active (the holds
+    /// made and not committed) last, so that fewer rows run beside them.
     const ALL: [Path; 6] = [
         Path::Read,
         Path::SyncStock,
         Path::Decrease,
-        Path::Hold,
-        Path::Commit,
         Path::OrderPay,
+        Path::Commit,
+        Path::Hold,
     ];
 
     fn name(self) -> &'static str {
@@ -310,7 +317,7 @@ pub async fn paths(options: Options) -> anyhow::Result<ExitCode> {
         "--variants and --paths leave no row to run"
     );
     let database = if variants.iter().any(|v| v.needs_postgres()) {
-        Some(BenchDatabase::create(&options.common.postgres).await?)
+        Some(BenchDatabase::create(&options.common.postgres, "paths").await?)
     } else {
         None
     };
@@ -477,11 +484,17 @@ impl<'a> Bench<'a> {
         backend: Backend,
         paths: &[Path],
     ) -> anyhow::Result<()> {
-        let database = match backend {
+        // Each scenario has a database of its own on PostgreSQL, as it has
+        // a file of its own on SQLite: no row sees another scenario's holds.
+        let own = match backend {
             Backend::Sqlite => None,
-            Backend::Postgres => Some(self.database()?),
+            Backend::Postgres => {
+                self.database()?;
+                let server = &self.options.common.postgres;
+                Some(BenchDatabase::create(server, scenario.prefix()).await?)
+            }
         };
-        let stockd = Stockd::start(scenario, backend, database, self.work).await?;
+        let stockd = Stockd::start(scenario, backend, own.as_ref(), self.work).await?;
         for &path in paths {
             for &callers in &self.options.concurrency {
                 if let Some(database) = self.database {
@@ -492,6 +505,9 @@ impl<'a> Bench<'a> {
             }
         }
         stockd.stop().await;
+        if let Some(own) = own {
+            own.drop().await;
+        }
         Ok(())
     }
 }

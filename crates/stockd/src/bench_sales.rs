@@ -173,7 +173,7 @@ enum Seller {
 
 pub async fn sales(options: Options) -> anyhow::Result<ExitCode> {
     let work = tempfile::tempdir().context("a directory for the benchmark")?;
-    let database = BenchDatabase::create(&options.common.postgres).await?;
+    let database = BenchDatabase::create(&options.common.postgres, "sales").await?;
     let fsync_redis = FsyncRedis::start(work.path()).await?;
     let result = run_all(&database, &options, &fsync_redis.address, work.path()).await;
     drop(fsync_redis);

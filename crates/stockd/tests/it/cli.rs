@@ -361,9 +361,9 @@ fn bench_paths_has_a_checked_row_for_every_path() {
             "stockd on SQLite: read one item",
             "stockd on SQLite: sync-stock",
             "stockd on SQLite: decrease",
-            "stockd on SQLite: hold",
-            "stockd on SQLite: commit",
             "stockd on SQLite: order + pay",
+            "stockd on SQLite: commit",
+            "stockd on SQLite: hold",
         ],
         "{report}"
     );
