@@ -16,13 +16,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use stock_core::{Item, ItemId, ItemStatus, LocationId};
+use stock_core::ItemId;
 use stock_engine::{Engine, EngineConfig};
-use stock_store::{Command, HoldLineRequest, Reply, SqliteOptions, SqliteStore, Store, WriteMeta};
+use stock_store::{Command, HoldLineRequest, Reply, SqliteOptions, SqliteStore, Store};
 use tokio::task::JoinSet;
 
-/// Callers used to create the items before a run.
-const SETUP_CALLERS: usize = 256;
+use crate::bench_kit::{create_items, meta, percentile};
+
 const CONCURRENCIES: [usize; 3] = [1, 16, 256];
 
 #[derive(Debug, Clone, Copy)]
@@ -115,14 +115,6 @@ pub async fn holds(
     Ok(ExitCode::SUCCESS)
 }
 
-fn percentile(sorted: &[u64], quantile: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let index = ((sorted.len() as f64 * quantile).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index] as f64 / 1000.0
-}
-
 fn print_row(work: Work, scenario: Scenario, concurrency: usize, run: &Run) {
     let seconds = run.elapsed.as_secs_f64();
     println!(
@@ -138,14 +130,6 @@ fn print_row(work: Work, scenario: Scenario, concurrency: usize, run: &Run) {
     );
 }
 
-fn meta() -> WriteMeta {
-    WriteMeta {
-        operator: "bench".into(),
-        trace_id: None,
-        idempotency: None,
-    }
-}
-
 async fn run(
     work: Work,
     scenario: Scenario,
@@ -157,7 +141,12 @@ async fn run(
     store.migrate().await?;
     let store: Arc<dyn Store> = Arc::new(store);
     let engine = Engine::start(Arc::clone(&store), EngineConfig::default());
-    create_items(&engine, scenario.items()).await?;
+    create_items(
+        &engine,
+        (0..scenario.items()).map(item_id).collect(),
+        1_000_000_000_000,
+    )
+    .await?;
 
     let before = engine.store_activity();
     let started = Instant::now();
@@ -250,38 +239,4 @@ async fn run(
 
 fn item_id(index: usize) -> ItemId {
     ItemId::parse(&format!("sku-{index}")).expect("a valid id")
-}
-
-async fn create_items(engine: &Engine, count: usize) -> anyhow::Result<()> {
-    let mut next = 0;
-    while next < count {
-        let mut creating = JoinSet::new();
-        for index in next..count.min(next + SETUP_CALLERS) {
-            let engine = engine.clone();
-            creating.spawn(async move {
-                let item = Item {
-                    id: item_id(index),
-                    name: format!("Item {index}"),
-                    status: ItemStatus::Active,
-                    min_stock: None,
-                    max_stock: None,
-                    allow_backorder: false,
-                };
-                let command = Command::CreateItem {
-                    item,
-                    location: LocationId::default_location(),
-                    opening_stock: 1_000_000_000_000,
-                };
-                engine.submit(command, meta()).await
-            });
-        }
-        while let Some(joined) = creating.join_next().await {
-            match joined.context("creating an item failed")? {
-                Reply::Fresh(Ok(_)) => {}
-                other => anyhow::bail!("creating an item failed: {other:?}"),
-            }
-        }
-        next = count.min(next + SETUP_CALLERS);
-    }
-    Ok(())
 }

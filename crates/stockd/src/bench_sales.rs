@@ -12,30 +12,28 @@
 //! from attempts, latency percentiles, and checks sold + remaining = initial.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use redis::aio::MultiplexedConnection as Resp;
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use stock_core::{Item, ItemId, ItemStatus, LocationId, Role};
+use sqlx::postgres::PgPool;
+use stock_core::{ItemId, LocationId};
 use stock_engine::{Engine, EngineConfig};
 use stock_store::{
     Command, ItemPatch, PostgresOptions, PostgresStore, Reply, SqliteOptions, SqliteStore,
-    StockSet, Store, WriteMeta,
+    StockSet, Store,
 };
-use tokio::task::JoinSet;
 
-/// The most PostgreSQL connections one variant opens (the server allows 100).
-const POSTGRES_CONNECTIONS_MAX: u32 = 48;
-/// Attempts of V3 before a sale is given up as a conflict.
-const VERSION_RETRIES_MAX: u32 = 3;
-const UNIFORM_ITEMS: usize = 10_000;
+use crate::bench_kit::{
+    chosen, create_items, drive, lua_load, lua_remaining, lua_reset, lua_sell, meta, percentile,
+    redis_connection, sql_remaining, sql_reset, sql_sell, sql_tables, stock_totals, table_head,
+    BenchDatabase, Caller, Common, HttpServer, SqlSale, PLENTY, UNIFORM_ITEMS,
+};
+
 const SELLOUT_STOCK: i64 = 10_000;
-/// Stock of the hot and uniform scenarios: more than any run can sell.
-const PLENTY: i64 = 1_000_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scenario {
@@ -115,24 +113,22 @@ impl Variant {
     fn durable(self) -> bool {
         self != Variant::RedisLua
     }
+
+    /// The SQL of V1–V3.
+    fn sql(self) -> Option<SqlSale> {
+        match self {
+            Variant::ConditionalUpdate => Some(SqlSale::ConditionalUpdate),
+            Variant::SelectForUpdate => Some(SqlSale::SelectForUpdate),
+            Variant::VersionColumn => Some(SqlSale::VersionColumn),
+            _ => None,
+        }
+    }
 }
 
 pub struct Options {
     pub duration: Duration,
     pub concurrency: Vec<usize>,
-    pub postgres: String,
-    pub redis: String,
-    pub out: PathBuf,
-    /// Words a scenario's name must contain one of; empty: every scenario.
-    pub scenarios: Vec<String>,
-    /// Words a variant's name must contain one of; empty: every variant.
-    pub variants: Vec<String>,
-}
-
-/// Whether `name` is chosen by `words` (any of them, ignoring case).
-fn chosen(name: &str, words: &[String]) -> bool {
-    let name = name.to_lowercase();
-    words.is_empty() || words.iter().any(|word| name.contains(&word.to_lowercase()))
+    pub common: Common,
 }
 
 struct Row {
@@ -156,7 +152,7 @@ impl Row {
 enum Seller {
     Postgres {
         pool: PgPool,
-        variant: Variant,
+        way: SqlSale,
     },
     Redis {
         address: String,
@@ -169,7 +165,7 @@ enum Seller {
     Http {
         client: reqwest::Client,
         url: String,
-        key: String,
+        server: HttpServer,
         store: Arc<dyn Store>,
         engine: Engine,
     },
@@ -177,39 +173,21 @@ enum Seller {
 
 pub async fn sales(options: Options) -> anyhow::Result<ExitCode> {
     let work = tempfile::tempdir().context("a directory for the benchmark")?;
-    let database = format!("stockd_bench_{}", std::process::id());
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&format!("{}/postgres", options.postgres))
-        .await
-        .with_context(|| format!("connecting to PostgreSQL at {}", options.postgres))?;
-    sqlx::query(&format!("CREATE DATABASE {database}"))
-        .execute(&admin)
-        .await?;
+    let database = BenchDatabase::create(&options.common.postgres, "sales").await?;
     let fsync_redis = FsyncRedis::start(work.path()).await?;
-    let result = run_all(
-        &admin,
-        &options,
-        &format!("{}/{database}", options.postgres),
-        &fsync_redis.address,
-        work.path(),
-    )
-    .await;
+    let result = run_all(&database, &options, &fsync_redis.address, work.path()).await;
     drop(fsync_redis);
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-        .execute(&admin)
-        .await
-        .ok();
+    database.drop().await;
     let rows = result?;
     let table = table(&rows);
     println!("{table}");
-    std::fs::create_dir_all(&options.out)?;
-    let chart = options.out.join("sales.svg");
+    std::fs::create_dir_all(&options.common.out)?;
+    let chart = options.common.out.join("sales.svg");
     std::fs::write(&chart, chart_svg(&rows))?;
-    std::fs::write(options.out.join("sales.md"), &table)?;
+    std::fs::write(options.common.out.join("sales.md"), &table)?;
     println!(
         "Wrote {} and {}",
-        options.out.join("sales.md").display(),
+        options.common.out.join("sales.md").display(),
         chart.display()
     );
     println!();
@@ -223,27 +201,26 @@ pub async fn sales(options: Options) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_all(
-    admin: &sqlx::PgPool,
+    database: &BenchDatabase,
     options: &Options,
-    postgres: &str,
     fsync_redis: &str,
     work: &Path,
 ) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     for scenario in Scenario::ALL {
-        if !chosen(scenario.name(), &options.scenarios) {
+        if !chosen(scenario.name(), &options.common.scenarios) {
             continue;
         }
         for variant in Variant::ALL {
-            if !chosen(variant.name(), &options.variants) {
+            if !chosen(variant.name(), &options.common.variants) {
                 continue;
             }
             let seller = Arc::new(
                 Seller::set_up(
                     variant,
                     scenario,
-                    postgres,
-                    &options.redis,
+                    &database.url,
+                    &options.common.redis,
                     fsync_redis,
                     work,
                 )
@@ -254,9 +231,8 @@ async fn run_all(
             );
             for &callers in &options.concurrency {
                 seller.reset(scenario).await?;
-                // Every row starts with PostgreSQL's dirty pages on disk, so
-                // that no row pays for the checkpoint of the one before.
-                sqlx::query("CHECKPOINT").execute(admin).await?;
+                // Every row starts with PostgreSQL's dirty pages on disk.
+                database.checkpoint().await?;
                 let before = seller.store_activity();
                 let row = run(&seller, variant, scenario, callers, options.duration).await?;
                 let batches = match (before, seller.store_activity()) {
@@ -301,14 +277,6 @@ fn item_id(scenario: Scenario, index: usize) -> ItemId {
     ItemId::parse(&format!("{}{index}", scenario.prefix())).expect("a valid id")
 }
 
-fn meta() -> WriteMeta {
-    WriteMeta {
-        operator: "bench".into(),
-        trace_id: None,
-        idempotency: None,
-    }
-}
-
 impl Seller {
     async fn set_up(
         variant: Variant,
@@ -318,21 +286,11 @@ impl Seller {
         fsync_redis: &str,
         work: &Path,
     ) -> anyhow::Result<Seller> {
+        if let Some(way) = variant.sql() {
+            let pool = sql_tables(postgres).await?;
+            return Ok(Seller::Postgres { pool, way });
+        }
         match variant {
-            Variant::ConditionalUpdate | Variant::SelectForUpdate | Variant::VersionColumn => {
-                let pool = PgPoolOptions::new()
-                    .max_connections(POSTGRES_CONNECTIONS_MAX)
-                    .connect(postgres)
-                    .await?;
-                sqlx::query("DROP TABLE IF EXISTS bench_log, bench_stock")
-                    .execute(&pool)
-                    .await?;
-                sqlx::query("CREATE TABLE bench_stock (id BIGINT PRIMARY KEY, stock BIGINT NOT NULL, version BIGINT NOT NULL)")
-                    .execute(&pool).await?;
-                sqlx::query("CREATE TABLE bench_log (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, item BIGINT NOT NULL, delta BIGINT NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now())")
-                    .execute(&pool).await?;
-                Ok(Seller::Postgres { pool, variant })
-            }
             Variant::RedisLua | Variant::RedisLuaFsync => {
                 let address = if variant == Variant::RedisLua {
                     redis
@@ -340,17 +298,10 @@ impl Seller {
                     fsync_redis
                 }
                 .to_owned();
-                let mut connection = redis_connection(&address).await?;
-                let script = "local s = tonumber(redis.call('GET', KEYS[1])) \
-                              if s and s >= tonumber(ARGV[1]) then redis.call('DECRBY', KEYS[1], ARGV[1]) return 1 end return 0";
-                let sha: String = redis::cmd("SCRIPT")
-                    .arg("LOAD")
-                    .arg(script)
-                    .query_async(&mut connection)
-                    .await?;
+                let sha = lua_load(&address).await?;
                 Ok(Seller::Redis { address, sha })
             }
-            Variant::EngineSqlite | Variant::EnginePostgres | Variant::Http => {
+            _ => {
                 let store: Arc<dyn Store> = if variant == Variant::EnginePostgres {
                     let store = PostgresStore::open(&PostgresOptions::new(postgres)).await?;
                     store.migrate().await?;
@@ -362,35 +313,23 @@ impl Seller {
                     Arc::new(store)
                 };
                 let engine = Engine::start(Arc::clone(&store), EngineConfig::default());
-                create_items(&engine, scenario).await?;
+                create_items(&engine, item_ids(scenario), scenario.stock()).await?;
                 if variant != Variant::Http {
                     return Ok(Seller::Engine { engine, store });
                 }
-                let key = stock_http::generate_key();
-                store
-                    .create_key(
-                        &key.id,
-                        "bench",
-                        Role::Service,
-                        &stock_http::hash_secret(&key.secret),
-                    )
-                    .await?;
-                let jobs = stock_jobs::Jobs::new(
+                let server = HttpServer::start(
                     Arc::clone(&store),
                     engine.clone(),
-                    stock_jobs::JobSettings::default(),
-                );
-                let state = stock_http::AppState::new(jobs, stock_http::HttpConfig::default());
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-                let url = format!("http://{}/api/v1/sync-stock", listener.local_addr()?);
-                tokio::spawn(async move { axum::serve(listener, stock_http::router(state)).await });
+                    stock_http::HttpConfig::default(),
+                )
+                .await?;
                 let client = reqwest::Client::builder()
                     .pool_max_idle_per_host(2048)
                     .build()?;
                 Ok(Seller::Http {
                     client,
-                    url,
-                    key: key.secret,
+                    url: format!("{}/api/v1/sync-stock", server.base),
+                    server,
                     store,
                     engine,
                 })
@@ -412,27 +351,10 @@ impl Seller {
     async fn reset(&self, scenario: Scenario) -> anyhow::Result<()> {
         match self {
             Seller::Postgres { pool, .. } => {
-                sqlx::query("TRUNCATE bench_stock, bench_log")
-                    .execute(pool)
-                    .await?;
-                sqlx::query("INSERT INTO bench_stock (id, stock, version) SELECT g, $1, 0 FROM generate_series(0, $2 - 1) g")
-                    .bind(scenario.stock())
-                    .bind(scenario.items() as i64)
-                    .execute(pool)
-                    .await?;
+                sql_reset(pool, scenario.items(), scenario.stock()).await?;
             }
             Seller::Redis { address, .. } => {
-                let mut connection = redis_connection(address).await?;
-                for chunk in (0..scenario.items()).collect::<Vec<_>>().chunks(1000) {
-                    let pairs: Vec<(String, i64)> = chunk
-                        .iter()
-                        .map(|index| (format!("bench:{index}"), scenario.stock()))
-                        .collect();
-                    let () = redis::cmd("MSET")
-                        .arg(&pairs)
-                        .query_async(&mut connection)
-                        .await?;
-                }
+                lua_reset(address, scenario.items(), scenario.stock()).await?;
             }
             Seller::Engine { engine, store } | Seller::Http { engine, store, .. } => {
                 for index in 0..scenario.items() {
@@ -468,234 +390,89 @@ impl Seller {
     }
 
     async fn tear_down(self) {
-        if let Seller::Postgres { pool, .. } = self {
-            pool.close().await;
+        match self {
+            Seller::Postgres { pool, .. } => pool.close().await,
+            Seller::Http { client, server, .. } => {
+                drop(client);
+                server.stop().await;
+            }
+            _ => {}
         }
     }
 
     /// What is left, summed over the scenario's items.
     async fn remaining(&self, scenario: Scenario) -> anyhow::Result<i64> {
         match self {
-            Seller::Postgres { pool, .. } => Ok(sqlx::query_scalar(
-                "SELECT CAST(COALESCE(SUM(stock), 0) AS BIGINT) FROM bench_stock",
-            )
-            .fetch_one(pool)
-            .await?),
-            Seller::Redis { address, .. } => {
-                let mut connection = redis_connection(address).await?;
-                let mut total = 0i64;
-                for chunk in (0..scenario.items()).collect::<Vec<_>>().chunks(1000) {
-                    let keys: Vec<String> =
-                        chunk.iter().map(|index| format!("bench:{index}")).collect();
-                    let values: Vec<Option<i64>> = redis::cmd("MGET")
-                        .arg(&keys)
-                        .query_async(&mut connection)
-                        .await?;
-                    for value in values {
-                        // A missing key is a lost item, not an empty one.
-                        total += value.context("a bench item is missing from Redis")?;
-                    }
-                }
-                Ok(total)
-            }
+            Seller::Postgres { pool, .. } => sql_remaining(pool).await,
+            Seller::Redis { address, .. } => lua_remaining(address, scenario.items()).await,
             Seller::Engine { store, .. } | Seller::Http { store, .. } => {
-                let ids: Vec<ItemId> = (0..scenario.items())
-                    .map(|index| item_id(scenario, index))
-                    .collect();
-                let mut total = 0i64;
-                for chunk in ids.chunks(stock_core::LINES_MAX) {
-                    total += store
-                        .items(chunk)
-                        .await?
-                        .iter()
-                        .map(|view| view.on_hand())
-                        .sum::<i64>();
-                }
-                Ok(total)
-            }
-        }
-    }
-}
-
-async fn create_items(engine: &Engine, scenario: Scenario) -> anyhow::Result<()> {
-    let mut creating = JoinSet::new();
-    for index in 0..scenario.items() {
-        let engine = engine.clone();
-        let stock = scenario.stock();
-        creating.spawn(async move {
-            let item = Item {
-                id: item_id(scenario, index),
-                name: format!("Bench item {index}"),
-                status: ItemStatus::Active,
-                min_stock: None,
-                max_stock: None,
-                allow_backorder: false,
-            };
-            let command = Command::CreateItem {
-                item,
-                location: LocationId::default_location(),
-                opening_stock: stock,
-            };
-            engine.submit(command, meta()).await
-        });
-        if creating.len() >= 512 {
-            if let Some(joined) = creating.join_next().await {
-                ensure_created(joined?)?;
-            }
-        }
-    }
-    while let Some(joined) = creating.join_next().await {
-        ensure_created(joined?)?;
-    }
-    Ok(())
-}
-
-fn ensure_created(reply: Reply) -> anyhow::Result<()> {
-    match reply {
-        Reply::Fresh(Ok(_)) | Reply::Fresh(Err(stock_store::WriteError::AlreadyExists { .. })) => {
-            Ok(())
-        }
-        other => bail!("creating a bench item failed: {other:?}"),
-    }
-}
-
-/// How long a benchmark caller waits to connect to Redis, and for a reply:
-/// well beyond what a 1,024-caller run takes (a thousand connections at
-/// once overflow the listen backlog; the crate's own defaults are 1 s and
-/// 500 ms, which would count queueing as failures).
-const REDIS_WAIT: Duration = Duration::from_secs(30);
-
-/// A connection of one caller's own to the Redis at `host:port`.
-async fn redis_connection(address: &str) -> anyhow::Result<Resp> {
-    let client = redis::Client::open(format!("redis://{address}"))?;
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(REDIS_WAIT))
-        .set_response_timeout(Some(REDIS_WAIT));
-    client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-        .with_context(|| format!("connecting to Redis at {address}"))
-}
-
-/// One caller's sale attempt: Ok(true) sold, Ok(false) refused.
-async fn sell(
-    seller: &Seller,
-    scenario: Scenario,
-    redis: &mut Option<Resp>,
-    index: usize,
-) -> anyhow::Result<bool> {
-    match seller {
-        Seller::Postgres { pool, variant } => sell_postgres(pool, *variant, index as i64).await,
-        Seller::Redis { address, sha } => {
-            if redis.is_none() {
-                *redis = Some(redis_connection(address).await?);
-            }
-            let connection = redis.as_mut().expect("connected above");
-            let sold: i64 = redis::cmd("EVALSHA")
-                .arg(sha)
-                .arg(1)
-                .arg(format!("bench:{index}"))
-                .arg(1)
-                .query_async(connection)
-                .await?;
-            Ok(sold == 1)
-        }
-        Seller::Engine { engine, .. } => {
-            let command = Command::SyncStock {
-                item: item_id(scenario, index),
-                location: LocationId::default_location(),
-                delta: -1,
-                order_id: None,
-                reason: None,
-                trace_id: None,
-            };
-            match engine.submit(command, meta()).await {
-                Reply::Fresh(Ok(_)) => Ok(true),
-                Reply::Fresh(Err(stock_store::WriteError::Stock(_))) => Ok(false),
-                other => bail!("a sale failed: {other:?}"),
-            }
-        }
-        Seller::Http {
-            client, url, key, ..
-        } => {
-            let body = format!(
-                "{{\"product_id\":\"{}\",\"delta\":-1}}",
-                item_id(scenario, index)
-            );
-            let response = client
-                .post(url)
-                .bearer_auth(key)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await?;
-            match response.status().as_u16() {
-                200 => Ok(true),
-                409 => Ok(false),
-                other => bail!("a sale over HTTP answered {other}"),
-            }
-        }
-    }
-}
-
-async fn sell_postgres(pool: &PgPool, variant: Variant, id: i64) -> anyhow::Result<bool> {
-    let mut tx = pool.begin().await?;
-    let sold = match variant {
-        Variant::ConditionalUpdate => {
-            sqlx::query("UPDATE bench_stock SET stock = stock - 1 WHERE id = $1 AND stock >= 1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                == 1
-        }
-        Variant::SelectForUpdate => {
-            let stock: i64 =
-                sqlx::query_scalar("SELECT stock FROM bench_stock WHERE id = $1 FOR UPDATE")
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            if stock >= 1 {
-                sqlx::query("UPDATE bench_stock SET stock = stock - 1 WHERE id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            stock >= 1
-        }
-        _ => {
-            let mut sold = false;
-            for _ in 0..VERSION_RETRIES_MAX {
-                let (stock, version): (i64, i64) =
-                    sqlx::query_as("SELECT stock, version FROM bench_stock WHERE id = $1")
-                        .bind(id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                if stock < 1 {
-                    break;
-                }
-                let updated = sqlx::query("UPDATE bench_stock SET stock = stock - 1, version = version + 1 WHERE id = $1 AND version = $2")
-                    .bind(id)
-                    .bind(version)
-                    .execute(&mut *tx)
+                Ok(stock_totals(store.as_ref(), &item_ids(scenario))
                     .await?
-                    .rows_affected();
-                if updated == 1 {
-                    sold = true;
-                    break;
+                    .on_hand)
+            }
+        }
+    }
+}
+
+fn item_ids(scenario: Scenario) -> Vec<ItemId> {
+    (0..scenario.items())
+        .map(|index| item_id(scenario, index))
+        .collect()
+}
+
+/// One caller of a run: its sales go to `seller`.
+struct SalesCaller {
+    seller: Arc<Seller>,
+    scenario: Scenario,
+    redis: Option<Resp>,
+}
+
+impl Caller for SalesCaller {
+    async fn attempt(&mut self, index: usize) -> anyhow::Result<bool> {
+        let scenario = self.scenario;
+        match self.seller.as_ref() {
+            Seller::Postgres { pool, way } => sql_sell(pool, *way, index as i64).await,
+            Seller::Redis { address, sha } => lua_sell(&mut self.redis, address, sha, index).await,
+            Seller::Engine { engine, .. } => {
+                let command = Command::SyncStock {
+                    item: item_id(scenario, index),
+                    location: LocationId::default_location(),
+                    delta: -1,
+                    order_id: None,
+                    reason: None,
+                    trace_id: None,
+                };
+                match engine.submit(command, meta()).await {
+                    Reply::Fresh(Ok(_)) => Ok(true),
+                    Reply::Fresh(Err(stock_store::WriteError::Stock(_))) => Ok(false),
+                    other => bail!("a sale failed: {other:?}"),
                 }
             }
-            sold
+            Seller::Http {
+                client,
+                url,
+                server,
+                ..
+            } => {
+                let body = format!(
+                    "{{\"product_id\":\"{}\",\"delta\":-1}}",
+                    item_id(scenario, index)
+                );
+                let response = client
+                    .post(url)
+                    .bearer_auth(&server.key)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await?;
+                match response.status().as_u16() {
+                    200 => Ok(true),
+                    409 => Ok(false),
+                    other => bail!("a sale over HTTP answered {other}"),
+                }
+            }
         }
-    };
-    if sold {
-        sqlx::query("INSERT INTO bench_log (item, delta) VALUES ($1, -1)")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
     }
-    tx.commit().await?;
-    Ok(sold)
 }
 
 async fn run(
@@ -705,76 +482,30 @@ async fn run(
     callers: usize,
     duration: Duration,
 ) -> anyhow::Result<Row> {
-    let started = Instant::now();
-    let deadline = started + duration;
-    // Each caller is a task of its own, so that callers run on every core
-    // as a shop's clients would, and a reply wakes only its caller.
-    let mut tasks = tokio::task::JoinSet::new();
-    for caller in 0..callers {
-        let seller = Arc::clone(seller);
-        tasks.spawn(async move {
-            let mut seed = 0x2545_F491_4F6C_DD1Du64 ^ (caller as u64 + 1);
-            let (mut sales, mut attempts, mut latencies) = (0u64, 0u64, Vec::new());
-            let mut redis = None;
-            while Instant::now() < deadline {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                let index = (seed % scenario.items() as u64) as usize;
-                let sent = Instant::now();
-                let sold = sell(&seller, scenario, &mut redis, index).await?;
-                latencies.push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
-                attempts += 1;
-                if sold {
-                    sales += 1;
-                }
-            }
-            Ok::<_, anyhow::Error>((sales, attempts, latencies))
-        });
-    }
-    let mut results = Vec::with_capacity(callers);
-    while let Some(result) = tasks.join_next().await {
-        results.push(result.context("a caller panicked")?);
-    }
-    let elapsed = started.elapsed();
-    let mut row = Row {
+    let callers_of_run = (0..callers)
+        .map(|_| SalesCaller {
+            seller: Arc::clone(seller),
+            scenario,
+            redis: None,
+        })
+        .collect();
+    let tally = drive(callers_of_run, scenario.items(), duration).await?;
+    drop(tally.callers);
+    let remaining = seller.remaining(scenario).await?;
+    Ok(Row {
         scenario,
         variant,
         callers,
-        sales: 0,
-        attempts: 0,
-        elapsed,
-        latencies_us: Vec::new(),
-        consistent: false,
-    };
-    for result in results {
-        let (sales, attempts, mut latencies) = result?;
-        row.sales += sales;
-        row.attempts += attempts;
-        row.latencies_us.append(&mut latencies);
-    }
-    row.latencies_us.sort_unstable();
-    let remaining = seller.remaining(scenario).await?;
-    row.consistent = row.sales as i64 + remaining == scenario.initial() && remaining >= 0;
-    Ok(row)
-}
-
-fn percentile(sorted: &[u64], quantile: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let index = ((sorted.len() as f64 * quantile).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index] as f64 / 1000.0
+        sales: tally.successes,
+        attempts: tally.attempts,
+        elapsed: tally.elapsed,
+        latencies_us: tally.latencies_us,
+        consistent: tally.successes as i64 + remaining == scenario.initial() && remaining >= 0,
+    })
 }
 
 fn table(rows: &[Row]) -> String {
-    let mut text = String::new();
-    writeln!(text, "| scenario | variant | callers | sales/s | attempts/s | p50 ms | p99 ms | p99.9 ms | durable | sold + left = initial |").ok();
-    writeln!(
-        text,
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
-    )
-    .ok();
+    let mut text = table_head("scenario | variant | callers: | sales/s: | attempts/s: | p50 ms: | p99 ms: | p99.9 ms: | durable | sold + left = initial");
     for row in rows {
         let seconds = row.elapsed.as_secs_f64();
         writeln!(

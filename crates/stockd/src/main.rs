@@ -1,6 +1,8 @@
 //! `stockd`: the binary. Commands, configuration, logging and start-up.
 
 mod bench;
+mod bench_kit;
+mod bench_paths;
 mod bench_sales;
 mod commands;
 mod config;
@@ -129,21 +131,28 @@ enum BenchCommand {
         /// Concurrent callers, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "1,16,256,1024")]
         concurrency: Vec<usize>,
-        /// A PostgreSQL server (without a database); the benchmark makes and drops its own.
-        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
-        postgres: String,
-        /// A Redis server without persistence, as shops run it for this.
-        #[arg(long, default_value = "127.0.0.1:6379")]
-        redis: String,
-        /// Where the table (sales.md) and the chart (sales.svg) go.
-        #[arg(long, default_value = "benchmarks")]
-        out: PathBuf,
-        /// Only the scenarios whose name contains one of these words (e.g. `hot`).
+        #[command(flatten)]
+        common: bench_kit::Common,
+    },
+    /// Every path over HTTP: a read of one item, sync-stock, decrease, hold,
+    /// the commit of a hold, and an order with its payment, on SQLite and on
+    /// PostgreSQL, beside the no-op ceiling of HTTP, V1 (SQL) and V4 (Redis
+    /// Lua), for a hot item and 10,000 items; checks sold + left = initial
+    /// and runs verify after each row that writes. Needs PostgreSQL and
+    /// Redis for the rows on them.
+    Paths {
+        /// Seconds each row lasts (fractions allowed).
+        #[arg(long, default_value_t = 3.0)]
+        duration_s: f64,
+        /// Concurrent connections, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "16,256,1024")]
+        concurrency: Vec<usize>,
+        #[command(flatten)]
+        common: bench_kit::Common,
+        /// Only the stockd paths whose name contains one of these words
+        /// (`read`, `sync-stock`, `decrease`, `hold`, `commit`, `order`).
         #[arg(long, value_delimiter = ',')]
-        scenarios: Vec<String>,
-        /// Only the variants whose name contains one of these words (e.g. `V1,engine`).
-        #[arg(long, value_delimiter = ',')]
-        variants: Vec<String>,
+        paths: Vec<String>,
     },
 }
 
@@ -258,27 +267,36 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 BenchCommand::Sales {
                     duration_s,
                     concurrency,
-                    postgres,
-                    redis,
-                    out,
-                    scenarios,
-                    variants,
+                    common,
+                },
+        } => {
+            let options = bench_sales::Options {
+                duration: Duration::from_secs(duration_s.max(1)),
+                common: common.checked(&concurrency)?,
+                concurrency,
+            };
+            bench_sales::sales(options).await
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Paths {
+                    duration_s,
+                    concurrency,
+                    common,
+                    paths,
                 },
         } => {
             anyhow::ensure!(
-                !concurrency.is_empty() && !concurrency.contains(&0),
-                "--concurrency takes counts above 0"
+                duration_s.is_finite() && duration_s > 0.0 && duration_s <= 3600.0,
+                "--duration-s takes seconds above 0, at most 3600"
             );
-            let options = bench_sales::Options {
-                duration: Duration::from_secs(duration_s.max(1)),
+            let options = bench_paths::Options {
+                duration: Duration::from_secs_f64(duration_s),
+                common: common.checked(&concurrency)?,
                 concurrency,
-                postgres: postgres.trim_end_matches('/').to_owned(),
-                redis,
-                out,
-                scenarios,
-                variants,
+                paths,
             };
-            bench_sales::sales(options).await
+            bench_paths::paths(options).await
         }
     }
 }

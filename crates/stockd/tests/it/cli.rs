@@ -325,3 +325,59 @@ async fn demo_fills_an_empty_database_once() {
     assert_eq!(page["total"].as_u64().unwrap(), total);
     app.assert_verified();
 }
+
+/// `stockd bench paths`, cut down to SQLite, the hot item, 2 connections
+/// and a fifth of a second a row: every path has its row, no request
+/// failed, and every row that writes left the stock accounted for and the
+/// store clean. Speed is not looked at.
+#[test]
+fn bench_paths_has_a_checked_row_for_every_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let output = stockd_command(dir.path())
+        .args(["bench", "paths", "--variants", "no-op,SQLite"])
+        .args(["--scenarios", "hot", "--concurrency", "2"])
+        .args(["--duration-s", "0.2", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        stdout(&output),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = std::fs::read_to_string(out.join("paths.md")).unwrap();
+    let rows: Vec<Vec<&str>> = report
+        .lines()
+        .filter(|line| line.starts_with("| hot item |"))
+        .map(|line| line.trim_matches('|').split(" | ").map(str::trim).collect())
+        .collect();
+    let names: Vec<&str> = rows.iter().map(|row| row[1]).collect();
+    assert_eq!(
+        names,
+        [
+            "no-op ceiling",
+            "stockd on SQLite: read one item",
+            "stockd on SQLite: sync-stock",
+            "stockd on SQLite: decrease",
+            "stockd on SQLite: order + pay",
+            "stockd on SQLite: commit",
+            "stockd on SQLite: hold",
+        ],
+        "{report}"
+    );
+    for row in &rows {
+        // conns, errors, and the two checks.
+        assert_eq!(row[3], "2", "{report}");
+        assert_eq!(row[6], "0", "no request failed: {report}");
+        let writes = !matches!(row[1], "no-op ceiling" | "stockd on SQLite: read one item");
+        let checks = if writes { ["yes", "clean"] } else { ["-", "-"] };
+        assert_eq!(row[11..], checks, "{report}");
+    }
+    assert!(report.contains("Where the targets stand"), "{report}");
+    assert!(
+        report.contains("where sold + left ≠ initial: 0; where verify found a mismatch: 0"),
+        "{report}"
+    );
+}
