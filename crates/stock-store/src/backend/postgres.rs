@@ -46,9 +46,11 @@ macro_rules! dialect_lock {
         " FOR UPDATE"
     };
 }
-macro_rules! dialect_json_list {
+/// `= ANY` of an array, not `IN` of a set: the planner then looks each
+/// value up in the column's index instead of hashing the whole table.
+macro_rules! dialect_json_in {
     () => {
-        "(SELECT json_array_elements_text(CAST($1 AS json)))"
+        "= ANY(ARRAY(SELECT json_array_elements_text(CAST($1 AS json))))"
     };
 }
 macro_rules! dialect_json_rows {
@@ -56,9 +58,12 @@ macro_rules! dialect_json_rows {
         "json_array_elements(CAST($1 AS json)) AS rows (value)"
     };
 }
+/// The statement's start, not `clock_timestamp()`: a stable value, so that
+/// the planner can bound the index of due holds with it rather than read
+/// every active hold.
 macro_rules! dialect_now_ms {
     () => {
-        "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+        "CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS BIGINT)"
     };
 }
 macro_rules! dialect_due_join {

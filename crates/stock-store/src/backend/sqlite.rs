@@ -54,10 +54,10 @@ macro_rules! dialect_due_join {
         "CROSS JOIN"
     };
 }
-/// A JSON array of text bound as `$1`, as the list of an `IN`.
-macro_rules! dialect_json_list {
+/// Membership in a JSON array of text bound as `$1`.
+macro_rules! dialect_json_in {
     () => {
-        "(SELECT value FROM json_each($1))"
+        "IN (SELECT value FROM json_each($1))"
     };
 }
 /// A JSON array of rows (each an array) bound as `$1`, as a `FROM` whose

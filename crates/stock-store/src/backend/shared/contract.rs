@@ -41,8 +41,8 @@
 //!   makes the planner start from the (small) set of due holds.
 //! - `dialect_no_index!()`: a prefix that keeps the planner off an index on
 //!   the column that follows, or `""`.
-//! - `dialect_json_list!()`: the list of an `IN`, from a JSON array of text
-//!   bound as `$1`.
+//! - `dialect_json_in!()`: after a column, its membership in a JSON array of
+//!   text bound as `$1` (`IN (…)`, or `= ANY(…)` where that plans better).
 //! - `dialect_json_rows!()`: a `FROM` item over a JSON array of rows (each
 //!   an array) bound as `$1`, whose column `value` is one row; `value->>N`
 //!   is its Nth column as text or SQL's own type, `NULL` for JSON null.
@@ -82,7 +82,7 @@ const _FRAGMENTS: [&str; 9] = [
     dialect_now_ms!(),
     dialect_due_join!(),
     dialect_no_index!(),
-    dialect_json_list!(),
+    dialect_json_in!(),
     dialect_json_rows!(),
 ];
 

@@ -273,6 +273,10 @@ pub(crate) async fn fetch_views(
                 e.updated_at AS level_updated_at
              FROM items i LEFT JOIN (",
             effective_levels!(),
+            // The levels of these items only: a join alone would read every
+            // level before it matched them to the items.
+            " WHERE l.item_id ",
+            dialect_json_in!(),
             ") e ON e.item_id = i.id LEFT JOIN locations o ON o.id = e.location_id
              WHERE i.id IN "
         ),

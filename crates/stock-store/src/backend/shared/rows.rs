@@ -34,7 +34,10 @@ pub(crate) async fn fetch_in<T: AsRef<str>>(
     values: &[T],
     suffix: &str,
 ) -> Result<Vec<DbRow>, sqlx::Error> {
-    let sql = format!("{select}{}{suffix}", dialect_json_list!());
+    let select = select
+        .strip_suffix("IN ")
+        .expect("a select for fetch_in ends with `IN `");
+    let sql = format!("{select}{}{suffix}", dialect_json_in!());
     let mut rows = Vec::new();
     for chunk in values.chunks(IN_LIST_MAX) {
         let list: Vec<&str> = chunk.iter().map(AsRef::as_ref).collect();
@@ -48,7 +51,7 @@ pub(crate) async fn fetch_in<T: AsRef<str>>(
     Ok(rows)
 }
 
-/// Values or rows as the JSON that `dialect_json_list!` and
+/// Values or rows as the JSON that `dialect_json_in!` and
 /// `dialect_json_rows!` read (tuples are rows).
 pub(crate) fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).expect("plain values always serialise")
