@@ -209,11 +209,22 @@ pub(crate) async fn insert_ledger_rows(
             .iter()
             .map(|row| {
                 (
-                    (row.item, row.location, row.operation, row.on_hand_delta),
-                    (row.reserved_delta, row.on_hand_before, row.on_hand_after),
-                    (row.reserved_before, row.reserved_after, row.version_after),
-                    (row.order_id, row.reservation_id, row.reason, row.operator),
-                    (row.trace_id, row.created_at),
+                    row.item,
+                    row.location,
+                    row.operation,
+                    row.on_hand_delta,
+                    row.reserved_delta,
+                    row.on_hand_before,
+                    row.on_hand_after,
+                    row.reserved_before,
+                    row.reserved_after,
+                    row.version_after,
+                    row.order_id,
+                    row.reservation_id,
+                    row.reason,
+                    row.operator,
+                    row.trace_id,
+                    row.created_at,
                 )
             })
             .collect();
@@ -221,11 +232,9 @@ pub(crate) async fn insert_ledger_rows(
             "INSERT INTO ledger (item_id, location_id, operation, on_hand_delta, reserved_delta,
                 on_hand_before, on_hand_after, reserved_before, reserved_after, version_after,
                 order_id, reservation_id, reason, operator, trace_id, created_at)
-             SELECT value->>'$[0][0]', value->>'$[0][1]', value->>'$[0][2]', value->>'$[0][3]',
-                value->>'$[1][0]', value->>'$[1][1]', value->>'$[1][2]',
-                value->>'$[2][0]', value->>'$[2][1]', value->>'$[2][2]',
-                value->>'$[3][0]', value->>'$[3][1]', value->>'$[3][2]', value->>'$[3][3]',
-                value->>'$[4][0]', value->>'$[4][1]'
+             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5,
+                value->>6, value->>7, value->>8, value->>9, value->>10, value->>11,
+                value->>12, value->>13, value->>14, value->>15
              FROM json_each($1)
              RETURNING id, item_id, location_id, version_after",
         )

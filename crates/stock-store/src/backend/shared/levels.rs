@@ -125,11 +125,23 @@ pub(crate) async fn lock_items<'a>(
     conn: &mut Conn,
     ids: impl Iterator<Item = &'a ItemId>,
 ) -> Result<Vec<Item>, WriteError> {
+    let mut found = Vec::new();
+    for id in ids {
+        found.push((id, lock_item(conn, id).await?.map(|(item, ..)| item)));
+    }
+    every_item(found)
+}
+
+/// The items a request names, in its order, or a 404 naming every one
+/// that was not found.
+pub(crate) fn every_item<'a>(
+    found: impl IntoIterator<Item = (&'a ItemId, Option<Item>)>,
+) -> Result<Vec<Item>, WriteError> {
     let mut items = Vec::new();
     let mut missing = Vec::new();
-    for id in ids {
-        match lock_item(conn, id).await? {
-            Some((item, ..)) => items.push(item),
+    for (id, item) in found {
+        match item {
+            Some(item) => items.push(item),
             None => missing.push(id.to_string()),
         }
     }

@@ -10,6 +10,7 @@ use stock_core::{
 };
 
 use super::super::holds::request_hash;
+use super::super::levels::every_item;
 use super::super::sales::sync_retry_keys;
 use super::state::{Entry, HoldState, OrderState, State};
 use crate::model::*;
@@ -266,21 +267,7 @@ fn require_items<'a>(
     state: &State,
     ids: impl Iterator<Item = &'a ItemId>,
 ) -> Result<Vec<stock_core::Item>, WriteError> {
-    let mut items = Vec::new();
-    let mut missing = Vec::new();
-    for id in ids {
-        match state.items.get(id) {
-            Some((item, ..)) => items.push(item.clone()),
-            None => missing.push(id.to_string()),
-        }
-    }
-    if !missing.is_empty() {
-        return Err(WriteError::NotFound {
-            entity: "item",
-            id: missing.join(", "),
-        });
-    }
-    Ok(items)
+    every_item(ids.map(|id| (id, state.items.get(id).map(|(item, ..)| item.clone()))))
 }
 
 fn apply_lines(

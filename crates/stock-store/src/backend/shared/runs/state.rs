@@ -317,10 +317,8 @@ impl State {
         let mut order = self.orders[id].clone();
         order.status = status;
         order.updated_at_ms = now;
-        let unmoved = order.is_new && order.moves.is_empty() && status == OrderStatus::Pending;
         match order.moves.last_mut() {
             Some(last) if last.0 == status => last.1 = now,
-            _ if unmoved => {}
             _ => order.moves.push((status, now)),
         }
         self.put_order(order);
