@@ -28,6 +28,10 @@ pub struct EngineConfig {
     /// the previous batch showed there is load. Zero: take what is queued.
     /// A lone command on an idle service never waits.
     pub batch_wait: Duration,
+    /// How long a command that met a row another database transaction holds
+    /// locked ([`WriteError::Busy`]) is run again, in later batches, before
+    /// its caller is told. The rest of its batch never waits for it.
+    pub busy_wait_max: Duration,
 }
 
 impl Default for EngineConfig {
@@ -36,9 +40,20 @@ impl Default for EngineConfig {
             queue_depth_max: 4096,
             batch_ops_max: 1024,
             batch_wait: Duration::ZERO,
+            busy_wait_max: Duration::from_secs(10),
         }
     }
 }
+
+/// The first pause before a busy command runs again; each further one
+/// doubles, up to [`BUSY_RETRY_MAX`]. Short, because a command in a run
+/// costs the writer nothing while it waits: the sale of a row that was
+/// locked answers about this long after the lock goes.
+const BUSY_RETRY_FIRST: Duration = Duration::from_millis(1);
+/// The longest pause between two tries of a busy command. A command run
+/// one by one waits up to the store's lock timeout on each try, so tries
+/// this far apart keep that to a small share of the writer's time.
+const BUSY_RETRY_MAX: Duration = Duration::from_millis(50);
 
 /// Runs after every durable batch and before its answers go out: what a
 /// write-through cache needs to be never behind an answered write.
@@ -72,6 +87,59 @@ fn named_items(command: &Command) -> Option<ItemId> {
 struct Pending {
     job: WriteJob,
     reply: oneshot::Sender<Reply>,
+    /// When the command first met a busy row, and how often it has since.
+    busy: Option<(Instant, u32)>,
+}
+
+/// Busy commands waiting to run again, each with when it may.
+#[derive(Default)]
+struct Waiting {
+    commands: Vec<(tokio::time::Instant, Pending)>,
+}
+
+impl Waiting {
+    fn next(&self) -> Option<tokio::time::Instant> {
+        self.commands.iter().map(|(at, _)| *at).min()
+    }
+
+    /// Moves the commands whose time has come into `pending`, oldest first,
+    /// while there is room.
+    fn take_due(&mut self, pending: &mut Vec<Pending>, batch_ops_max: usize) {
+        if self.commands.is_empty() || pending.len() >= batch_ops_max {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        self.commands.sort_by_key(|(at, _)| *at);
+        let due = self
+            .commands
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .count();
+        let room = batch_ops_max - pending.len();
+        let taken = due.min(room);
+        pending.extend(self.commands.drain(..taken).map(|(_, waiting)| waiting));
+    }
+
+    /// Keeps a command that met a busy row for another try, unless its
+    /// caller has gone or it has waited long enough; then it is answered.
+    fn keep(&mut self, mut pending: Pending, busy_wait_max: Duration, counters: &StoreCounters) {
+        let now = Instant::now();
+        let (since, tries) = pending.busy.unwrap_or((now, 0));
+        if pending.reply.is_closed() {
+            return;
+        }
+        if now.duration_since(since) >= busy_wait_max {
+            let _ = pending.reply.send(Reply::Fresh(Err(WriteError::Busy)));
+            return;
+        }
+        counters.busy_retries.fetch_add(1, Ordering::Relaxed);
+        pending.busy = Some((since, tries + 1));
+        let pause = BUSY_RETRY_FIRST
+            .saturating_mul(1 << tries.min(16))
+            .min(BUSY_RETRY_MAX);
+        self.commands
+            .push((tokio::time::Instant::now() + pause, pending));
+    }
 }
 
 /// A handle on the write path; cheap to clone.
@@ -95,6 +163,8 @@ struct StoreCounters {
     batches: AtomicU64,
     writes: AtomicU64,
     busy_ns: AtomicU64,
+    /// Commands that met a row another transaction held and ran again.
+    busy_retries: AtomicU64,
     /// Batches by size: `sizes[i]` counts batches of at most
     /// `BATCH_SIZE_BUCKETS[i]` writes and more than the bucket before.
     sizes: [AtomicU64; BATCH_SIZE_BUCKETS.len()],
@@ -107,6 +177,9 @@ pub struct StoreActivity {
     pub batches: u64,
     pub writes: u64,
     pub busy: Duration,
+    /// Commands that met a row another database transaction held locked,
+    /// and were run again in a later batch.
+    pub busy_retries: u64,
     /// Batches by size, per bucket of [`BATCH_SIZE_BUCKETS`] (not cumulative).
     pub batch_sizes: [u64; BATCH_SIZE_BUCKETS.len()],
 }
@@ -157,6 +230,7 @@ impl Engine {
         let pending = Pending {
             job: WriteJob { command, meta },
             reply,
+            busy: None,
         };
         if self.sender.send(pending).await.is_err() {
             return stopped();
@@ -182,6 +256,7 @@ impl Engine {
             batches: self.counters.batches.load(Ordering::Relaxed),
             writes: self.counters.writes.load(Ordering::Relaxed),
             busy: Duration::from_nanos(self.counters.busy_ns.load(Ordering::Relaxed)),
+            busy_retries: self.counters.busy_retries.load(Ordering::Relaxed),
             batch_sizes: std::array::from_fn(|i| self.counters.sizes[i].load(Ordering::Relaxed)),
         }
     }
@@ -226,9 +301,29 @@ async fn write_loop(
 ) {
     let batch_ops_max = config.batch_ops_max;
     let mut pending = Vec::with_capacity(batch_ops_max);
+    let mut waiting = Waiting::default();
+    let mut open = true;
     let mut previous_batch = 0;
-    while receiver.recv_many(&mut pending, batch_ops_max).await > 0 {
-        if previous_batch > 1 && !config.batch_wait.is_zero() {
+    loop {
+        if pending.is_empty() {
+            let next = waiting.next();
+            match (open, next) {
+                (false, None) => break,
+                (true, None) => {
+                    open = receiver.recv_many(&mut pending, batch_ops_max).await > 0;
+                }
+                (true, Some(at)) => {
+                    tokio::select! {
+                        received = receiver.recv_many(&mut pending, batch_ops_max) => {
+                            open = received > 0;
+                        }
+                        () = tokio::time::sleep_until(at) => {}
+                    }
+                }
+                (false, Some(at)) => tokio::time::sleep_until(at).await,
+            }
+        }
+        if open && previous_batch > 1 && !config.batch_wait.is_zero() {
             fill_batch(
                 &mut receiver,
                 &mut pending,
@@ -237,8 +332,12 @@ async fn write_loop(
             )
             .await;
         }
+        waiting.take_due(&mut pending, batch_ops_max);
+        if pending.is_empty() {
+            continue;
+        }
         previous_batch = pending.len();
-        let (jobs, answers): (Vec<_>, Vec<_>) = pending.drain(..).map(|p| (p.job, p.reply)).unzip();
+        let jobs: Vec<WriteJob> = pending.iter().map(|p| p.job.clone()).collect();
         let named: Vec<ItemId> = match publisher {
             Some(_) => jobs
                 .iter()
@@ -250,42 +349,49 @@ async fn write_loop(
         // this batch's writes and not the write path.
         let batch_store = Arc::clone(&store);
         let started = Instant::now();
+        let count = pending.len();
         let replies = match tokio::spawn(async move { batch_store.execute(jobs).await }).await {
             Ok(replies) => replies,
             Err(error) => {
-                tracing::error!(error = %error, writes = answers.len(), "a write batch panicked");
-                answers.iter().map(|_| panicked()).collect()
+                tracing::error!(error = %error, writes = count, "a write batch panicked");
+                (0..count).map(|_| panicked()).collect()
             }
         };
-        assert_eq!(
-            replies.len(),
-            answers.len(),
-            "the store answers every command"
-        );
+        assert_eq!(replies.len(), count, "the store answers every command");
         counters.batches.fetch_add(1, Ordering::Relaxed);
         let bucket = BATCH_SIZE_BUCKETS
             .iter()
-            .position(|bound| answers.len() as u64 <= *bound)
+            .position(|bound| count as u64 <= *bound)
             .unwrap_or(BATCH_SIZE_BUCKETS.len() - 1);
         counters.sizes[bucket].fetch_add(1, Ordering::Relaxed);
-        counters
-            .writes
-            .fetch_add(answers.len() as u64, Ordering::Relaxed);
+        counters.writes.fetch_add(count as u64, Ordering::Relaxed);
         let busy_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         counters.busy_ns.fetch_add(busy_ns, Ordering::Relaxed);
         committed.send_modify(|batches| *batches += 1);
+        // Commands that met a row another transaction holds did nothing:
+        // they run again in a later batch, and are not answered now.
+        let mut answered = Vec::with_capacity(count);
+        let mut answers = Vec::with_capacity(count);
+        for (reply, waiter) in replies.into_iter().zip(pending.drain(..)) {
+            if matches!(reply, Reply::Fresh(Err(WriteError::Busy))) {
+                waiting.keep(waiter, config.busy_wait_max, &counters);
+            } else {
+                answered.push(reply);
+                answers.push(waiter.reply);
+            }
+        }
         match &publisher {
             Some(publisher) => {
                 let batch = Committed {
                     named,
-                    replies,
+                    replies: answered,
                     answers,
                 };
                 if let Err(unsent) = publisher.send(batch) {
                     answer_all(vec![unsent.0]);
                 }
             }
-            None => answer(replies, answers),
+            None => answer(answered, answers),
         }
     }
     tracing::info!("the write path stopped: every engine handle was dropped");

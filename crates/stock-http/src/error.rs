@@ -228,6 +228,12 @@ impl From<&WriteError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "DIFF_CLOSED", error.to_string())
                     .with_details(json!({ "diff_id": id, "status": status.as_str() }))
             }
+            WriteError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ROW_BUSY",
+                "another database transaction has held a row this write needs for longer \
+                 than engine.busy_wait_ms; nothing was changed, and the same request may be sent again",
+            ),
             WriteError::Internal(error) => ApiError::internal(error),
         }
     }

@@ -142,6 +142,12 @@ impl Scrape {
             "Time the store spent running batches.",
             activity.busy.as_secs_f64(),
         )?;
+        counter(
+            out,
+            "stockd_write_busy_retries",
+            "Writes that met a row another database transaction held locked and ran again in a later batch.",
+            activity.busy_retries,
+        )?;
         let buckets: Vec<(f64, u64)> = BATCH_SIZE_BUCKETS
             .iter()
             .map(|bound| *bound as f64)

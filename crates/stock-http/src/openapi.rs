@@ -215,6 +215,12 @@ impl Modify for CommonResponses {
                 "503",
                 "TIMEOUT: the request took longer than the time limit",
             );
+            if is_write(method) {
+                add(
+                    "503",
+                    "ROW_BUSY: another database transaction held a row this write needs for longer than engine.busy_wait_ms; nothing changed",
+                );
+            }
             if keyed {
                 add_retry_after(operation);
             }

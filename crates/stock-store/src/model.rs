@@ -678,6 +678,11 @@ pub enum WriteError {
         id: i64,
         status: DiffStatus,
     },
+    /// Another database transaction holds a row this write needs, so the
+    /// write did nothing rather than wait for it. The engine runs it again
+    /// (see `stock_engine::EngineConfig::busy_wait_max`); a caller sees it
+    /// only when the row stayed locked for longer than that.
+    Busy,
     /// The store failed; nothing the caller did.
     Internal(anyhow::Error),
 }
@@ -699,6 +704,9 @@ impl fmt::Display for WriteError {
             WriteError::DiffClosed { id, status } => {
                 write!(f, "diff {id} is already {}", status.as_str())
             }
+            WriteError::Busy => f.write_str(
+                "another database transaction holds a row this write needs; nothing was changed",
+            ),
             WriteError::Internal(error) => write!(f, "internal error: {error:#}"),
         }
     }
@@ -760,7 +768,7 @@ pub struct WriteMeta {
     pub idempotency: Option<IdempotencyClaim>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct WriteJob {
     pub command: Command,
     pub meta: WriteMeta,

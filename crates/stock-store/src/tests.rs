@@ -1105,3 +1105,115 @@ async fn totals_over_many_items_are_summed_past_64_bits() {
     assert_eq!(sold, MAX);
     under.drop_database().await;
 }
+
+// ---------------------------------------------------------------------------
+// A row another transaction holds, on either backend.
+
+fn hold(hold_id: &str, items: &[&str]) -> WriteJob {
+    job(Command::CreateHold {
+        id: hold_id.into(),
+        order_id: format!("order-{hold_id}"),
+        lines: items
+            .iter()
+            .map(|raw| HoldLineRequest {
+                item: id(raw),
+                location: None,
+                quantity: 1,
+            })
+            .collect(),
+        ttl_ms: 600_000,
+    })
+}
+
+fn commit(hold_id: &str) -> WriteJob {
+    job(Command::CommitHold { id: hold_id.into() })
+}
+
+/// On PostgreSQL, a transaction outside stockd holds the level of `a` and
+/// the hold `h-b` locked. A batch goes on without waiting: what would
+/// change them (a sale of `a`, a hold on `a` and `b`, the commit of a hold
+/// on `a`, the commit of `h-b`) answers `Busy` having done nothing, the
+/// rest commits, and the run is not undone. Once the lock goes, the same
+/// commands apply. On SQLite, which has no row locks, an outside reader
+/// holds a snapshot of the same rows and stalls nothing.
+#[tokio::test]
+async fn a_batch_goes_on_past_rows_another_transaction_holds() {
+    use crate::run_tests::{postgres_base, Under};
+    use sqlx::Connection;
+    let (dir, under) = open_either().await;
+    let store = under.store();
+    for raw in ["a", "b", "c"] {
+        applied(store, create(raw, 10)).await;
+    }
+    applied(store, hold("h-a", &["a"])).await;
+    applied(store, hold("h-b", &["b"])).await;
+    let batch = || {
+        vec![
+            deduct("a", 1),
+            deduct("b", 1),
+            hold("h-ab", &["a", "b"]),
+            hold("h-c", &["c"]),
+            commit("h-a"),
+            commit("h-b"),
+            deduct("c", 1),
+        ]
+    };
+    let oks = |replies: &[Reply]| replies.iter().map(is_ok).collect::<Vec<_>>();
+    match &under {
+        Under::Sqlite(_) => {
+            let url = format!("sqlite://{}", dir.path().join("t.db").display());
+            let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+            sqlx::query("SELECT * FROM levels WHERE item_id = 'a'")
+                .fetch_all(&mut other)
+                .await
+                .unwrap();
+            let replies = store.execute(batch()).await;
+            assert_eq!(oks(&replies), [true; 7]);
+            sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+        }
+        Under::Postgres(postgres, database) => {
+            let url = format!("{}/{database}", postgres_base());
+            let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+            sqlx::query("SELECT * FROM levels WHERE item_id = 'a' FOR UPDATE")
+                .fetch_all(&mut other)
+                .await
+                .unwrap();
+            sqlx::query("SELECT * FROM holds WHERE id = 'h-b' FOR UPDATE")
+                .fetch_all(&mut other)
+                .await
+                .unwrap();
+            let undone = postgres.runs_undone();
+            let replies = store.execute(batch()).await;
+            let busy: Vec<bool> = replies
+                .iter()
+                .map(|reply| matches!(reply, Reply::Fresh(Err(WriteError::Busy))))
+                .collect();
+            assert_eq!(busy, [true, false, true, false, true, true, false]);
+            assert_eq!(
+                oks(&replies),
+                [false, true, false, true, false, false, true]
+            );
+            assert_eq!(postgres.runs_undone(), undone, "the run was not undone");
+            let levels = |raw: &'static str| async move {
+                let view = store.item(&id(raw)).await.unwrap().unwrap();
+                (view.on_hand(), view.reserved())
+            };
+            assert_eq!(levels("a").await, (10, 1), "nothing changed on a");
+            assert_eq!(levels("b").await, (9, 1), "b sold once, h-b still held");
+            assert_eq!(levels("c").await, (9, 1));
+            sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+            let retried = vec![
+                deduct("a", 1),
+                hold("h-ab", &["a", "b"]),
+                commit("h-a"),
+                commit("h-b"),
+            ];
+            assert_eq!(oks(&store.execute(retried).await), [true; 4]);
+            assert_eq!(levels("a").await, (8, 1));
+            assert_eq!(levels("b").await, (8, 1));
+        }
+    }
+    under.drop_database().await;
+}

@@ -378,6 +378,7 @@ async fn open_and_migrate(config: &Config) -> anyhow::Result<(Arc<dyn Store>, us
         DatabaseTarget::Postgres(url) => {
             let mut options = PostgresOptions::new(url);
             options.read_pool_size = config.database.read_pool_size;
+            options.lock_timeout = Duration::from_millis(config.database.lock_timeout_ms);
             options.acquire_timeout = acquire_timeout;
             options.low_stock_threshold = config.inventory.low_stock_threshold;
             Arc::new(PostgresStore::open(&options).await?)

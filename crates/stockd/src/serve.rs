@@ -168,6 +168,7 @@ pub fn engine_config(config: &Config) -> stock_engine::EngineConfig {
         queue_depth_max: config.engine.queue_depth_max,
         batch_ops_max: config.engine.batch_ops_max,
         batch_wait: Duration::from_micros(config.engine.batch_wait_us),
+        busy_wait_max: Duration::from_millis(config.engine.busy_wait_ms),
     }
 }
 

@@ -17,14 +17,18 @@ pub(crate) struct WritePath {
     pub runs_undone: std::sync::atomic::AtomicU64,
     /// The low-stock line of items without a `min_stock` of their own.
     pub low_stock_threshold: i64,
+    /// Statements run right after a write batch begins (the writers' turn,
+    /// the lock timeout), `""` for none.
+    pub after_begin: String,
 }
 
 impl WritePath {
-    pub fn new(low_stock_threshold: i64) -> WritePath {
+    pub fn new(low_stock_threshold: i64, after_begin: String) -> WritePath {
         WritePath {
             commands_in_runs: true,
             runs_undone: std::sync::atomic::AtomicU64::new(0),
             low_stock_threshold,
+            after_begin,
         }
     }
 }

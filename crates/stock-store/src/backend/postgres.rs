@@ -6,6 +6,12 @@
 //! every change also locks the rows it reads (`SELECT … FOR UPDATE` on the
 //! item, the hold, the order), so no write acts on a stale level. A write
 //! that still loses a lock race is retried.
+//!
+//! A row another transaction holds locked (a script, a report, an admin's
+//! open `psql`) never stalls the writer: runs pass over such rows (`SKIP
+//! LOCKED`) and every other lock is waited for at most `lock_timeout`; the
+//! commands that met one answer [`WriteError::Busy`](crate::WriteError)
+//! and the engine runs them again while the rest of the batch commits.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -44,6 +50,13 @@ macro_rules! dialect_writer_turn {
 macro_rules! dialect_lock {
     () => {
         " FOR UPDATE"
+    };
+}
+/// Locks what it can and passes over rows another transaction holds, so
+/// that one locked row never stalls the writer (runs, `runs/load.rs`).
+macro_rules! dialect_skip_locked {
+    () => {
+        " FOR UPDATE SKIP LOCKED"
     };
 }
 /// `= ANY` of an array, not `IN` of a set: the planner then looks each
@@ -93,6 +106,10 @@ pub struct PostgresOptions {
     pub statement_timeout: Duration,
     /// The low-stock line of items without a `min_stock` of their own.
     pub low_stock_threshold: i64,
+    /// The longest a write waits for a row another transaction holds
+    /// locked before it gives up and is run again later (writes in runs
+    /// never wait).
+    pub lock_timeout: Duration,
 }
 
 impl PostgresOptions {
@@ -103,6 +120,7 @@ impl PostgresOptions {
             acquire_timeout: Duration::from_secs(30),
             statement_timeout: Duration::from_secs(30),
             low_stock_threshold: 10,
+            lock_timeout: Duration::from_millis(20),
         }
     }
 }
@@ -134,10 +152,19 @@ impl PostgresStore {
             .connect_with(connect)
             .await
             .context("connecting to PostgreSQL for reading")?;
+        // One statement: the writers' turn first (`OFFSET 0` keeps the
+        // subquery from being merged into the outer one), then how long a
+        // write may wait for a row lock, until the transaction ends.
+        let lock_timeout_ms = options.lock_timeout.as_millis().max(1);
+        let after_begin = format!(
+            "SELECT set_config('lock_timeout', '{lock_timeout_ms}', true)
+             FROM ({} OFFSET 0) AS turn",
+            dialect_writer_turn!()
+        );
         Ok(PostgresStore {
             writer,
             reader,
-            write_path: super::WritePath::new(options.low_stock_threshold),
+            write_path: super::WritePath::new(options.low_stock_threshold, after_begin),
         })
     }
 }
@@ -159,16 +186,25 @@ pub(crate) async fn durability(conn: &mut Conn) -> StoreResult<Durability> {
     })
 }
 
-/// A deadlock with another replica, or a serialization failure: the write
-/// did nothing and may simply run again.
-pub(crate) fn is_retryable(error: &anyhow::Error) -> bool {
+/// A row lock not granted within `lock_timeout` (or at once, `NOWAIT`).
+pub(crate) fn is_lock_unavailable(error: &anyhow::Error) -> bool {
+    has_code(error, "55P03")
+}
+
+fn has_code(error: &anyhow::Error, wanted: &str) -> bool {
     error.chain().any(|cause| {
         cause
             .downcast_ref::<sqlx::Error>()
             .and_then(sqlx::Error::as_database_error)
             .and_then(|database| database.code())
-            .is_some_and(|code| code == "40P01" || code == "40001")
+            .is_some_and(|code| code == wanted)
     })
+}
+
+/// A deadlock with another replica, or a serialization failure: the write
+/// did nothing and may simply run again.
+pub(crate) fn is_retryable(error: &anyhow::Error) -> bool {
+    has_code(error, "40P01") || has_code(error, "40001")
 }
 
 /// Inserts ledger rows with one statement, however many (one prepared plan

@@ -43,6 +43,11 @@ macro_rules! dialect_lock {
         ""
     };
 }
+macro_rules! dialect_skip_locked {
+    () => {
+        ""
+    };
+}
 macro_rules! dialect_now_ms {
     () => {
         "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
@@ -161,7 +166,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer,
             reader,
-            write_path: super::WritePath::new(options.low_stock_threshold),
+            write_path: super::WritePath::new(options.low_stock_threshold, String::new()),
         })
     }
 }
@@ -192,6 +197,11 @@ pub(crate) async fn durability(conn: &mut Conn) -> StoreResult<Durability> {
 
 /// SQLite never aborts a write for another's sake: one writer, locks taken up front.
 pub(crate) fn is_retryable(_error: &anyhow::Error) -> bool {
+    false
+}
+
+/// SQLite has no row locks to wait for.
+pub(crate) fn is_lock_unavailable(_error: &anyhow::Error) -> bool {
     false
 }
 

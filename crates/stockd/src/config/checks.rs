@@ -69,6 +69,11 @@ impl Config {
         if self.engine.batch_wait_us > 100_000 {
             bail!("engine.batch_wait_us must be at most 100000 (100 ms): every write under load waits up to it");
         }
+        positive("database.lock_timeout_ms", self.database.lock_timeout_ms)?;
+        if self.database.lock_timeout_ms > 1_000 {
+            bail!("database.lock_timeout_ms must be at most 1000 (1 s): the whole write batch waits up to it for one locked row");
+        }
+        positive("engine.busy_wait_ms", self.engine.busy_wait_ms)?;
         positive("events.retention_h", self.events.retention_h)?;
         positive("events.poll_interval_ms", self.events.poll_interval_ms)?;
         positive("events.batch_max", u64::from(self.events.batch_max))?;

@@ -123,6 +123,10 @@ pub struct DatabaseConfig {
     pub read_pool_size: u32,
     /// How long a request waits for a free connection.
     pub acquire_timeout_ms: u64,
+    /// PostgreSQL: the longest a write waits for a row another transaction
+    /// holds locked before it steps aside and is tried again later
+    /// (`engine.busy_wait_ms`), so that the rest of its batch commits.
+    pub lock_timeout_ms: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -134,6 +138,7 @@ impl Default for DatabaseConfig {
             postgres: None,
             read_pool_size: 8,
             acquire_timeout_ms: 30_000,
+            lock_timeout_ms: 20,
         }
     }
 }
@@ -298,6 +303,9 @@ pub struct EngineConfig {
     pub batch_ops_max: usize,
     /// How long the writer may wait for a batch to fill under load, in µs.
     pub batch_wait_us: u64,
+    /// How long a write that met a row another database transaction holds
+    /// locked is tried again before it answers 503 `ROW_BUSY`, in ms.
+    pub busy_wait_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -307,6 +315,7 @@ impl Default for EngineConfig {
             queue_depth_max: defaults.queue_depth_max,
             batch_ops_max: defaults.batch_ops_max,
             batch_wait_us: u64::try_from(defaults.batch_wait.as_micros()).unwrap_or(u64::MAX),
+            busy_wait_ms: u64::try_from(defaults.busy_wait_max.as_millis()).unwrap_or(u64::MAX),
         }
     }
 }

@@ -444,3 +444,142 @@ async fn three_replicas_on_one_database_never_oversell() {
     assert_eq!(logs["total"], 100);
     first.assert_verified();
 }
+
+/// A transaction outside stockd (a script, an open `psql`).
+enum Outside {
+    Postgres(sqlx::PgConnection),
+    Sqlite(sqlx::SqliteConnection),
+}
+
+impl Outside {
+    /// Holds the level of `item` locked (PostgreSQL) or a snapshot of it
+    /// (SQLite, which has no row locks), until `end`.
+    async fn hold(database_url: &str, item: &str) -> Outside {
+        use sqlx::Connection;
+        match crate::helpers::backend() {
+            crate::helpers::Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(database_url).await.unwrap();
+                sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+                let locked = sqlx::query("SELECT * FROM levels WHERE item_id = $1 FOR UPDATE")
+                    .bind(item)
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+                assert_eq!(locked.len(), 1);
+                Outside::Postgres(conn)
+            }
+            crate::helpers::Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(database_url).await.unwrap();
+                sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+                sqlx::query("SELECT * FROM levels WHERE item_id = $1")
+                    .bind(item)
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+                Outside::Sqlite(conn)
+            }
+        }
+    }
+
+    async fn end(self) {
+        match self {
+            Outside::Postgres(mut conn) => {
+                sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
+            }
+            Outside::Sqlite(mut conn) => {
+                sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
+            }
+        }
+    }
+}
+
+/// The retries `/metrics` counts of writes that met a row held elsewhere.
+async fn busy_retries(app: &crate::helpers::TestApp) -> u64 {
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("stockd_write_busy_retries_total "))
+        .unwrap_or_else(|| panic!("no busy retries in {metrics}"))
+        .parse()
+        .unwrap()
+}
+
+/// A transaction outside stockd holds one item's level row locked. Sales
+/// of another item, through the other replica and through the same one,
+/// answer while it does; the sales of the locked item wait, through either
+/// replica, and answer once it ends. On SQLite, without row locks, an
+/// outside reader's snapshot stalls no sale at all.
+#[tokio::test]
+async fn a_row_locked_outside_stockd_stalls_only_its_own_sales() {
+    use crate::helpers::{backend, spawn_with, Backend, Spawn};
+    // Longer than the test: a sale of the locked item never gives up.
+    const BUSY_WAIT: (&str, &str) = ("STOCKD_ENGINE__BUSY_WAIT_MS", "600000");
+    let first = spawn_with(Spawn::with_vars(&[BUSY_WAIT])).await;
+    first.create_item("locked", 10).await;
+    first.create_item("free", 10).await;
+    let second = spawn_with(Spawn {
+        shared_database: Some(first.database_url.clone()),
+        ..Spawn::with_vars(&[BUSY_WAIT])
+    })
+    .await;
+    let service = first.key("service");
+    let sale = |item: &str, n: usize| json!({"items": [{"product_id": item, "quantity": 1}], "order_id": format!("{item}-{n}")});
+    let bound = std::time::Duration::from_secs(60);
+
+    let outside = Outside::hold(&first.database_url, "locked").await;
+    let answered = std::sync::atomic::AtomicUsize::new(0);
+    let locked_sales = async {
+        let sales = tokio::join!(
+            first.post(&service, "/api/v1/inventory/decrease", sale("locked", 1)),
+            second.post(&service, "/api/v1/inventory/decrease", sale("locked", 2)),
+        );
+        answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        sales
+    };
+    let meanwhile = async {
+        if backend() == Backend::Postgres {
+            // Until both replicas' sales of the locked item have met the lock.
+            tokio::time::timeout(bound, async {
+                while busy_retries(&first).await == 0 || busy_retries(&second).await == 0 {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await
+            .expect("both sales of the locked item reach the lock");
+        }
+        for (n, replica) in [&first, &second, &first, &second].into_iter().enumerate() {
+            let (status, body) = tokio::time::timeout(
+                bound,
+                replica.post(&service, "/api/v1/inventory/decrease", sale("free", n)),
+            )
+            .await
+            .expect("a sale of another item is not held up by the lock");
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        if backend() == Backend::Postgres {
+            assert_eq!(
+                answered.load(std::sync::atomic::Ordering::SeqCst),
+                0,
+                "the sales of the locked item wait while it is locked"
+            );
+        }
+        outside.end().await;
+    };
+    let (locked, ()) = tokio::time::timeout(bound, async { tokio::join!(locked_sales, meanwhile) })
+        .await
+        .expect("the sales of the locked item answer once the lock goes");
+    for (status, body) in [locked.0, locked.1] {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert_eq!(second.available("locked").await, 8);
+    assert_eq!(first.available("free").await, 6);
+    first.assert_verified();
+}

@@ -35,6 +35,9 @@
 //!   `dialect_begin_write!` already does that.
 //! - `dialect_lock!()`: appended to a `SELECT` of the row a change will
 //!   write (` FOR UPDATE`), or `""` for a backend with one writer.
+//! - `dialect_skip_locked!()`: the same, passing over the rows another
+//!   transaction holds locked instead of waiting for them (` FOR UPDATE
+//!   SKIP LOCKED`), or `""`.
 //! - `dialect_now_ms!()`: the database's clock in Unix milliseconds, as a
 //!   64-bit integer.
 //! - `dialect_due_join!()`: the join from due holds to their lines that
@@ -54,6 +57,8 @@
 //! - `migrate(conn)`: applies the backend's embedded migrations; returns
 //!   how many ran.
 //! - `durability(conn)`: the durability settings in force on the writer.
+//! - `is_lock_unavailable(error)`: whether a failed write waited for a row
+//!   lock longer than the lock timeout, and so did nothing.
 //! - `is_retryable(error)`: whether a failed write lost a lock race (a
 //!   deadlock, a serialization failure) and did nothing, so that it may run
 //!   again.
@@ -65,7 +70,7 @@
 
 // `super::super` is the backend module that compiles `shared`.
 pub(crate) use super::super::{
-    durability, insert_ledger_rows, is_retryable, migrate, upsert_levels,
+    durability, insert_ledger_rows, is_lock_unavailable, is_retryable, migrate, upsert_levels,
 };
 pub(crate) use super::super::{BackendStore, Conn, Db, DbRow};
 
@@ -74,11 +79,12 @@ use crate::backend::WritePath;
 use crate::model::Durability;
 
 /// Every SQL fragment, so that a backend without one fails here.
-const _FRAGMENTS: [&str; 9] = [
+const _FRAGMENTS: [&str; 10] = [
     dialect_begin_write!(),
     dialect_begin_snapshot!(),
     dialect_writer_turn!(),
     dialect_lock!(),
+    dialect_skip_locked!(),
     dialect_now_ms!(),
     dialect_due_join!(),
     dialect_no_index!(),
@@ -108,6 +114,7 @@ fn shapes(store: &BackendStore) {
     migrates(migrate);
     reports(durability);
     retries(is_retryable);
+    retries(is_lock_unavailable);
     inserts(insert_ledger_rows);
     upserts(upsert_levels);
 }

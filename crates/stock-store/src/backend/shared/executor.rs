@@ -53,8 +53,8 @@ impl BackendStore {
             .execute(&mut *conn)
             .await
             .context("beginning a write transaction")?;
-        if !dialect_writer_turn!().is_empty() {
-            sqlx::query(dialect_writer_turn!())
+        if !self.write_path.after_begin.is_empty() {
+            sqlx::query(&self.write_path.after_begin)
                 .execute(&mut *conn)
                 .await
                 .context("waiting for the writer's turn")?;
@@ -185,6 +185,14 @@ async fn run_job(conn: &mut Conn, job: &WriteJob) -> anyhow::Result<Reply> {
             _ => break result,
         }
     };
+    // A row another transaction held locked for longer than the lock
+    // timeout: nothing was done, and the engine runs the command again.
+    let result = match result {
+        Err(WriteError::Internal(error)) if contract::is_lock_unavailable(&error) => {
+            Err(WriteError::Busy)
+        }
+        other => other,
+    };
     if let Err(WriteError::Internal(error)) = &result {
         tracing::error!(
             error = format!("{error:#}"),
@@ -192,7 +200,7 @@ async fn run_job(conn: &mut Conn, job: &WriteJob) -> anyhow::Result<Reply> {
         );
     }
     let reply = match &job.meta.idempotency {
-        Some(claim) if !matches!(result, Err(WriteError::Internal(_))) => {
+        Some(claim) if !matches!(result, Err(WriteError::Internal(_) | WriteError::Busy)) => {
             // Rendering is the caller's code running inside our transaction:
             // a panic there must not leave the transaction open.
             let rendered =

@@ -2,6 +2,12 @@
 //! orders and holds they name (and the holds that are due on their items),
 //! the lines of those holds, every item any of them moves stock on (locked,
 //! in id order), those items' levels, and the locations.
+//!
+//! Every row a run may change is locked as it is read, passing over the
+//! rows another transaction holds (`SKIP LOCKED`): such a row is busy, and
+//! so is what a change of it would move with it (`settle_busy`). The
+//! commands that would change a busy row are left for a later batch; the
+//! rest of the run goes on without waiting.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -9,14 +15,15 @@ use anyhow::Context;
 use sqlx::Row;
 use stock_core::{ItemId, Level, OrderStatus};
 
+use super::super::contract::DbRow;
 use super::super::contract::{Conn, Db};
 use super::super::holds::{due_for_items, hold_status};
 use super::super::rows::{
-    corrupt, fetch_in, item_from_row, item_id_at, ledger_entry, location_id_at, IN_LIST_MAX,
+    corrupt, fetch_in, item_from_row, item_id_at, json, ledger_entry, location_id_at, IN_LIST_MAX,
 };
 use super::super::sales::sync_retry_keys;
 use super::decide::names;
-use super::state::{Entry, HoldState, OrderState, State};
+use super::state::{Busy, Entry, HoldState, OrderState, State};
 use crate::model::*;
 
 pub(super) async fn read_state(
@@ -25,6 +32,7 @@ pub(super) async fn read_state(
     now: i64,
 ) -> anyhow::Result<State> {
     let mut state = State::default();
+    let mut locked = Busy::default();
     let mut item_ids: BTreeSet<ItemId> = BTreeSet::new();
     let mut hold_ids: BTreeSet<String> = BTreeSet::new();
     let mut order_ids: BTreeSet<String> = BTreeSet::new();
@@ -36,23 +44,25 @@ pub(super) async fn read_state(
     }
 
     let order_ids: Vec<String> = order_ids.into_iter().collect();
-    for order in read_orders(conn, "SELECT * FROM orders WHERE id IN ", &order_ids).await? {
+    for (order, mine) in read_orders(conn, "id", &order_ids).await? {
         hold_ids.insert(order.hold_id.clone());
-        state.orders.insert(order.id.clone(), order);
+        keep_order(&mut state, &mut locked, order, mine);
     }
     state.due = due_for_items(conn, item_ids.iter(), now).await?;
     hold_ids.extend(state.due.iter().cloned());
 
     let hold_ids: Vec<String> = hold_ids.into_iter().collect();
-    read_holds(conn, &hold_ids, &mut state).await?;
+    let locked_hold_lines = read_holds(conn, &hold_ids, &mut state, &mut locked).await?;
     for hold in state.holds.values() {
         item_ids.extend(hold.view.lines.iter().map(|line| line.item.clone()));
     }
     // The orders standing on these holds, so that finishing a hold moves
     // its order with it.
     let held: Vec<String> = state.holds.keys().cloned().collect();
-    for order in read_orders(conn, "SELECT * FROM orders WHERE hold_id IN ", &held).await? {
-        state.orders.entry(order.id.clone()).or_insert(order);
+    for (order, mine) in read_orders(conn, "hold_id", &held).await? {
+        if !state.orders.contains_key(&order.id) {
+            keep_order(&mut state, &mut locked, order, mine);
+        }
     }
     for order in state.orders.values() {
         state
@@ -60,21 +70,135 @@ pub(super) async fn read_state(
             .insert(order.hold_id.clone(), order.id.clone());
     }
 
-    read_stock(conn, &item_ids, &mut state).await?;
+    read_stock(conn, &item_ids, &mut state, &mut locked).await?;
     state.retried = read_retry_keys(conn, jobs).await?;
+    settle_busy(&mut state, locked, &locked_hold_lines);
     Ok(state)
 }
 
+fn keep_order(state: &mut State, locked: &mut Busy, order: OrderState, mine: bool) {
+    if mine {
+        state.orders.insert(order.id.clone(), order);
+    } else {
+        locked.orders.insert(order.id);
+    }
+}
+
+/// From the rows another transaction holds (`locked`) to what the run must
+/// leave alone: a hold is busy when it is locked, when one of its items is,
+/// or when its order is busy; an order when it is locked or its hold is
+/// busy; an item when it (or one of its levels) is locked, or when a hold
+/// due on it is busy, since a change of the item expires its due holds.
+/// The busy holds and orders, and the locked items, leave the run's state.
+fn settle_busy(state: &mut State, locked: Busy, locked_hold_lines: &HashMap<String, Vec<ItemId>>) {
+    if locked.is_empty() {
+        return;
+    }
+    let mut busy = Busy {
+        items: BTreeSet::new(),
+        holds: locked.holds.clone(),
+        orders: locked.orders.clone(),
+    };
+    loop {
+        let before = (busy.holds.len(), busy.orders.len());
+        for (id, hold) in &state.holds {
+            let order_busy = state
+                .order_of_hold
+                .get(id)
+                .is_some_and(|order| busy.orders.contains(order));
+            let item_locked = hold
+                .view
+                .lines
+                .iter()
+                .any(|line| locked.items.contains(&line.item));
+            if order_busy || item_locked {
+                busy.holds.insert(id.clone());
+            }
+        }
+        for (id, order) in &state.orders {
+            if busy.holds.contains(&order.hold_id) {
+                busy.orders.insert(id.clone());
+            }
+        }
+        if before == (busy.holds.len(), busy.orders.len()) {
+            break;
+        }
+    }
+    busy.items.clone_from(&locked.items);
+    for id in state.due.iter().filter(|id| busy.holds.contains(*id)) {
+        let lines: Vec<&ItemId> = match state.holds.get(id) {
+            Some(hold) => hold.view.lines.iter().map(|line| &line.item).collect(),
+            None => locked_hold_lines
+                .get(id)
+                .map(|items| items.iter().collect())
+                .unwrap_or_default(),
+        };
+        busy.items.extend(lines.into_iter().cloned());
+    }
+    state.holds.retain(|id, _| !busy.holds.contains(id));
+    state.orders.retain(|id, _| !busy.orders.contains(id));
+    state
+        .order_of_hold
+        .retain(|hold, _| !busy.holds.contains(hold));
+    state.items.retain(|id, _| !locked.items.contains(id));
+    state.levels.retain(|id, _| !locked.items.contains(id));
+    state.busy = busy;
+}
+
+/// The rows of `SELECT columns FROM table t WHERE t.key IN (values) order`,
+/// each locked for the run and with whether the run holds its lock: a row
+/// another transaction holds is read but not waited for (`SKIP LOCKED`).
+/// Where there are no row locks (SQLite), every row is the run's.
+async fn fetch_locking<T: AsRef<str>>(
+    conn: &mut Conn,
+    columns: &str,
+    table: &str,
+    key: &str,
+    values: &[T],
+    order: &str,
+) -> Result<Vec<(DbRow, bool)>, sqlx::Error> {
+    let list = dialect_json_in!();
+    let sql = if dialect_skip_locked!().is_empty() {
+        format!("SELECT {columns}, 1 AS mine FROM {table} t WHERE t.{key} {list}{order}")
+    } else {
+        // The lock in the key's order, so that two writers take their
+        // locks in the same order; a row version the lock found newer than
+        // the one read counts as another's.
+        format!(
+            "WITH mine AS MATERIALIZED (
+                SELECT ctid FROM {table} WHERE {key} {list} ORDER BY {key}{skip})
+             SELECT {columns}, t.ctid IN (SELECT ctid FROM mine) AS mine
+             FROM {table} t WHERE t.{key} {list}{order}",
+            skip = dialect_skip_locked!()
+        )
+    };
+    let mut rows = Vec::new();
+    for chunk in values.chunks(IN_LIST_MAX) {
+        let list: Vec<&str> = chunk.iter().map(AsRef::as_ref).collect();
+        for row in sqlx::query(&sql)
+            .bind(json(&list))
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            let mine: bool = row.try_get("mine")?;
+            rows.push((row, mine));
+        }
+    }
+    Ok(rows)
+}
+
+/// Orders whose `key` (id, hold id) is one of `ids`, with whether the run
+/// holds each one's lock.
 async fn read_orders(
     conn: &mut Conn,
-    select: &str,
+    key: &str,
     ids: &[String],
-) -> anyhow::Result<Vec<OrderState>> {
-    let rows = fetch_in(conn, select, ids, dialect_lock!()).await?;
+) -> anyhow::Result<Vec<(OrderState, bool)>> {
+    let rows = fetch_locking(conn, "t.*", "orders", key, ids, "").await?;
     rows.iter()
-        .map(|row| {
+        .map(|(row, mine)| {
             let raw: String = row.try_get("status")?;
-            Ok(OrderState {
+            let order = OrderState {
                 id: row.try_get("id")?,
                 status: OrderStatus::parse(&raw).ok_or_else(|| corrupt("order status", &raw))?,
                 hold_id: row.try_get("hold_id")?,
@@ -83,21 +207,22 @@ async fn read_orders(
                 updated_at_ms: row.try_get("updated_at")?,
                 is_new: false,
                 moves: Vec::new(),
-            })
+            };
+            Ok((order, *mine))
         })
         .collect::<Result<_, sqlx::Error>>()
         .context("reading a run's orders")
 }
 
-async fn read_holds(conn: &mut Conn, ids: &[String], state: &mut State) -> anyhow::Result<()> {
-    for row in fetch_in(
-        conn,
-        "SELECT * FROM holds WHERE id IN ",
-        ids,
-        dialect_lock!(),
-    )
-    .await?
-    {
+/// The holds and their lines; the items of the holds another transaction
+/// holds locked, by hold.
+async fn read_holds(
+    conn: &mut Conn,
+    ids: &[String],
+    state: &mut State,
+    locked: &mut Busy,
+) -> anyhow::Result<HashMap<String, Vec<ItemId>>> {
+    for (row, mine) in fetch_locking(conn, "t.*", "holds", "id", ids, "").await? {
         let view = HoldView {
             id: row.try_get("id")?,
             order_id: row.try_get("order_id")?,
@@ -107,6 +232,10 @@ async fn read_holds(conn: &mut Conn, ids: &[String], state: &mut State) -> anyho
             updated_at_ms: row.try_get("updated_at")?,
             lines: Vec::new(),
         };
+        if !mine {
+            locked.holds.insert(view.id);
+            continue;
+        }
         state.holds.insert(
             view.id.clone(),
             HoldState {
@@ -117,7 +246,7 @@ async fn read_holds(conn: &mut Conn, ids: &[String], state: &mut State) -> anyho
             },
         );
     }
-    let found: Vec<String> = state.holds.keys().cloned().collect();
+    let found: Vec<&String> = state.holds.keys().chain(&locked.holds).collect();
     let rows = fetch_in(
         conn,
         "SELECT hold_id, item_id, location_id, quantity FROM hold_lines WHERE hold_id IN ",
@@ -125,6 +254,7 @@ async fn read_holds(conn: &mut Conn, ids: &[String], state: &mut State) -> anyho
         " ORDER BY hold_id, line_no",
     )
     .await?;
+    let mut locked_lines: HashMap<String, Vec<ItemId>> = HashMap::new();
     for row in rows {
         let hold: String = row.try_get(0)?;
         let line = HoldLine {
@@ -132,31 +262,35 @@ async fn read_holds(conn: &mut Conn, ids: &[String], state: &mut State) -> anyho
             location: location_id_at(&row, 2)?,
             quantity: row.try_get(3)?,
         };
-        state
-            .holds
-            .get_mut(&hold)
-            .context("a hold line of a hold not read")?
-            .view
-            .lines
-            .push(line);
+        match state.holds.get_mut(&hold) {
+            Some(held) => held.view.lines.push(line),
+            None if locked.holds.contains(&hold) => {
+                locked_lines.entry(hold).or_default().push(line.item);
+            }
+            None => anyhow::bail!("a hold line of a hold not read"),
+        }
     }
-    Ok(())
+    Ok(locked_lines)
 }
 
-/// The items (locked, in id order, so that two writers lock them in the
-/// same order), all their levels, and every location.
+/// The items and all their levels (locked, in id order, so that two
+/// writers lock them in the same order), and every location.
 async fn read_stock(
     conn: &mut Conn,
     item_ids: &BTreeSet<ItemId>,
     state: &mut State,
+    locked: &mut Busy,
 ) -> anyhow::Result<()> {
     let ids: Vec<&str> = item_ids.iter().map(|id| id.as_str()).collect();
-    let lock = concat!(" ORDER BY id", dialect_lock!());
-    for row in fetch_in(conn, "SELECT * FROM items WHERE id IN ", &ids, lock).await? {
+    for (row, mine) in fetch_locking(conn, "t.*", "items", "id", &ids, " ORDER BY t.id").await? {
         let (item, created, updated) = item_from_row(&row)?;
-        state
-            .items
-            .insert(item.id.clone(), (item, created, updated));
+        if mine {
+            state
+                .items
+                .insert(item.id.clone(), (item, created, updated));
+        } else {
+            locked.items.insert(item.id);
+        }
     }
     let rows = sqlx::query("SELECT id, priority FROM locations ORDER BY priority, id")
         .fetch_all(&mut *conn)
@@ -167,15 +301,21 @@ async fn read_stock(
         state.priorities.insert(id.clone(), priority);
         state.locations.push((id, priority));
     }
-    let rows = fetch_in(
+    let rows = fetch_locking(
         conn,
-        "SELECT item_id, location_id, on_hand, reserved, version, updated_at FROM levels
-         WHERE item_id IN ",
+        "t.item_id, t.location_id, t.on_hand, t.reserved, t.version, t.updated_at",
+        "levels",
+        "item_id",
         &ids,
         "",
     )
     .await?;
-    for row in rows {
+    for (row, mine) in rows {
+        let item = item_id_at(&row, 0)?;
+        if !mine {
+            locked.items.insert(item);
+            continue;
+        }
         let location = location_id_at(&row, 1)?;
         let priority = *state
             .priorities
@@ -192,7 +332,7 @@ async fn read_stock(
         };
         state
             .levels
-            .entry(item_id_at(&row, 0)?)
+            .entry(item)
             .or_default()
             .insert((priority, location), level);
     }

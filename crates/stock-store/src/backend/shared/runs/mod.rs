@@ -32,7 +32,7 @@ use stock_core::{ItemId, Level};
 use super::alerts::{BatchChanges, ItemChange};
 use super::contract::Conn;
 use crate::model::*;
-use decide::{decide, Answer};
+use decide::{decide, names, Answer};
 use state::{Entry, NewRow, State};
 
 pub(crate) use decide::in_runs;
@@ -80,6 +80,9 @@ enum Decision {
     ReplayOf(usize),
     Refused(WriteError),
     Answered(Answer),
+    /// It would change a row another transaction holds: left for a later
+    /// batch, having done nothing.
+    Busy,
 }
 
 async fn run(conn: &mut Conn, jobs: &[WriteJob]) -> anyhow::Result<Decided> {
@@ -94,6 +97,7 @@ async fn run(conn: &mut Conn, jobs: &[WriteJob]) -> anyhow::Result<Decided> {
 
     let mut claimed: HashMap<(&str, &str), usize> = HashMap::new();
     let mut decisions = Vec::with_capacity(jobs.len());
+    let mut waiting = state::Busy::default();
     for (index, job) in jobs.iter().enumerate() {
         if let Some(claim) = &job.meta.idempotency {
             let key = (claim.key_id.as_str(), claim.idempotency_key.as_str());
@@ -101,6 +105,13 @@ async fn run(conn: &mut Conn, jobs: &[WriteJob]) -> anyhow::Result<Decided> {
                 decisions.push(Decision::Replayed(response.clone()));
                 continue;
             }
+        }
+        if waits(&state, &mut waiting, &job.command) {
+            decisions.push(Decision::Busy);
+            continue;
+        }
+        if let Some(claim) = &job.meta.idempotency {
+            let key = (claim.key_id.as_str(), claim.idempotency_key.as_str());
             if let Some(first) = claimed.get(&key) {
                 decisions.push(Decision::ReplayOf(*first));
                 continue;
@@ -124,6 +135,7 @@ async fn run(conn: &mut Conn, jobs: &[WriteJob]) -> anyhow::Result<Decided> {
     for decision in &mut decisions {
         let result = match std::mem::replace(decision, Decision::ReplayOf(usize::MAX)) {
             Decision::Refused(error) => Some(Err(error)),
+            Decision::Busy => Some(Err(WriteError::Busy)),
             Decision::Answered(answer) => Some(Ok(outcome(answer, &state, now))),
             other => {
                 *decision = other;
@@ -139,6 +151,9 @@ async fn run(conn: &mut Conn, jobs: &[WriteJob]) -> anyhow::Result<Decided> {
         let (Some(claim), Some(result)) = (&job.meta.idempotency, result) else {
             continue;
         };
+        if matches!(result, Err(WriteError::Busy)) {
+            continue;
+        }
         let rendered =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (claim.render)(result)));
         let Ok((status, body)) = rendered else {
@@ -189,6 +204,36 @@ async fn run(conn: &mut Conn, jobs: &[WriteJob]) -> anyhow::Result<Decided> {
     }
     let changes = BatchChanges::Known(known_changes(&state, &available_before));
     Ok(Decided { replies, changes })
+}
+
+/// Whether a command must wait for a later batch: it names a busy item,
+/// hold or order (`load::settle_busy`), or one a command that waits before
+/// it in this run names, so that commands on the same rows keep their
+/// order. `waiting` gathers the names of the commands that wait. Expiring
+/// holds never waits: a busy hold is simply not expired this time.
+fn waits(state: &State, waiting: &mut state::Busy, command: &Command) -> bool {
+    if matches!(command, Command::ExpireHolds { .. })
+        || (state.busy.is_empty() && waiting.is_empty())
+    {
+        return false;
+    }
+    let named = names(command);
+    let busy = |set: &state::Busy| {
+        named.items.iter().any(|id| set.items.contains(*id))
+            || named.holds.iter().any(|id| set.holds.contains(*id))
+            || named.orders.iter().any(|id| set.orders.contains(*id))
+    };
+    if !busy(&state.busy) && !busy(waiting) {
+        return false;
+    }
+    waiting.items.extend(named.items.into_iter().cloned());
+    waiting
+        .holds
+        .extend(named.holds.into_iter().map(str::to_owned));
+    waiting
+        .orders
+        .extend(named.orders.into_iter().map(str::to_owned));
+    true
 }
 
 fn outcome(answer: Answer, state: &State, now: i64) -> Outcome {

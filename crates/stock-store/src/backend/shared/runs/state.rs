@@ -96,7 +96,24 @@ pub(super) struct State {
     pub rows: Vec<NewRow>,
     /// Levels the run changed; written once each at the end.
     pub changed: BTreeSet<(ItemId, i64, LocationId)>,
+    /// What another transaction holds locked, and what a change of it
+    /// would move with it: the commands that name any of these wait for a
+    /// later batch (`runs/load.rs`).
+    pub busy: Busy,
     undo: Vec<Undo>,
+}
+
+#[derive(Default)]
+pub(super) struct Busy {
+    pub items: BTreeSet<ItemId>,
+    pub holds: BTreeSet<String>,
+    pub orders: BTreeSet<String>,
+}
+
+impl Busy {
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty() && self.holds.is_empty() && self.orders.is_empty()
+    }
 }
 
 impl State {
