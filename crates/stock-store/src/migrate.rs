@@ -184,6 +184,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         "suppliers",
         include_str!("../migrations/postgres/0011_suppliers.sql"),
     ),
+    (
+        12,
+        "side_by_side",
+        include_str!("../migrations/postgres/0012_side_by_side.sql"),
+    ),
 ];
 
 /// Any constant will do, as long as it is stockd's alone: several replicas

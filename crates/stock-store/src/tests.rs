@@ -1217,3 +1217,145 @@ async fn a_batch_goes_on_past_rows_another_transaction_holds() {
     }
     under.drop_database().await;
 }
+
+/// The outbox as a reader sees it after `after`: (id, what it is about).
+async fn outbox(store: &dyn Store, after: i64) -> Vec<(i64, String)> {
+    store
+        .events(after, &[], 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|event| {
+            let about = match event.body {
+                EventBody::Stock(entry) => format!("stock {}", entry.item),
+                EventBody::Order { id, .. } => format!("order {id}"),
+                other => format!("{other:?}"),
+            };
+            (event.id, about)
+        })
+        .collect()
+}
+
+/// Replicas commit side by side, so on PostgreSQL an event with a lower id
+/// may commit after one with a higher id. Another writer's transaction,
+/// older than the store's, writes its event before the store's sale (then
+/// after it): while it runs, readers see neither (nothing is passed over);
+/// once it commits, they see it first (the order of transactions), and a
+/// cursor on either event resumes after it in that order. On SQLite, one
+/// writer at a time, the outbox is in id order.
+#[tokio::test]
+async fn the_outbox_passes_over_no_event_that_commits_late() {
+    use crate::run_tests::{postgres_base, Under};
+    use sqlx::Connection;
+    const OTHER_EVENT: &str = "INSERT INTO events (kind, subject, status, created_at)
+        VALUES ('order', 'other', 'pending', 0) RETURNING id";
+    let (_dir, under) = open_either().await;
+    let store = under.store();
+    applied(store, create("b", 10)).await;
+    for other_first in [true, false] {
+        let start = store.last_event_id().await.unwrap();
+        let Under::Postgres(_, database) = &under else {
+            applied(store, deduct("b", 1)).await;
+            let seen = outbox(store, start).await;
+            assert_eq!(seen.len(), 1);
+            assert_eq!(outbox(store, seen[0].0).await, []);
+            continue;
+        };
+        let url = format!("{}/{database}", postgres_base());
+        let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+        sqlx::query("SELECT pg_current_xact_id()")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        let mut other_id = 0;
+        if other_first {
+            other_id = sqlx::query_scalar(OTHER_EVENT)
+                .fetch_one(&mut other)
+                .await
+                .unwrap();
+        }
+        applied(store, deduct("b", 1)).await;
+        if !other_first {
+            other_id = sqlx::query_scalar(OTHER_EVENT)
+                .fetch_one(&mut other)
+                .await
+                .unwrap();
+        }
+        assert_eq!(outbox(store, start).await, [], "held back by the older writer");
+        assert_eq!(store.last_event_id().await.unwrap(), start);
+        sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+        let seen = outbox(store, start).await;
+        let about: Vec<&str> = seen.iter().map(|(_, about)| about.as_str()).collect();
+        assert_eq!(about, ["order other", "stock b"], "{seen:?}");
+        assert_eq!(seen[0].0, other_id);
+        assert_eq!(seen[0].0 < seen[1].0, other_first, "{seen:?}");
+        assert_eq!(outbox(store, seen[0].0).await, seen[1..]);
+        assert_eq!(outbox(store, seen[1].0).await, []);
+        assert_eq!(store.last_event_id().await.unwrap(), seen[1].0);
+    }
+    under.drop_database().await;
+}
+
+/// On PostgreSQL no transaction changes a level, hold or order that a
+/// younger one wrote: it gives way, as if the row were locked, so each
+/// row's changes (and events) are in the order of their transactions.
+/// SQLite has one writer at a time.
+#[tokio::test]
+async fn an_older_transaction_never_overwrites_a_younger_ones_row() {
+    use crate::run_tests::{postgres_base, Under};
+    use sqlx::Connection;
+    let (_dir, under) = open_either().await;
+    let store = under.store();
+    applied(store, create("a", 10)).await;
+    applied(store, hold("h-a", &["a"])).await;
+    let order = job(Command::CreateOrder {
+        id: "o-a".into(),
+        hold_id: "h-o".into(),
+        lines: vec![HoldLineRequest {
+            item: id("a"),
+            location: None,
+            quantity: 1,
+        }],
+        ttl_ms: 600_000,
+    });
+    applied(store, order).await;
+    let pay = || job(Command::PayOrder { id: "o-a".into() });
+    if let Under::Postgres(_, database) = &under {
+        let url = format!("{}/{database}", postgres_base());
+        let mut older = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut older).await.unwrap();
+        sqlx::query("SELECT pg_current_xact_id()")
+            .execute(&mut older)
+            .await
+            .unwrap();
+        applied(store, deduct("a", 1)).await;
+        applied(store, commit("h-a")).await;
+        applied(store, pay()).await;
+        for write in [
+            "UPDATE levels SET on_hand = on_hand WHERE item_id = 'a'",
+            "UPDATE holds SET updated_at = updated_at WHERE id = 'h-a'",
+            "UPDATE orders SET updated_at = updated_at WHERE id = 'o-a'",
+        ] {
+            sqlx::query("SAVEPOINT s").execute(&mut older).await.unwrap();
+            let refused = sqlx::query(write).execute(&mut older).await.unwrap_err();
+            let code = refused.as_database_error().and_then(|e| e.code());
+            assert_eq!(code.as_deref(), Some("55P03"), "{write}: {refused}");
+            sqlx::query("ROLLBACK TO s").execute(&mut older).await.unwrap();
+        }
+        sqlx::query("ROLLBACK").execute(&mut older).await.unwrap();
+        // A younger transaction writes them.
+        let written = sqlx::query("UPDATE levels SET on_hand = on_hand WHERE item_id = 'a'")
+            .execute(&mut older)
+            .await
+            .unwrap();
+        assert_eq!(written.rows_affected(), 1);
+    } else {
+        applied(store, deduct("a", 1)).await;
+        applied(store, commit("h-a")).await;
+        applied(store, pay()).await;
+    }
+    let view = store.item(&id("a")).await.unwrap().unwrap();
+    assert_eq!((view.on_hand(), view.reserved()), (7, 0));
+    under.drop_database().await;
+}

@@ -54,7 +54,7 @@ pub(super) const SCRIPT: &str = r#"<script>
   window.addEventListener('pagehide', function () { source.close(); });
   source.addEventListener('change', function (event) {
     // A change this page already shows (its own form's, say) is no news.
-    if (Number(event.data) <= Number(document.body.dataset.seen || 0)) return;
+    if (event.data === String(document.body.dataset.seen || 0)) return;
     document.body.dataset.seen = event.data;
     clearTimeout(timer);
     timer = setTimeout(function () {
@@ -102,7 +102,9 @@ pub async fn events(
         move |(state, mut commits, last)| async move {
             loop {
                 if let Ok(newest) = state.store.last_event_id().await {
-                    if newest > last {
+                    // Not `>`: where replicas commit side by side, the last
+                    // event in the outbox's order need not have the highest id.
+                    if newest != last {
                         let event = Event::default().event("change").data(newest.to_string());
                         return Some((Ok(event), (state, commits, newest)));
                     }

@@ -17,8 +17,8 @@ pub(crate) struct WritePath {
     pub runs_undone: std::sync::atomic::AtomicU64,
     /// The low-stock line of items without a `min_stock` of their own.
     pub low_stock_threshold: i64,
-    /// Statements run right after a write batch begins (the writers' turn,
-    /// the lock timeout), `""` for none.
+    /// A statement run right after a write batch begins (the lock
+    /// timeout), `""` for none.
     pub after_begin: String,
 }
 

@@ -1,11 +1,14 @@
 //! The PostgreSQL backend.
 //!
 //! One write connection per stockd process and a pool of readers. Several
-//! processes (replicas) may share one database: each write batch first takes
-//! a transaction-level advisory lock, so replicas take turns to write, and
-//! every change also locks the rows it reads (`SELECT … FOR UPDATE` on the
-//! item, the hold, the order), so no write acts on a stale level. A write
-//! that still loses a lock race is retried.
+//! processes (replicas) may share one database and write side by side:
+//! every change locks the rows it reads (`SELECT … FOR UPDATE` on the item,
+//! its levels, the hold, the order), in id order, so no write acts on a
+//! stale level and two replicas selling different items never wait for
+//! each other. A write that loses a lock race (a deadlock, a serialization
+//! failure) is retried. No transaction changes a level, hold or order that
+//! a younger one wrote (migration 12): so each row's changes are in the
+//! order of their transactions' ids, the order the outbox is read in.
 //!
 //! A row another transaction holds locked (a script, a report, an admin's
 //! open `psql`) never stalls the writer: runs pass over such rows (`SKIP
@@ -38,13 +41,72 @@ macro_rules! dialect_begin_snapshot {
         "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
     };
 }
-/// Replicas take turns to write: each batch holds this transaction-level
-/// advisory lock until it commits. Batches are short and commit many writes
-/// at once, so taking turns costs little, and no two batches can deadlock
-/// on the rows they lock.
-macro_rules! dialect_writer_turn {
+/// The ledger rows this transaction wrote, after a mark (`alerts.rs`):
+/// other replicas commit rows with higher ids meanwhile.
+macro_rules! dialect_own_rows {
     () => {
-        "SELECT pg_advisory_xact_lock(7370011)"
+        " AND tx = pg_current_xact_id()"
+    };
+}
+/// Where the outbox is read from, after an event id bound between the two
+/// halves (and then `$1`): in the order of transactions, then ids. When
+/// the event is no longer there (purged), from the oldest left.
+macro_rules! dialect_events_after {
+    () => {
+        (
+            "(e.tx, e.id) > (COALESCE((SELECT tx FROM events WHERE id = ",
+            "),
+                (SELECT tx FROM events WHERE id > $1 ORDER BY tx, id LIMIT 1),
+                '0'), $1)",
+        )
+    };
+}
+/// How far the outbox may be read: only the events of transactions older
+/// than every transaction of this database still running, which no event
+/// ordered before them will join. The first statement (run before the
+/// read, so that a transaction it finds running is still invisible to the
+/// read, or else committed and seen) finds that bound; the condition takes
+/// it bound as the next parameter. Transactions are found in
+/// `pg_stat_activity` (their 32-bit ids, widened with the current epoch);
+/// should a session of this database hide them (another role, without
+/// `pg_read_all_stats`), every running transaction of the server counts.
+macro_rules! dialect_events_bound {
+    () => {
+        (
+            "SELECT CASE
+                WHEN bool_or(a.query = '<insufficient privilege>')
+                    THEN CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS TEXT) AS BIGINT)
+                ELSE LEAST(n.next, MIN(n.next
+                    - ((n.next - CAST(CAST(a.backend_xid AS TEXT) AS BIGINT)) % 4294967296
+                        + 4294967296) % 4294967296))
+             END
+             FROM (SELECT CAST(CAST(pg_snapshot_xmax(pg_current_snapshot()) AS TEXT) AS BIGINT)
+                AS next) n
+             LEFT JOIN pg_stat_activity a
+                ON a.datname = current_database() AND a.pid <> pg_backend_pid()
+                AND (a.backend_xid IS NOT NULL OR a.query = '<insufficient privilege>')
+             GROUP BY n.next",
+            " AND e.tx < CAST(CAST(",
+            " AS TEXT) AS xid8)",
+        )
+    };
+}
+/// The event `$1` comes after the event in the column `cursor`, in the
+/// order the outbox is read in: a cursor never moves back.
+macro_rules! dialect_event_after_cursor {
+    () => {
+        "((SELECT tx FROM events WHERE id = $1), $1)
+            > (COALESCE((SELECT tx FROM events WHERE id = cursor), '0'), cursor)"
+    };
+}
+macro_rules! dialect_events_order {
+    () => {
+        "e.tx, e.id"
+    };
+}
+macro_rules! dialect_events_order_desc {
+    () => {
+        "e.tx DESC, e.id DESC"
     };
 }
 macro_rules! dialect_lock {
@@ -152,15 +214,9 @@ impl PostgresStore {
             .connect_with(connect)
             .await
             .context("connecting to PostgreSQL for reading")?;
-        // One statement: the writers' turn first (`OFFSET 0` keeps the
-        // subquery from being merged into the outer one), then how long a
-        // write may wait for a row lock, until the transaction ends.
+        // How long a write may wait for a row lock, until its batch ends.
         let lock_timeout_ms = options.lock_timeout.as_millis().max(1);
-        let after_begin = format!(
-            "SELECT set_config('lock_timeout', '{lock_timeout_ms}', true)
-             FROM ({} OFFSET 0) AS turn",
-            dialect_writer_turn!()
-        );
+        let after_begin = format!("SELECT set_config('lock_timeout', '{lock_timeout_ms}', true)");
         Ok(PostgresStore {
             writer,
             reader,

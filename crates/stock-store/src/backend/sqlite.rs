@@ -31,10 +31,37 @@ macro_rules! dialect_begin_snapshot {
         "BEGIN"
     };
 }
-/// SQLite's own write lock (`BEGIN IMMEDIATE`) already makes writers take turns.
-macro_rules! dialect_writer_turn {
+/// One writer at a time: every ledger row after a mark is this
+/// transaction's, and ids follow commits.
+macro_rules! dialect_own_rows {
     () => {
         ""
+    };
+}
+macro_rules! dialect_events_after {
+    () => {
+        ("e.id > ", "")
+    };
+}
+macro_rules! dialect_event_after_cursor {
+    () => {
+        "cursor < $1"
+    };
+}
+macro_rules! dialect_events_order {
+    () => {
+        "e.id"
+    };
+}
+/// Ids follow commits: no bound.
+macro_rules! dialect_events_bound {
+    () => {
+        ("", "", "")
+    };
+}
+macro_rules! dialect_events_order_desc {
+    () => {
+        "e.id DESC"
     };
 }
 /// Row locks: SQLite has one writer, so none are needed.

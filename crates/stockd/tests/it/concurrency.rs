@@ -443,6 +443,39 @@ async fn three_replicas_on_one_database_never_oversell() {
         .await;
     assert_eq!(logs["total"], 100);
     first.assert_verified();
+
+    // The replicas wrote side by side, and yet each row's changes reach the
+    // outbox in the order they were made: read in the outbox's order (by
+    // transaction, then id, on PostgreSQL), each level's versions go up
+    // one at a time, and each hold's first event is its making.
+    let order = match crate::helpers::backend() {
+        crate::helpers::Backend::Postgres => "tx, id",
+        crate::helpers::Backend::Sqlite => "id",
+    };
+    let out_of_order = first
+        .fetch_pairs(&format!(
+            "SELECT item_id, version_after FROM (
+                SELECT item_id, version_after,
+                    LAG(version_after) OVER (PARTITION BY item_id, location_id ORDER BY {order})
+                        AS previous
+                FROM ledger) s
+             WHERE previous IS NOT NULL AND version_after <> previous + 1"
+        ))
+        .await;
+    assert_eq!(out_of_order, []);
+    let holds_out_of_order = first
+        .fetch_pairs(&format!(
+            "SELECT subject, n FROM (
+                SELECT subject, status, ROW_NUMBER() OVER (PARTITION BY subject ORDER BY {order}) AS n
+                FROM events WHERE kind = 'reservation') s
+             WHERE n = 1 AND status <> 'active'"
+        ))
+        .await;
+    assert_eq!(holds_out_of_order, []);
+    let hold_events = first
+        .fetch_pairs("SELECT kind, COUNT(*) FROM events WHERE kind = 'reservation' GROUP BY kind")
+        .await;
+    assert_eq!(hold_events, [("reservation".to_owned(), 50)]);
 }
 
 /// A transaction outside stockd (a script, an open `psql`).

@@ -103,10 +103,12 @@ async fn raise(
     let mut changed: BTreeMap<String, Changed> = BTreeMap::new();
     let mut after = mark;
     loop {
-        let rows = sqlx::query(
+        let rows = sqlx::query(concat!(
             "SELECT id, item_id, on_hand_delta - reserved_delta, operation FROM ledger
-             WHERE id > $1 ORDER BY id LIMIT $2",
-        )
+             WHERE id > $1",
+            dialect_own_rows!(),
+            " ORDER BY id LIMIT $2"
+        ))
         .bind(after)
         .bind(ROWS_PER_READ)
         .fetch_all(&mut *conn)

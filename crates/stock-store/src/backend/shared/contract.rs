@@ -30,14 +30,22 @@
 //!   the write lock at once where the backend can (SQLite `BEGIN IMMEDIATE`).
 //! - `dialect_begin_snapshot!()`: opens a read transaction that sees one
 //!   instant (`verify`).
-//! - `dialect_writer_turn!()`: a statement run first in every write batch so
-//!   that writers (replicas) take turns, or `""` when the lock of
-//!   `dialect_begin_write!` already does that.
 //! - `dialect_lock!()`: appended to a `SELECT` of the row a change will
 //!   write (` FOR UPDATE`), or `""` for a backend with one writer.
 //! - `dialect_skip_locked!()`: the same, passing over the rows another
 //!   transaction holds locked instead of waiting for them (` FOR UPDATE
 //!   SKIP LOCKED`), or `""`.
+//! - `dialect_own_rows!()`: after a condition on ledger ids, the rows this
+//!   transaction wrote (`""` where one writer at a time writes).
+//! - `dialect_events_after!()`, `dialect_events_order!()`: the events after
+//!   an event, on `events e`, as the two halves of a condition with the
+//!   event's id bound between them (as `$1`), and the order the outbox is
+//!   read in (`dialect_events_order_desc!()`, backwards);
+//!   `dialect_events_bound!()`: how far the outbox may be read, as a query
+//!   run first (`""` for no bound) and the two halves of a condition with
+//!   its answer bound between them;
+//!   `dialect_event_after_cursor!()`: the event `$1` comes after the one in
+//!   the column `cursor`, in that order.
 //! - `dialect_now_ms!()`: the database's clock in Unix milliseconds, as a
 //!   64-bit integer.
 //! - `dialect_due_join!()`: the join from due holds to their lines that
@@ -79,12 +87,20 @@ use crate::backend::WritePath;
 use crate::model::Durability;
 
 /// Every SQL fragment, so that a backend without one fails here.
-const _FRAGMENTS: [&str; 10] = [
+const _FRAGMENTS: [&str; 18] = [
     dialect_begin_write!(),
     dialect_begin_snapshot!(),
-    dialect_writer_turn!(),
     dialect_lock!(),
     dialect_skip_locked!(),
+    dialect_own_rows!(),
+    dialect_events_after!().0,
+    dialect_events_after!().1,
+    dialect_events_order!(),
+    dialect_events_order_desc!(),
+    dialect_events_bound!().0,
+    dialect_events_bound!().1,
+    dialect_events_bound!().2,
+    dialect_event_after_cursor!(),
     dialect_now_ms!(),
     dialect_due_join!(),
     dialect_no_index!(),

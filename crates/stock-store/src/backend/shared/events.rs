@@ -1,5 +1,13 @@
 //! Reading the outbox of live events (written by triggers, see the events
 //! migration) and forgetting old ones.
+//!
+//! Readers follow the outbox with the id of the last event they saw. On
+//! SQLite ids follow commits. On PostgreSQL, where replicas commit side by
+//! side, an event with a lower id may commit after one with a higher id:
+//! the outbox is read in the order of transactions and then ids, and only
+//! as far as the oldest transaction still running (`dialect_events_after!`),
+//! so no event is passed over, and each row's events come in the order of
+//! its changes (migration 12).
 
 use std::collections::HashMap;
 
@@ -19,16 +27,21 @@ pub(crate) async fn after(
     kinds: &[EventKind],
     limit: u32,
 ) -> Result<Vec<EventView>, sqlx::Error> {
+    let (head, tail) = dialect_events_after!();
     let mut query = sqlx::QueryBuilder::<Db>::new(
-        "SELECT id, kind, subject, status, ledger_id, created_at FROM events WHERE id > ",
+        "SELECT e.id, e.kind, e.subject, e.status, e.ledger_id, e.created_at FROM events e
+         WHERE ",
     );
+    query.push(head);
     query.push_bind(after);
+    query.push(tail);
+    push_bound(conn, &mut query).await?;
     if !kinds.is_empty() {
-        query.push(" AND kind IN ");
+        query.push(" AND e.kind IN ");
         let kinds: Vec<&str> = kinds.iter().map(|kind| kind.as_str()).collect();
         push_list(&mut query, &kinds);
     }
-    query.push(" ORDER BY id LIMIT ");
+    query.push(concat!(" ORDER BY ", dialect_events_order!(), " LIMIT "));
     query.push_bind(i64::from(limit));
     let rows = query.build().fetch_all(&mut *conn).await?;
 
@@ -118,12 +131,35 @@ pub(crate) async fn after(
     Ok(events)
 }
 
-/// The newest event's id, 0 when there is none.
+/// The id of the last event in the order the outbox is read in (the
+/// newest one, where one writer at a time writes), 0 when there is none.
 pub(crate) async fn last_id(conn: &mut Conn) -> Result<i64, sqlx::Error> {
-    let newest: Option<i64> = sqlx::query_scalar("SELECT id FROM events ORDER BY id DESC LIMIT 1")
+    let mut query = sqlx::QueryBuilder::<Db>::new("SELECT e.id FROM events e WHERE true");
+    push_bound(conn, &mut query).await?;
+    query.push(concat!(" ORDER BY ", dialect_events_order_desc!(), " LIMIT 1"));
+    let newest: Option<i64> = query
+        .build_query_scalar()
         .fetch_optional(&mut *conn)
         .await?;
     Ok(newest.unwrap_or(0))
+}
+
+/// Bounds a read of the outbox to what may be read now, where there is a
+/// bound (see `dialect_events_bound!`): found first, in a statement of its
+/// own.
+async fn push_bound(
+    conn: &mut Conn,
+    query: &mut sqlx::QueryBuilder<'_, Db>,
+) -> Result<(), sqlx::Error> {
+    let (find, head, tail) = dialect_events_bound!();
+    if find.is_empty() {
+        return Ok(());
+    }
+    let bound: i64 = sqlx::query_scalar(find).fetch_one(&mut *conn).await?;
+    query.push(head);
+    query.push_bind(bound);
+    query.push(tail);
+    Ok(())
 }
 
 /// Rows deleted per statement while purging, oldest first.

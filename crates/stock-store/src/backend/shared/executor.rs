@@ -1,5 +1,4 @@
-//! The batch executor: one write transaction per batch (and the writers'
-//! turn), runs of stock commands or one job at a time in arrival order, each job in
+//! The batch executor: one write transaction per batch, runs of stock commands or one job at a time in arrival order, each job in
 //! its own savepoint, retried when it lost a lock race, its idempotency key
 //! claimed and its rendered answer stored with its change. `apply` hands
 //! each command to the file of its family.
@@ -57,7 +56,7 @@ impl BackendStore {
             sqlx::query(&self.write_path.after_begin)
                 .execute(&mut *conn)
                 .await
-                .context("waiting for the writer's turn")?;
+                .context("setting up a write transaction")?;
         }
         let mut replies = Vec::with_capacity(batch.len());
         let outcome = async {

@@ -147,9 +147,10 @@ pub(crate) async fn advance_sink_cursor(
     name: &str,
     cursor: i64,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE sink_cursors SET cursor = $1, updated_at = $2 WHERE name = $3 AND cursor < $1",
-    )
+    sqlx::query(concat!(
+        "UPDATE sink_cursors SET cursor = $1, updated_at = $2 WHERE name = $3 AND ",
+        dialect_event_after_cursor!()
+    ))
     .bind(cursor)
     .bind(now_ms())
     .bind(name)

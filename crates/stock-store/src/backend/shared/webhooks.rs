@@ -146,7 +146,8 @@ async fn record_in(
     };
     let moved = sqlx::query(&format!(
         "UPDATE webhooks SET cursor = {cursor_sql}, attempts = {attempts_sql}, next_try_at = $2
-         WHERE id = $3 AND leased_by = $4 AND deleted_at IS NULL AND cursor < $1"
+         WHERE id = $3 AND leased_by = $4 AND deleted_at IS NULL AND {}",
+        dialect_event_after_cursor!()
     ))
     .bind(attempt.event_id)
     .bind(next_try_at)

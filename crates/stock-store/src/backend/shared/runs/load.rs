@@ -143,6 +143,54 @@ fn settle_busy(state: &mut State, locked: Busy, locked_hold_lines: &HashMap<Stri
     state.items.retain(|id, _| !locked.items.contains(id));
     state.levels.retain(|id, _| !locked.items.contains(id));
     state.busy = busy;
+    state.locked = locked;
+}
+
+/// Waits for the rows another transaction held when the run was read, as
+/// long as the lock timeout allows: for a run with nothing else to do, so
+/// that replicas selling one item take turns on it rather than pass it
+/// over. Whether every lock was granted; when not, the run holds none of
+/// them.
+pub(super) async fn wait_for_locked(conn: &mut Conn, locked: &Busy) -> anyhow::Result<bool> {
+    if dialect_lock!().is_empty() || locked.is_empty() {
+        return Ok(false);
+    }
+    let items: Vec<&str> = locked.items.iter().map(|id| id.as_str()).collect();
+    let holds: Vec<&str> = locked.holds.iter().map(String::as_str).collect();
+    let orders: Vec<&str> = locked.orders.iter().map(String::as_str).collect();
+    sqlx::query("SAVEPOINT wait").execute(&mut *conn).await?;
+    let granted = async {
+        let lock = concat!(" ORDER BY 1", dialect_lock!());
+        fetch_in(conn, "SELECT id FROM orders WHERE id IN ", &orders, lock).await?;
+        fetch_in(conn, "SELECT id FROM holds WHERE id IN ", &holds, lock).await?;
+        fetch_in(conn, "SELECT id FROM items WHERE id IN ", &items, lock).await?;
+        let lock = concat!(" ORDER BY 1, 2", dialect_lock!());
+        fetch_in(
+            conn,
+            "SELECT item_id, location_id FROM levels WHERE item_id IN ",
+            &items,
+            lock,
+        )
+        .await?;
+        Ok::<_, sqlx::Error>(())
+    }
+    .await;
+    match granted {
+        Ok(()) => {
+            sqlx::query("RELEASE wait").execute(&mut *conn).await?;
+            Ok(true)
+        }
+        Err(error) => {
+            sqlx::query("ROLLBACK TO wait").execute(&mut *conn).await?;
+            sqlx::query("RELEASE wait").execute(&mut *conn).await?;
+            let error = anyhow::Error::from(error);
+            if super::super::contract::is_lock_unavailable(&error) {
+                Ok(false)
+            } else {
+                Err(error)
+            }
+        }
+    }
 }
 
 /// The rows of `SELECT columns FROM table t WHERE t.key IN (values) order`,
@@ -163,11 +211,18 @@ async fn fetch_locking<T: AsRef<str>>(
     } else {
         // The lock in the key's order, so that two writers take their
         // locks in the same order; a row version the lock found newer than
-        // the one read counts as another's.
+        // the one read counts as another's, and so does a row a younger
+        // transaction wrote (levels, holds and orders name their writer:
+        // migration 12), which this one must not change.
+        let younger = if table == "items" {
+            ""
+        } else {
+            " AND t.writer <= pg_current_xact_id()"
+        };
         format!(
             "WITH mine AS MATERIALIZED (
                 SELECT ctid FROM {table} WHERE {key} {list} ORDER BY {key}{skip})
-             SELECT {columns}, t.ctid IN (SELECT ctid FROM mine) AS mine
+             SELECT {columns}, (t.ctid IN (SELECT ctid FROM mine){younger}) AS mine
              FROM {table} t WHERE t.{key} {list}{order}",
             skip = dialect_skip_locked!()
         )

@@ -88,6 +88,16 @@ enum Decision {
 async fn run(conn: &mut Conn, jobs: &[WriteJob]) -> anyhow::Result<Decided> {
     let now = now_ms();
     let mut state = load::read_state(conn, jobs, now).await?;
+    // A run that has nothing to do but wait waits a little (the lock
+    // timeout): another replica's batch on the same item ends soon.
+    let all_wait = || {
+        let mut waiting = state::Busy::default();
+        jobs.iter()
+            .all(|job| waits(&state, &mut waiting, &job.command))
+    };
+    if !state.locked.is_empty() && all_wait() && load::wait_for_locked(conn, &state.locked).await? {
+        state = load::read_state(conn, jobs, now).await?;
+    }
     let stored = load::read_idempotency_keys(conn, jobs).await?;
     let available_before: HashMap<ItemId, i64> = state
         .items

@@ -100,6 +100,8 @@ pub(super) struct State {
     /// would move with it: the commands that name any of these wait for a
     /// later batch (`runs/load.rs`).
     pub busy: Busy,
+    /// The rows another transaction held locked when the run was read.
+    pub locked: Busy,
     undo: Vec<Undo>,
 }
 
