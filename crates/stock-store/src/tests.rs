@@ -1282,7 +1282,11 @@ async fn the_outbox_passes_over_no_event_that_commits_late() {
                 .await
                 .unwrap();
         }
-        assert_eq!(outbox(store, start).await, [], "held back by the older writer");
+        assert_eq!(
+            outbox(store, start).await,
+            [],
+            "held back by the older writer"
+        );
         assert_eq!(store.last_event_id().await.unwrap(), start);
         sqlx::query("COMMIT").execute(&mut other).await.unwrap();
         let seen = outbox(store, start).await;
@@ -1337,11 +1341,17 @@ async fn an_older_transaction_never_overwrites_a_younger_ones_row() {
             "UPDATE holds SET updated_at = updated_at WHERE id = 'h-a'",
             "UPDATE orders SET updated_at = updated_at WHERE id = 'o-a'",
         ] {
-            sqlx::query("SAVEPOINT s").execute(&mut older).await.unwrap();
+            sqlx::query("SAVEPOINT s")
+                .execute(&mut older)
+                .await
+                .unwrap();
             let refused = sqlx::query(write).execute(&mut older).await.unwrap_err();
             let code = refused.as_database_error().and_then(|e| e.code());
             assert_eq!(code.as_deref(), Some("55P03"), "{write}: {refused}");
-            sqlx::query("ROLLBACK TO s").execute(&mut older).await.unwrap();
+            sqlx::query("ROLLBACK TO s")
+                .execute(&mut older)
+                .await
+                .unwrap();
         }
         sqlx::query("ROLLBACK").execute(&mut older).await.unwrap();
         // A younger transaction writes them.

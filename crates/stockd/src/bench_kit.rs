@@ -213,6 +213,18 @@ impl BenchDatabase {
         Ok(())
     }
 
+    /// Brings the planner's statistics of this database up to date, as
+    /// autovacuum keeps them on a database in use: a table the benchmark
+    /// filled a moment ago would otherwise look empty, and be scanned
+    /// whole rather than through its index.
+    pub async fn analyze(&self) -> anyhow::Result<()> {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&self.url).await?;
+        sqlx::query("ANALYZE").execute(&mut conn).await?;
+        conn.close().await?;
+        Ok(())
+    }
+
     pub async fn drop(self) {
         sqlx::query(&format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",

@@ -500,7 +500,9 @@ impl<'a> Bench<'a> {
                 if let Some(database) = self.database {
                     database.checkpoint().await?;
                 }
-                let row = stockd.run(path, callers, self.options.duration).await?;
+                let row = stockd
+                    .run(path, callers, self.options.duration, own.as_ref())
+                    .await?;
                 self.push(row);
             }
         }
@@ -597,7 +599,15 @@ impl Stockd {
         self.server.stop().await;
     }
 
-    async fn run(&self, path: Path, callers: usize, duration: Duration) -> anyhow::Result<Row> {
+    /// One row; with `database`, its statistics are brought up to date
+    /// once the row's holds are made, before the clock starts.
+    async fn run(
+        &self,
+        path: Path,
+        callers: usize,
+        duration: Duration,
+        database: Option<&BenchDatabase>,
+    ) -> anyhow::Result<Row> {
         let scenario = self.scenario;
         let tag = format!("{}-{}{callers}", scenario.prefix(), path.tag());
         let before = stock_totals(self.store.as_ref(), &self.ids).await?;
@@ -612,6 +622,9 @@ impl Stockd {
         let made = supply
             .as_ref()
             .map_or(0, |s| s.lock().expect("not poisoned").len());
+        if let Some(database) = database {
+            database.analyze().await?;
+        }
         let clients = HttpCaller::many(
             &self.server,
             scenario,

@@ -616,3 +616,31 @@ async fn a_row_locked_outside_stockd_stalls_only_its_own_sales() {
     assert_eq!(first.available("free").await, 6);
     first.assert_verified();
 }
+
+/// A write whose row stays locked longer than `engine.busy_wait_ms` answers
+/// 503 `ROW_BUSY` and changes nothing (PostgreSQL; SQLite has no row locks,
+/// and the sale goes through).
+#[tokio::test]
+async fn a_write_on_a_row_locked_too_long_answers_row_busy() {
+    use crate::helpers::{backend, code, spawn_with, Backend, Spawn};
+    let app = spawn_with(Spawn::with_vars(&[("STOCKD_ENGINE__BUSY_WAIT_MS", "200")])).await;
+    app.create_item("locked", 10).await;
+    let service = app.key("service");
+    let outside = Outside::hold(&app.database_url, "locked").await;
+    let sale = json!({"items": [{"product_id": "locked", "quantity": 1}], "order_id": "long"});
+    let (status, body) = app.post(&service, "/api/v1/inventory/decrease", sale).await;
+    outside.end().await;
+    match backend() {
+        Backend::Postgres => {
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+            assert_eq!(code(&body), "ROW_BUSY", "{body}");
+            assert!(busy_retries(&app).await > 0);
+            assert_eq!(app.available("locked").await, 10, "nothing changed");
+        }
+        Backend::Sqlite => {
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(app.available("locked").await, 9);
+        }
+    }
+    app.assert_verified();
+}

@@ -136,7 +136,11 @@ pub(crate) async fn after(
 pub(crate) async fn last_id(conn: &mut Conn) -> Result<i64, sqlx::Error> {
     let mut query = sqlx::QueryBuilder::<Db>::new("SELECT e.id FROM events e WHERE true");
     push_bound(conn, &mut query).await?;
-    query.push(concat!(" ORDER BY ", dialect_events_order_desc!(), " LIMIT 1"));
+    query.push(concat!(
+        " ORDER BY ",
+        dialect_events_order_desc!(),
+        " LIMIT 1"
+    ));
     let newest: Option<i64> = query
         .build_query_scalar()
         .fetch_optional(&mut *conn)
