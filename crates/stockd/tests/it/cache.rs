@@ -456,15 +456,7 @@ async fn the_health_check_records_diffs_raises_alerts_and_repairs_them() {
     assert_eq!(stats["health"]["runs"], 3, "{stats}");
     assert_eq!(stats["health"]["diffs_found"], 4, "{stats}");
     assert_eq!(stats["health"]["diffs_pending"], 0, "{stats}");
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains("stockd_diffs_pending 0"), "{metrics}");
     assert!(metrics.contains("stockd_cache_up 1"), "{metrics}");
 }

@@ -528,15 +528,7 @@ impl Outside {
 
 /// The retries `/metrics` counts of writes that met a row held elsewhere.
 async fn busy_retries(app: &crate::helpers::TestApp) -> u64 {
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     metrics
         .lines()
         .find_map(|line| line.strip_prefix("stockd_write_busy_retries_total "))

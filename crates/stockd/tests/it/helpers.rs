@@ -455,6 +455,18 @@ impl TestApp {
         body["available"].as_i64().expect("available is a number")
     }
 
+    /// What `/metrics` shows now (it needs no key).
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn ledger_total(&self) -> u64 {
         let (status, body) = self.get(ADMIN_KEY, "/api/v1/logs?page_size=1").await;
         assert_eq!(status, StatusCode::OK, "{body}");

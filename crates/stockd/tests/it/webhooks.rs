@@ -319,15 +319,7 @@ async fn events_are_delivered_signed_in_order_with_retries_and_a_log() {
     .await;
     assert!(sent.is_ok(), "the delivered alert is marked sent");
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     let delivered_total: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("stockd_webhook_deliveries_total{outcome=\"delivered\"} "))
