@@ -268,7 +268,7 @@ impl Scrape {
             gauge(
                 out,
                 "stockd_events_last_id",
-                "The newest event's id in the outbox.",
+                "The id of the last event in the outbox that readers may read yet.",
                 gauges_now.last_event_id,
             )?;
         }

@@ -1259,6 +1259,11 @@ async fn the_outbox_passes_over_no_event_that_commits_late() {
             let seen = outbox(store, start).await;
             assert_eq!(seen.len(), 1);
             assert_eq!(outbox(store, seen[0].0).await, []);
+            let changed = store.changed_items_after(start, 100).await.unwrap();
+            assert_eq!(
+                (changed.items, changed.newest_event_id),
+                (vec![id("b")], seen[0].0)
+            );
             continue;
         };
         let url = format!("{}/{database}", postgres_base());
@@ -1288,6 +1293,12 @@ async fn the_outbox_passes_over_no_event_that_commits_late() {
             "held back by the older writer"
         );
         assert_eq!(store.last_event_id().await.unwrap(), start);
+        // A cache sees the sale at once, but its cursor stays behind the
+        // older writer's place.
+        let changed = store.changed_items_after(start, 100).await.unwrap();
+        assert_eq!(changed.items, [id("b")]);
+        assert_eq!(changed.newest_event_id, start);
+        assert!(changed.complete);
         sqlx::query("COMMIT").execute(&mut other).await.unwrap();
         let seen = outbox(store, start).await;
         let about: Vec<&str> = seen.iter().map(|(_, about)| about.as_str()).collect();
@@ -1297,6 +1308,9 @@ async fn the_outbox_passes_over_no_event_that_commits_late() {
         assert_eq!(outbox(store, seen[0].0).await, seen[1..]);
         assert_eq!(outbox(store, seen[1].0).await, []);
         assert_eq!(store.last_event_id().await.unwrap(), seen[1].0);
+        let changed = store.changed_items_after(start, 100).await.unwrap();
+        assert_eq!(changed.items, [id("b")]);
+        assert_eq!(changed.newest_event_id, seen[1].0);
     }
     under.drop_database().await;
 }

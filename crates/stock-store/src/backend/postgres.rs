@@ -99,6 +99,11 @@ macro_rules! dialect_event_after_cursor {
             > (COALESCE((SELECT tx FROM events WHERE id = cursor), '0'), cursor)"
     };
 }
+macro_rules! dialect_events_tx {
+    () => {
+        "CAST(CAST(e.tx AS TEXT) AS BIGINT)"
+    };
+}
 macro_rules! dialect_events_order {
     () => {
         "e.tx, e.id"

@@ -48,6 +48,11 @@ macro_rules! dialect_event_after_cursor {
         "cursor < $1"
     };
 }
+macro_rules! dialect_events_tx {
+    () => {
+        "0"
+    };
+}
 macro_rules! dialect_events_order {
     () => {
         "e.id"

@@ -45,7 +45,8 @@
 //!   run first (`""` for no bound) and the two halves of a condition with
 //!   its answer bound between them;
 //!   `dialect_event_after_cursor!()`: the event `$1` comes after the one in
-//!   the column `cursor`, in that order.
+//!   the column `cursor`, in that order; `dialect_events_tx!()`: an event's
+//!   transaction as a number to compare with the bound (`0` without one).
 //! - `dialect_now_ms!()`: the database's clock in Unix milliseconds, as a
 //!   64-bit integer.
 //! - `dialect_due_join!()`: the join from due holds to their lines that
@@ -87,7 +88,7 @@ use crate::backend::WritePath;
 use crate::model::Durability;
 
 /// Every SQL fragment, so that a backend without one fails here.
-const _FRAGMENTS: [&str; 18] = [
+const _FRAGMENTS: [&str; 19] = [
     dialect_begin_write!(),
     dialect_begin_snapshot!(),
     dialect_lock!(),
@@ -101,6 +102,7 @@ const _FRAGMENTS: [&str; 18] = [
     dialect_events_bound!().1,
     dialect_events_bound!().2,
     dialect_event_after_cursor!(),
+    dialect_events_tx!(),
     dialect_now_ms!(),
     dialect_due_join!(),
     dialect_no_index!(),

@@ -148,21 +148,28 @@ pub(crate) async fn last_id(conn: &mut Conn) -> Result<i64, sqlx::Error> {
     Ok(newest.unwrap_or(0))
 }
 
-/// Bounds a read of the outbox to what may be read now, where there is a
-/// bound (see `dialect_events_bound!`): found first, in a statement of its
-/// own.
+/// How far the outbox may be read now (see `dialect_events_bound!`): the
+/// events of transactions below this one; `None` where there is no bound.
+/// Found in a statement of its own, before the read it bounds.
+pub(crate) async fn bound(conn: &mut Conn) -> Result<Option<i64>, sqlx::Error> {
+    let (find, ..) = dialect_events_bound!();
+    if find.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(sqlx::query_scalar(find).fetch_one(&mut *conn).await?))
+}
+
+/// Bounds a read of the outbox to what may be read now.
 async fn push_bound(
     conn: &mut Conn,
     query: &mut sqlx::QueryBuilder<'_, Db>,
 ) -> Result<(), sqlx::Error> {
-    let (find, head, tail) = dialect_events_bound!();
-    if find.is_empty() {
-        return Ok(());
+    let (_, head, tail) = dialect_events_bound!();
+    if let Some(bound) = bound(conn).await? {
+        query.push(head);
+        query.push_bind(bound);
+        query.push(tail);
     }
-    let bound: i64 = sqlx::query_scalar(find).fetch_one(&mut *conn).await?;
-    query.push(head);
-    query.push_bind(bound);
-    query.push(tail);
     Ok(())
 }
 
