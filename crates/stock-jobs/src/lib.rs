@@ -18,6 +18,7 @@ mod error;
 pub mod event_encoding;
 pub mod event_sink;
 pub mod health_check;
+pub mod memory_cache;
 pub mod order_check;
 mod schedule;
 pub mod supplier_registry;

@@ -517,6 +517,16 @@ impl HttpServer {
         engine: Engine,
         config: HttpConfig,
     ) -> anyhow::Result<HttpServer> {
+        HttpServer::start_with(store, engine, config, None).await
+    }
+
+    /// The same, its reads served from `cache` (filled already).
+    pub async fn start_with(
+        store: Arc<dyn Store>,
+        engine: Engine,
+        config: HttpConfig,
+        cache: Option<Arc<stock_jobs::cache::Cache>>,
+    ) -> anyhow::Result<HttpServer> {
         let key = stock_http::generate_key();
         store
             .create_key(
@@ -526,7 +536,10 @@ impl HttpServer {
                 &stock_http::hash_secret(&key.secret),
             )
             .await?;
-        let jobs = stock_jobs::Jobs::new(store, engine, stock_jobs::JobSettings::default());
+        let mut jobs = stock_jobs::Jobs::new(store, engine, stock_jobs::JobSettings::default());
+        if let Some(cache) = cache {
+            jobs = jobs.with_cache(cache);
+        }
         let state = AppState::new(jobs, config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);

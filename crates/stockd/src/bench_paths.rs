@@ -129,6 +129,8 @@ impl Backend {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Path {
     Read,
+    /// The same read, served from the read model in memory (`reads.memory`).
+    ReadMemory,
     SyncStock,
     Decrease,
     Hold,
@@ -139,8 +141,9 @@ enum Path {
 impl Path {
     /// In the order they run: those that leave holds active (the holds
     /// made and not committed) last, so that fewer rows run beside them.
-    const ALL: [Path; 6] = [
+    const ALL: [Path; 7] = [
         Path::Read,
+        Path::ReadMemory,
         Path::SyncStock,
         Path::Decrease,
         Path::OrderPay,
@@ -151,6 +154,7 @@ impl Path {
     fn name(self) -> &'static str {
         match self {
             Path::Read => "read one item",
+            Path::ReadMemory => "read one item (in memory)",
             Path::SyncStock => "sync-stock",
             Path::Decrease => "decrease",
             Path::Hold => "hold",
@@ -162,6 +166,7 @@ impl Path {
     fn request(self) -> &'static str {
         match self {
             Path::Read => "GET /api/v1/inventory/{id}",
+            Path::ReadMemory => "GET /api/v1/inventory/{id}, reads.memory on",
             Path::SyncStock => "POST /api/v1/sync-stock (delta -1)",
             Path::Decrease => "POST /api/v1/inventory/decrease (1 line)",
             Path::Hold => "POST /api/v1/reservations (1 line)",
@@ -174,6 +179,7 @@ impl Path {
     fn tag(self) -> &'static str {
         match self {
             Path::Read => "r",
+            Path::ReadMemory => "m",
             Path::SyncStock => "s",
             Path::Decrease => "d",
             Path::Hold => "h",
@@ -183,7 +189,7 @@ impl Path {
     }
 
     fn writes(self) -> bool {
-        self != Path::Read
+        !matches!(self, Path::Read | Path::ReadMemory)
     }
 }
 
@@ -625,16 +631,19 @@ impl Stockd {
         if let Some(database) = database {
             database.analyze().await?;
         }
-        let clients = HttpCaller::many(
-            &self.server,
-            scenario,
-            Some(path),
-            &tag,
-            supply.clone(),
-            callers,
-        )?;
+        let memory = match path {
+            Path::ReadMemory => Some(self.memory_server().await?),
+            _ => None,
+        };
+        let server = memory.as_ref().map_or(&self.server, |(server, _)| server);
+        let clients =
+            HttpCaller::many(server, scenario, Some(path), &tag, supply.clone(), callers)?;
         let clients = warm_up(clients).await;
         let tally = drive(clients, scenario.items(), duration).await?;
+        if let Some((server, healer)) = memory {
+            server.stop().await;
+            healer.abort();
+        }
         let sold: i64 = tally.callers.iter().map(|c| c.sold).sum();
         let held: i64 = made as i64 + tally.callers.iter().map(|c| c.held).sum::<i64>();
         let ran_out = supply.is_some_and(|s| s.lock().expect("not poisoned").is_empty());
@@ -668,6 +677,36 @@ impl Stockd {
             row.verified = Some(self.store.verify().await?.is_clean());
         }
         Ok(row)
+    }
+
+    /// A server beside the row's, on the same store and engine, whose reads
+    /// come from the read model in memory (`reads.memory`), once it has
+    /// been filled; and the task that filled it. For rows that only read:
+    /// the engine writes nothing through to it.
+    async fn memory_server(&self) -> anyhow::Result<(HttpServer, tokio::task::JoinHandle<()>)> {
+        use stock_jobs::cache::{Cache, CacheSettings, CacheState};
+        let cache = Cache::new(
+            Arc::clone(&self.store),
+            Arc::new(stock_jobs::memory_cache::MemoryCache::new()),
+            CacheSettings::default(),
+        );
+        let healer = cache.spawn_healer();
+        let deadline = tokio::time::Instant::now() + MEMORY_FILL_MAX;
+        while cache.state() != CacheState::Up {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the read model was not filled within {MEMORY_FILL_MAX:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let server = HttpServer::start_with(
+            Arc::clone(&self.store),
+            self.engine.clone(),
+            http_config(),
+            Some(cache),
+        )
+        .await?;
+        Ok((server, healer))
     }
 
     /// One-line holds on the scenario's items, made through the engine for
@@ -840,7 +879,7 @@ impl Caller for HttpCaller {
         // The request, the answer hoped for, and the stock that answer
         // takes and holds.
         let (method, route, body, hoped, sold, held) = match path {
-            Path::Read => (
+            Path::Read | Path::ReadMemory => (
                 Method::GET,
                 format!("/api/v1/inventory/{item}"),
                 None,
@@ -992,6 +1031,9 @@ const WRITE_VS_V1_MIN: f64 = 20.0;
 const WRITE_VS_NO_OP_MIN: f64 = 0.35;
 const WRITE_P99_MAX_MS: f64 = 50.0;
 const READ_VS_NO_OP_MIN: f64 = 0.6;
+
+/// The longest the read model of a row may take to fill.
+const MEMORY_FILL_MAX: Duration = Duration::from_secs(120);
 
 /// Where each target stands in this run.
 fn targets(rows: &[Row]) -> String {

@@ -90,10 +90,23 @@ pub fn listener_limits(config: &Config) -> listener::Limits {
     }
 }
 
-/// The Redis read cache, when one is configured.
+/// The read cache: Redis when it is configured, else the read model in
+/// memory when `reads.memory` asks for it.
 pub fn cache(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<Option<Arc<Cache>>> {
     let Some(address) = config.redis.address()? else {
-        return Ok(None);
+        if !config.reads.memory {
+            return Ok(None);
+        }
+        let reads = &config.reads;
+        return Ok(Some(Cache::new(
+            Arc::clone(store),
+            Arc::new(stock_jobs::memory_cache::MemoryCache::new()),
+            CacheSettings {
+                follow_interval: Duration::from_millis(reads.follow_interval_ms),
+                fill_batch: reads.fill_batch,
+                ..CacheSettings::default()
+            },
+        )));
     };
     let redis = &config.redis;
     let backend = stock_redis::RedisCache::new(stock_redis::RedisCacheConfig {
@@ -239,8 +252,8 @@ pub async fn serve(mut config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             .map(|cache| cache as Arc<dyn stock_engine::AfterCommit>),
     );
     if let Some(cache) = &cache {
-        tracing::info!(redis = %cache.address(), key_format = %cache.key_format(),
-            "storefront reads are served from Redis once it is filled");
+        tracing::info!(cache = %cache.address(), key_format = %cache.key_format(),
+            "storefront reads are served from the cache once it is filled");
     }
     if demo && demo::fill(store.as_ref(), &engine).await? {
         if let (Some(mock), Some(entry)) = (&mock, suppliers.get(DEMO_SUPPLIER)) {

@@ -74,6 +74,13 @@ impl Config {
             bail!("database.lock_timeout_ms must be at most 1000 (1 s): the whole write batch waits up to it for one locked row");
         }
         positive("engine.busy_wait_ms", self.engine.busy_wait_ms)?;
+        if self.reads.memory {
+            if self.redis.address()?.is_some() {
+                bail!("reads.memory and a Redis cache (redis.url or redis.host) exclude each other: reads are served from one of them");
+            }
+            positive("reads.follow_interval_ms", self.reads.follow_interval_ms)?;
+            positive("reads.fill_batch", u64::from(self.reads.fill_batch))?;
+        }
         positive("events.retention_h", self.events.retention_h)?;
         positive("events.poll_interval_ms", self.events.poll_interval_ms)?;
         positive("events.batch_max", u64::from(self.events.batch_max))?;

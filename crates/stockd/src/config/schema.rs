@@ -16,6 +16,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// The Redis read cache: on when `url` or `host` is set.
     pub redis: RedisConfig,
+    /// Reads served from memory, when there is no Redis cache.
+    pub reads: ReadsConfig,
     pub inventory: InventoryConfig,
     pub engine: EngineConfig,
     pub holds: HoldsConfig,
@@ -192,6 +194,28 @@ pub struct InventoryConfig {
     pub health_check: HealthCheckConfig,
     /// Repair of what the health checker finds.
     pub compensation: CompensationConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReadsConfig {
+    /// Serve reads of items from a read model in this process, filled at
+    /// start and written through after every commit (not with Redis).
+    pub memory: bool,
+    /// How often the read model also follows other replicas' commits.
+    pub follow_interval_ms: u64,
+    /// Items read from the database per statement while the model fills.
+    pub fill_batch: u32,
+}
+
+impl Default for ReadsConfig {
+    fn default() -> Self {
+        ReadsConfig {
+            memory: false,
+            follow_interval_ms: 1000,
+            fill_batch: 500,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

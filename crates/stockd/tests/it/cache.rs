@@ -641,3 +641,67 @@ async fn a_replica_that_cannot_reach_redis_is_followed_by_one_that_can() {
     }
     assert_eq!(up.available("shared").await, 70);
 }
+
+/// The cache's hits as `/metrics` counts them.
+async fn cache_hits(app: &TestApp) -> u64 {
+    app.metrics()
+        .await
+        .lines()
+        .find_map(|line| line.strip_prefix("stockd_cache_hits_total "))
+        .expect("the cache's hits are counted")
+        .parse()
+        .unwrap()
+}
+
+/// With `reads.memory`, reads are served from a read model in the process:
+/// every answered write is in it before its answer goes out, and another
+/// replica's writes reach it through the outbox.
+#[tokio::test]
+async fn the_read_model_in_memory_is_never_behind_an_answered_write() {
+    const MEMORY: [(&str, &str); 2] = [
+        ("STOCKD_READS__MEMORY", "true"),
+        ("STOCKD_READS__FOLLOW_INTERVAL_MS", "50"),
+    ];
+    let first = spawn_with(Spawn::with_vars(&MEMORY)).await;
+    first.create_item("tea", 10).await;
+    cache_up(&first).await;
+    assert_eq!(health(&first).await["cache"]["redis"], "memory");
+    let second = spawn_with(Spawn {
+        shared_database: Some(first.database_url.clone()),
+        ..Spawn::with_vars(&MEMORY)
+    })
+    .await;
+    cache_up(&second).await;
+
+    let hits = cache_hits(&first).await;
+    for (round, delta) in [-1, -2, 4, -3].into_iter().enumerate() {
+        assert_eq!(sync(&first, "tea", delta).await, StatusCode::OK);
+        let (_, held) = first
+            .post(
+                ADMIN_KEY,
+                "/api/v1/reservations",
+                json!({"order_id": format!("o-{round}"), "items": [{"product_id": "tea", "quantity": 1}]}),
+            )
+            .await;
+        let expected = first
+            .fetch_pairs("SELECT item_id, CAST(SUM(on_hand - reserved) AS BIGINT) FROM levels GROUP BY item_id")
+            .await;
+        assert_eq!(
+            first.available("tea").await,
+            expected[0].1,
+            "round {round}: read right after the answers ({held})"
+        );
+    }
+    assert!(cache_hits(&first).await >= hits + 4, "served from memory");
+
+    // Another replica's sale, followed through the outbox.
+    assert_eq!(sync(&second, "tea", -1).await, StatusCode::OK);
+    let expected = second.available("tea").await;
+    crate::holds::eventually(
+        Duration::from_secs(30),
+        "the other replica's sale",
+        || async { first.available("tea").await == expected },
+    )
+    .await;
+    first.assert_verified();
+}
