@@ -337,7 +337,13 @@ async fn write_loop(
             continue;
         }
         previous_batch = pending.len();
-        let jobs: Vec<WriteJob> = pending.iter().map(|p| p.job.clone()).collect();
+        let count = pending.len();
+        // The jobs go to the store and come back with its replies, so that
+        // those that met a busy row can be kept for another try.
+        let (jobs, waiters): (Vec<WriteJob>, Vec<_>) = pending
+            .drain(..)
+            .map(|p| (p.job, (p.reply, p.busy)))
+            .unzip();
         let named: Vec<ItemId> = match publisher {
             Some(_) => jobs
                 .iter()
@@ -349,12 +355,15 @@ async fn write_loop(
         // this batch's writes and not the write path.
         let batch_store = Arc::clone(&store);
         let started = Instant::now();
-        let count = pending.len();
-        let replies = match tokio::spawn(async move { batch_store.execute(jobs).await }).await {
-            Ok(replies) => replies,
+        let ran = tokio::spawn(async move {
+            let replies = batch_store.execute(&jobs).await;
+            (jobs, replies)
+        });
+        let (jobs, replies) = match ran.await {
+            Ok(ran) => ran,
             Err(error) => {
                 tracing::error!(error = %error, writes = count, "a write batch panicked");
-                (0..count).map(|_| panicked()).collect()
+                (Vec::new(), (0..count).map(|_| panicked()).collect())
             }
         };
         assert_eq!(replies.len(), count, "the store answers every command");
@@ -372,12 +381,22 @@ async fn write_loop(
         // they run again in a later batch, and are not answered now.
         let mut answered = Vec::with_capacity(count);
         let mut answers = Vec::with_capacity(count);
-        for (reply, waiter) in replies.into_iter().zip(pending.drain(..)) {
-            if matches!(reply, Reply::Fresh(Err(WriteError::Busy))) {
-                waiting.keep(waiter, config.busy_wait_max, &counters);
-            } else {
-                answered.push(reply);
-                answers.push(waiter.reply);
+        // After a panic the jobs are gone, and no reply is `Busy`.
+        let mut jobs = jobs.into_iter();
+        for (reply, (answer, busy)) in replies.into_iter().zip(waiters) {
+            match (reply, jobs.next()) {
+                (Reply::Fresh(Err(WriteError::Busy)), Some(job)) => {
+                    let waiter = Pending {
+                        job,
+                        reply: answer,
+                        busy,
+                    };
+                    waiting.keep(waiter, config.busy_wait_max, &counters);
+                }
+                (reply, _) => {
+                    answered.push(reply);
+                    answers.push(answer);
+                }
             }
         }
         match &publisher {

@@ -31,7 +31,7 @@ pub trait Store: Send + Sync + 'static {
     /// Runs a batch of commands in one transaction, in order, each in its own
     /// savepoint. Returns one reply per command, in the same order. A 2xx-worthy
     /// reply is only returned once the transaction is durable.
-    async fn execute(&self, batch: Vec<WriteJob>) -> Vec<Reply>;
+    async fn execute(&self, batch: &[WriteJob]) -> Vec<Reply>;
 
     async fn item(&self, id: &ItemId) -> StoreResult<Option<ItemView>>;
     async fn items(&self, ids: &[ItemId]) -> StoreResult<Vec<ItemView>>;

@@ -768,7 +768,7 @@ pub struct WriteMeta {
     pub idempotency: Option<IdempotencyClaim>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct WriteJob {
     pub command: Command,
     pub meta: WriteMeta,

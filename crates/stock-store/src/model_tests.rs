@@ -121,7 +121,7 @@ async fn run(store: &SqliteStore, command: Command) -> Result<Outcome, WriteErro
         idempotency: None,
     };
     match store
-        .execute(vec![WriteJob { command, meta }])
+        .execute(&[WriteJob { command, meta }])
         .await
         .pop()
         .expect("one reply")

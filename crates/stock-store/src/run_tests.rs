@@ -500,7 +500,7 @@ async fn store(dir: &tempfile::TempDir, name: &str, in_runs: bool) -> Under {
             meta: meta(),
         });
     }
-    for reply in store.store().execute(setup).await {
+    for reply in store.store().execute(&setup).await {
         assert!(matches!(reply, Reply::Fresh(Ok(_))), "{reply:?}");
     }
     store
@@ -600,12 +600,12 @@ async fn scenario(batches: Vec<Vec<Op>>) {
     for batch in batches.iter().flat_map(|batch| sent(batch)) {
         let jobs = || batch.iter().map(|op| job(op)).collect::<Vec<_>>();
         let left: Vec<String> = together
-            .execute(jobs())
+            .execute(&jobs())
             .await
             .into_iter()
             .map(seen)
             .collect();
-        let right: Vec<String> = alone.execute(jobs()).await.into_iter().map(seen).collect();
+        let right: Vec<String> = alone.execute(&jobs()).await.into_iter().map(seen).collect();
         for (index, (left, right)) in left.iter().zip(&right).enumerate() {
             assert_eq!(left, right, "reply {index} of {batch:?}");
         }

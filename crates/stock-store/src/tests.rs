@@ -80,10 +80,10 @@ fn is_ok(reply: &Reply) -> bool {
 #[tokio::test]
 async fn a_refused_write_in_a_batch_leaves_its_neighbours_applied() {
     let (_dir, store) = open().await;
-    let replies = store.execute(vec![create("a", 5)]).await;
+    let replies = store.execute(&[create("a", 5)]).await;
     assert!(is_ok(&replies[0]));
     let replies = store
-        .execute(vec![
+        .execute(&[
             deduct("a", 2),
             deduct("a", 4),
             deduct("a", 3),
@@ -127,9 +127,9 @@ async fn a_refused_write_in_a_batch_leaves_its_neighbours_applied() {
 #[tokio::test]
 async fn one_idempotency_key_twice_in_a_batch_applies_once() {
     let (_dir, store) = open().await;
-    store.execute(vec![create("b", 5)]).await;
+    store.execute(&[create("b", 5)]).await;
     let replies = store
-        .execute(vec![
+        .execute(&[
             claimed(deduct("b", 1), "k", "h1"),
             claimed(deduct("b", 1), "k", "h1"),
             claimed(deduct("b", 2), "k", "h2"),
@@ -168,8 +168,8 @@ async fn one_idempotency_key_twice_in_a_batch_applies_once() {
 #[tokio::test]
 async fn a_refusal_is_kept_for_its_key() {
     let (_dir, store) = open().await;
-    store.execute(vec![create("c", 1)]).await;
-    let replies = store.execute(vec![claimed(deduct("c", 5), "r", "h")]).await;
+    store.execute(&[create("c", 1)]).await;
+    let replies = store.execute(&[claimed(deduct("c", 5), "r", "h")]).await;
     assert!(matches!(&replies[0], Reply::Fresh(Err(_))));
     let kept = store
         .idempotent_response("key_test", "r")
@@ -191,7 +191,7 @@ async fn a_refusal_is_kept_for_its_key() {
 #[tokio::test]
 async fn a_panicking_renderer_fails_its_write_only() {
     let (_dir, store) = open().await;
-    store.execute(vec![create("d", 5)]).await;
+    store.execute(&[create("d", 5)]).await;
     let mut bad = deduct("d", 1);
     bad.meta.idempotency = Some(IdempotencyClaim {
         key_id: "key_test".into(),
@@ -199,7 +199,7 @@ async fn a_panicking_renderer_fails_its_write_only() {
         request_hash: "h".into(),
         render: Arc::new(|_| panic!("a renderer bug")),
     });
-    let replies = store.execute(vec![bad, deduct("d", 2)]).await;
+    let replies = store.execute(&[bad, deduct("d", 2)]).await;
     assert!(matches!(
         &replies[0],
         Reply::Fresh(Err(WriteError::Internal(_)))
@@ -230,7 +230,7 @@ async fn durability_is_wal_and_full_by_default() {
 async fn events_follow_changes_and_are_purged_oldest_first() {
     let (_dir, store) = open().await;
     for reply in store
-        .execute(vec![create("e", 5), deduct("e", 2), deduct("e", 9)])
+        .execute(&[create("e", 5), deduct("e", 2), deduct("e", 9)])
         .await
     {
         let _ = reply;
@@ -327,7 +327,7 @@ async fn a_run_that_expires_holds_judges_alerts_from_before_the_expiry() {
     });
     // Apart: an item created in a batch raises no alert in it.
     for batch in [vec![create("x", 5)], vec![hold]] {
-        for reply in store.execute(batch).await {
+        for reply in store.execute(&batch).await {
             assert!(matches!(reply, Reply::Fresh(Ok(_))), "{reply:?}");
         }
     }
@@ -335,7 +335,7 @@ async fn a_run_that_expires_holds_judges_alerts_from_before_the_expiry() {
     while store.due_holds(now_ms(), 10).await.unwrap().is_empty() {
         tokio::task::yield_now().await;
     }
-    let replies = store.execute(vec![deduct("x", 1)]).await;
+    let replies = store.execute(&[deduct("x", 1)]).await;
     assert!(matches!(replies[0], Reply::Fresh(Ok(_))), "{replies:?}");
     assert_eq!(store.runs_undone(), 0, "the sale ran as a run");
     let page = Page {
@@ -427,7 +427,7 @@ fn supplier_sync(raw: &str, stock: i64) -> WriteJob {
 
 /// Runs one command in a batch of its own and returns what it did.
 async fn run(store: &dyn Store, job: WriteJob) -> Result<Outcome, WriteError> {
-    let mut replies = store.execute(vec![job]).await;
+    let mut replies = store.execute(&[job]).await;
     assert_eq!(replies.len(), 1);
     match replies.remove(0) {
         Reply::Fresh(result) => result,
@@ -1168,7 +1168,7 @@ async fn a_batch_goes_on_past_rows_another_transaction_holds() {
                 .fetch_all(&mut other)
                 .await
                 .unwrap();
-            let replies = store.execute(batch()).await;
+            let replies = store.execute(&batch()).await;
             assert_eq!(oks(&replies), [true; 7]);
             sqlx::query("COMMIT").execute(&mut other).await.unwrap();
         }
@@ -1185,7 +1185,7 @@ async fn a_batch_goes_on_past_rows_another_transaction_holds() {
                 .await
                 .unwrap();
             let undone = postgres.runs_undone();
-            let replies = store.execute(batch()).await;
+            let replies = store.execute(&batch()).await;
             let busy: Vec<bool> = replies
                 .iter()
                 .map(|reply| matches!(reply, Reply::Fresh(Err(WriteError::Busy))))
@@ -1210,7 +1210,7 @@ async fn a_batch_goes_on_past_rows_another_transaction_holds() {
                 commit("h-a"),
                 commit("h-b"),
             ];
-            assert_eq!(oks(&store.execute(retried).await), [true; 4]);
+            assert_eq!(oks(&store.execute(&retried).await), [true; 4]);
             assert_eq!(levels("a").await, (8, 1));
             assert_eq!(levels("b").await, (8, 1));
         }

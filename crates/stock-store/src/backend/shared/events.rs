@@ -16,7 +16,7 @@ use stock_core::{HoldStatus, OrderStatus};
 
 use super::alerts::alert_view;
 use super::contract::{Conn, Db};
-use super::rows::{corrupt, fetch_in, fetch_in_values, ledger_entry, push_list};
+use super::rows::{corrupt, fetch_in, fetch_in_values, item_id_at, ledger_entry, push_list};
 use crate::model::*;
 
 /// Events after `after`, oldest first, at most `limit`, of the given kinds
@@ -27,14 +27,10 @@ pub(crate) async fn after(
     kinds: &[EventKind],
     limit: u32,
 ) -> Result<Vec<EventView>, sqlx::Error> {
-    let (head, tail) = dialect_events_after!();
-    let mut query = sqlx::QueryBuilder::<Db>::new(
-        "SELECT e.id, e.kind, e.subject, e.status, e.ledger_id, e.created_at FROM events e
-         WHERE ",
+    let mut query = after_event(
+        "e.id, e.kind, e.subject, e.status, e.ledger_id, e.created_at",
+        after,
     );
-    query.push(head);
-    query.push_bind(after);
-    query.push(tail);
     push_bound(conn, &mut query).await?;
     if !kinds.is_empty() {
         query.push(" AND e.kind IN ");
@@ -146,6 +142,63 @@ pub(crate) async fn last_id(conn: &mut Conn) -> Result<i64, sqlx::Error> {
         .fetch_optional(&mut *conn)
         .await?;
     Ok(newest.unwrap_or(0))
+}
+
+/// `SELECT columns FROM events e WHERE` the events after the event `after`
+/// (`dialect_events_after!`): in the outbox's order once ordered by
+/// `dialect_events_order!`.
+fn after_event<'a>(columns: &str, after: i64) -> sqlx::QueryBuilder<'a, Db> {
+    let (head, tail) = dialect_events_after!();
+    let mut query = sqlx::QueryBuilder::new(format!("SELECT {columns} FROM events e WHERE "));
+    query.push(head);
+    query.push_bind(after);
+    query.push(tail);
+    query
+}
+
+/// The items whose stock changed after outbox event `after` (each once), in
+/// the outbox's order, and the event to read on from; at most `limit`
+/// events are read. Every change the read sees is named, even one past how
+/// far the outbox may be read yet (a cache must never be behind a commit
+/// it has seen), but the cursor stops before the first of those, so that
+/// no change committed later behind it is passed over.
+pub(crate) async fn changed_items_after(
+    conn: &mut Conn,
+    after: i64,
+    limit: u32,
+) -> Result<ChangedItems, sqlx::Error> {
+    let bound = bound(conn).await?;
+    let mut query = after_event(
+        concat!("e.id, e.subject, ", dialect_events_tx!(), " AS tx"),
+        after,
+    );
+    query.push(concat!(
+        " AND e.kind = 'stock' ORDER BY ",
+        dialect_events_order!(),
+        " LIMIT "
+    ));
+    query.push_bind(i64::from(limit));
+    let rows = query.build().fetch_all(&mut *conn).await?;
+    let mut newest = after;
+    let mut unsettled = false;
+    let mut items = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for row in &rows {
+        let tx: i64 = row.try_get("tx")?;
+        unsettled |= bound.is_some_and(|bound| tx >= bound);
+        if !unsettled {
+            newest = row.try_get("id")?;
+        }
+        let item = item_id_at(row, "subject")?;
+        if seen.insert(item.clone()) {
+            items.push(item);
+        }
+    }
+    Ok(ChangedItems {
+        items,
+        newest_event_id: newest,
+        complete: unsettled || rows.len() < limit as usize,
+    })
 }
 
 /// How far the outbox may be read now (see `dialect_events_bound!`): the

@@ -1,5 +1,6 @@
-//! The batch executor: one write transaction per batch, runs of stock commands or one job at a time in arrival order, each job in
-//! its own savepoint, retried when it lost a lock race, its idempotency key
+//! The batch executor: one write transaction per batch, runs of stock
+//! commands or one job at a time in arrival order, each job in its own
+//! savepoint, retried when it lost a lock race, its idempotency key
 //! claimed and its rendered answer stored with its change. `apply` hands
 //! each command to the file of its family.
 
@@ -29,7 +30,7 @@ impl BackendStore {
     }
 
     /// Runs a batch in one transaction; every job fails when the batch does.
-    pub(crate) async fn run_batch(&self, batch: Vec<WriteJob>) -> Vec<Reply> {
+    pub(crate) async fn run_batch(&self, batch: &[WriteJob]) -> Vec<Reply> {
         let count = batch.len();
         match self.execute_batch(batch).await {
             Ok(replies) => replies,
@@ -42,7 +43,7 @@ impl BackendStore {
         }
     }
 
-    async fn execute_batch(&self, batch: Vec<WriteJob>) -> anyhow::Result<Vec<Reply>> {
+    async fn execute_batch(&self, batch: &[WriteJob]) -> anyhow::Result<Vec<Reply>> {
         let mut conn = self
             .writer
             .acquire()
@@ -65,20 +66,20 @@ impl BackendStore {
             let changes = if self.write_path.commands_in_runs
                 && batch.iter().all(|job| runs::in_runs(&job.command))
             {
-                match runs::run_commands(&mut conn, &batch).await? {
+                match runs::run_commands(&mut conn, batch).await? {
                     Some(decided) => {
                         replies.extend(decided.replies);
                         decided.changes
                     }
                     None => {
                         let mark = alerts::ledger_mark(&mut conn).await?;
-                        self.run_one_by_one(&mut conn, &batch, &mut replies).await?;
+                        self.run_one_by_one(&mut conn, batch, &mut replies).await?;
                         BatchChanges::InLedgerAfter(mark)
                     }
                 }
             } else {
                 let mark = alerts::ledger_mark(&mut conn).await?;
-                self.run_jobs(&mut conn, &batch, &mut replies).await?;
+                self.run_jobs(&mut conn, batch, &mut replies).await?;
                 BatchChanges::InLedgerAfter(mark)
             };
             alerts::raise_for(

@@ -8,7 +8,7 @@
 use sqlx::Row;
 use stock_core::{apply_delta, ItemId, LocationId, Operation};
 
-use super::contract::{Conn, Db, DbRow};
+use super::contract::{Conn, DbRow};
 use super::levels::{fetch_view, require_item, write_change, Change};
 use super::rows::{corrupt, item_id_at};
 use crate::model::*;
@@ -292,54 +292,4 @@ pub(crate) async fn item_ids_after(
         .fetch_all(&mut *conn)
         .await?;
     rows.iter().map(|row| item_id_at(row, "id")).collect()
-}
-
-/// The items whose stock changed after outbox event `after` (each once), in
-/// the outbox's order, and the event to read on from; at most `limit`
-/// events are read. Every change the read sees is named, even one past how
-/// far the outbox may be read yet (a cache must never be behind a commit
-/// it has seen), but the cursor stops before the first of those, so that
-/// no change committed later behind it is passed over.
-pub(crate) async fn changed_items_after(
-    conn: &mut Conn,
-    after: i64,
-    limit: u32,
-) -> Result<ChangedItems, sqlx::Error> {
-    let bound = super::events::bound(conn).await?;
-    let (head, tail) = dialect_events_after!();
-    let mut query = sqlx::QueryBuilder::<Db>::new(concat!(
-        "SELECT e.id, e.subject, ",
-        dialect_events_tx!(),
-        " AS tx FROM events e WHERE "
-    ));
-    query.push(head);
-    query.push_bind(after);
-    query.push(tail);
-    query.push(concat!(
-        " AND e.kind = 'stock' ORDER BY ",
-        dialect_events_order!(),
-        " LIMIT "
-    ));
-    query.push_bind(i64::from(limit));
-    let rows = query.build().fetch_all(&mut *conn).await?;
-    let mut newest = after;
-    let mut unsettled = false;
-    let mut items = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for row in &rows {
-        let tx: i64 = row.try_get("tx")?;
-        unsettled |= bound.is_some_and(|bound| tx >= bound);
-        if !unsettled {
-            newest = row.try_get("id")?;
-        }
-        let item = item_id_at(row, "subject")?;
-        if seen.insert(item.clone()) {
-            items.push(item);
-        }
-    }
-    Ok(ChangedItems {
-        items,
-        newest_event_id: newest,
-        complete: unsettled || rows.len() < limit as usize,
-    })
 }

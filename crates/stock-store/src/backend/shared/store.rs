@@ -38,7 +38,7 @@ impl Store for BackendStore {
         contract::migrate(&mut *self.write().await?).await
     }
 
-    async fn execute(&self, batch: Vec<WriteJob>) -> Vec<Reply> {
+    async fn execute(&self, batch: &[WriteJob]) -> Vec<Reply> {
         self.run_batch(batch).await
     }
 
@@ -216,7 +216,7 @@ impl Store for BackendStore {
     }
 
     async fn changed_items_after(&self, after: i64, limit: u32) -> StoreResult<ChangedItems> {
-        Ok(health::changed_items_after(&mut *self.read().await?, after, limit).await?)
+        Ok(events::changed_items_after(&mut *self.read().await?, after, limit).await?)
     }
 
     async fn item_ids_after(&self, after: Option<&ItemId>, limit: u32) -> StoreResult<Vec<ItemId>> {

@@ -193,6 +193,14 @@ pub(super) async fn wait_for_locked(conn: &mut Conn, locked: &Busy) -> anyhow::R
     }
 }
 
+/// Whether a table's rows name the transaction that wrote them last
+/// (`writer`, migration 12): levels, holds and orders, which a run changes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stamped {
+    Writer,
+    No,
+}
+
 /// The rows of `SELECT columns FROM table t WHERE t.key IN (values) order`,
 /// each locked for the run and with whether the run holds its lock: a row
 /// another transaction holds is read but not waited for (`SKIP LOCKED`).
@@ -200,7 +208,7 @@ pub(super) async fn wait_for_locked(conn: &mut Conn, locked: &Busy) -> anyhow::R
 async fn fetch_locking<T: AsRef<str>>(
     conn: &mut Conn,
     columns: &str,
-    table: &str,
+    (table, stamped): (&str, Stamped),
     key: &str,
     values: &[T],
     order: &str,
@@ -214,10 +222,9 @@ async fn fetch_locking<T: AsRef<str>>(
         // the one read counts as another's, and so does a row a younger
         // transaction wrote (levels, holds and orders name their writer:
         // migration 12), which this one must not change.
-        let younger = if table == "items" {
-            ""
-        } else {
-            " AND t.writer <= pg_current_xact_id()"
+        let younger = match stamped {
+            Stamped::Writer => " AND t.writer <= pg_current_xact_id()",
+            Stamped::No => "",
         };
         format!(
             "WITH mine AS MATERIALIZED (
@@ -249,7 +256,7 @@ async fn read_orders(
     key: &str,
     ids: &[String],
 ) -> anyhow::Result<Vec<(OrderState, bool)>> {
-    let rows = fetch_locking(conn, "t.*", "orders", key, ids, "").await?;
+    let rows = fetch_locking(conn, "t.*", ("orders", Stamped::Writer), key, ids, "").await?;
     rows.iter()
         .map(|(row, mine)| {
             let raw: String = row.try_get("status")?;
@@ -277,7 +284,8 @@ async fn read_holds(
     state: &mut State,
     locked: &mut Busy,
 ) -> anyhow::Result<HashMap<String, Vec<ItemId>>> {
-    for (row, mine) in fetch_locking(conn, "t.*", "holds", "id", ids, "").await? {
+    for (row, mine) in fetch_locking(conn, "t.*", ("holds", Stamped::Writer), "id", ids, "").await?
+    {
         let view = HoldView {
             id: row.try_get("id")?,
             order_id: row.try_get("order_id")?,
@@ -337,7 +345,16 @@ async fn read_stock(
     locked: &mut Busy,
 ) -> anyhow::Result<()> {
     let ids: Vec<&str> = item_ids.iter().map(|id| id.as_str()).collect();
-    for (row, mine) in fetch_locking(conn, "t.*", "items", "id", &ids, " ORDER BY t.id").await? {
+    for (row, mine) in fetch_locking(
+        conn,
+        "t.*",
+        ("items", Stamped::No),
+        "id",
+        &ids,
+        " ORDER BY t.id",
+    )
+    .await?
+    {
         let (item, created, updated) = item_from_row(&row)?;
         if mine {
             state
@@ -359,7 +376,7 @@ async fn read_stock(
     let rows = fetch_locking(
         conn,
         "t.item_id, t.location_id, t.on_hand, t.reserved, t.version, t.updated_at",
-        "levels",
+        ("levels", Stamped::Writer),
         "item_id",
         &ids,
         "",
