@@ -7,6 +7,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use stock_core::Role;
@@ -125,10 +126,39 @@ pub struct NewKey {
     pub secret: String,
 }
 
+/// Random ids that start with the time they were made, in milliseconds
+/// since the epoch as 12 hex digits, then `bytes` random bytes in hex: ids
+/// made later sort later, so the indexes they are kept in (the ledger's by
+/// trace id, the holds' by id) grow at one end rather than everywhere.
+pub fn time_ordered_id(bytes: usize) -> String {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64);
+    let mut id = String::with_capacity(12 + 2 * bytes);
+    let _ = write!(id, "{:012x}", now_ms & 0xffff_ffff_ffff);
+    push_random_hex(&mut id, bytes);
+    id
+}
+
 fn random_hex(bytes: usize) -> String {
-    let mut buffer = vec![0u8; bytes];
-    getrandom::fill(&mut buffer).expect("the operating system's random source works");
-    buffer.iter().map(|b| format!("{b:02x}")).collect()
+    let mut hex = String::with_capacity(2 * bytes);
+    push_random_hex(&mut hex, bytes);
+    hex
+}
+
+fn push_random_hex(out: &mut String, bytes: usize) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut buffer = [0u8; 32];
+    let mut left = bytes;
+    while left > 0 {
+        let random = &mut buffer[..left.min(32)];
+        getrandom::fill(random).expect("the operating system's random source works");
+        for byte in random.iter() {
+            out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+            out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+        }
+        left -= random.len();
+    }
 }
 
 /// Generates a key: 160 random bits for the secret, 48 for the id.
@@ -324,5 +354,28 @@ mod tests {
         };
         assert!(caller.require(Role::Storefront).is_ok());
         assert_eq!(caller.require(Role::Service).unwrap_err().code, "FORBIDDEN");
+    }
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::time_ordered_id;
+
+    #[test]
+    fn ids_made_later_sort_later_and_never_repeat() {
+        let ids: Vec<String> = (0..2_000).map(|_| time_ordered_id(10)).collect();
+        for pair in ids.windows(2) {
+            // Within one millisecond the order is the random part's.
+            assert!(pair[0][..12] <= pair[1][..12], "{pair:?}");
+        }
+        assert!(ids.iter().all(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())));
+        let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let stamped = u64::from_str_radix(&ids[0][..12], 16).unwrap();
+        assert!(stamped <= now_ms && now_ms - stamped < 60_000);
     }
 }

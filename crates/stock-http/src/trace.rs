@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
-use crate::auth::random_id;
+use crate::auth::time_ordered_id;
 use crate::error::ApiError;
 
 pub const TRACE_HEADER: &str = "x-trace-id";
@@ -36,7 +36,7 @@ pub async fn trace_requests(mut request: Request, next: Next) -> Response {
         .and_then(|value| value.to_str().ok())
         .filter(|raw| acceptable(raw))
         .map(str::to_owned)
-        .unwrap_or_else(|| random_id(16));
+        .unwrap_or_else(|| time_ordered_id(10));
     request.extensions_mut().insert(TraceId(trace_id.clone()));
     let span = tracing::info_span!(
         "request",

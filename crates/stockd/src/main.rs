@@ -371,6 +371,7 @@ async fn open_and_migrate(config: &Config) -> anyhow::Result<(Arc<dyn Store>, us
                 .expect("checked when the configuration was read");
             options.read_pool_size = config.database.read_pool_size;
             options.busy_timeout = Duration::from_millis(sqlite.busy_timeout_ms);
+            options.writer_cache_mb = sqlite.cache_mb;
             options.acquire_timeout = acquire_timeout;
             options.low_stock_threshold = config.inventory.low_stock_threshold;
             Arc::new(SqliteStore::open(&options).await?)

@@ -18,7 +18,7 @@ use super::layout::{card, esc, page, redirect, url_text};
 use super::live;
 use super::session::{same, stale, Session};
 use super::ROWS_PER_PAGE;
-use crate::auth::random_id;
+use crate::auth::time_ordered_id;
 use crate::error::ApiError;
 use crate::wire::timestamp;
 use crate::AppState;
@@ -466,7 +466,7 @@ pub(super) async fn adjust(
     };
     let meta = WriteMeta {
         operator: session.key.id.clone(),
-        trace_id: Some(random_id(16)),
+        trace_id: Some(time_ordered_id(10)),
         idempotency: None,
     };
     match state.engine.submit(command, meta).await {

@@ -17,7 +17,7 @@ use super::labels::{t, Label, Lang};
 use super::layout::{esc, not_found, page, redirect, url_text};
 use super::session::{same, stale, CsrfForm, Session};
 use super::ROWS_PER_PAGE;
-use crate::auth::random_id;
+use crate::auth::{random_id, time_ordered_id};
 use crate::error::ApiError;
 use crate::wire::timestamp;
 use crate::AppState;
@@ -30,7 +30,7 @@ pub(super) async fn submit(
 ) -> Result<Outcome, ApiError> {
     let meta = WriteMeta {
         operator: session.key.id.clone(),
-        trace_id: Some(random_id(16)),
+        trace_id: Some(time_ordered_id(10)),
         idempotency: None,
     };
     match state.engine.submit(command, meta).await {
@@ -706,7 +706,7 @@ pub async fn place(
     let id = format!("sim-{}", random_id(6));
     let command = Command::CreateOrder {
         id: id.clone(),
-        hold_id: format!("rsv_{}", random_id(12)),
+        hold_id: format!("rsv_{}", time_ordered_id(8)),
         lines,
         ttl_ms: i64::try_from(state.config.hold_ttl_default.as_millis()).unwrap_or(i64::MAX),
     };

@@ -13,7 +13,7 @@ use stock_store::{Channel, Command, HoldLineRequest, Listing};
 use utoipa::ToSchema;
 
 use super::webhooks::{checked_url, SECRET_LENGTH_MAX, SECRET_LENGTH_MIN};
-use crate::auth::{random_id, AdminRole, Authorized, ServiceRole, Writer};
+use crate::auth::{time_ordered_id, AdminRole, Authorized, ServiceRole, Writer};
 use crate::error::{quoted, ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::wire::{location_or_default, timestamp, Id};
@@ -494,7 +494,7 @@ pub async fn place_order(
     state.check_before_order(&lines, &region, placed).await?;
     let command = Command::CreateOrder {
         id: order_id,
-        hold_id: format!("rsv_{}", random_id(12)),
+        hold_id: format!("rsv_{}", time_ordered_id(8)),
         lines,
         ttl_ms,
     };

@@ -11,7 +11,7 @@ use stock_core::{ItemId, LocationId, OrderStatus, LINES_MAX};
 use stock_store::{now_ms, Command, HoldLineRequest, OrderFilter, Outcome, Render};
 
 use super::{optional_text, page, render, render_with, to_json, total_pages, REASON_LENGTH_MAX};
-use crate::auth::{random_id, AdminRole, Authorized, ServiceRole, Writer};
+use crate::auth::{time_ordered_id, AdminRole, Authorized, ServiceRole, Writer};
 use crate::error::{quoted, ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
 use crate::region_input::RegionInput;
@@ -142,7 +142,7 @@ pub async fn create_reservation(
 ) -> Result<Response, ApiError> {
     let id = match body.reservation_id.as_deref() {
         Some(raw) => reference("reservation_id", raw)?,
-        None => format!("rsv_{}", random_id(12)),
+        None => format!("rsv_{}", time_ordered_id(8)),
     };
     let order_id = reference("order_id", &body.order_id)?;
     let lines = hold_lines(&body.items)?;
@@ -252,7 +252,7 @@ pub async fn create_order(
     state.check_before_order(&lines, &region, placed).await?;
     let command = Command::CreateOrder {
         id,
-        hold_id: format!("rsv_{}", random_id(12)),
+        hold_id: format!("rsv_{}", time_ordered_id(8)),
         lines,
         ttl_ms,
     };

@@ -142,6 +142,10 @@ pub struct SqliteOptions {
     pub read_pool_size: u32,
     /// How long a statement waits for another process's lock.
     pub busy_timeout: Duration,
+    /// The write connection's page cache, in MiB. A batch of a few hundred
+    /// holds changes more pages than SQLite's default 2 MiB keeps, and it
+    /// would spill them to the WAL and read them back mid-transaction.
+    pub writer_cache_mb: u32,
     /// How long a caller waits for a pooled connection.
     pub acquire_timeout: Duration,
     /// The low-stock line of items without a `min_stock` of their own.
@@ -155,6 +159,7 @@ impl SqliteOptions {
             synchronous: SqliteSynchronous::Full,
             read_pool_size: 8,
             busy_timeout: Duration::from_secs(5),
+            writer_cache_mb: 64,
             acquire_timeout: Duration::from_secs(30),
             low_stock_threshold: 10,
         }
@@ -182,11 +187,22 @@ impl SqliteStore {
             .synchronous(synchronous)
             .busy_timeout(options.busy_timeout)
             .foreign_keys(true);
+        // The writer's statement and savepoint journals (every page a run
+        // changes inside its savepoint is copied there first) are kept in
+        // memory rather than in a temporary file: they never outlive the
+        // transaction, and the WAL is what makes it durable.
+        let writer_connect = connect
+            .clone()
+            .pragma(
+                "cache_size",
+                format!("-{}", u64::from(options.writer_cache_mb) * 1024),
+            )
+            .pragma("temp_store", "memory");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect.clone())
+            .connect_with(writer_connect)
             .await
             .with_context(|| format!("opening {}", options.path.display()))?;
         let reader = SqlitePoolOptions::new()

@@ -11,6 +11,8 @@ use super::suppliers;
 const ENGINE_BATCH_OPS_LIMIT: usize = 8192;
 /// The longest a found API key may be trusted without reading it again.
 const KEY_CACHE_MS_LIMIT: u64 = 60_000;
+/// The largest page cache the SQLite writer may be given, in MiB.
+const SQLITE_CACHE_MB_LIMIT: u32 = 4096;
 
 /// The longest a client may take over a request's head.
 const HEADER_READ_TIMEOUT_MS_LIMIT: u64 = 300_000;
@@ -68,6 +70,13 @@ impl Config {
         }
         if self.engine.batch_wait_us > 100_000 {
             bail!("engine.batch_wait_us must be at most 100000 (100 ms): every write under load waits up to it");
+        }
+        positive(
+            "database.sqlite.cache_mb",
+            u64::from(self.database.sqlite.cache_mb),
+        )?;
+        if self.database.sqlite.cache_mb > SQLITE_CACHE_MB_LIMIT {
+            bail!("database.sqlite.cache_mb must be at most {SQLITE_CACHE_MB_LIMIT} (4 GiB): it is memory the writer may fill");
         }
         positive("database.lock_timeout_ms", self.database.lock_timeout_ms)?;
         if self.database.lock_timeout_ms > 1_000 {

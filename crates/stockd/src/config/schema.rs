@@ -152,6 +152,8 @@ pub struct SqliteConfig {
     /// `full` (default: a 2xx answer is on disk) or `normal`.
     pub synchronous: String,
     pub busy_timeout_ms: u64,
+    /// The write connection's page cache, in MiB (1 to 4096).
+    pub cache_mb: u32,
 }
 
 impl Default for SqliteConfig {
@@ -160,6 +162,7 @@ impl Default for SqliteConfig {
             path: PathBuf::from("stockd.db"),
             synchronous: "full".into(),
             busy_timeout_ms: 5000,
+            cache_mb: 64,
         }
     }
 }

@@ -200,6 +200,8 @@ fn mistakes_are_refused() {
         "",
         &[("STOCKD_INVENTORY__COMPENSATION__MAX_FIX_AMOUNT", "-1")],
     );
+    check("", &[("STOCKD_DATABASE__SQLITE__CACHE_MB", "0")]);
+    check("", &[("STOCKD_DATABASE__SQLITE__CACHE_MB", "4097")]);
     check("- a list", &[]);
 }
 
