@@ -368,7 +368,9 @@ mod id_tests {
             // Within one millisecond the order is the random part's.
             assert!(pair[0][..12] <= pair[1][..12], "{pair:?}");
         }
-        assert!(ids.iter().all(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())));
+        assert!(ids
+            .iter()
+            .all(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())));
         let distinct: std::collections::HashSet<&String> = ids.iter().collect();
         assert_eq!(distinct.len(), ids.len());
         let now_ms = std::time::SystemTime::now()
