@@ -131,11 +131,8 @@ pub struct NewKey {
 /// made later sort later, so the indexes they are kept in (the ledger's by
 /// trace id, the holds' by id) grow at one end rather than everywhere.
 pub fn time_ordered_id(bytes: usize) -> String {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_millis() as u64);
     let mut id = String::with_capacity(12 + 2 * bytes);
-    let _ = write!(id, "{:012x}", now_ms & 0xffff_ffff_ffff);
+    let _ = write!(id, "{:012x}", stock_store::now_ms() & 0xffff_ffff_ffff);
     push_random_hex(&mut id, bytes);
     id
 }
@@ -169,7 +166,8 @@ pub fn generate_key() -> NewKey {
     }
 }
 
-/// Random hex for ids that must not collide, such as generated trace ids.
+/// Random hex for what must not be guessed or collide: sign-in tokens,
+/// nonces, webhook and simulated order ids.
 pub fn random_id(bytes: usize) -> String {
     random_hex(bytes)
 }
@@ -355,17 +353,13 @@ mod tests {
         assert!(caller.require(Role::Storefront).is_ok());
         assert_eq!(caller.require(Role::Service).unwrap_err().code, "FORBIDDEN");
     }
-}
-
-#[cfg(test)]
-mod id_tests {
-    use super::time_ordered_id;
 
     #[test]
     fn ids_made_later_sort_later_and_never_repeat() {
         let ids: Vec<String> = (0..2_000).map(|_| time_ordered_id(10)).collect();
         for pair in ids.windows(2) {
-            // Within one millisecond the order is the random part's.
+            // Only the time part is ordered: within one millisecond the
+            // random part decides.
             assert!(pair[0][..12] <= pair[1][..12], "{pair:?}");
         }
         assert!(ids
@@ -373,11 +367,8 @@ mod id_tests {
             .all(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())));
         let distinct: std::collections::HashSet<&String> = ids.iter().collect();
         assert_eq!(distinct.len(), ids.len());
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        let stamped = u64::from_str_radix(&ids[0][..12], 16).unwrap();
+        let now_ms = stock_store::now_ms();
+        let stamped = i64::from_str_radix(&ids[0][..12], 16).unwrap();
         assert!(stamped <= now_ms && now_ms - stamped < 60_000);
     }
 }

@@ -344,3 +344,33 @@ pub(crate) async fn upsert_levels(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_writer_keeps_its_journals_in_memory_and_the_cache_it_was_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = SqliteOptions::new(dir.path().join("w.db"));
+        options.writer_cache_mb = 3;
+        let store = SqliteStore::open(&options).await.unwrap();
+        let mut writer = store.writer.acquire().await.unwrap();
+        let cache: i64 = sqlx::query_scalar("PRAGMA cache_size")
+            .fetch_one(&mut *writer)
+            .await
+            .unwrap();
+        let temp_store: i64 = sqlx::query_scalar("PRAGMA temp_store")
+            .fetch_one(&mut *writer)
+            .await
+            .unwrap();
+        // Negative: KiB rather than pages. 2: memory.
+        assert_eq!((cache, temp_store), (-3 * 1024, 2));
+        let mut reader = store.reader.acquire().await.unwrap();
+        let reader_cache: i64 = sqlx::query_scalar("PRAGMA cache_size")
+            .fetch_one(&mut *reader)
+            .await
+            .unwrap();
+        assert_ne!(reader_cache, cache, "readers keep SQLite's default");
+    }
+}
