@@ -6,7 +6,9 @@
 //! idempotency keys; decreases and increases of several lines; holds made,
 //! extended, committed, released and expired, some already past their
 //! time; orders made, paid and cancelled before and after payment;
-//! transfers) go to two stores: one that decides runs in memory, one that
+//! transfers; items made, changed with and without their stock set at a
+//! version, and imported; locations made; a supplier's figures, at its
+//! location made on first use) go to two stores: one that decides runs in memory, one that
 //! runs every command on its own. Every reply, the ledger, every level,
 //! hold and order, the alerts and the outbox's events must be the same.
 //!
@@ -20,6 +22,11 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use stock_core::{Item, ItemId, ItemStatus, LocationId, Operation};
+
+/// Suppliers a figure comes from: items 0 and 2 are linked to the first.
+const SUPPLIERS: [&str; 2] = ["acme", "other"];
+/// Where a supplier's figures go: made by the first figure for it.
+const SUPPLIER_LOCATION: &str = "supplier-acme";
 
 use crate::*;
 
@@ -67,6 +74,37 @@ enum Op {
         item: usize,
         from: usize,
         quantity: i64,
+    },
+    /// Makes an item (the fourth does not exist until then).
+    NewItem {
+        item: usize,
+        location: usize,
+        opening: i64,
+        backorder: bool,
+    },
+    /// Changes an item's details, and maybe sets its stock at a version.
+    Update {
+        item: usize,
+        status: Option<ItemStatus>,
+        min_stock: Option<Option<i64>>,
+        backorder: Option<bool>,
+        set: Option<(usize, i64, i64)>,
+    },
+    /// A CSV row: the item as it says, and its stock at a location.
+    Import {
+        item: usize,
+        location: usize,
+        on_hand: i64,
+        min_stock: Option<i64>,
+        backorder: bool,
+    },
+    /// Makes a location (some exist already).
+    Location { location: usize, priority: i64 },
+    /// A supplier's figure for an item.
+    Figure {
+        item: usize,
+        supplier: usize,
+        stock: i64,
     },
 }
 
@@ -137,6 +175,49 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..IDS).prop_map(Op::Cancel),
         1 => (0..ITEMS.len(), 0..2usize, 1..4i64)
             .prop_map(|(item, from, quantity)| Op::Transfer { item, from, quantity }),
+        1 => (0..ITEMS.len(), 0..LOCATIONS.len(), 0..6i64, any::<bool>()).prop_map(
+            |(item, location, opening, backorder)| Op::NewItem {
+                item,
+                location,
+                opening,
+                backorder,
+            }
+        ),
+        2 => (
+            0..ITEMS.len(),
+            proptest::option::weighted(0.3, proptest::sample::select(ItemStatus::ALL.to_vec())),
+            proptest::option::weighted(0.4, proptest::option::of(0..6i64)),
+            proptest::option::weighted(0.3, any::<bool>()),
+            proptest::option::weighted(
+                0.6,
+                (0..LOCATIONS.len(), 0..8i64, 0..5i64)
+            ),
+        )
+            .prop_map(|(item, status, min_stock, backorder, set)| Op::Update {
+                item,
+                status,
+                min_stock,
+                backorder,
+                set,
+            }),
+        2 => (
+            0..ITEMS.len(),
+            0..LOCATIONS.len(),
+            0..8i64,
+            proptest::option::of(0..6i64),
+            any::<bool>(),
+        )
+            .prop_map(|(item, location, on_hand, min_stock, backorder)| Op::Import {
+                item,
+                location,
+                on_hand,
+                min_stock,
+                backorder,
+            }),
+        1 => (0..LOCATIONS.len(), -2..3i64)
+            .prop_map(|(location, priority)| Op::Location { location, priority }),
+        2 => (0..ITEMS.len(), 0..SUPPLIERS.len(), 0..8i64)
+            .prop_map(|(item, supplier, stock)| Op::Figure { item, supplier, stock }),
     ]
 }
 
@@ -195,6 +276,16 @@ fn quiet(mut outcome: Outcome) -> Outcome {
             quiet_view(view);
             entries.iter_mut().for_each(quiet_entry);
         }
+        Outcome::Item { view, entries } => {
+            quiet_view(view);
+            entries.iter_mut().for_each(quiet_entry);
+        }
+        Outcome::Imported { view, .. } => quiet_view(view),
+        Outcome::SupplierSynced { view, entry, .. } => {
+            quiet_view(view);
+            entry.iter_mut().for_each(quiet_entry);
+        }
+        Outcome::Location(location) => location.created_at_ms = 0,
         Outcome::Hold { hold, .. } => quiet_hold(hold),
         Outcome::Order { order, .. } => quiet_order(order),
         _ => {}
@@ -357,6 +448,81 @@ fn job(op: &Op) -> WriteJob {
             quantity: *quantity,
             reason: None,
         },
+        Op::NewItem {
+            item,
+            location,
+            opening,
+            backorder,
+        } => Command::CreateItem {
+            item: Item {
+                id: item_id(*item),
+                name: format!("new {}", ITEMS[*item]),
+                status: ItemStatus::Active,
+                min_stock: Some(2),
+                max_stock: None,
+                allow_backorder: *backorder,
+            },
+            location: location_id(*location),
+            opening_stock: *opening,
+        },
+        Op::Update {
+            item,
+            status,
+            min_stock,
+            backorder,
+            set,
+        } => Command::UpdateItem {
+            id: item_id(*item),
+            patch: ItemPatch {
+                name: None,
+                status: *status,
+                min_stock: *min_stock,
+                max_stock: None,
+                allow_backorder: *backorder,
+            },
+            set_stock: set.map(|(location, on_hand, version)| StockSet {
+                location: location_id(location),
+                on_hand,
+                expected_version: version,
+                reason: Some("count".into()),
+            }),
+        },
+        Op::Import {
+            item,
+            location,
+            on_hand,
+            min_stock,
+            backorder,
+        } => Command::ImportItem {
+            item: Item {
+                id: item_id(*item),
+                name: ITEMS[*item].to_string(),
+                status: ItemStatus::Active,
+                min_stock: *min_stock,
+                max_stock: None,
+                allow_backorder: *backorder,
+            },
+            location: location_id(*location),
+            on_hand: *on_hand,
+        },
+        Op::Location { location, priority } => Command::CreateLocation {
+            id: location_id(*location),
+            name: format!("made {}", LOCATIONS[*location]),
+            priority: *priority,
+        },
+        Op::Figure {
+            item,
+            supplier,
+            stock,
+        } => Command::SyncSupplierStock {
+            item: item_id(*item),
+            location: LocationId::parse(SUPPLIER_LOCATION).unwrap(),
+            location_name: "Acme".into(),
+            location_priority: 5,
+            stock: *stock,
+            supplier: SUPPLIERS[*supplier].into(),
+            county_code: format!("11010{supplier}"),
+        },
     };
     WriteJob {
         command,
@@ -503,7 +669,39 @@ async fn store(dir: &tempfile::TempDir, name: &str, in_runs: bool) -> Under {
     for reply in store.store().execute(&setup).await {
         assert!(matches!(reply, Reply::Fresh(Ok(_))), "{reply:?}");
     }
+    for index in [0, 2] {
+        store
+            .store()
+            .put_supplier_link(&item_id(index), SUPPLIERS[0], ITEMS[index], false)
+            .await
+            .unwrap();
+    }
     store
+}
+
+/// The supplier links as the comparison sees them, without their times.
+async fn links(store: &dyn Store) -> Vec<String> {
+    let mut seen = Vec::new();
+    for supplier in SUPPLIERS {
+        for mut link in store.supplier_links(supplier).await.unwrap() {
+            link.created_at_ms = 0;
+            link.updated_at_ms = 0;
+            link.last_synced_at_ms = link.last_synced_at_ms.map(|_| 1);
+            seen.push(format!("{link:?}"));
+        }
+    }
+    seen
+}
+
+/// The locations as the comparison sees them, without their times.
+async fn locations(store: &dyn Store) -> Vec<String> {
+    store
+        .locations()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|location| format!("{} {} {}", location.id, location.name, location.priority))
+        .collect()
 }
 
 async fn ledger(store: &dyn Store) -> Vec<String> {
@@ -617,10 +815,19 @@ async fn scenario(batches: Vec<Vec<Op>>) {
         holds_and_orders(alone).await
     );
     assert_eq!(events(together).await, events(alone).await);
-    for raw in &ITEMS[..3] {
+    assert_eq!(links(together).await, links(alone).await);
+    assert_eq!(locations(together).await, locations(alone).await);
+    for raw in ITEMS {
         let id = ItemId::parse(raw).unwrap();
-        let left = together.item(&id).await.unwrap().unwrap();
-        let right = alone.item(&id).await.unwrap().unwrap();
+        let (left, right) = match (
+            together.item(&id).await.unwrap(),
+            alone.item(&id).await.unwrap(),
+        ) {
+            (Some(left), Some(right)) => (left, right),
+            (None, None) => continue,
+            (left, right) => panic!("{raw}: {left:?} against {right:?}"),
+        };
+        assert_eq!(left.item, right.item, "{raw}");
         let levels = |view: ItemView| -> Vec<(LocationId, i64, i64, i64)> {
             view.levels
                 .into_iter()

@@ -1,6 +1,7 @@
 //! `stockd`: the binary. Commands, configuration, logging and start-up.
 
 mod bench;
+mod bench_imports;
 mod bench_kit;
 mod bench_paths;
 mod bench_sales;
@@ -154,6 +155,24 @@ enum BenchCommand {
         #[arg(long, value_delimiter = ',')]
         paths: Vec<String>,
     },
+    /// The writes of a shop's upkeep per second, in process: import rows
+    /// (new items, then their stock changed), a supplier's figures, a count
+    /// at a version and a change of details, decided in runs and one
+    /// command at a time side by side, on SQLite and PostgreSQL.
+    Imports {
+        /// Items, and so commands in each step.
+        #[arg(long, default_value_t = 20_000)]
+        items: usize,
+        /// A PostgreSQL server (without a database); the benchmark makes and drops its own.
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+        postgres: String,
+        /// SQLite only: no PostgreSQL needed.
+        #[arg(long)]
+        sqlite_only: bool,
+        /// Where the benchmark's SQLite files go (default: the system's temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -297,6 +316,23 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 paths,
             };
             bench_paths::paths(options).await
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Imports {
+                    items,
+                    postgres,
+                    sqlite_only,
+                    dir,
+                },
+        } => {
+            let options = bench_imports::Options {
+                items,
+                postgres: postgres.trim_end_matches('/').to_owned(),
+                dir,
+                sqlite_only,
+            };
+            bench_imports::imports(options).await
         }
     }
 }

@@ -202,6 +202,10 @@ impl SqliteStore {
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(options.acquire_timeout)
+            // sqlx pings a connection as it goes back to the pool, and an
+            // idle SQLite connection cannot break: no second ping as the
+            // next batch takes it.
+            .test_before_acquire(false)
             .connect_with(writer_connect)
             .await
             .with_context(|| format!("opening {}", options.path.display()))?;
@@ -350,7 +354,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn the_writer_keeps_its_journals_in_memory_and_the_cache_it_was_given() {
+    async fn the_writer_keeps_its_journals_in_memory_the_cache_it_was_given_and_one_ping() {
         let dir = tempfile::tempdir().unwrap();
         let mut options = SqliteOptions::new(dir.path().join("w.db"));
         options.writer_cache_mb = 3;
@@ -372,5 +376,9 @@ mod tests {
             .await
             .unwrap();
         assert_ne!(reader_cache, cache, "readers keep SQLite's default");
+        // The writer's connection is pinged on its way back, not again on
+        // its way out; readers keep sqlx's check.
+        assert!(!store.writer.options().get_test_before_acquire());
+        assert!(store.reader.options().get_test_before_acquire());
     }
 }

@@ -387,3 +387,46 @@ fn bench_paths_has_a_checked_row_for_every_path() {
         "{report}"
     );
 }
+
+/// `stockd bench imports`, cut down to SQLite and 300 items: a row for
+/// every step, each with a rate both ways and their ratio. The command
+/// itself checks every answer, every item's stock after the steps and the
+/// store's verify, and fails when one is off. Speed is not looked at.
+#[test]
+fn bench_imports_has_a_row_for_every_step_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = stockd_command(dir.path())
+        .args(["bench", "imports", "--sqlite-only", "--items", "300", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let report = stdout(&output);
+    assert!(
+        output.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Vec<Vec<&str>> = report
+        .lines()
+        .filter(|line| line.starts_with("| SQLite |"))
+        .map(|line| line.trim_matches('|').split(" | ").map(str::trim).collect())
+        .collect();
+    let steps: Vec<&str> = rows.iter().map(|row| row[1]).collect();
+    assert_eq!(
+        steps,
+        [
+            "import row, new item",
+            "import row, stock changed",
+            "supplier's figure",
+            "count at a version",
+            "change of details",
+        ],
+        "{report}"
+    );
+    for row in &rows {
+        for rate in &row[2..4] {
+            assert!(rate.parse::<f64>().unwrap() > 0.0, "{report}");
+        }
+        assert!(row[4].ends_with('×'), "{report}");
+    }
+}

@@ -116,7 +116,7 @@ pub(crate) async fn import(
             transition,
             order_id: None,
             reservation_id: None,
-            reason: Some("import"),
+            reason: Some(IMPORT_REASON),
         };
         write_change(conn, &change, meta, now).await?;
         kind = ImportKind::Updated;
@@ -165,7 +165,8 @@ pub(crate) async fn create_location(
     }))
 }
 
-fn patched(item: &Item, patch: &ItemPatch) -> Item {
+/// The item with a patch's fields applied.
+pub(crate) fn patched(item: &Item, patch: &ItemPatch) -> Item {
     Item {
         id: item.id.clone(),
         name: patch.name.clone().unwrap_or_else(|| item.name.clone()),
@@ -208,24 +209,34 @@ async fn insert_item(
             id: item.id.to_string(),
         });
     }
-    let transition = Transition {
+    let change = Change {
+        item: &item.id,
+        location,
+        operation: Operation::Init,
+        transition: opening(opening_stock),
+        order_id: None,
+        reservation_id: None,
+        reason: Some(OPENING_REASON),
+    };
+    write_change(conn, &change, meta, now).await
+}
+
+/// The reason of an item's first ledger row.
+pub(crate) const OPENING_REASON: &str = "opening stock";
+
+/// The reason of the row an import's stock is set with.
+pub(crate) const IMPORT_REASON: &str = "import";
+
+/// An item's first level: its opening stock, at version 1.
+pub(crate) fn opening(opening_stock: i64) -> Transition {
+    Transition {
         before: Level::default(),
         after: Level {
             on_hand: opening_stock,
             reserved: 0,
             version: 1,
         },
-    };
-    let change = Change {
-        item: &item.id,
-        location,
-        operation: Operation::Init,
-        transition,
-        order_id: None,
-        reservation_id: None,
-        reason: Some("opening stock"),
-    };
-    write_change(conn, &change, meta, now).await
+    }
 }
 
 async fn update_item(conn: &mut Conn, item: &Item, now: i64) -> Result<(), WriteError> {

@@ -230,10 +230,7 @@ pub(crate) async fn sync_stock(
     ensure_location(conn, figure, now).await?;
     let mut entry = None;
     if let Some(transition) = transition {
-        let reason = format!(
-            "supplier {}: {} for {}",
-            figure.supplier, figure.stock, figure.county_code
-        );
+        let reason = figure_reason(figure.supplier, figure.stock, figure.county_code);
         let change = Change {
             item: figure.item,
             location: figure.location,
@@ -272,6 +269,11 @@ pub(crate) async fn sync_stock(
         entry,
         shortfall,
     })
+}
+
+/// The reason of the ledger row a supplier's figure moves a level with.
+pub(crate) fn figure_reason(supplier: &str, stock: i64, county_code: &str) -> String {
+    format!("supplier {supplier}: {stock} for {county_code}")
 }
 
 /// Creates the supplier's location unless it exists; one that exists keeps

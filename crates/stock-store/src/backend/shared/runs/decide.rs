@@ -4,15 +4,17 @@
 //! caller undoes a refused command's changes.
 
 use stock_core::{
-    allocate, apply_delta, commit, give_back, release, reserve, transfer, HoldAction, HoldStatus,
-    ItemId, LineRequest, LocationId, Operation, OrderAction, OrderEffect, OrderStatus, Shortage,
-    Step, StockError,
+    allocate, apply_delta, commit, give_back, release, reserve, set_on_hand, sync_on_hand,
+    transfer, HoldAction, HoldStatus, Item, ItemId, LineRequest, LocationId, Operation,
+    OrderAction, OrderEffect, OrderStatus, Shortage, Step, StockError,
 };
 
 use super::super::holds::request_hash;
+use super::super::items::{opening, patched, IMPORT_REASON, OPENING_REASON};
 use super::super::levels::every_item;
 use super::super::sales::sync_retry_keys;
-use super::state::{Entry, HoldState, OrderState, State};
+use super::super::supplier_links::figure_reason;
+use super::state::{Entry, Figure, HoldState, OrderState, State};
 use crate::model::*;
 
 /// What a command answers, once the ledger ids of its new rows are known.
@@ -30,6 +32,15 @@ pub(super) enum Answer {
     Transferred {
         view: Box<ItemView>,
         rows: Vec<usize>,
+    },
+    Item {
+        view: Box<ItemView>,
+        rows: Vec<usize>,
+    },
+    SupplierSynced {
+        view: Box<ItemView>,
+        row: Option<usize>,
+        shortfall: i64,
     },
 }
 
@@ -60,6 +71,11 @@ pub(crate) fn in_runs(command: &Command) -> bool {
             | Command::PayOrder { .. }
             | Command::CancelOrder { .. }
             | Command::Transfer { .. }
+            | Command::CreateItem { .. }
+            | Command::UpdateItem { .. }
+            | Command::ImportItem { .. }
+            | Command::CreateLocation { .. }
+            | Command::SyncSupplierStock { .. }
     )
 }
 
@@ -70,7 +86,14 @@ pub(super) fn names(command: &Command) -> Names<'_> {
         orders: Vec::new(),
     };
     match command {
-        Command::SyncStock { item, .. } | Command::Transfer { item, .. } => names.items.push(item),
+        Command::SyncStock { item, .. }
+        | Command::Transfer { item, .. }
+        | Command::UpdateItem { id: item, .. }
+        | Command::SyncSupplierStock { item, .. } => names.items.push(item),
+        Command::CreateItem { item, .. } | Command::ImportItem { item, .. } => {
+            names.items.push(&item.id)
+        }
+        Command::CreateLocation { .. } => {}
         Command::ApplyLines { lines, .. } => names.items.extend(lines.iter().map(|l| &l.item)),
         Command::CreateHold { id, lines, .. } => {
             names.holds.push(id);
@@ -186,6 +209,68 @@ pub(super) fn decide(
             meta,
             now,
         ),
+        Command::CreateItem {
+            item,
+            location,
+            opening_stock,
+        } => {
+            if state.items.contains_key(&item.id) {
+                return Err(WriteError::AlreadyExists {
+                    entity: "item",
+                    id: item.id.to_string(),
+                });
+            }
+            let row = insert_item(state, item, location, *opening_stock, meta, now)?;
+            Ok(Answer::Item {
+                view: Box::new(state.view(&item.id)),
+                rows: vec![row],
+            })
+        }
+        Command::UpdateItem {
+            id,
+            patch,
+            set_stock,
+        } => update_item(state, id, patch, set_stock.as_ref(), meta, now),
+        Command::ImportItem {
+            item,
+            location,
+            on_hand,
+        } => import_item(state, item, location, *on_hand, meta, now),
+        Command::CreateLocation { id, name, priority } => {
+            if state.priorities.contains_key(id) {
+                return Err(WriteError::AlreadyExists {
+                    entity: "location",
+                    id: id.to_string(),
+                });
+            }
+            state.put_location(id, name, *priority);
+            Ok(ready(Outcome::Location(Location {
+                id: id.clone(),
+                name: name.clone(),
+                priority: *priority,
+                created_at_ms: now,
+            })))
+        }
+        Command::SyncSupplierStock {
+            item,
+            location,
+            location_name,
+            location_priority,
+            stock,
+            supplier,
+            county_code,
+        } => {
+            let figure = super::super::supplier_links::SupplierFigure {
+                item,
+                location,
+                location_name,
+                location_priority: *location_priority,
+                stock: *stock,
+                supplier,
+                county_code,
+            };
+            sync_supplier_stock(state, &figure, meta, now)
+        }
         _ => unreachable!("only commands in runs are decided"),
     }
 }
@@ -714,5 +799,175 @@ fn move_stock(
     Ok(Answer::Transferred {
         view: Box::new(state.view(item_id)),
         rows,
+    })
+}
+
+/// Makes an item with its opening stock at `location`, as `items::create`
+/// and an import of a new item do; the index of its `init` row.
+fn insert_item(
+    state: &mut State,
+    item: &Item,
+    location: &LocationId,
+    opening_stock: i64,
+    meta: &WriteMeta,
+    now: i64,
+) -> Result<usize, WriteError> {
+    state.priority(location)?;
+    state.put_item(item.clone(), now);
+    state.change(
+        &item.id,
+        location,
+        Operation::Init,
+        opening(opening_stock),
+        None,
+        None,
+        Some(OPENING_REASON),
+        &meta.operator,
+        meta.trace_id.as_deref(),
+        now,
+    )
+}
+
+/// Changes an item's details and, when asked, sets its stock at one
+/// location at the expected version, as `items::update` does.
+fn update_item(
+    state: &mut State,
+    id: &ItemId,
+    patch: &ItemPatch,
+    set_stock: Option<&StockSet>,
+    meta: &WriteMeta,
+    now: i64,
+) -> Result<Answer, WriteError> {
+    if set_stock.is_some() {
+        expire_due_for_items(state, [id], meta, now)?;
+    }
+    let current = state.item(id)?;
+    let item = patched(&current, patch);
+    if item != current {
+        state.put_item(item.clone(), now);
+    }
+    let mut rows = Vec::new();
+    if let Some(set) = set_stock {
+        state.priority(&set.location)?;
+        let level = state.level(id, &set.location);
+        let transition = set_on_hand(&item, &level, set.on_hand, set.expected_version)?;
+        rows.push(state.change(
+            id,
+            &set.location,
+            Operation::Set,
+            transition,
+            None,
+            None,
+            set.reason.as_deref(),
+            &meta.operator,
+            meta.trace_id.as_deref(),
+            now,
+        )?);
+    }
+    Ok(Answer::Item {
+        view: Box::new(state.effective_view(id, now)),
+        rows,
+    })
+}
+
+/// Makes the item of an imported row, or brings it and its stock at
+/// `location` to what the row says, as `items::import` does.
+fn import_item(
+    state: &mut State,
+    item: &Item,
+    location: &LocationId,
+    on_hand: i64,
+    meta: &WriteMeta,
+    now: i64,
+) -> Result<Answer, WriteError> {
+    state.priority(location)?;
+    expire_due_for_items(state, [&item.id], meta, now)?;
+    let Some((current, ..)) = state.items.get(&item.id).cloned() else {
+        insert_item(state, item, location, on_hand, meta, now)?;
+        return Ok(ready(Outcome::Imported {
+            kind: ImportKind::Created,
+            view: state.view(&item.id),
+        }));
+    };
+    let mut kind = ImportKind::Unchanged;
+    if current != *item {
+        state.put_item(item.clone(), now);
+        kind = ImportKind::Updated;
+    }
+    let level = state.level(&item.id, location);
+    if level.on_hand != on_hand {
+        let transition = set_on_hand(item, &level, on_hand, level.version)?;
+        state.change(
+            &item.id,
+            location,
+            Operation::Set,
+            transition,
+            None,
+            None,
+            Some(IMPORT_REASON),
+            &meta.operator,
+            meta.trace_id.as_deref(),
+            now,
+        )?;
+        kind = ImportKind::Updated;
+    }
+    Ok(ready(Outcome::Imported {
+        kind,
+        view: state.effective_view(&item.id, now),
+    }))
+}
+
+/// Writes a supplier's figure into the item's level at the supplier's
+/// location (made if missing) and onto its link, as
+/// `supplier_links::sync_stock` does.
+fn sync_supplier_stock(
+    state: &mut State,
+    figure: &super::super::supplier_links::SupplierFigure<'_>,
+    meta: &WriteMeta,
+    now: i64,
+) -> Result<Answer, WriteError> {
+    let item = state.item(figure.item)?;
+    expire_due_for_items(state, [figure.item], meta, now)?;
+    let level = state.level(figure.item, figure.location);
+    let transition = sync_on_hand(&item, &level, figure.stock)?;
+    if !state.priorities.contains_key(figure.location) {
+        state.put_location(figure.location, figure.location_name, figure.location_priority);
+    }
+    let row = match transition {
+        Some(transition) => Some(state.change(
+            figure.item,
+            figure.location,
+            Operation::Sync,
+            transition,
+            None,
+            None,
+            Some(&figure_reason(
+                figure.supplier,
+                figure.stock,
+                figure.county_code,
+            )),
+            &meta.operator,
+            meta.trace_id.as_deref(),
+            now,
+        )?),
+        None => None,
+    };
+    let on_hand = transition.map_or(level.on_hand, |t| t.after.on_hand);
+    assert!(
+        on_hand >= figure.stock,
+        "a sync keeps on hand at the figure or above"
+    );
+    state.put_figure(
+        figure.item,
+        figure.supplier,
+        Figure {
+            stock: figure.stock,
+            county_code: figure.county_code.to_owned(),
+        },
+    );
+    Ok(Answer::SupplierSynced {
+        view: Box::new(state.effective_view(figure.item, now)),
+        row,
+        shortfall: on_hand - figure.stock,
     })
 }

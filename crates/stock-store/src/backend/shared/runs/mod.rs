@@ -270,6 +270,19 @@ fn outcome(answer: Answer, state: &State, now: i64) -> Outcome {
             view: *view,
             entries: rows.into_iter().map(entry).collect(),
         },
+        Answer::Item { view, rows } => Outcome::Item {
+            view: *view,
+            entries: rows.into_iter().map(entry).collect(),
+        },
+        Answer::SupplierSynced {
+            view,
+            row,
+            shortfall,
+        } => Outcome::SupplierSynced {
+            view: *view,
+            entry: row.map(entry),
+            shortfall,
+        },
     }
 }
 
@@ -280,8 +293,10 @@ fn known_changes(state: &State, available_before: &HashMap<ItemId, i64>) -> Vec<
         let last = last_ids.entry(&row.item).or_insert(row.id);
         *last = (*last).max(row.id);
     }
+    // As one by one: an item made in the batch raises no alert.
     last_ids
         .into_iter()
+        .filter(|(id, _)| state.item_writes.get(*id) != Some(&state::ItemWrite::New))
         .map(|(id, last_id)| {
             let (item, ..) = &state.items[id];
             ItemChange {

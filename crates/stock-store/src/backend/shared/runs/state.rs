@@ -58,7 +58,26 @@ pub(super) enum Entry {
     New(usize),
 }
 
+/// How an item's row is written at the end of a run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum ItemWrite {
+    /// Made in this run: inserted.
+    New,
+    /// Read, and its details changed in this run: updated.
+    Changed,
+}
+
+/// A supplier's figure as its link records it.
+#[derive(Clone)]
+pub(super) struct Figure {
+    pub stock: i64,
+    pub county_code: String,
+}
+
 enum Undo {
+    Item(ItemId, Option<(Item, i64, i64)>, Option<ItemWrite>),
+    Location(LocationId),
+    Figure((ItemId, String), Option<Figure>),
     Level {
         item: ItemId,
         key: (i64, LocationId),
@@ -81,6 +100,12 @@ pub(super) struct Mark {
 #[derive(Default)]
 pub(super) struct State {
     pub items: HashMap<ItemId, (Item, i64, i64)>,
+    /// The items the run made or changed the details of.
+    pub item_writes: HashMap<ItemId, ItemWrite>,
+    /// Locations the run made, with their names: inserted at the end.
+    pub new_locations: Vec<(LocationId, String, i64)>,
+    /// The last figure each item's link to a supplier records in this run.
+    pub figures: HashMap<(ItemId, String), Figure>,
     /// Every level of the run's items, keyed by location priority and id:
     /// the order in which a view lists them.
     pub levels: HashMap<ItemId, BTreeMap<(i64, LocationId), LocationLevel>>,
@@ -145,6 +170,16 @@ impl State {
                         None => levels.remove(&key),
                     };
                 }
+                Undo::Item(id, old, write) => {
+                    restore(&mut self.item_writes, id.clone(), write);
+                    restore(&mut self.items, id, old);
+                }
+                Undo::Location(id) => {
+                    self.priorities.remove(&id);
+                    self.locations.retain(|(location, _)| *location != id);
+                    self.new_locations.retain(|(location, ..)| *location != id);
+                }
+                Undo::Figure(key, old) => restore(&mut self.figures, key, old),
                 Undo::Hold(id, old) => restore(&mut self.holds, id, old),
                 Undo::Order(id, old) => restore(&mut self.orders, id, old),
                 Undo::OrderOfHold(id, old) => restore(&mut self.order_of_hold, id, old),
@@ -282,6 +317,65 @@ impl State {
         Ok(self.rows.len() - 1)
     }
 
+    /// Makes an item in this run, or changes the details of one it read
+    /// (its update time now).
+    pub fn put_item(&mut self, item: Item, now: i64) {
+        let id = item.id.clone();
+        let old = self.items.get(&id).cloned();
+        let write = self.item_writes.get(&id).copied();
+        let (created_at, next) = match (&old, write) {
+            (Some((_, created_at, _)), Some(ItemWrite::New)) => (*created_at, ItemWrite::New),
+            (Some((_, created_at, _)), _) => (*created_at, ItemWrite::Changed),
+            (None, _) => (now, ItemWrite::New),
+        };
+        self.items.insert(id.clone(), (item, created_at, now));
+        self.item_writes.insert(id.clone(), next);
+        self.undo.push(Undo::Item(id, old, write));
+    }
+
+    /// Makes a location in this run, in its place in fill order.
+    pub fn put_location(&mut self, id: &LocationId, name: &str, priority: i64) {
+        let at = self
+            .locations
+            .partition_point(|(other, p)| (*p, other) < (priority, id));
+        self.locations.insert(at, (id.clone(), priority));
+        self.priorities.insert(id.clone(), priority);
+        self.new_locations
+            .push((id.clone(), name.to_owned(), priority));
+        self.undo.push(Undo::Location(id.clone()));
+    }
+
+    /// Records a supplier's figure on the item's link to it.
+    pub fn put_figure(&mut self, item: &ItemId, supplier: &str, figure: Figure) {
+        let key = (item.clone(), supplier.to_owned());
+        let old = self.figures.insert(key.clone(), figure);
+        self.undo.push(Undo::Figure(key, old));
+    }
+
+    /// The item's view as a read shows it: a hold past its time that is
+    /// still active no longer counts as reserved.
+    pub fn effective_view(&self, id: &ItemId, now: i64) -> ItemView {
+        let mut view = self.view(id);
+        for hold_id in &self.due {
+            let Some(hold) = self.holds.get(hold_id) else {
+                continue;
+            };
+            if hold.view.status != HoldStatus::Active || hold.view.expires_at_ms > now {
+                continue;
+            }
+            for line in hold.view.lines.iter().filter(|line| line.item == *id) {
+                if let Some(level) = view
+                    .levels
+                    .iter_mut()
+                    .find(|level| level.location == line.location)
+                {
+                    level.level.reserved -= line.quantity;
+                }
+            }
+        }
+        view
+    }
+
     pub fn put_hold(&mut self, hold: HoldState) {
         let old = self.holds.insert(hold.view.id.clone(), hold.clone());
         self.undo.push(Undo::Hold(hold.view.id, old));
@@ -354,7 +448,7 @@ impl State {
     }
 }
 
-fn restore<T>(map: &mut HashMap<String, T>, key: String, old: Option<T>) {
+fn restore<K: std::hash::Hash + Eq, T>(map: &mut HashMap<K, T>, key: K, old: Option<T>) {
     match old {
         Some(old) => map.insert(key, old),
         None => map.remove(&key),

@@ -16,7 +16,7 @@ use super::super::contract::{self, Conn, Db};
 use stock_core::OrderStatus;
 
 use super::super::rows::json;
-use super::state::{Entry, HoldState, NewRow, OrderState, State};
+use super::state::{Entry, HoldState, ItemWrite, NewRow, OrderState, State};
 use super::{LedgerRow, LevelRow, ROWS_PER_STATEMENT};
 use crate::model::*;
 
@@ -25,6 +25,8 @@ pub(super) async fn write_state(
     state: &mut State,
     now: i64,
 ) -> anyhow::Result<()> {
+    insert_locations(conn, state, now).await?;
+    write_items(conn, state).await?;
     insert_holds(conn, state).await?;
     write_ledger(conn, &mut state.rows, now).await?;
     insert_orders(conn, state).await?;
@@ -32,6 +34,111 @@ pub(super) async fn write_state(
     move_orders(conn, state).await?;
     write_levels(conn, state).await?;
     write_retry_keys(conn, state, now).await?;
+    write_figures(conn, state, now).await?;
+    Ok(())
+}
+
+/// The locations the run made, before any level or ledger row names them.
+async fn insert_locations(conn: &mut Conn, state: &State, now: i64) -> anyhow::Result<()> {
+    let mut locations: Vec<&(stock_core::LocationId, String, i64)> =
+        state.new_locations.iter().collect();
+    locations.sort_by(|a, b| a.0.cmp(&b.0));
+    for chunk in locations.chunks(ROWS_PER_STATEMENT) {
+        let mut query =
+            sqlx::QueryBuilder::<Db>::new("INSERT INTO locations (id, name, priority, created_at) ");
+        query.push_values(chunk.iter(), |mut values, (id, name, priority)| {
+            values
+                .push_bind(id.as_str())
+                .push_bind(name.as_str())
+                .push_bind(*priority)
+                .push_bind(now);
+        });
+        query.push(" ON CONFLICT (id) DO NOTHING");
+        if query.build().execute(&mut *conn).await?.rows_affected() != chunk.len() as u64 {
+            bail!("a location of the run was made by another writer meanwhile");
+        }
+    }
+    Ok(())
+}
+
+/// The items the run made (inserted) and those whose details it changed
+/// (updated), as they stand at its end.
+async fn write_items(conn: &mut Conn, state: &State) -> anyhow::Result<()> {
+    let mut writes: Vec<(&stock_core::ItemId, ItemWrite)> = state
+        .item_writes
+        .iter()
+        .map(|(id, write)| (id, *write))
+        .collect();
+    writes.sort_by(|a, b| a.0.cmp(b.0));
+    for (kind, tail) in [
+        (ItemWrite::New, "DO NOTHING"),
+        (
+            ItemWrite::Changed,
+            "DO UPDATE SET name = excluded.name, status = excluded.status,
+                min_stock = excluded.min_stock, max_stock = excluded.max_stock,
+                allow_backorder = excluded.allow_backorder, updated_at = excluded.updated_at",
+        ),
+    ] {
+        let rows: Vec<&(stock_core::Item, i64, i64)> = writes
+            .iter()
+            .filter(|(_, write)| *write == kind)
+            .map(|(id, _)| &state.items[*id])
+            .collect();
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut query = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO items (id, name, status, min_stock, max_stock, allow_backorder,
+                    created_at, updated_at) ",
+            );
+            query.push_values(chunk.iter(), |mut values, (item, created_at, updated_at)| {
+                values
+                    .push_bind(item.id.as_str())
+                    .push_bind(item.name.as_str())
+                    .push_bind(item.status.as_str())
+                    .push_bind(item.min_stock)
+                    .push_bind(item.max_stock)
+                    .push_bind(item.allow_backorder)
+                    .push_bind(*created_at)
+                    .push_bind(*updated_at);
+            });
+            query.push(" ON CONFLICT (id) ");
+            query.push(tail);
+            let written = query.build().execute(&mut *conn).await?.rows_affected();
+            if kind == ItemWrite::New && written != chunk.len() as u64 {
+                bail!("an item of the run was made by another writer meanwhile");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The last figure of each supplier link the run's supplier syncs name.
+async fn write_figures(conn: &mut Conn, state: &State, now: i64) -> anyhow::Result<()> {
+    let mut rows: Vec<(&str, &str, i64, &str, i64)> = state
+        .figures
+        .iter()
+        .map(|((item, supplier), figure)| {
+            (
+                item.as_str(),
+                supplier.as_str(),
+                figure.stock,
+                figure.county_code.as_str(),
+                now,
+            )
+        })
+        .collect();
+    rows.sort_unstable();
+    write_rows(
+        conn,
+        concat!(
+            "UPDATE supplier_links SET last_stock = CAST(value->>2 AS BIGINT),
+                last_county_code = value->>3, last_synced_at = CAST(value->>4 AS BIGINT)
+             FROM ",
+            dialect_json_rows!(),
+            " WHERE item_id = value->>0 AND supplier = value->>1"
+        ),
+        &rows,
+    )
+    .await?;
     Ok(())
 }
 
