@@ -226,10 +226,13 @@ impl PostgresStore {
         // looks like a few pages to it, and a plan that scans it whole is
         // kept for the statement and reused as it grows. A first import
         // of 20,000 items went from hundreds of rows a second to thousands.
+        // No JIT either: the cost a disabled scan adds to a plan would
+        // otherwise take every statement past `jit_above_cost`, and compile
+        // it, at 10-25 ms, for a read of a few rows.
         let lock_timeout_ms = options.lock_timeout.as_millis().max(1);
         let after_begin = format!(
             "SELECT set_config('lock_timeout', '{lock_timeout_ms}', true),
-                set_config('enable_seqscan', 'off', true)"
+                set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)"
         );
         Ok(PostgresStore {
             writer,
@@ -340,4 +343,72 @@ pub(crate) async fn upsert_levels(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run_tests::{on_postgres, postgres_admin, postgres_base};
+    use crate::Store;
+
+    /// The locking read of runs, as `runs/load.rs` builds it for items.
+    const LOCKING_READ: &str = "EXPLAIN WITH mine AS MATERIALIZED (
+            SELECT ctid FROM items WHERE id = ANY(ARRAY(SELECT json_array_elements_text(CAST($1 AS json))))
+            ORDER BY id FOR UPDATE SKIP LOCKED)
+         SELECT t.*, (t.ctid IN (SELECT ctid FROM mine)) AS mine
+         FROM items t WHERE t.id = ANY(ARRAY(SELECT json_array_elements_text(CAST($1 AS json))))";
+
+    async fn plan(conn: &mut Conn, after_begin: Option<&str>) -> String {
+        sqlx::query("BEGIN").execute(&mut *conn).await.unwrap();
+        if let Some(sql) = after_begin {
+            sqlx::query(sql).execute(&mut *conn).await.unwrap();
+        }
+        let lines: Vec<String> = sqlx::query_scalar(LOCKING_READ)
+            .bind(r#"["a","b"]"#)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        sqlx::query("ROLLBACK").execute(&mut *conn).await.unwrap();
+        lines.join("\n")
+    }
+
+    /// A write batch reads by key through the index even on a table the
+    /// planner has no statistics for (just made, autovacuum not yet by, or
+    /// off): there it would take the table for a few pages and scan it
+    /// whole, and keep that plan for the statement as the table grows.
+    /// In the PostgreSQL pass of the test command (`STOCKD_TEST_DATABASE`).
+    #[tokio::test]
+    async fn a_write_batch_reads_by_index_on_a_table_not_yet_analysed() {
+        if !on_postgres() {
+            return;
+        }
+        let database = format!("stockd_plans_{}", std::process::id());
+        let mut admin = postgres_admin().await;
+        sqlx::query(&format!("CREATE DATABASE {database}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let store = PostgresStore::open(&PostgresOptions::new(format!(
+            "{}/{database}",
+            postgres_base()
+        )))
+        .await
+        .unwrap();
+        store.migrate().await.unwrap();
+        let mut conn = store.writer.acquire().await.unwrap();
+        let without = plan(&mut conn, None).await;
+        let within = plan(&mut conn, Some(&store.write_path.after_begin)).await;
+        drop(conn);
+        drop(store);
+        sqlx::query(&format!("DROP DATABASE {database} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        assert!(
+            without.contains("Seq Scan"),
+            "outside a write batch the planner scans the empty table: {without}"
+        );
+        assert!(!within.contains("Seq Scan"), "{within}");
+        assert!(within.contains("items_pkey"), "{within}");
+    }
 }
