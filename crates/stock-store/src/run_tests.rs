@@ -99,7 +99,10 @@ enum Op {
         backorder: bool,
     },
     /// Makes a location (some exist already).
-    Location { location: usize, priority: i64 },
+    Location {
+        location: usize,
+        priority: i64,
+    },
     /// A supplier's figure for an item.
     Figure {
         item: usize,

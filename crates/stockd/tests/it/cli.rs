@@ -396,7 +396,14 @@ fn bench_paths_has_a_checked_row_for_every_path() {
 fn bench_imports_has_a_row_for_every_step_both_ways() {
     let dir = tempfile::tempdir().unwrap();
     let output = stockd_command(dir.path())
-        .args(["bench", "imports", "--sqlite-only", "--items", "300", "--dir"])
+        .args([
+            "bench",
+            "imports",
+            "--sqlite-only",
+            "--items",
+            "300",
+            "--dir",
+        ])
         .arg(dir.path())
         .output()
         .unwrap();

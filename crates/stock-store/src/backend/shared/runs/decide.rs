@@ -931,7 +931,11 @@ fn sync_supplier_stock(
     let level = state.level(figure.item, figure.location);
     let transition = sync_on_hand(&item, &level, figure.stock)?;
     if !state.priorities.contains_key(figure.location) {
-        state.put_location(figure.location, figure.location_name, figure.location_priority);
+        state.put_location(
+            figure.location,
+            figure.location_name,
+            figure.location_priority,
+        );
     }
     let row = match transition {
         Some(transition) => Some(state.change(

@@ -44,8 +44,9 @@ async fn insert_locations(conn: &mut Conn, state: &State, now: i64) -> anyhow::R
         state.new_locations.iter().collect();
     locations.sort_by(|a, b| a.0.cmp(&b.0));
     for chunk in locations.chunks(ROWS_PER_STATEMENT) {
-        let mut query =
-            sqlx::QueryBuilder::<Db>::new("INSERT INTO locations (id, name, priority, created_at) ");
+        let mut query = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO locations (id, name, priority, created_at) ",
+        );
         query.push_values(chunk.iter(), |mut values, (id, name, priority)| {
             values
                 .push_bind(id.as_str())
@@ -89,17 +90,20 @@ async fn write_items(conn: &mut Conn, state: &State) -> anyhow::Result<()> {
                 "INSERT INTO items (id, name, status, min_stock, max_stock, allow_backorder,
                     created_at, updated_at) ",
             );
-            query.push_values(chunk.iter(), |mut values, (item, created_at, updated_at)| {
-                values
-                    .push_bind(item.id.as_str())
-                    .push_bind(item.name.as_str())
-                    .push_bind(item.status.as_str())
-                    .push_bind(item.min_stock)
-                    .push_bind(item.max_stock)
-                    .push_bind(item.allow_backorder)
-                    .push_bind(*created_at)
-                    .push_bind(*updated_at);
-            });
+            query.push_values(
+                chunk.iter(),
+                |mut values, (item, created_at, updated_at)| {
+                    values
+                        .push_bind(item.id.as_str())
+                        .push_bind(item.name.as_str())
+                        .push_bind(item.status.as_str())
+                        .push_bind(item.min_stock)
+                        .push_bind(item.max_stock)
+                        .push_bind(item.allow_backorder)
+                        .push_bind(*created_at)
+                        .push_bind(*updated_at);
+                },
+            );
             query.push(" ON CONFLICT (id) ");
             query.push(tail);
             let written = query.build().execute(&mut *conn).await?.rows_affected();
