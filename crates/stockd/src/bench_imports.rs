@@ -239,9 +239,15 @@ async fn run(store: Arc<dyn Store>, items: usize) -> anyhow::Result<Vec<Duration
         took.push(run_step(&engine, step, items).await?);
     }
     let supplier = LocationId::parse(SUPPLIER_LOCATION).expect("a valid id");
-    for index in 0..items {
-        let id = item_id(index);
-        let view = store.item(&id).await?.context("a bench item is gone")?;
+    let ids: Vec<ItemId> = (0..items).map(item_id).collect();
+    let views = store.items(&ids).await?;
+    ensure!(
+        views.len() == items,
+        "{} bench items are gone",
+        items - views.len()
+    );
+    for view in views {
+        let id = &view.item.id;
         let at = |location: &LocationId| {
             view.levels
                 .iter()

@@ -326,6 +326,15 @@ async fn demo_fills_an_empty_database_once() {
     app.assert_verified();
 }
 
+/// The cells of a Markdown table's rows that begin with `first`.
+fn table_rows<'a>(report: &'a str, first: &str) -> Vec<Vec<&'a str>> {
+    report
+        .lines()
+        .filter(|line| line.starts_with(first))
+        .map(|line| line.trim_matches('|').split(" | ").map(str::trim).collect())
+        .collect()
+}
+
 /// `stockd bench paths`, cut down to SQLite, the hot item, 2 connections
 /// and a fifth of a second a row: every path has its row, no request
 /// failed, and every row that writes left the stock accounted for and the
@@ -348,11 +357,7 @@ fn bench_paths_has_a_checked_row_for_every_path() {
         String::from_utf8_lossy(&output.stderr)
     );
     let report = std::fs::read_to_string(out.join("paths.md")).unwrap();
-    let rows: Vec<Vec<&str>> = report
-        .lines()
-        .filter(|line| line.starts_with("| hot item |"))
-        .map(|line| line.trim_matches('|').split(" | ").map(str::trim).collect())
-        .collect();
+    let rows = table_rows(&report, "| hot item |");
     let names: Vec<&str> = rows.iter().map(|row| row[1]).collect();
     assert_eq!(
         names,
@@ -413,11 +418,7 @@ fn bench_imports_has_a_row_for_every_step_both_ways() {
         "{report}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let rows: Vec<Vec<&str>> = report
-        .lines()
-        .filter(|line| line.starts_with("| SQLite |"))
-        .map(|line| line.trim_matches('|').split(" | ").map(str::trim).collect())
-        .collect();
+    let rows = table_rows(&report, "| SQLite |");
     let steps: Vec<&str> = rows.iter().map(|row| row[1]).collect();
     assert_eq!(
         steps,

@@ -342,24 +342,8 @@ async fn apply(
         Command::CloseAlert { id, status } => alerts::close(conn, *id, *status, meta, now).await,
         Command::RecordHealthRun(record) => health::record_run(conn, record, meta, now).await,
         Command::FixDiff { id, fix } => health::fix(conn, *id, *fix, meta, now).await,
-        Command::SyncSupplierStock {
-            item,
-            location,
-            location_name,
-            location_priority,
-            stock,
-            supplier,
-            county_code,
-        } => {
-            let figure = supplier_links::SupplierFigure {
-                item,
-                location,
-                location_name,
-                location_priority: *location_priority,
-                stock: *stock,
-                supplier,
-                county_code,
-            };
+        Command::SyncSupplierStock { .. } => {
+            let figure = supplier_links::SupplierFigure::of(command).expect("a supplier's figure");
             supplier_links::sync_stock(conn, &figure, meta, now).await
         }
     }

@@ -211,6 +211,33 @@ pub(crate) struct SupplierFigure<'a> {
     pub county_code: &'a str,
 }
 
+impl<'a> SupplierFigure<'a> {
+    /// The figure a `SyncSupplierStock` carries; `None` for other commands.
+    pub(crate) fn of(command: &'a Command) -> Option<SupplierFigure<'a>> {
+        let Command::SyncSupplierStock {
+            item,
+            location,
+            location_name,
+            location_priority,
+            stock,
+            supplier,
+            county_code,
+        } = command
+        else {
+            return None;
+        };
+        Some(SupplierFigure {
+            item,
+            location,
+            location_name,
+            location_priority: *location_priority,
+            stock: *stock,
+            supplier,
+            county_code,
+        })
+    }
+}
+
 /// Writes a supplier's figure into the item's level at the supplier's
 /// location (made if missing), and records it on the item's link to that
 /// supplier, whether or not the level moved.

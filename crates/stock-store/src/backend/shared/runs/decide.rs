@@ -1,5 +1,6 @@
 //! Each command of a run decided against the run's state, in the order and
-//! with the answers the one-by-one path (`sales.rs`, `holds.rs`) gives.
+//! with the answers the one-by-one path (`sales.rs`, `holds.rs`,
+//! `items.rs`, `supplier_links.rs`) gives.
 //! A decision either returns what the command answers or a refusal; the
 //! caller undoes a refused command's changes.
 
@@ -13,7 +14,7 @@ use super::super::holds::request_hash;
 use super::super::items::{opening, patched, IMPORT_REASON, OPENING_REASON};
 use super::super::levels::every_item;
 use super::super::sales::sync_retry_keys;
-use super::super::supplier_links::figure_reason;
+use super::super::supplier_links::{figure_reason, SupplierFigure};
 use super::state::{Entry, Figure, HoldState, OrderState, State};
 use crate::model::*;
 
@@ -251,24 +252,8 @@ pub(super) fn decide(
                 created_at_ms: now,
             })))
         }
-        Command::SyncSupplierStock {
-            item,
-            location,
-            location_name,
-            location_priority,
-            stock,
-            supplier,
-            county_code,
-        } => {
-            let figure = super::super::supplier_links::SupplierFigure {
-                item,
-                location,
-                location_name,
-                location_priority: *location_priority,
-                stock: *stock,
-                supplier,
-                county_code,
-            };
+        Command::SyncSupplierStock { .. } => {
+            let figure = SupplierFigure::of(command).expect("a supplier's figure");
             sync_supplier_stock(state, &figure, meta, now)
         }
         _ => unreachable!("only commands in runs are decided"),
@@ -922,7 +907,7 @@ fn import_item(
 /// `supplier_links::sync_stock` does.
 fn sync_supplier_stock(
     state: &mut State,
-    figure: &super::super::supplier_links::SupplierFigure<'_>,
+    figure: &SupplierFigure<'_>,
     meta: &WriteMeta,
     now: i64,
 ) -> Result<Answer, WriteError> {

@@ -3,10 +3,12 @@
 //! Run one by one, a stock command costs about a dozen statements in its
 //! own savepoint. A run of consecutive commands (sync-stocks, decreases and
 //! increases, holds made, extended, committed, released and expired, orders
-//! made, paid and cancelled, transfers) is instead read with a few
-//! set-based queries (`load.rs`: the orders and holds it names and their
-//! lines, the holds due on its items, its items locked in id order, their
-//! levels, the locations, its retry and idempotency keys), decided in
+//! made, paid and cancelled, transfers, items made and changed, stock set
+//! at a version, import rows, locations made, a supplier's figures) is
+//! instead read with a few set-based queries (`load.rs`: the orders and
+//! holds it names and their lines, the holds due on its items, its items
+//! locked in id order, their levels, the locations, its retry and
+//! idempotency keys), decided in
 //! memory in arrival order by the same `stock-core` rules and in the same
 //! order of checks as one by one (`decide.rs`), and written with a few
 //! multi-row statements (`write.rs`). Each command still succeeds or fails

@@ -1,9 +1,10 @@
-//! Writing a run's result with a few multi-row statements: new holds and
-//! their lines, the ledger rows (learning their ids), new orders, the
-//! states holds and orders moved to (each state an order took in its own
+//! Writing a run's result with a few multi-row statements: new locations,
+//! new and changed items (before any row names them), new holds and their
+//! lines, the ledger rows (learning their ids), new orders, the states
+//! holds and orders moved to (each state an order took in its own
 //! statement, so that the outbox's triggers see every one), the final state
-//! of each level, the retry keys and the responses kept for idempotency
-//! keys. In that order, the outbox's events of one command come as they do
+//! of each level, the retry keys, the suppliers' figures and the responses
+//! kept for idempotency keys. In that order, the outbox's events of one command come as they do
 //! one by one: a hold made before its stock is held, an order after; the
 //! stock of a commit, a release or a return before the hold or order moves.
 
